@@ -1,0 +1,170 @@
+//! Command-line types only (clap derive); no logic. Raw flags are turned into
+//! [`crate::settings::Settings`] by the settings resolver, never read directly by commands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::env_vars;
+use crate::stack::profile::ProfileName;
+
+/// Run the Onyx AI-chat stack on this machine or on any Kubernetes cluster, with one command.
+#[derive(Debug, Parser)]
+#[command(name = "onyx", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// More detail on stderr (-v: debug, -vv: trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only errors on stderr
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// No colour in messages (also: NO_COLOR set to anything)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
+    /// Config file to read instead of the platform default
+    ///
+    /// Default: `config.toml` in the platform config directory (on Linux
+    /// `~/.config/onyx/config.toml`). Keys: profile, namespace, port.
+    #[arg(long, global = true, env = env_vars::ONYX_CONFIG, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the Kubernetes objects of the stack, exactly as onyx would apply them
+    ///
+    /// For users who outgrow one machine: apply the output with kubectl or GitOps to any cluster,
+    /// OpenShift included. The output holds freshly generated credentials unless --skip-secrets.
+    Render(RenderArgs),
+
+    /// Show the host, the profile chosen for it and what each service gets
+    Plan(PlanArgs),
+
+    /// Work with the container images the stack needs
+    #[command(subcommand)]
+    Images(ImagesCommand),
+
+    /// Print a shell completion script
+    ///
+    /// bash: `onyx completions bash > ~/.local/share/bash-completion/completions/onyx`
+    Completions(CompletionsArgs),
+
+    /// Print onyx's version and the Onyx stack version it deploys
+    Version(VersionArgs),
+}
+
+/// Flags that choose what stack is rendered, shared by the commands that render it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct StackArgs {
+    /// Resource profile (default: the largest that fits this machine)
+    #[arg(long, env = env_vars::ONYX_PROFILE, value_enum)]
+    pub profile: Option<ProfileName>,
+
+    /// Use this profile even if the machine looks too small for it
+    #[arg(long)]
+    pub force: bool,
+
+    /// Host port for the UI on 127.0.0.1 (sets the URL users open)
+    #[arg(long, env = env_vars::ONYX_PORT, value_name = "PORT")]
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+
+    /// Namespace to put in every object (default: none; kubectl's current namespace applies)
+    #[arg(short, long, env = env_vars::ONYX_NAMESPACE, value_name = "NS")]
+    pub namespace: Option<String>,
+
+    /// The URL users open, when it is not http://localhost:PORT (e.g. behind your own ingress)
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Keep the credentials from these Secrets instead of generating new ones
+    ///
+    /// A YAML or JSON file with the onyx-postgresql, onyx-redis and onyx-minio Secrets, e.g. an
+    /// earlier render or `kubectl get secret onyx-postgresql onyx-redis onyx-minio -o yaml`.
+    #[arg(long, value_name = "FILE")]
+    pub reuse_secrets: Option<PathBuf>,
+
+    /// Leave the Secrets out (you manage them yourself, e.g. with an external secret store)
+    #[arg(long, conflicts_with = "reuse_secrets")]
+    pub skip_secrets: bool,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = ManifestFormat::Yaml)]
+    pub output: ManifestFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+
+    /// Plan for a machine with this much memory instead of this one (e.g. 8GiB, 16G, 6144MiB)
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+
+    /// Plan for a machine with this many CPUs instead of this one
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<u32>,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
+    pub output: DataFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Print the pinned image references (the stack's and the local cluster's node image)
+    List(ImagesListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesListArgs {
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
+    pub output: DataFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct VersionArgs {
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
+    pub output: DataFormat,
+}
+
+/// Output of commands whose result is data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DataFormat {
+    Text,
+    Json,
+}
+
+/// Output of commands that print Kubernetes objects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ManifestFormat {
+    Yaml,
+    Json,
+}

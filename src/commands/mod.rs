@@ -1,0 +1,63 @@
+//! One module per subcommand. Each takes the resolved [`Settings`] and its own arguments and
+//! returns an exit status; none of them parses flags or reads the environment itself.
+
+pub mod completions;
+pub mod images;
+pub mod plan;
+pub mod render;
+pub mod version;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command, ImagesCommand, StackArgs};
+use crate::error::Result;
+use crate::host::HostFacts;
+use crate::settings::{Given, Settings};
+use crate::stack::profile::{self, Choice};
+use crate::ui::Printer;
+
+/// Resolve settings and run the command.
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let given = match &cli.command {
+        Command::Render(a) => given(&a.stack, a.namespace.clone()),
+        Command::Plan(a) => given(&a.stack, None),
+        _ => Given::default(),
+    };
+    let settings = Settings::resolve(&cli.global, given)?;
+    let printer = Printer::new(&settings);
+    tracing::debug!(?settings, "resolved settings");
+    match cli.command {
+        Command::Render(args) => render::run(&settings, &printer, &args),
+        Command::Plan(args) => plan::run(&settings, &printer, &args),
+        Command::Images(ImagesCommand::List(args)) => images::list(&printer, &args),
+        Command::Completions(args) => completions::run(&printer, &args),
+        Command::Version(args) => version::run(&printer, &args),
+    }
+}
+
+fn given(stack: &StackArgs, namespace: Option<String>) -> Given {
+    Given {
+        profile: stack.profile,
+        force: stack.force,
+        namespace,
+        port: stack.port,
+    }
+}
+
+/// The profile for this machine, per the settings; warns when forced.
+pub fn choose_profile(settings: &Settings, printer: &Printer, host: &HostFacts) -> Result<Choice> {
+    let choice = profile::choose(host.capacity(), settings.profile, settings.force)?;
+    if choice.forced {
+        printer.warn(&format!(
+            "{} has {} and {} CPUs; the {} profile wants at least {} and {} CPUs: \
+             services may be slow or killed for lack of memory",
+            host.source,
+            profile::gib(host.memory_bytes),
+            host.cpus,
+            choice.profile.name,
+            profile::gib(choice.profile.min_memory_bytes),
+            choice.profile.min_cpus,
+        ));
+    }
+    Ok(choice)
+}

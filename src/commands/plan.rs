@@ -1,0 +1,148 @@
+//! `onyx plan`: the host facts, the profile chosen for them, and what each service would get.
+//! It renders the stack and reads the numbers back from the objects, so it shows what is applied.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::cli::{DataFormat, PlanArgs};
+use crate::error::{Error, Result};
+use crate::host::HostFacts;
+use crate::settings::Settings;
+use crate::stack::profile::{self, Choice, Profile};
+use crate::stack::render::{self, RenderOptions};
+use crate::stack::summary::{self, ServiceSummary, Totals};
+use crate::ui::Printer;
+
+#[derive(Serialize)]
+struct Plan<'a> {
+    host: &'a HostFacts,
+    profile: &'a str,
+    reason: String,
+    services: Vec<ServiceSummary>,
+    totals: Totals,
+}
+
+pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<ExitCode> {
+    let mut host = HostFacts::detect();
+    if let Some(m) = &args.memory {
+        host.memory_bytes = profile::parse_size(m).ok_or_else(|| {
+            Error::input(
+                format!("--memory {m:?} is not a size"),
+                "write it like 8GiB, 16G or 6144MiB",
+            )
+        })?;
+        host.source = "the given machine".into();
+    }
+    if let Some(c) = args.cpus {
+        if c == 0 {
+            return Err(Error::input("--cpus 0 is not a machine", "give 1 or more"));
+        }
+        host.cpus = c;
+        host.source = "the given machine".into();
+    }
+    let choice = super::choose_profile(settings, printer, &host)?;
+    let objects = render::render(&RenderOptions {
+        profile: choice.profile,
+        namespace: settings.namespace.as_deref(),
+        web_url: format!("http://localhost:{}", settings.port),
+        credentials: None,
+    });
+    let (services, totals) = summary::summarize(&objects);
+    let plan = Plan {
+        host: &host,
+        profile: choice.profile.name.as_str(),
+        reason: reason(&choice),
+        services,
+        totals,
+    };
+    let text = match args.output {
+        DataFormat::Json => serde_json::to_string_pretty(&plan).expect("json"),
+        DataFormat::Text => text(&plan),
+    };
+    printer.data(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reason(choice: &Choice) -> String {
+    if choice.forced {
+        return "forced with --force: the machine looks too small for it".into();
+    }
+    if !choice.automatic {
+        return "as asked".into();
+    }
+    let next = Profile::host_profiles()
+        .into_iter()
+        .find(|p| p.name > choice.profile.name);
+    match next {
+        Some(p) => format!(
+            "the largest that fits; {} needs {} and {} CPUs",
+            p.name,
+            profile::gib(p.min_memory_bytes),
+            p.min_cpus
+        ),
+        None => "the largest profile".into(),
+    }
+}
+
+fn text(plan: &Plan) -> String {
+    let h = plan.host;
+    let avx2 = match h.avx2 {
+        Some(true) => ", AVX2",
+        Some(false) => ", no AVX2 (Vespa needs the generic image)",
+        None => "",
+    };
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Host ({}): {} memory, {} CPUs, {}/{}{avx2}",
+        h.source,
+        profile::gib(h.memory_bytes),
+        h.cpus,
+        h.os,
+        h.arch
+    );
+    let _ = writeln!(s, "Profile: {} ({})", plan.profile, plan.reason);
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "{:<24} {:<12} {:>8}  {:<15} {:<17} STORAGE",
+        "SERVICE", "KIND", "REPLICAS", "CPU REQ/LIMIT", "MEMORY REQ/LIMIT"
+    );
+    for r in &plan.services {
+        let storage = if r.storage.is_empty() {
+            "-".to_string()
+        } else {
+            r.storage.join(", ")
+        };
+        let _ = writeln!(
+            s,
+            "{:<24} {:<12} {:>8}  {:<15} {:<17} {}",
+            r.service,
+            r.kind,
+            r.replicas,
+            format!("{}m/{}m", r.cpu_request_m, r.cpu_limit_m),
+            format!("{}Mi/{}Mi", r.memory_request_mib, r.memory_limit_mib),
+            storage
+        );
+    }
+    let t = &plan.totals;
+    let _ = writeln!(
+        s,
+        "{:<24} {:<12} {:>8}  {:<15} {:<17} {}Gi",
+        "TOTAL",
+        "",
+        "",
+        format!("{}m/{}m", t.cpu_request_m, t.cpu_limit_m),
+        format!("{}Mi/{}Mi", t.memory_request_mib, t.memory_limit_mib),
+        t.storage_gib
+    );
+    let _ = write!(
+        s,
+        "Memory: {:.1} GiB requested, {:.1} GiB at most (limits).",
+        t.memory_request_mib as f64 / 1024.0,
+        t.memory_limit_mib as f64 / 1024.0
+    );
+    s
+}

@@ -1,0 +1,60 @@
+//! `onyx render`: print the stack's objects exactly as a deploy would apply them, for kubectl,
+//! GitOps or any other cluster.
+
+use std::process::ExitCode;
+
+use crate::cli::{ManifestFormat, RenderArgs};
+use crate::error::{Error, Result};
+use crate::host::HostFacts;
+use crate::settings::Settings;
+use crate::stack::render::{self, RenderOptions};
+use crate::stack::secrets::Credentials;
+use crate::ui::Printer;
+
+pub fn run(settings: &Settings, printer: &Printer, args: &RenderArgs) -> Result<ExitCode> {
+    let host = HostFacts::detect();
+    let choice = super::choose_profile(settings, printer, &host)?;
+    let web_url = match &args.url {
+        Some(url) => validate_url(url)?,
+        None => format!("http://localhost:{}", settings.port),
+    };
+    let credentials = match (&args.reuse_secrets, args.skip_secrets) {
+        (_, true) => None,
+        (Some(path), false) => Some(Credentials::from_file(path)?),
+        (None, false) => Some(Credentials::generate()),
+    };
+    let objects = render::render(&RenderOptions {
+        profile: choice.profile,
+        namespace: settings.namespace.as_deref(),
+        web_url,
+        credentials: credentials.as_ref(),
+    });
+    let text = match args.output {
+        ManifestFormat::Yaml => render::to_yaml(&objects),
+        ManifestFormat::Json => render::to_json(&objects),
+    };
+    printer.data(&text)?;
+    if credentials.is_some() {
+        printer.info(&format!(
+            "rendered {} objects ({} profile); the output holds the stack's credentials: keep it private",
+            objects.len(),
+            choice.profile.name
+        ));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn validate_url(url: &str) -> Result<String> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(char::is_whitespace) => {
+            Ok(url.trim_end_matches('/').to_string())
+        }
+        _ => Err(Error::input(
+            format!("--url {url:?} is not an http(s) URL"),
+            "give the full URL users open, e.g. --url https://onyx.example.com",
+        )),
+    }
+}

@@ -1,0 +1,82 @@
+//! Errors a user can act on, each with a `hint:` that says what to do next, and the exit codes
+//! they map to. Unexpected failures stay `anyhow`-style internal errors with their own exit code.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Exit code for bad input: flags, config, files the user gave us (clap uses 2 as well).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code when the environment can't run the stack (too little memory, ...).
+pub const EXIT_REFUSED: u8 = 3;
+/// Exit code for an unexpected internal failure (a bug, or an I/O error we didn't foresee).
+pub const EXIT_INTERNAL: u8 = 70;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config file exists but can't be used.
+    #[error("invalid config file {path}:\n{message}")]
+    Config { path: PathBuf, message: String },
+
+    /// A config file named explicitly (flag or ONYX_CONFIG) that isn't there.
+    #[error("config file {path} does not exist")]
+    ConfigMissing { path: PathBuf },
+
+    /// A value the user gave (flag, env, file) that we can't accept.
+    #[error("{message}")]
+    Input { message: String, hint: String },
+
+    /// The host (or the Docker engine's VM) is too small for the profile.
+    #[error("this machine has {have}, but the {profile} profile needs {need}")]
+    TooSmall {
+        profile: String,
+        have: String,
+        need: String,
+        hint: String,
+    },
+
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn input(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Input {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// What the user can do about it, if we know.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Config { path, .. } => Some(format!(
+                "fix or remove {}; `onyx --help` lists the settings it may hold",
+                path.display()
+            )),
+            Error::ConfigMissing { .. } => Some(format!(
+                "create the file, or unset {} / drop --config to use the default location",
+                crate::env_vars::ONYX_CONFIG
+            )),
+            Error::Input { hint, .. } | Error::TooSmall { hint, .. } => Some(hint.clone()),
+            Error::Io(_) | Error::Internal(_) => None,
+        }
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            Error::Config { .. } | Error::ConfigMissing { .. } | Error::Input { .. } => EXIT_USAGE,
+            Error::TooSmall { .. } => EXIT_REFUSED,
+            Error::Io(_) | Error::Internal(_) => EXIT_INTERNAL,
+        })
+    }
+
+    /// True when the error is a closed stdout (`onyx render | head`): not a failure.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}

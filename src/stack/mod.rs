@@ -1,0 +1,12 @@
+//! The Onyx stack: what it is made of ([`catalog`]), how big each part is on a given machine
+//! ([`profile`]), its credentials ([`secrets`]) and the Kubernetes objects that deploy it
+//! ([`render`], summarised by [`summary`]).
+
+pub mod catalog;
+pub mod profile;
+pub mod render;
+pub mod secrets;
+pub mod summary;
+
+/// The Onyx release the manifests deploy.
+pub const ONYX_VERSION: &str = "v2.3.0";

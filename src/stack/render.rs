@@ -1,0 +1,470 @@
+//! Rendering: the embedded manifests (plain, namespace-free Kubernetes YAML) parsed into typed
+//! objects, then patched for one install:
+//!
+//! 1. connection settings (the URL users open) and nginx.conf into their ConfigMaps;
+//! 2. credentials into the Secrets (or the Secrets left out);
+//! 3. the profile's requests/limits and in-app knobs onto every container;
+//! 4. the security baseline (non-root, no privilege escalation, no capabilities, seccomp);
+//! 5. the common labels, replicas and, for `cluster`, disruption budgets and topology spread;
+//! 6. the namespace, when one is given.
+//!
+//! `onyx render` prints exactly this list, and deploying applies exactly this list, in layer order.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentStrategy, StatefulSet};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, Container, EmptyDirVolumeSource, EnvVar, PersistentVolumeClaim,
+    PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret,
+    SecurityContext, Service, TopologySpreadConstraint,
+};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use serde::Serialize;
+
+use crate::stack::catalog::{self, Layer, MANIFESTS, NGINX_CONF};
+use crate::stack::profile::{INIT_CONTAINER, Profile, ProfileName, Resources};
+use crate::stack::secrets::Credentials;
+
+pub const LABEL_NAME: &str = "app.kubernetes.io/name";
+pub const LABEL_PART_OF: &str = "app.kubernetes.io/part-of";
+pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const LABEL_COMPONENT: &str = "app.kubernetes.io/component";
+pub const PART_OF: &str = "onyx";
+pub const MANAGED_BY: &str = "onyx";
+
+/// What to render.
+#[derive(Debug, Clone)]
+pub struct RenderOptions<'a> {
+    pub profile: &'static Profile,
+    pub namespace: Option<&'a str>,
+    /// The URL users open (Onyx's WEB_DOMAIN).
+    pub web_url: String,
+    /// `None`: leave the Secrets out.
+    pub credentials: Option<&'a Credentials>,
+}
+
+/// A Kubernetes object of one of the kinds the stack uses.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Object {
+    ConfigMap(ConfigMap),
+    Secret(Secret),
+    NetworkPolicy(NetworkPolicy),
+    PersistentVolumeClaim(PersistentVolumeClaim),
+    Service(Service),
+    Deployment(Deployment),
+    StatefulSet(StatefulSet),
+    PodDisruptionBudget(PodDisruptionBudget),
+}
+
+impl Object {
+    /// Parse one manifest document.
+    pub fn from_value(value: serde_json::Value) -> Result<Object, String> {
+        let kind = value
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .ok_or("document has no kind")?
+            .to_string();
+        let r = match kind.as_str() {
+            "ConfigMap" => serde_json::from_value(value).map(Object::ConfigMap),
+            "Secret" => serde_json::from_value(value).map(Object::Secret),
+            "NetworkPolicy" => serde_json::from_value(value).map(Object::NetworkPolicy),
+            "PersistentVolumeClaim" => {
+                serde_json::from_value(value).map(Object::PersistentVolumeClaim)
+            }
+            "Service" => serde_json::from_value(value).map(Object::Service),
+            "Deployment" => serde_json::from_value(value).map(Object::Deployment),
+            "StatefulSet" => serde_json::from_value(value).map(Object::StatefulSet),
+            "PodDisruptionBudget" => serde_json::from_value(value).map(Object::PodDisruptionBudget),
+            other => return Err(format!("kind {other} is not one the stack uses")),
+        };
+        r.map_err(|e| format!("{kind}: {e}"))
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Object::ConfigMap(_) => "ConfigMap",
+            Object::Secret(_) => "Secret",
+            Object::NetworkPolicy(_) => "NetworkPolicy",
+            Object::PersistentVolumeClaim(_) => "PersistentVolumeClaim",
+            Object::Service(_) => "Service",
+            Object::Deployment(_) => "Deployment",
+            Object::StatefulSet(_) => "StatefulSet",
+            Object::PodDisruptionBudget(_) => "PodDisruptionBudget",
+        }
+    }
+
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Object::ConfigMap(o) => &o.metadata,
+            Object::Secret(o) => &o.metadata,
+            Object::NetworkPolicy(o) => &o.metadata,
+            Object::PersistentVolumeClaim(o) => &o.metadata,
+            Object::Service(o) => &o.metadata,
+            Object::Deployment(o) => &o.metadata,
+            Object::StatefulSet(o) => &o.metadata,
+            Object::PodDisruptionBudget(o) => &o.metadata,
+        }
+    }
+
+    pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Object::ConfigMap(o) => &mut o.metadata,
+            Object::Secret(o) => &mut o.metadata,
+            Object::NetworkPolicy(o) => &mut o.metadata,
+            Object::PersistentVolumeClaim(o) => &mut o.metadata,
+            Object::Service(o) => &mut o.metadata,
+            Object::Deployment(o) => &mut o.metadata,
+            Object::StatefulSet(o) => &mut o.metadata,
+            Object::PodDisruptionBudget(o) => &mut o.metadata,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.metadata().name.as_deref().unwrap_or("")
+    }
+
+    /// The pod template of a workload.
+    pub fn pod_template(&self) -> Option<&PodTemplateSpec> {
+        match self {
+            Object::Deployment(d) => d.spec.as_ref().map(|s| &s.template),
+            Object::StatefulSet(s) => s.spec.as_ref().map(|s| &s.template),
+            _ => None,
+        }
+    }
+
+    fn pod_template_mut(&mut self) -> Option<&mut PodTemplateSpec> {
+        match self {
+            Object::Deployment(d) => d.spec.as_mut().map(|s| &mut s.template),
+            Object::StatefulSet(s) => s.spec.as_mut().map(|s| &mut s.template),
+            _ => None,
+        }
+    }
+
+    /// Desired replicas of a workload.
+    pub fn replicas(&self) -> Option<i32> {
+        match self {
+            Object::Deployment(d) => d.spec.as_ref().and_then(|s| s.replicas),
+            Object::StatefulSet(s) => s.spec.as_ref().and_then(|s| s.replicas),
+            _ => None,
+        }
+    }
+
+    fn set_replicas(&mut self, n: i32) {
+        match self {
+            Object::Deployment(d) => {
+                d.spec.as_mut().expect("workload has a spec").replicas = Some(n)
+            }
+            Object::StatefulSet(s) => {
+                s.spec.as_mut().expect("workload has a spec").replicas = Some(n)
+            }
+            _ => {}
+        }
+    }
+}
+
+/// One rendered object, with the service it belongs to and the layer it is applied in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    pub layer: Layer,
+    /// `None` for the shared config objects.
+    pub service: Option<&'static str>,
+    pub object: Object,
+}
+
+/// Parse every embedded manifest into typed objects (no patches).
+pub fn embedded_objects() -> Vec<Rendered> {
+    let mut out = Vec::new();
+    for m in MANIFESTS {
+        let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(m.yaml)
+            .unwrap_or_else(|e| panic!("embedded/manifests/{} is not YAML: {e}", m.file));
+        let layer = m
+            .service
+            .map(|s| {
+                catalog::service(s)
+                    .expect("manifest names a known service")
+                    .layer
+            })
+            .unwrap_or(Layer::Config);
+        for doc in docs.into_iter().filter(|d| !d.is_null()) {
+            let object = Object::from_value(doc)
+                .unwrap_or_else(|e| panic!("embedded/manifests/{}: {e}", m.file));
+            out.push(Rendered {
+                layer,
+                service: m.service,
+                object,
+            });
+        }
+    }
+    out
+}
+
+/// Render the stack for one install. Pure: same options (and credentials) → same objects.
+pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
+    let mut objects = embedded_objects();
+    if opts.credentials.is_none() {
+        objects.retain(|r| !matches!(r.object, Object::Secret(_)));
+    }
+    let cluster = opts.profile.name == ProfileName::Cluster;
+    if cluster {
+        // Replicated model servers can't share one ReadWriteOnce cache volume; the models are
+        // baked into the image anyway, so each replica caches into an emptyDir.
+        objects.retain(|r| r.object.name() != "inference-model-cache");
+    }
+
+    for r in &mut objects {
+        match &mut r.object {
+            Object::ConfigMap(cm) if cm.metadata.name.as_deref() == Some("onyx-config") => {
+                let data = cm.data.get_or_insert_with(BTreeMap::new);
+                data.insert("WEB_DOMAIN".into(), opts.web_url.clone());
+            }
+            Object::ConfigMap(cm) if cm.metadata.name.as_deref() == Some("onyx-nginx") => {
+                let data = cm.data.get_or_insert_with(BTreeMap::new);
+                data.insert("nginx.conf".into(), NGINX_CONF.to_string());
+            }
+            Object::Secret(secret) => {
+                let creds = opts
+                    .credentials
+                    .expect("Secrets without credentials were removed");
+                let name = secret.metadata.name.clone().unwrap_or_default();
+                let data = secret.data.get_or_insert_with(BTreeMap::new);
+                for (key, value) in data.iter_mut() {
+                    *value = ByteString(creds.get(&name, key).as_bytes().to_vec());
+                }
+            }
+            _ => {}
+        }
+        label(r);
+        if let Some(service) = r.service {
+            patch_workload(&mut r.object, service, opts.profile);
+        }
+    }
+
+    if cluster {
+        for s in catalog::SERVICES.iter().filter(|s| s.stateless) {
+            objects.push(Rendered {
+                layer: s.layer,
+                service: Some(s.name),
+                object: disruption_budget(s),
+            });
+        }
+    }
+
+    if let Some(ns) = opts.namespace {
+        for r in &mut objects {
+            r.object.metadata_mut().namespace = Some(ns.to_string());
+        }
+    }
+    // Stable: within a layer the manifests' own order (config, then objects, then workloads).
+    objects.sort_by_key(|r| r.layer);
+    objects
+}
+
+fn common_labels(name: &str, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (LABEL_NAME.to_string(), name.to_string()),
+        (LABEL_PART_OF.to_string(), PART_OF.to_string()),
+        (LABEL_MANAGED_BY.to_string(), MANAGED_BY.to_string()),
+        (LABEL_COMPONENT.to_string(), component.to_string()),
+    ])
+}
+
+/// The four app.kubernetes.io labels on the object, its pod template and its claim templates.
+fn label(r: &mut Rendered) {
+    let labels = match r.service.and_then(catalog::service) {
+        Some(s) => common_labels(s.name, s.component),
+        None => common_labels(r.object.name(), "config"),
+    };
+    let meta = r.object.metadata_mut();
+    meta.labels
+        .get_or_insert_with(BTreeMap::new)
+        .extend(labels.clone());
+    if let Some(t) = r.object.pod_template_mut() {
+        let m = t.metadata.get_or_insert_with(ObjectMeta::default);
+        m.labels
+            .get_or_insert_with(BTreeMap::new)
+            .extend(labels.clone());
+    }
+    if let Object::StatefulSet(s) = &mut r.object {
+        for claim in s
+            .spec
+            .as_mut()
+            .and_then(|s| s.volume_claim_templates.as_mut())
+            .into_iter()
+            .flatten()
+        {
+            claim
+                .metadata
+                .labels
+                .get_or_insert_with(BTreeMap::new)
+                .extend(labels.clone());
+        }
+    }
+}
+
+fn quantity(s: String) -> Quantity {
+    Quantity(s)
+}
+
+fn requirements(r: Resources) -> ResourceRequirements {
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".into(), quantity(format!("{}m", r.cpu_request_m))),
+            (
+                "memory".into(),
+                quantity(format!("{}Mi", r.memory_request_mib)),
+            ),
+        ])),
+        limits: Some(BTreeMap::from([
+            ("cpu".into(), quantity(format!("{}m", r.cpu_limit_m))),
+            (
+                "memory".into(),
+                quantity(format!("{}Mi", r.memory_limit_mib)),
+            ),
+        ])),
+        ..Default::default()
+    }
+}
+
+/// No privilege escalation, no capabilities; non-root is enforced at pod level.
+fn harden(c: &mut Container) {
+    let sc = c
+        .security_context
+        .get_or_insert_with(SecurityContext::default);
+    sc.allow_privilege_escalation = Some(false);
+    sc.privileged = Some(false);
+    sc.capabilities = Some(Capabilities {
+        drop: Some(vec!["ALL".into()]),
+        add: None,
+    });
+}
+
+fn set_env(c: &mut Container, name: &str, value: &str) {
+    let env = c.env.get_or_insert_with(Vec::new);
+    env.retain(|e| e.name != name);
+    env.push(EnvVar {
+        name: name.into(),
+        value: Some(value.into()),
+        value_from: None,
+    });
+}
+
+fn patch_pod(spec: &mut PodSpec, service: &str, profile: &Profile) {
+    let size = profile
+        .size(service)
+        .unwrap_or_else(|| panic!("profile {} has no size for {service}", profile.name));
+    let psc = spec
+        .security_context
+        .get_or_insert_with(PodSecurityContext::default);
+    psc.run_as_non_root = Some(true);
+    psc.seccomp_profile = Some(SeccompProfile {
+        type_: "RuntimeDefault".into(),
+        localhost_profile: None,
+    });
+    for c in spec.init_containers.iter_mut().flatten() {
+        c.resources = Some(requirements(INIT_CONTAINER));
+        harden(c);
+    }
+    for c in &mut spec.containers {
+        if c.name == service {
+            c.resources = Some(requirements(size.resources));
+            for (k, v) in size.env {
+                set_env(c, k, v);
+            }
+        } else {
+            c.resources = Some(requirements(INIT_CONTAINER));
+        }
+        harden(c);
+    }
+}
+
+fn patch_workload(object: &mut Object, service: &str, profile: &Profile) {
+    let Some(template) = object.pod_template_mut() else {
+        return;
+    };
+    let spec = template.spec.as_mut().expect("workload has a pod spec");
+    patch_pod(spec, service, profile);
+
+    let svc = catalog::service(service).expect("known service");
+    let cluster = profile.name == ProfileName::Cluster;
+    if cluster && svc.stateless {
+        spec.topology_spread_constraints = Some(vec![TopologySpreadConstraint {
+            max_skew: 1,
+            topology_key: "kubernetes.io/hostname".into(),
+            when_unsatisfiable: "ScheduleAnyway".into(),
+            label_selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([
+                    (LABEL_NAME.to_string(), service.to_string()),
+                    (LABEL_PART_OF.to_string(), PART_OF.to_string()),
+                ])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }]);
+        if service == "inference-model-server" {
+            for v in spec.volumes.iter_mut().flatten() {
+                if v.persistent_volume_claim.is_some() {
+                    v.persistent_volume_claim = None;
+                    v.empty_dir = Some(EmptyDirVolumeSource::default());
+                }
+            }
+        }
+    }
+    if svc.stateless {
+        object.set_replicas(profile.stateless_replicas);
+        if cluster && let Object::Deployment(d) = object {
+            // Rolling updates keep a replica serving; Recreate was only for the shared volume.
+            d.spec.as_mut().expect("spec").strategy = Some(DeploymentStrategy {
+                type_: Some("RollingUpdate".into()),
+                rolling_update: None,
+            });
+        }
+    }
+}
+
+fn disruption_budget(s: &catalog::Service) -> Object {
+    Object::PodDisruptionBudget(PodDisruptionBudget {
+        metadata: ObjectMeta {
+            name: Some(s.name.to_string()),
+            labels: Some(common_labels(s.name, s.component)),
+            ..Default::default()
+        },
+        spec: Some(PodDisruptionBudgetSpec {
+            min_available: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([
+                    (LABEL_NAME.to_string(), s.name.to_string()),
+                    (LABEL_PART_OF.to_string(), PART_OF.to_string()),
+                ])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// Multi-document YAML, one object per document, in apply order.
+pub fn to_yaml(objects: &[Rendered]) -> String {
+    let mut out = String::new();
+    for r in objects {
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(&r.object).expect("typed objects always serialize"));
+    }
+    out
+}
+
+/// A `v1` `List` of the objects, in apply order.
+pub fn to_json(objects: &[Rendered]) -> String {
+    let list = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": objects.iter().map(|r| &r.object).collect::<Vec<_>>(),
+    });
+    serde_json::to_string_pretty(&list).expect("typed objects always serialize")
+}

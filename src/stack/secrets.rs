@@ -1,0 +1,180 @@
+//! The stack's credentials: generated fresh for a new install (never a default password), or kept
+//! from existing Secrets so passwords never change under data that already uses them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use k8s_openapi::api::core::v1::Secret;
+use rand::RngExt;
+use rand::distr::Alphanumeric;
+
+use crate::error::{Error, Result};
+
+/// Length of every generated password.
+pub const PASSWORD_LEN: usize = 40;
+/// Random characters in every generated user name / access key (after a fixed prefix).
+pub const NAME_RANDOM_LEN: usize = 32;
+
+/// The Secrets the stack uses, with their keys: (secret name, keys).
+pub const SECRETS: &[(&str, &[&str])] = &[
+    ("onyx-postgresql", &["username", "password"]),
+    ("onyx-redis", &["password"]),
+    ("onyx-minio", &["access-key", "secret-key"]),
+];
+
+/// Values for every key of every stack Secret: secret name → key → value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials(pub BTreeMap<String, BTreeMap<String, String>>);
+
+fn random(len: usize, charset_lower: bool) -> String {
+    let mut rng = rand::rng();
+    (0..len)
+        .map(|_| {
+            let c = rng.sample(Alphanumeric) as char;
+            if charset_lower {
+                c.to_ascii_lowercase()
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+impl Credentials {
+    /// Fresh random values. User names are lowercase (valid unquoted Postgres identifiers).
+    pub fn generate() -> Credentials {
+        let mut all = BTreeMap::new();
+        for (secret, keys) in SECRETS {
+            let mut values = BTreeMap::new();
+            for key in *keys {
+                let value = match *key {
+                    "username" | "access-key" => format!("onyx{}", random(NAME_RANDOM_LEN, true)),
+                    _ => random(PASSWORD_LEN, false),
+                };
+                values.insert(key.to_string(), value);
+            }
+            all.insert(secret.to_string(), values);
+        }
+        Credentials(all)
+    }
+
+    /// Take every value from existing Secrets; each stack Secret and key must be there.
+    pub fn from_secrets(secrets: &[Secret], origin: &str) -> Result<Credentials> {
+        let mut all = BTreeMap::new();
+        for (name, keys) in SECRETS {
+            let secret = secrets
+                .iter()
+                .find(|s| s.metadata.name.as_deref() == Some(name))
+                .ok_or_else(|| {
+                    Error::input(
+                        format!("{origin} has no Secret named {name}"),
+                        "pass a file holding the onyx-postgresql, onyx-redis and onyx-minio \
+                         Secrets (an earlier `onyx render`, or `kubectl get secret ... -o yaml`)",
+                    )
+                })?;
+            let mut values = BTreeMap::new();
+            for key in *keys {
+                let value = secret_value(secret, key).ok_or_else(|| {
+                    Error::input(
+                        format!("{origin}: Secret {name} has no usable value for key {key:?}"),
+                        "the Secret must hold every key onyx uses; re-export it from the cluster",
+                    )
+                })?;
+                values.insert(key.to_string(), value);
+            }
+            all.insert(name.to_string(), values);
+        }
+        Ok(Credentials(all))
+    }
+
+    /// Read Secrets from a YAML (one or more documents, or a `List`) or JSON file.
+    pub fn from_file(path: &Path) -> Result<Credentials> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::input(
+                format!("cannot read {origin}: {e}"),
+                "check the path given to --reuse-secrets",
+            )
+        })?;
+        let bad = |e: String| {
+            Error::input(
+                format!("{origin} is not a Kubernetes YAML/JSON file: {e}"),
+                "pass the output of `onyx render` or `kubectl get secret ... -o yaml`",
+            )
+        };
+        let docs: Vec<serde_json::Value> =
+            serde_saphyr::from_multiple(&text).map_err(|e| bad(e.to_string()))?;
+        let mut secrets = Vec::new();
+        for doc in docs {
+            collect_secrets(doc, &mut secrets);
+        }
+        Self::from_secrets(&secrets, &origin)
+    }
+
+    pub fn get(&self, secret: &str, key: &str) -> &str {
+        &self.0[secret][key]
+    }
+}
+
+fn collect_secrets(doc: serde_json::Value, out: &mut Vec<Secret>) {
+    match doc.get("kind").and_then(|k| k.as_str()) {
+        Some("Secret") => {
+            if let Ok(s) = serde_json::from_value::<Secret>(doc) {
+                out.push(s);
+            }
+        }
+        Some("List") | Some("SecretList") => {
+            if let Some(serde_json::Value::Array(items)) = doc.get("items") {
+                for item in items.clone() {
+                    collect_secrets(item, out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A key's value from `data` (base64, decoded by k8s-openapi) or `stringData`; empty is unusable.
+fn secret_value(secret: &Secret, key: &str) -> Option<String> {
+    let from_data = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .and_then(|b| String::from_utf8(b.0.clone()).ok());
+    let from_string = secret
+        .string_data
+        .as_ref()
+        .and_then(|d| d.get(key))
+        .cloned();
+    from_data.or(from_string).filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_values_are_long_random_and_distinct() {
+        let a = Credentials::generate();
+        let b = Credentials::generate();
+        for (secret, keys) in SECRETS {
+            for key in *keys {
+                let va = a.get(secret, key);
+                assert!(va.len() >= 32, "{secret}/{key}: {}", va.len());
+                assert!(va.chars().all(|c| c.is_ascii_alphanumeric()));
+                assert_ne!(va, b.get(secret, key), "{secret}/{key} repeated");
+            }
+        }
+        let user = a.get("onyx-postgresql", "username");
+        assert!(
+            user.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
+    }
+
+    #[test]
+    fn reuse_needs_every_secret() {
+        let err = Credentials::from_secrets(&[], "test").unwrap_err();
+        assert!(err.to_string().contains("onyx-postgresql"), "{err}");
+    }
+}
