@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The project's test command (README's, and CI's through .ci/run).
+#
+# 1. installs what the tests need when it is missing: Debian's nginx, docker.io, docker-registry and
+#    busybox-static (apt-get, as root), and kubernetes-validate (PyPI, into a venv);
+# 2. starts dockerd if no Docker engine answers, and a registry on a free 127.0.0.1 port;
+# 3. runs cargo fmt --check, clippy -D warnings and the whole test suite;
+# 4. stops what it started.
+#
+# Exported for the tests: ONYX_KUBERNETES_VALIDATE (the validator), ONYX_TEST_REGISTRY
+# (host:port of the local registry), ONYX_REQUIRE_REAL=1 under CI (no test may skip for a missing
+# real part there).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '== %s\n' "$*" >&2; }
+
+started_pids=()
+workdir=$(mktemp -d /tmp/onyx-test.XXXXXX)
+cleanup() {
+  for pid in "${started_pids[@]}"; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$workdir"
+}
+trap cleanup EXIT
+
+if [ "${CI:-}" = "true" ]; then
+  export ONYX_REQUIRE_REAL=1
+fi
+
+# --- 1. packages -----------------------------------------------------------------------------
+missing=()
+command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
+[ -x /bin/busybox ] || missing+=(busybox-static)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    log "installing ${missing[*]}"
+    apt-get update -qq
+    # nginx-light is the small build on bookworm; newer releases only have nginx.
+    pkgs=("${missing[@]/#nginx/nginx-light}")
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null \
+      || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    log "missing ${missing[*]}: install them (tests that need them skip, or fail under CI)"
+  fi
+fi
+
+venv=${ONYX_TEST_VENV:-$HOME/.cache/onyx/test-venv}
+if [ ! -x "$venv/bin/kubernetes-validate" ]; then
+  log "installing kubernetes-validate into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check kubernetes-validate
+fi
+export ONYX_KUBERNETES_VALIDATE="$venv/bin/kubernetes-validate"
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# --- 2. Docker engine and registry -------------------------------------------------------------
+docker_answers() { curl -fsS --max-time 2 --unix-socket /var/run/docker.sock http://localhost/_ping >/dev/null 2>&1; }
+if [ -z "${DOCKER_HOST:-}" ] && ! docker_answers && command -v dockerd >/dev/null 2>&1; then
+  log "starting dockerd"
+  dockerd >"$workdir/dockerd.log" 2>&1 &
+  started_pids+=($!)
+  for _ in $(seq 1 60); do docker_answers && break; sleep 1; done
+  docker_answers || { log "dockerd did not start:"; tail -20 "$workdir/dockerd.log" >&2; }
+fi
+
+if command -v docker-registry >/dev/null 2>&1; then
+  port=$(free_port)
+  mkdir -p "$workdir/registry"
+  cat >"$workdir/registry.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $workdir/registry
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+YAML
+  docker-registry serve "$workdir/registry.yml" >"$workdir/registry.log" 2>&1 &
+  started_pids+=($!)
+  for _ in $(seq 1 30); do curl -fsS --max-time 1 "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.5; done
+  export ONYX_TEST_REGISTRY="127.0.0.1:$port"
+  export ONYX_TEST_REGISTRY_CONFIG="$workdir/registry.yml"
+  log "registry on $ONYX_TEST_REGISTRY"
+fi
+
+# --- 3. checks and tests ---------------------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --all-targets --locked -- -D warnings
+log "cargo test"
+cargo test --locked --all-targets
