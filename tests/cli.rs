@@ -1,0 +1,326 @@
+//! The command line as a user meets it: help texts, `plan`, and the messages for bad flags, bad
+//! config and machines that are too small, snapshotted (insta) with temp paths redacted. Also the
+//! exit codes and that errors never show a panic or backtrace.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run the real binary with a clean environment: no ONYX_* variables, an empty home and config
+/// dir, no colour.
+fn onyx_in(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_onyx"));
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = cmd.output().unwrap();
+    let stderr = String::from_utf8(stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "panic: {stderr}");
+    assert!(
+        !stderr.contains("RUST_BACKTRACE"),
+        "backtrace hint: {stderr}"
+    );
+    Run {
+        code: status.code().expect("exited normally"),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr,
+    }
+}
+
+fn onyx(args: &[&str]) -> Run {
+    let home = tempfile::tempdir().unwrap();
+    onyx_in(home.path(), args, &[])
+}
+
+/// Snapshot settings: the temp dir and this machine's OS/arch/AVX2 are redacted.
+macro_rules! snapshot {
+    ($name:expr, $value:expr) => {
+        insta::with_settings!({filters => vec![
+            (r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]"),
+            (r"(?m)^(Host \([^)]*\): [^,]+, [^,]+), \S+/\S+(, [^\n]*)?$", "$1, [OS/ARCH]"),
+            (r#""(os|arch)": "[^"]*""#, r#""$1": "[REDACTED]""#),
+            (r#""avx2": (true|false|null)"#, r#""avx2": "[REDACTED]""#),
+        ]}, {
+            insta::assert_snapshot!($name, $value);
+        });
+    };
+}
+
+#[test]
+fn help_texts() {
+    for (name, args) in [
+        ("help", vec!["--help"]),
+        ("help_render", vec!["render", "--help"]),
+        ("help_plan", vec!["plan", "--help"]),
+        ("help_images", vec!["images", "--help"]),
+    ] {
+        let r = onyx(&args);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        snapshot!(name, r.stdout);
+    }
+}
+
+#[test]
+fn plan_for_an_8_gib_laptop() {
+    let r = onyx(&["plan", "--memory", "8GiB", "--cpus", "4"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    snapshot!("plan_8gib", r.stdout);
+}
+
+#[test]
+fn plan_for_a_workstation_picks_large() {
+    let r = onyx(&["plan", "--memory", "32GiB", "--cpus", "8", "-o", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["profile"], "large");
+    assert_eq!(v["host"]["memory_bytes"], 32u64 << 30);
+    assert_eq!(v["services"].as_array().unwrap().len(), 8);
+    let req = v["totals"]["memory_request_mib"].as_u64().unwrap();
+    assert!(req <= 17 * 1024, "{req}");
+    snapshot!("plan_32gib_json", r.stdout);
+}
+
+#[test]
+fn too_little_memory_is_refused_with_the_numbers() {
+    let r = onyx(&["plan", "--memory", "4GiB", "--cpus", "4"]);
+    assert_eq!(r.code, 3);
+    assert!(r.stdout.is_empty());
+    snapshot!("refuse_4gib", r.stderr);
+
+    let r = onyx(&[
+        "plan",
+        "--profile",
+        "large",
+        "--memory",
+        "8GiB",
+        "--cpus",
+        "4",
+    ]);
+    assert_eq!(r.code, 3);
+    snapshot!("refuse_large_on_8gib", r.stderr);
+
+    // --force tries anyway, with a warning.
+    let r = onyx(&["plan", "--memory", "4GiB", "--cpus", "4", "--force"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("warning:"), "{}", r.stderr);
+    assert!(r.stdout.contains("Profile: small (forced"), "{}", r.stdout);
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    for (name, args) in [
+        ("bad_profile", vec!["render", "--profile", "huge"]),
+        ("bad_output", vec!["plan", "-o", "xml"]),
+        ("bad_memory", vec!["plan", "--memory", "lots"]),
+        (
+            "bad_namespace",
+            vec!["render", "--profile", "small", "-n", "Bad_NS"],
+        ),
+        (
+            "bad_url",
+            vec!["render", "--profile", "small", "--url", "onyx.example.com"],
+        ),
+        ("unknown_command", vec!["deploy"]),
+        (
+            "missing_reuse_file",
+            vec![
+                "render",
+                "--profile",
+                "small",
+                "--reuse-secrets",
+                "/nonexistent/secrets.yaml",
+            ],
+        ),
+    ] {
+        let r = onyx(&args);
+        assert_eq!(r.code, 2, "{name}: {}", r.stderr);
+        assert!(r.stdout.is_empty(), "{name}");
+        snapshot!(name, r.stderr);
+    }
+}
+
+#[test]
+fn bad_config_files_name_file_line_and_key() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(".config/onyx");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.toml");
+    for (name, text) in [
+        ("config_unknown_key", "port = 4000\nprofil = \"small\"\n"),
+        (
+            "config_wrong_type",
+            "profile = \"small\"\nport = \"high\"\n",
+        ),
+        ("config_bad_profile", "profile = \"huge\"\n"),
+        ("config_not_toml", "port = \n"),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let r = onyx_in(
+            home.path(),
+            &["plan", "--memory", "8GiB", "--cpus", "4"],
+            &[],
+        );
+        assert_eq!(r.code, 2, "{name}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&config.display().to_string()),
+            "{}",
+            r.stderr
+        );
+        let redacted = r
+            .stderr
+            .replace(&home.path().display().to_string(), "[HOME]");
+        snapshot!(name, redacted);
+    }
+}
+
+#[test]
+fn settings_precedence_flag_env_config() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join(".config/onyx");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        "namespace = \"from-config\"\nport = 4000\n",
+    )
+    .unwrap();
+    let ns_of = |args: &[&str], env: &[(&str, &str)]| {
+        let r = onyx_in(home.path(), args, env);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let first = &v["items"][0];
+        (
+            first["metadata"]["namespace"].as_str().unwrap().to_string(),
+            first["data"]["WEB_DOMAIN"].as_str().unwrap().to_string(),
+        )
+    };
+    let base = [
+        "render",
+        "--profile",
+        "small",
+        "-o",
+        "json",
+        "--skip-secrets",
+    ];
+    assert_eq!(
+        ns_of(&base, &[]),
+        ("from-config".into(), "http://localhost:4000".into())
+    );
+    assert_eq!(
+        ns_of(
+            &base,
+            &[("ONYX_NAMESPACE", "from-env"), ("ONYX_PORT", "5000")]
+        ),
+        ("from-env".into(), "http://localhost:5000".into())
+    );
+    let mut with_flags = base.to_vec();
+    with_flags.extend(["-n", "from-flag", "--port", "6000"]);
+    assert_eq!(
+        ns_of(
+            &with_flags,
+            &[("ONYX_NAMESPACE", "from-env"), ("ONYX_PORT", "5000")]
+        ),
+        ("from-flag".into(), "http://localhost:6000".into())
+    );
+    // ONYX_CONFIG picks another file; a missing one is an error.
+    let other = home.path().join("other.toml");
+    std::fs::write(&other, "namespace = \"other-file\"\n").unwrap();
+    let other_s = other.display().to_string();
+    assert_eq!(ns_of(&base, &[("ONYX_CONFIG", &other_s)]).0, "other-file");
+    let r = onyx_in(
+        home.path(),
+        &base,
+        &[("ONYX_CONFIG", "/nonexistent/x.toml")],
+    );
+    assert_eq!(r.code, 2);
+    assert!(
+        r.stderr.contains("/nonexistent/x.toml does not exist"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn images_list_and_version() {
+    let r = onyx(&["images", "list"]);
+    assert_eq!(r.code, 0);
+    snapshot!("images_list", r.stdout);
+    let r = onyx(&["images", "list", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 9);
+    let r = onyx(&["version", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["onyx_stack"], "v2.3.0");
+}
+
+#[test]
+fn completions_for_every_shell() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let r = onyx(&["completions", shell]);
+        assert_eq!(r.code, 0, "{shell}");
+        assert!(
+            r.stdout.contains("render") && r.stdout.contains("plan"),
+            "{shell}"
+        );
+    }
+    let r = onyx(&["completions", "tcsh"]);
+    assert_eq!(r.code, 2);
+}
+
+#[test]
+fn render_prints_yaml_and_warns_about_credentials_on_stderr() {
+    let r = onyx(&["render", "--profile", "small"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .starts_with("---\napiVersion: v1\nkind: ConfigMap\n")
+    );
+    assert_eq!(r.stdout.matches("\n---\n").count() + 1, 30);
+    assert!(r.stderr.contains("credentials"), "{}", r.stderr);
+    // -q silences the note; the data is unchanged in shape.
+    let q = onyx(&["render", "--profile", "small", "-q"]);
+    assert!(q.stderr.is_empty(), "{}", q.stderr);
+}
+
+#[test]
+fn closed_stdout_is_not_an_error() {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_onyx"))
+        .args(["render", "--profile", "cluster", "-q"])
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // like `| head -0`
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
