@@ -324,3 +324,41 @@ fn closed_stdout_is_not_an_error() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn readme_documents_every_environment_variable_and_profile_numbers() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for (var, _) in onyx::env_vars::ALL {
+        assert!(
+            readme.contains(&format!("`{var}`")),
+            "README doesn't mention {var}"
+        );
+    }
+    // The profile table's request figures are the rendered ones.
+    for name in ["small", "medium", "large"] {
+        let r = onyx(&[
+            "plan",
+            "--profile",
+            name,
+            "--memory",
+            "64GiB",
+            "--cpus",
+            "16",
+            "-o",
+            "json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        let t = &v["totals"];
+        let row = format!(
+            "| {:.1} GiB / {:.1} CPU | {:.1} GiB |",
+            t["memory_request_mib"].as_f64().unwrap() / 1024.0,
+            t["cpu_request_m"].as_f64().unwrap() / 1000.0,
+            t["memory_limit_mib"].as_f64().unwrap() / 1024.0,
+        );
+        assert!(
+            readme.contains(&row),
+            "README's {name} row should read {row}"
+        );
+    }
+}
