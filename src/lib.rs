@@ -6,6 +6,7 @@
 //! rendered Kubernetes objects ([`stack::render`]) → output ([`ui`]).
 
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod env_vars;
 pub mod error;
