@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README's, and CI's through .ci/run).
 #
-# 1. installs what the tests need when it is missing: Debian's nginx, docker.io, docker-registry and
-#    busybox-static (apt-get, as root), and kubernetes-validate (PyPI, into a venv);
+# 1. installs what the tests need when it is missing: Debian's nginx, docker.io, docker-registry,
+#    busybox-static, shellcheck and ruby (apt-get, as root), and kubernetes-validate (PyPI, venv);
 # 2. starts dockerd if no Docker engine answers, and a registry on a free 127.0.0.1 port;
 # 3. runs cargo fmt --check, clippy -D warnings and the whole test suite;
 # 4. stops what it started.
@@ -37,6 +37,8 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
 command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 [ -x /bin/busybox ] || missing+=(busybox-static)
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
+command -v ruby >/dev/null 2>&1 || missing+=(ruby)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing ${missing[*]}"

@@ -64,6 +64,36 @@ pub enum Command {
 
     /// Print onyx's version and the Onyx stack version it deploys
     Version(VersionArgs),
+
+    /// Print onyx's man page (roff), for packagers
+    #[command(hide = true)]
+    Man,
+
+    /// Manage onyx itself
+    #[cfg(feature = "self-update")]
+    #[command(name = "self", subcommand)]
+    SelfCmd(SelfCommand),
+}
+
+#[cfg(feature = "self-update")]
+#[derive(Debug, Subcommand)]
+pub enum SelfCommand {
+    /// Update onyx to the newest release (checksum verified before anything is replaced)
+    ///
+    /// Installs made by Homebrew or `cargo install` are updated by those tools instead.
+    Update(SelfUpdateArgs),
+}
+
+#[cfg(feature = "self-update")]
+#[derive(Debug, Args)]
+pub struct SelfUpdateArgs {
+    /// Only report whether a newer release exists; change nothing
+    #[arg(long)]
+    pub check: bool,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
+    pub output: DataFormat,
 }
 
 /// Flags that choose what stack is rendered, shared by the commands that render it.

@@ -14,6 +14,15 @@ pub const NO_COLOR: &str = "NO_COLOR";
 /// Log filter for `tracing` (e.g. `onyx=debug`); `-v`/`-vv` set a default.
 pub const ONYX_LOG: &str = "ONYX_LOG";
 
+/// Base URL of a GitHub-compatible releases API to update from instead of GitHub's (mirrors, tests).
+pub const ONYX_UPDATE_ROOT: &str = "ONYX_UPDATE_ROOT";
+/// Set to `1` to turn off the once-a-day "new version available" notice.
+pub const ONYX_NO_UPDATE_CHECK: &str = "ONYX_NO_UPDATE_CHECK";
+/// The cross-tool opt-out (<https://consoledonottrack.com>); also turns the notice off.
+pub const DO_NOT_TRACK: &str = "DO_NOT_TRACK";
+/// Set by CI systems; no update notice there.
+pub const CI: &str = "CI";
+
 /// All of the above, for `onyx --help` and the README table.
 pub const ALL: &[(&str, &str)] = &[
     (ONYX_CONFIG, "config file path"),
@@ -22,4 +31,7 @@ pub const ALL: &[(&str, &str)] = &[
     (ONYX_PORT, "UI port on 127.0.0.1"),
     (ONYX_LOG, "log filter"),
     (NO_COLOR, "disable colour"),
+    (ONYX_UPDATE_ROOT, "release API for self update"),
+    (ONYX_NO_UPDATE_CHECK, "no update notice"),
+    (DO_NOT_TRACK, "no update notice"),
 ];

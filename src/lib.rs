@@ -14,5 +14,6 @@ pub mod host;
 pub mod settings;
 pub mod stack;
 pub mod ui;
+pub mod update;
 
 pub use error::{Error, Result};

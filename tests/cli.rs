@@ -21,6 +21,7 @@ fn onyx_in(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         .env("HOME", home)
         .env("XDG_CONFIG_HOME", home.join(".config"))
         .env("NO_COLOR", "1")
+        .env("ONYX_NO_UPDATE_CHECK", "1")
         .env("COLUMNS", "100")
         .stdin(Stdio::null());
     for (k, v) in env {

@@ -3,18 +3,25 @@
 
 pub mod completions;
 pub mod images;
+pub mod man;
 pub mod plan;
 pub mod render;
+#[cfg(feature = "self-update")]
+pub mod self_update;
 pub mod version;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
+#[cfg(feature = "self-update")]
+use crate::cli::SelfCommand;
 use crate::cli::{Cli, Command, ImagesCommand, StackArgs};
 use crate::error::Result;
 use crate::host::HostFacts;
-use crate::settings::{Given, Settings};
+use crate::settings::{Given, Settings, Verbosity};
 use crate::stack::profile::{self, Choice};
 use crate::ui::Printer;
+use crate::update::{self, Notice};
 
 /// Resolve settings and run the command.
 pub fn run(cli: Cli) -> Result<ExitCode> {
@@ -26,13 +33,30 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let settings = Settings::resolve(&cli.global, given)?;
     let printer = Printer::new(&settings);
     tracing::debug!(?settings, "resolved settings");
-    match cli.command {
+    // The daily "new version" notice runs beside the commands people use day to day.
+    let notice = match &cli.command {
+        Command::Render(_) | Command::Plan(_) | Command::Images(_) => {
+            let allowed =
+                update::notice_allowed(|k| std::env::var(k).ok(), std::io::stderr().is_terminal())
+                    && settings.verbosity > Verbosity::Quiet;
+            Notice::start(allowed)
+        }
+        _ => Notice::none(),
+    };
+    let result = match cli.command {
         Command::Render(args) => render::run(&settings, &printer, &args),
         Command::Plan(args) => plan::run(&settings, &printer, &args),
         Command::Images(ImagesCommand::List(args)) => images::list(&printer, &args),
         Command::Completions(args) => completions::run(&printer, &args),
         Command::Version(args) => version::run(&printer, &args),
+        Command::Man => man::run(&printer),
+        #[cfg(feature = "self-update")]
+        Command::SelfCmd(SelfCommand::Update(args)) => self_update::run(&printer, &args),
+    };
+    if let Some(line) = notice.finish() {
+        printer.info(&line);
     }
+    result
 }
 
 fn given(stack: &StackArgs, namespace: Option<String>) -> Given {

@@ -16,6 +16,7 @@ pub fn run(printer: &Printer, args: &VersionArgs) -> Result<ExitCode> {
             "onyx_stack": ONYX_VERSION,
             "os": std::env::consts::OS,
             "arch": std::env::consts::ARCH,
+            "target": crate::update::TARGET,
         }))
         .expect("json"),
     };

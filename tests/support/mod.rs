@@ -2,6 +2,8 @@
 //! skipping when one is missing (never under CI, where scripts/test.sh installs them).
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::path::PathBuf;
 
 /// True when a missing real part must fail the test instead of skipping it.
