@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod docker;
 pub mod env_vars;
 pub mod error;
 pub mod host;
