@@ -80,7 +80,9 @@ impl Error {
             Error::TooSmall { .. } => EXIT_REFUSED,
             Error::Docker(crate::docker::DockerError::Interrupted) => EXIT_INTERRUPTED,
             Error::Docker(crate::docker::DockerError::BadBundle { .. }) => EXIT_USAGE,
-            Error::Docker(crate::docker::DockerError::Engine(_)) => EXIT_INTERNAL,
+            Error::Docker(
+                crate::docker::DockerError::Engine(_) | crate::docker::DockerError::Io(_),
+            ) => EXIT_INTERNAL,
             Error::Docker(_) => EXIT_REFUSED,
             Error::Io(_) | Error::Internal(_) => EXIT_INTERNAL,
         })

@@ -54,6 +54,10 @@ pub enum DockerError {
     #[error("interrupted")]
     Interrupted,
 
+    /// Reading or writing a local file.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+
     /// Any other answer of the engine we didn't expect.
     #[error("Docker engine: {0}")]
     Engine(#[from] bollard::errors::Error),
@@ -85,7 +89,7 @@ impl DockerError {
                  (compare its size with the original)"
                     .into(),
             ),
-            DockerError::Interrupted | DockerError::Engine(_) => None,
+            DockerError::Interrupted | DockerError::Io(_) | DockerError::Engine(_) => None,
         }
     }
 }
