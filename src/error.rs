@@ -38,6 +38,14 @@ pub enum Error {
         hint: String,
     },
 
+    /// Too little free disk where the engine keeps images.
+    #[error("only {free} free at {path}, but the images need {need}")]
+    DiskFull {
+        path: String,
+        free: String,
+        need: String,
+    },
+
     /// The Docker engine or the images in it.
     #[error(transparent)]
     Docker(#[from] crate::docker::DockerError),
@@ -69,6 +77,11 @@ impl Error {
                 crate::env_vars::ONYX_CONFIG
             )),
             Error::Input { hint, .. } | Error::TooSmall { hint, .. } => Some(hint.clone()),
+            Error::DiskFull { .. } => Some(
+                "free disk space (e.g. `docker system prune`), or give the Docker engine (or its \
+                 VM) a bigger disk"
+                    .into(),
+            ),
             Error::Docker(e) => e.hint(),
             Error::Io(_) | Error::Internal(_) => None,
         }
@@ -77,7 +90,7 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
             Error::Config { .. } | Error::ConfigMissing { .. } | Error::Input { .. } => EXIT_USAGE,
-            Error::TooSmall { .. } => EXIT_REFUSED,
+            Error::TooSmall { .. } | Error::DiskFull { .. } => EXIT_REFUSED,
             Error::Docker(crate::docker::DockerError::Interrupted) => EXIT_INTERRUPTED,
             Error::Docker(crate::docker::DockerError::BadBundle { .. }) => EXIT_USAGE,
             Error::Docker(
