@@ -12,7 +12,7 @@
 //! every part's size and sha256, and only then streams each part from its place in the file to the
 //! engine. No image is ever held in memory, and a bad bundle loads nothing.
 
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -460,14 +460,10 @@ pub fn part_range(path: &Path, part: &str) -> Result<(u64, u64), DockerError> {
         .ok_or_else(|| bad(path, format!("no part {part}")))
 }
 
-/// Seek helper kept private to this module's tests.
-#[cfg(test)]
-fn file_len(f: &mut std::fs::File) -> u64 {
-    f.seek(std::io::SeekFrom::End(0)).unwrap()
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io::Seek;
+
     use super::*;
 
     /// A bundle with fake parts (no engine needed to check verification).
@@ -520,7 +516,7 @@ mod tests {
         let mut buf = vec![0; size as usize];
         f.read_exact(&mut buf).unwrap();
         assert_eq!(buf, vec![7u8; 5000]);
-        assert!(file_len(&mut f) > offset + size);
+        assert!(f.seek(std::io::SeekFrom::End(0)).unwrap() > offset + size);
     }
 
     #[test]
