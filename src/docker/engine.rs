@@ -328,7 +328,7 @@ async fn try_candidate(candidate: &Candidate) -> Result<Engine, String> {
     };
     match tokio::time::timeout(PING_TIMEOUT, attempt).await {
         Err(_) => Err(format!("no answer within {}s", PING_TIMEOUT.as_secs())),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Err(e)) => Err(with_causes(&e)),
         Ok(Ok(docker)) => {
             let v = docker.client_version();
             Ok(Engine {
@@ -338,6 +338,21 @@ async fn try_candidate(candidate: &Candidate) -> Result<Engine, String> {
             })
         }
     }
+}
+
+/// An error with its causes, for messages (hyper's own text alone says only "client error").
+pub fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(": ");
+            text.push_str(&c);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// Connect to the first candidate of the environment that answers.
@@ -357,6 +372,17 @@ pub async fn connect_candidates(
     for candidate in list {
         match try_candidate(candidate).await {
             Ok(engine) => {
+                if let Some(first) = list.first()
+                    && first != candidate
+                    && (first.source == DOCKER_HOST || first.source.starts_with("context "))
+                {
+                    tracing::warn!(
+                        "{} ({}) did not answer; using the engine at {}",
+                        first.endpoint,
+                        first.source,
+                        candidate.endpoint
+                    );
+                }
                 tracing::debug!(
                     endpoint = %candidate.endpoint,
                     source = %candidate.source,
