@@ -218,6 +218,30 @@ pub fn verify(path: &Path) -> Result<Verified, DockerError> {
     if len == 0 {
         return Err(bad(path, "the file is empty"));
     }
+    // A bundle starts with the marker's tar header; say "foreign" rather than "damaged" when the
+    // file is something else altogether.
+    let mut head = [0u8; 512];
+    let n = (&file).take(512).read(&mut head)?;
+    let name_field = &head[..100.min(n)];
+    let name_len = name_field
+        .iter()
+        .position(|b| *b == 0)
+        .unwrap_or(name_field.len());
+    if &name_field[..name_len] != MARKER_NAME.as_bytes() {
+        return Err(bad(
+            path,
+            format!(
+                "it is not an onyx bundle (it does not start with the {MARKER_NAME} marker; a \
+                 plain `docker save` file loads with `docker load`)"
+            ),
+        ));
+    }
+    let file = {
+        use std::io::Seek;
+        let mut file = file;
+        file.seek(std::io::SeekFrom::Start(0))?;
+        file
+    };
     let mut archive = tar::Archive::new(std::io::BufReader::with_capacity(CHUNK, file));
     let damaged = |e: std::io::Error| {
         bad(
@@ -225,13 +249,12 @@ pub fn verify(path: &Path) -> Result<Verified, DockerError> {
             format!("it is truncated or damaged (not a complete tar archive: {e})"),
         )
     };
-    let mut entries = archive.entries().map_err(damaged)?;
+    let entries = archive.entries().map_err(damaged)?;
     let mut marker_seen = false;
     let mut manifest: Option<Manifest> = None;
     // part name → (offset, size, sha256)
     let mut parts: Vec<(String, u64, u64, String)> = Vec::new();
-    let mut index = 0usize;
-    while let Some(entry) = entries.next() {
+    for (index, entry) in entries.enumerate() {
         let mut entry = entry.map_err(damaged)?;
         let name = entry
             .path()
@@ -267,7 +290,7 @@ pub fn verify(path: &Path) -> Result<Verified, DockerError> {
                 return Err(bad(path, "the manifest is implausibly large"));
             }
             let mut text = Vec::new();
-            (&mut entry).read_to_end(&mut text).map_err(damaged)?;
+            entry.read_to_end(&mut text).map_err(damaged)?;
             if text.len() as u64 != size {
                 return Err(bad(path, "it is truncated (the manifest is cut short)"));
             }
@@ -290,7 +313,6 @@ pub fn verify(path: &Path) -> Result<Verified, DockerError> {
         } else {
             return Err(bad(path, format!("unexpected entry {name:?}")));
         }
-        index += 1;
     }
     if !marker_seen {
         return Err(bad(path, "it is not an onyx bundle (no entries)"));

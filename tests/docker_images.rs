@@ -1,0 +1,343 @@
+//! Images against a real Docker engine and a real registry (scripts/test.sh provides both; each
+//! test starts a registry process of its own): discovery, parallel pull through a mirror with
+//! progress, skip of present images, retry across a registry restart, fast failure for a missing
+//! image, and the air-gapped bundle round trip with damaged bundles refused.
+
+#[path = "support/docker.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use onyx::docker::engine::{self, Candidate, Endpoint, EngineEnv};
+use onyx::docker::images::{Outcome, PullOptions, pull_all};
+use onyx::docker::{DockerError, ImageEvent, bundle};
+use support::{Recorder, Registry};
+
+fn options(registry: &Registry) -> PullOptions {
+    PullOptions {
+        mirror: Some(registry.addr.clone()),
+        backoff: Duration::from_millis(300),
+        max_backoff: Duration::from_secs(2),
+        ..PullOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discovery_skips_dead_candidates_and_negotiates_with_the_real_engine() {
+    let Some(_) = support::engine("discovery").await else {
+        return;
+    };
+    let real = engine::connect(&EngineEnv::from_process()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dead_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let list = vec![
+        Candidate {
+            source: "DOCKER_HOST".into(),
+            endpoint: Endpoint::Tcp {
+                addr: format!("127.0.0.1:{dead_port}"),
+                tls: None,
+            },
+        },
+        Candidate {
+            source: "fake".into(),
+            endpoint: Endpoint::Unix {
+                path: dir.path().join("missing.sock"),
+            },
+        },
+        real.candidate.clone(),
+    ];
+    let engine = engine::connect_candidates(&list, vec![], "linux")
+        .await
+        .unwrap();
+    assert_eq!(engine.candidate, real.candidate);
+    let facts = engine.facts().await.unwrap();
+    assert!(facts.memory_bytes > 0 && facts.cpus > 0, "{facts:?}");
+    assert!(!facts.storage_driver.is_empty());
+    // The agreed version is never newer than what the engine speaks.
+    let version = engine.docker.version().await.unwrap();
+    let server: Vec<u32> = version
+        .api_version
+        .unwrap()
+        .split('.')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    let agreed: Vec<u32> = engine
+        .api_version
+        .split('.')
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(agreed <= server, "{agreed:?} > {server:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pulls_in_parallel_through_the_mirror_with_progress_then_skips_present() {
+    let Some(docker) = support::engine("parallel pull").await else {
+        return;
+    };
+    let Some(registry) = Registry::start("parallel pull") else {
+        return;
+    };
+    let base = support::unique("parallel");
+    let mut refs = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let r = format!("{base}/img{i}:1");
+        ids.push(support::build_image(&docker, &r, 3 << 20).await);
+        support::push_and_remove(&docker, &r, &registry.addr).await;
+        assert_eq!(support::image_id(&docker, &r).await, None);
+        refs.push(r);
+    }
+
+    let rec = Recorder::default();
+    let (results, err) = pull_all(&docker, &refs, &options(&registry), &rec).await;
+    assert!(err.is_none(), "{err:?}");
+    let mirrored: Vec<String> = results.iter().map(|r| r.pulled_as.clone()).collect();
+    for (i, r) in refs.iter().enumerate() {
+        assert_eq!(results[i].outcome, Outcome::Pulled, "{r}");
+        assert_eq!(
+            results[i].pulled_as,
+            format!("{}/{r}", registry.addr),
+            "pulled through the mirror"
+        );
+        // Tagged with its original name, same image ID as built.
+        assert_eq!(support::image_id(&docker, r).await.as_ref(), Some(&ids[i]));
+        let events = rec.of(r);
+        assert_eq!(events.first(), Some(&ImageEvent::Start), "{r}: {events:?}");
+        assert_eq!(events.last(), Some(&ImageEvent::Done), "{r}: {events:?}");
+        let progress: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                ImageEvent::Progress {
+                    done,
+                    total,
+                    layers_done,
+                    layers,
+                } => Some((*done, *total, *layers_done, *layers)),
+                _ => None,
+            })
+            .collect();
+        assert!(!progress.is_empty(), "{r}: no progress: {events:?}");
+        assert!(
+            events[1..events.len() - 1]
+                .iter()
+                .all(|e| matches!(e, ImageEvent::Progress { .. })),
+            "{r}: {events:?}"
+        );
+        let (done, total, layers_done, layers) = *progress.last().unwrap();
+        assert_eq!((layers_done, layers), (1, 1), "{r}: {progress:?}");
+        assert!(total > 3 << 20 && done == total, "{r}: {progress:?}");
+        assert!(
+            progress.windows(2).all(|w| w[0].2 <= w[1].2),
+            "layers done never go back: {progress:?}"
+        );
+    }
+    // Parallel: every image started before the first one finished.
+    let first_done = refs
+        .iter()
+        .map(|r| rec.position(r, |e| *e == ImageEvent::Done).unwrap())
+        .min()
+        .unwrap();
+    for r in &refs {
+        assert!(rec.position(r, |e| *e == ImageEvent::Start).unwrap() < first_done);
+    }
+
+    // Again: all present, skipped at once, no registry needed.
+    drop(registry);
+    let rec = Recorder::default();
+    let t = Instant::now();
+    let opts = PullOptions {
+        mirror: Some("127.0.0.1:9".into()),
+        ..PullOptions::default()
+    };
+    let (results, err) = pull_all(&docker, &refs, &opts, &rec).await;
+    assert!(err.is_none(), "{err:?}");
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    for (i, r) in refs.iter().enumerate() {
+        assert_eq!(results[i].outcome, Outcome::Present);
+        assert_eq!(results[i].id.as_ref(), Some(&ids[i]));
+        assert_eq!(rec.of(r), vec![ImageEvent::Start, ImageEvent::Skipped]);
+    }
+    for r in &refs {
+        support::remove(&docker, r).await;
+    }
+    for m in &mirrored {
+        support::remove(&docker, m).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_image_fails_fast_by_name_and_the_others_still_pull() {
+    let Some(docker) = support::engine("missing image").await else {
+        return;
+    };
+    let Some(registry) = Registry::start("missing image") else {
+        return;
+    };
+    let base = support::unique("missing");
+    let good = format!("{base}/there:1");
+    let missing = format!("{base}/not-there:1");
+    let id = support::build_image(&docker, &good, 1 << 20).await;
+    support::push_and_remove(&docker, &good, &registry.addr).await;
+
+    let rec = Recorder::default();
+    let mut opts = options(&registry);
+    opts.backoff = Duration::from_secs(5);
+    let t = Instant::now();
+    let (results, err) = pull_all(&docker, &[missing.clone(), good.clone()], &opts, &rec).await;
+    // Not retried: a retry would have waited 5 s.
+    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+    let err = err.expect("the missing image is an error");
+    assert!(matches!(err, DockerError::NotFound { .. }), "{err:?}");
+    assert!(err.to_string().contains(&missing), "{err}");
+    assert!(
+        !rec.of(&missing)
+            .iter()
+            .any(|e| matches!(e, ImageEvent::Retry { .. }))
+    );
+    assert!(matches!(
+        rec.of(&missing).last(),
+        Some(ImageEvent::Failed(_))
+    ));
+    assert_eq!(results[0].outcome, Outcome::Failed);
+    assert_eq!(results[1].outcome, Outcome::Pulled);
+    assert_eq!(support::image_id(&docker, &good).await, Some(id));
+    support::remove(&docker, &good).await;
+    support::remove(&docker, &results[1].pulled_as).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_while_the_registry_is_down_and_succeeds_when_it_is_back() {
+    let Some(docker) = support::engine("retry").await else {
+        return;
+    };
+    let Some(mut registry) = Registry::start("retry") else {
+        return;
+    };
+    let r = format!("{}/img:1", support::unique("retry"));
+    let id = support::build_image(&docker, &r, 1 << 20).await;
+    support::push_and_remove(&docker, &r, &registry.addr).await;
+
+    registry.stop();
+    let mut opts = options(&registry);
+    opts.attempts = 10;
+    let rec = Recorder::default();
+    let refs = [r.clone()];
+    let pull = pull_all(&docker, &refs, &opts, &rec);
+    let restart = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::task::block_in_place(|| registry.resume());
+    };
+    let ((results, err), ()) = tokio::join!(pull, restart);
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(results[0].outcome, Outcome::Pulled);
+    assert!(results[0].attempts > 1, "{:?}", results[0]);
+    let events = rec.of(&r);
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, ImageEvent::Retry { reason, .. } if reason.contains("connection refused"))),
+        "{events:?}"
+    );
+    assert_eq!(events.last(), Some(&ImageEvent::Done));
+    assert_eq!(support::image_id(&docker, &r).await, Some(id));
+    support::remove(&docker, &r).await;
+    support::remove(&docker, &results[0].pulled_as).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bundle_round_trip_restores_the_same_image_ids() {
+    let Some(docker) = support::engine("bundle round trip").await else {
+        return;
+    };
+    let base = support::unique("bundle");
+    let refs = vec![format!("{base}/a:1"), format!("{base}/b:2")];
+    let mut ids = Vec::new();
+    for r in &refs {
+        ids.push(support::build_image(&docker, r, 2 << 20).await);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bundle.tar");
+    let rec = Recorder::default();
+    let manifest = bundle::save(&docker, &refs, &file, &rec).await.unwrap();
+    assert_eq!(manifest.images.len(), 2);
+    assert_eq!(manifest.images[0].id, ids[0]);
+    assert!(!dir.path().join("bundle.tar.partial").exists());
+    for r in &refs {
+        support::remove(&docker, r).await;
+        assert_eq!(support::image_id(&docker, r).await, None);
+    }
+    let rec = Recorder::default();
+    let loaded = bundle::load(&docker, &file, &rec).await.unwrap();
+    assert_eq!(loaded.len(), 2);
+    for (i, r) in refs.iter().enumerate() {
+        assert_eq!(support::image_id(&docker, r).await.as_ref(), Some(&ids[i]));
+        assert_eq!(loaded[i].id, ids[i]);
+        let events = rec.of(r);
+        assert_eq!(events.first(), Some(&ImageEvent::Start));
+        assert_eq!(events.last(), Some(&ImageEvent::Done));
+        support::remove(&docker, r).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn corrupted_and_truncated_bundles_load_nothing() {
+    let Some(docker) = support::engine("bad bundles").await else {
+        return;
+    };
+    let base = support::unique("badbundle");
+    let refs = vec![format!("{base}/a:1"), format!("{base}/b:1")];
+    for r in &refs {
+        support::build_image(&docker, r, 1 << 20).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bundle.tar");
+    bundle::save(&docker, &refs, &file, &support::Recorder::default())
+        .await
+        .unwrap();
+    for r in &refs {
+        support::remove(&docker, r).await;
+    }
+    let good = std::fs::read(&file).unwrap();
+    // Damage the second image only: the first must not be loaded either.
+    let (offset, size) = bundle::part_range(&file, "images/001.tar").unwrap();
+    let mut corrupted = good.clone();
+    corrupted[(offset + size / 2) as usize] ^= 0x55;
+    let cases = [
+        ("corrupted", corrupted, "corrupted"),
+        (
+            "truncated",
+            good[..good.len() * 2 / 3].to_vec(),
+            "truncated",
+        ),
+        (
+            "foreign",
+            b"PK\x03\x04 not a tar at all".repeat(100),
+            "bundle",
+        ),
+    ];
+    for (name, bytes, want) in cases {
+        let path = dir.path().join(format!("{name}.tar"));
+        std::fs::write(&path, bytes).unwrap();
+        let rec = Recorder::default();
+        let err = bundle::load(&docker, &path, &rec).await.unwrap_err();
+        let DockerError::BadBundle { problem, .. } = &err else {
+            panic!("{name}: {err:?}")
+        };
+        assert!(problem.contains(want), "{name}: {problem}");
+        assert!(
+            rec.events.lock().unwrap().is_empty(),
+            "{name}: reported loading"
+        );
+        for r in &refs {
+            assert_eq!(
+                support::image_id(&docker, r).await,
+                None,
+                "{name}: {r} loaded"
+            );
+        }
+    }
+}
