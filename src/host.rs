@@ -103,6 +103,26 @@ pub fn check_disk(where_: &str, free: u64, images_bytes: u64) -> Result<Check> {
     Ok(Check::Ok)
 }
 
+/// Free disk where the engine keeps images (`root_dir` from the engine's facts), judged by
+/// [`check_disk`]. When the engine is not on this machine (`local` false: TCP, or a VM such as
+/// Docker Desktop's, whose directory doesn't exist here) the space can't be seen: a warning says so.
+pub fn check_engine_disk(root_dir: &str, local: bool, images_bytes: u64) -> Result<Check> {
+    let free = if local && !root_dir.is_empty() {
+        free_disk_at(Path::new(root_dir))
+    } else {
+        None
+    };
+    match free {
+        Some(free) => check_disk(root_dir, free, images_bytes),
+        None => Ok(Check::Warn(format!(
+            "free disk for images not checked: the Docker engine keeps them at {:?}, which is \
+             not visible from here (a VM or another machine); make sure it has {} or more free",
+            root_dir,
+            crate::stack::profile::gib(DISK_WARN_BYTES)
+        ))),
+    }
+}
+
 /// Vespa's default image needs AVX2 on x86-64.
 pub fn check_avx2(avx2: Option<bool>) -> Check {
     match avx2 {
@@ -164,6 +184,24 @@ mod tests {
             Check::Ok => panic!("30 GiB should warn"),
         }
         assert_eq!(check_disk("/", 100 * GIB, 15 * GIB).unwrap(), Check::Ok);
+    }
+
+    #[test]
+    fn engine_disk_is_checked_only_where_visible() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_str().unwrap();
+        // Visible: the real free space decides (a huge image set can't fit).
+        assert!(matches!(
+            check_engine_disk(root, true, u64::MAX),
+            Err(Error::DiskFull { .. })
+        ));
+        // In a VM or remote: a warning, never a refusal.
+        for (root, local) in [("/var/lib/docker-in-a-vm-nowhere", true), (root, false)] {
+            match check_engine_disk(root, local, u64::MAX).unwrap() {
+                Check::Warn(w) => assert!(w.contains("not checked"), "{w}"),
+                Check::Ok => panic!("unseen disk must warn"),
+            }
+        }
     }
 
     #[test]

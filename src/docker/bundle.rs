@@ -108,22 +108,17 @@ pub async fn save(
         found.push((r, inspect));
     }
 
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     let partial = PathBuf::from(format!("{}.partial", out.display()));
-    let file = std::fs::File::create(&partial)?;
-    let mut builder = tar::Builder::new(std::io::BufWriter::with_capacity(CHUNK, file));
-    append_bytes(&mut builder, MARKER_NAME, MARKER.as_bytes())?;
+    let mut tar = TarOut::create(&partial).await?;
+    tar.append_bytes(MARKER_NAME, MARKER.as_bytes()).await?;
 
     let mut entries = Vec::new();
     for (i, (r, inspect)) in found.into_iter().enumerate() {
         let image = r.original.clone();
         let total = inspect.size.unwrap_or(0).max(0) as u64;
         reporter.image(&image, ImageEvent::Start);
-        let temp = tempfile::NamedTempFile::new_in(dir)?;
-        let mut sink = tokio::fs::File::from_std(temp.reopen()?);
+        let part = format!("images/{i:03}.tar");
+        let at = tar.begin().await?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let mut last = std::time::Instant::now();
@@ -131,27 +126,13 @@ pub async fn save(
         while let Some(chunk) = stream.try_next().await? {
             hasher.update(&chunk);
             size += chunk.len() as u64;
-            sink.write_all(&chunk).await?;
+            tar.write(&chunk).await?;
             if last.elapsed() >= TICK {
                 last = std::time::Instant::now();
                 reporter.image(&image, progress(size, total.max(size)));
             }
         }
-        sink.flush().await?;
-        drop(sink);
-        let part = format!("images/{i:03}.tar");
-        let mut header = tar::Header::new_gnu();
-        header.set_size(size);
-        header.set_mode(0o644);
-        header.set_cksum();
-        let mut data = temp.reopen()?;
-        let name = part.clone();
-        builder = tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-            builder.append_data(&mut header, &name, &mut data)?;
-            Ok(builder)
-        })
-        .await
-        .map_err(internal)??;
+        tar.end(at, &part, size).await?;
         reporter.image(&image, progress(size, size));
         reporter.image(&image, ImageEvent::Done);
         entries.push(BundledImage {
@@ -172,13 +153,86 @@ pub async fn save(
         images: entries,
     };
     let json = serde_json::to_vec_pretty(&manifest).map_err(internal)?;
-    append_bytes(&mut builder, MANIFEST_NAME, &json)?;
-    let mut writer = builder.into_inner()?;
-    writer.flush()?;
-    writer.get_ref().sync_all()?;
-    drop(writer);
-    std::fs::rename(&partial, out)?;
+    tar.append_bytes(MANIFEST_NAME, &json).await?;
+    tar.finish().await?;
+    tokio::fs::rename(&partial, out).await?;
     Ok(manifest)
+}
+
+/// The bundle's tar, written by hand so that a part of unknown size streams straight in: a
+/// placeholder header, the data, the padding, then the real header over the placeholder. Every
+/// byte is written once; nothing is buffered beyond [`CHUNK`].
+struct TarOut {
+    file: tokio::io::BufWriter<tokio::fs::File>,
+    pos: u64,
+}
+
+const BLOCK: u64 = 512;
+
+fn tar_header(name: &str, size: u64) -> std::io::Result<[u8; 512]> {
+    let mut h = tar::Header::new_gnu();
+    h.set_path(name)?;
+    h.set_size(size);
+    h.set_mode(0o644);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mtime(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+    );
+    h.set_cksum();
+    Ok(*h.as_bytes())
+}
+
+impl TarOut {
+    async fn create(path: &Path) -> std::io::Result<TarOut> {
+        let file = tokio::fs::File::create(path).await?;
+        Ok(TarOut {
+            file: tokio::io::BufWriter::with_capacity(CHUNK, file),
+            pos: 0,
+        })
+    }
+
+    async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
+        self.file.write_all(data).await?;
+        self.pos += data.len() as u64;
+        Ok(())
+    }
+
+    async fn pad(&mut self) -> std::io::Result<()> {
+        let rest = (BLOCK - self.pos % BLOCK) % BLOCK;
+        self.write(&vec![0; rest as usize]).await
+    }
+
+    async fn append_bytes(&mut self, name: &str, data: &[u8]) -> std::io::Result<()> {
+        self.write(&tar_header(name, data.len() as u64)?).await?;
+        self.write(data).await?;
+        self.pad().await
+    }
+
+    /// Start an entry of yet unknown size; returns where its header goes.
+    async fn begin(&mut self) -> std::io::Result<u64> {
+        let at = self.pos;
+        self.write(&[0; BLOCK as usize]).await?;
+        Ok(at)
+    }
+
+    /// Finish the entry begun at `at`, now that its size is known.
+    async fn end(&mut self, at: u64, name: &str, size: u64) -> std::io::Result<()> {
+        self.pad().await?;
+        let header = tar_header(name, size)?;
+        self.file.seek(std::io::SeekFrom::Start(at)).await?;
+        self.file.write_all(&header).await?;
+        self.file.seek(std::io::SeekFrom::Start(self.pos)).await?;
+        Ok(())
+    }
+
+    /// The end-of-archive blocks, then everything to disk.
+    async fn finish(mut self) -> std::io::Result<()> {
+        self.write(&[0; 2 * BLOCK as usize]).await?;
+        self.file.flush().await?;
+        self.file.get_ref().sync_all().await
+    }
 }
 
 fn progress(done: u64, total: u64) -> ImageEvent {
@@ -188,18 +242,6 @@ fn progress(done: u64, total: u64) -> ImageEvent {
         layers_done: 0,
         layers: 0,
     }
-}
-
-fn append_bytes<W: Write>(
-    builder: &mut tar::Builder<W>,
-    name: &str,
-    data: &[u8],
-) -> std::io::Result<()> {
-    let mut header = tar::Header::new_gnu();
-    header.set_size(data.len() as u64);
-    header.set_mode(0o644);
-    header.set_cksum();
-    builder.append_data(&mut header, name, data)
 }
 
 /// A bundle that passed every check: its manifest and where each part's bytes sit in the file.
@@ -487,6 +529,18 @@ mod tests {
     use std::io::Seek;
 
     use super::*;
+
+    fn append_bytes<W: Write>(
+        builder: &mut tar::Builder<W>,
+        name: &str,
+        data: &[u8],
+    ) -> std::io::Result<()> {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append_data(&mut header, name, data)
+    }
 
     /// A bundle with fake parts (no engine needed to check verification).
     fn write_bundle(dir: &Path, parts: &[&[u8]], tweak: impl Fn(&mut Manifest)) -> PathBuf {
