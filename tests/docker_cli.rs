@@ -69,7 +69,7 @@ async fn pull_save_load_from_the_command_line() {
     let out = onyx(&["images", "save", "-o", file_s, "--image", &r]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stderr).contains("saved 1 images"),
+        text(&out.stderr).contains("saved 1 image(s)"),
         "{}",
         text(&out.stderr)
     );

@@ -103,9 +103,9 @@ pub fn save(printer: &Printer, args: &ImagesSaveArgs) -> Result<ExitCode> {
     };
     let bytes: u64 = manifest.images.iter().map(|i| i.size).sum();
     printer.info(&format!(
-        "saved {} images ({}) to {}",
+        "saved {} image(s), {}, to {}",
         manifest.images.len(),
-        crate::stack::profile::gib(bytes),
+        human_bytes(bytes),
         args.output.display()
     ));
     Ok(ExitCode::SUCCESS)
@@ -133,10 +133,21 @@ pub fn load(printer: &Printer, args: &ImagesLoadArgs) -> Result<ExitCode> {
             .expect("json"),
         )?,
         DataFormat::Text => printer.info(&format!(
-            "loaded {} images from {}",
+            "loaded {} image(s) from {}",
             loaded.len(),
             args.file.display()
         )),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `1.5 GiB`, `230.0 MiB`.
+fn human_bytes(bytes: u64) -> String {
+    const MIB: f64 = 1024.0 * 1024.0;
+    let b = bytes as f64;
+    if b >= 1024.0 * MIB {
+        format!("{:.1} GiB", b / (1024.0 * MIB))
+    } else {
+        format!("{:.1} MiB", b / MIB)
+    }
 }
