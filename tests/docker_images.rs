@@ -341,3 +341,83 @@ async fn corrupted_and_truncated_bundles_load_nothing() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn docker_host_and_context_lead_to_the_engine_in_that_order() {
+    let Some(_) = support::engine("discovery order").await else {
+        return;
+    };
+    let real = engine::connect(&EngineEnv::from_process()).await.unwrap();
+    let Endpoint::Unix { path: real_socket } = &real.candidate.endpoint else {
+        eprintln!("SKIPPED: the engine is not on a unix socket (discovery order)");
+        return;
+    };
+    // Two fake socket paths that lead to the real engine.
+    let dir = tempfile::tempdir().unwrap();
+    let via_host = dir.path().join("host.sock");
+    let via_context = dir.path().join("context.sock");
+    std::os::unix::fs::symlink(real_socket, &via_host).unwrap();
+    std::os::unix::fs::symlink(real_socket, &via_context).unwrap();
+    let config = dir.path().join("docker-config");
+    let hash = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(b"onyx-test"))
+    };
+    let meta = config.join("contexts/meta").join(hash);
+    std::fs::create_dir_all(&meta).unwrap();
+    std::fs::write(
+        meta.join("meta.json"),
+        format!(
+            r#"{{"Name":"onyx-test","Endpoints":{{"docker":{{"Host":"unix://{}"}}}}}}"#,
+            via_context.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        config.join("config.json"),
+        r#"{"currentContext":"onyx-test"}"#,
+    )
+    .unwrap();
+    let mut env = EngineEnv {
+        home: Some(dir.path().to_path_buf()),
+        os: "linux".into(),
+        ..EngineEnv::default()
+    };
+    env.vars.insert(
+        "DOCKER_HOST".into(),
+        format!("unix://{}", via_host.display()),
+    );
+    env.vars
+        .insert("DOCKER_CONFIG".into(), config.display().to_string());
+
+    let e = engine::connect(&env).await.unwrap();
+    assert_eq!(e.candidate.source, "DOCKER_HOST");
+
+    // DOCKER_HOST gone: the context file's endpoint is next.
+    env.vars.remove("DOCKER_HOST");
+    let e = engine::connect(&env).await.unwrap();
+    assert_eq!(e.candidate.source, "context onyx-test");
+    assert_eq!(
+        e.candidate.endpoint,
+        Endpoint::Unix {
+            path: via_context.clone()
+        }
+    );
+
+    // The context's socket dead: on to the usual sockets (when the engine listens on one).
+    std::fs::remove_file(&via_context).unwrap();
+    let read = |p: &std::path::Path| std::fs::read_to_string(p);
+    if !engine::candidates(&env, &read)
+        .0
+        .iter()
+        .any(|c| c.endpoint == real.candidate.endpoint)
+    {
+        return;
+    }
+    let e = engine::connect(&env).await.unwrap();
+    assert!(
+        !e.candidate.source.starts_with("context"),
+        "{:?}",
+        e.candidate
+    );
+}
