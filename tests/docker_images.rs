@@ -349,7 +349,7 @@ async fn docker_host_and_context_lead_to_the_engine_in_that_order() {
     };
     let real = engine::connect(&EngineEnv::from_process()).await.unwrap();
     let Endpoint::Unix { path: real_socket } = &real.candidate.endpoint else {
-        eprintln!("SKIPPED: the engine is not on a unix socket (discovery order)");
+        support::skipped("the engine is not on a unix socket (discovery order)");
         return;
     };
     // Two fake socket paths that lead to the real engine.

@@ -264,7 +264,7 @@ pub fn candidates(
     if let Some(run) = env.var(XDG_RUNTIME_DIR) {
         let run = PathBuf::from(run);
         sockets.push(("rootless Docker", run.join("docker.sock")));
-        sockets.push(("podman (rootless)", run.join("podman/podman.sock")));
+        sockets.push(("rootless podman", run.join("podman/podman.sock")));
     }
     sockets.push(("podman", "/run/podman/podman.sock".into()));
     for (source, path) in sockets {

@@ -29,6 +29,12 @@ pub fn required() -> bool {
             .any(|k| std::env::var(k).is_ok_and(|v| v == "1"))
 }
 
+/// Say that a test skipped, visibly: straight to the stderr handle, which the test harness does not
+/// capture (it captures only the print macros).
+pub fn skipped(text: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {text}");
+}
+
 /// The engine, or `None` after printing `SKIPPED: no Docker engine` (panics when required).
 pub async fn engine(test: &str) -> Option<Docker> {
     match engine::connect(&EngineEnv::from_process()).await {
@@ -37,7 +43,8 @@ pub async fn engine(test: &str) -> Option<Docker> {
             if required() {
                 panic!("{test}: a Docker engine is required here (CI/ONYX_REQUIRE_*): {err}");
             }
-            eprintln!("SKIPPED: no Docker engine ({test}): {err}");
+            tracing::debug!("{err}");
+            skipped(&format!("no Docker engine ({test})"));
             None
         }
     }
@@ -82,7 +89,7 @@ impl Registry {
             if required() {
                 panic!("{test}: docker-registry is required here (CI/ONYX_REQUIRE_*)");
             }
-            eprintln!("SKIPPED: no docker-registry ({test})");
+            skipped(&format!("no docker-registry ({test})"));
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
