@@ -63,7 +63,8 @@ pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<Ex
         },
         _ => host.clone(),
     };
-    if !given && engine.is_none() {
+    // The text output says it itself; JSON readers get `sized_for` and this note on stderr.
+    if !given && engine.is_none() && args.output == DataFormat::Json {
         printer.info("no Docker engine answered: sized for this host's memory and CPUs");
     }
     let choice = super::choose_profile(settings, printer, &sizing)?;
