@@ -421,3 +421,84 @@ async fn docker_host_and_context_lead_to_the_engine_in_that_order() {
         e.candidate
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_digest_pinned_reference_is_pulled_by_digest_tagged_and_then_skipped() {
+    let Some(docker) = support::engine("digest pin").await else {
+        return;
+    };
+    let Some(registry) = Registry::start("digest pin") else {
+        return;
+    };
+    let tagged = format!("{}/node:v1", support::unique("digest"));
+    let id = support::build_image(&docker, &tagged, 1 << 20).await;
+    support::push_and_remove(&docker, &tagged, &registry.addr).await;
+    // Learn the registry's digest with a first pull by tag, then forget the image again.
+    let (results, err) = pull_all(
+        &docker,
+        std::slice::from_ref(&tagged),
+        &options(&registry),
+        &Recorder::default(),
+    )
+    .await;
+    assert!(err.is_none(), "{err:?}");
+    let digests = docker
+        .inspect_image(&tagged)
+        .await
+        .unwrap()
+        .repo_digests
+        .unwrap();
+    let digest = digests[0].split_once('@').unwrap().1.to_string();
+    support::remove(&docker, &tagged).await;
+    support::remove(&docker, &results[0].pulled_as).await;
+    assert_eq!(support::image_id(&docker, &tagged).await, None);
+
+    // Like the kind node image: `name:tag@sha256:…`.
+    let pinned = format!("{tagged}@{digest}");
+    let rec = Recorder::default();
+    let (results, err) = pull_all(
+        &docker,
+        std::slice::from_ref(&pinned),
+        &options(&registry),
+        &rec,
+    )
+    .await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(results[0].outcome, Outcome::Pulled);
+    assert_eq!(
+        results[0].pulled_as,
+        format!("{}/{tagged}@{digest}", registry.addr)
+    );
+    assert_eq!(support::image_id(&docker, &tagged).await, Some(id));
+
+    // Present with that digest: skipped.
+    let rec = Recorder::default();
+    let (results, err) = pull_all(
+        &docker,
+        std::slice::from_ref(&pinned),
+        &options(&registry),
+        &rec,
+    )
+    .await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(results[0].outcome, Outcome::Present);
+    assert_eq!(
+        rec.of(&pinned),
+        vec![ImageEvent::Start, ImageEvent::Skipped]
+    );
+
+    // A different digest under the same tag is not "present".
+    let other = format!("{tagged}@sha256:{}", "0".repeat(64));
+    let (results, err) = pull_all(
+        &docker,
+        std::slice::from_ref(&other),
+        &options(&registry),
+        &Recorder::default(),
+    )
+    .await;
+    assert_ne!(results[0].outcome, Outcome::Present);
+    assert!(matches!(err, Some(DockerError::NotFound { .. })), "{err:?}");
+
+    support::remove(&docker, &tagged).await;
+    support::remove(&docker, &format!("{}/{tagged}@{digest}", registry.addr)).await;
+}
