@@ -6,6 +6,8 @@
 #[path = "support/docker.rs"]
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use onyx::docker::engine::{self, Candidate, Endpoint, EngineEnv};
@@ -501,4 +503,106 @@ async fn a_digest_pinned_reference_is_pulled_by_digest_tagged_and_then_skipped()
 
     support::remove(&docker, &tagged).await;
     support::remove(&docker, &format!("{}/{tagged}@{digest}", registry.addr)).await;
+}
+
+/// A proxy in front of a registry that answers `429 Too Many Requests` to the first `refusals`
+/// manifest requests (a rate-limited registry), and forwards everything else.
+async fn rate_limiting_proxy(upstream: String, refusals: usize) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let refused = Arc::new(AtomicUsize::new(0));
+    let count = refused.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                return;
+            };
+            let upstream = upstream.clone();
+            let count = count.clone();
+            tokio::spawn(async move {
+                // Read the first request's head to see what it asks for. The engine tries TLS
+                // first (a handshake starts with 0x16): pass that through for the registry to
+                // refuse at once.
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.first() != Some(&0x16) {
+                    match client.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let line = String::from_utf8_lossy(
+                    &head[..head.iter().position(|b| *b == b'\r').unwrap_or(0)],
+                )
+                .into_owned();
+                if line.contains("/manifests/") && count.load(Ordering::SeqCst) < refusals {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let body = r#"{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}"#;
+                    let answer = format!(
+                        "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = client.write_all(answer.as_bytes()).await;
+                    return;
+                }
+                let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    return;
+                };
+                if server.write_all(&head).await.is_err() {
+                    return;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    (addr, refused)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limited_registry_is_retried_with_backoff() {
+    let Some(docker) = support::engine("429").await else {
+        return;
+    };
+    let Some(registry) = Registry::start("429") else {
+        return;
+    };
+    let r = format!("{}/img:1", support::unique("ratelimit"));
+    let id = support::build_image(&docker, &r, 1 << 20).await;
+    support::push_and_remove(&docker, &r, &registry.addr).await;
+    // The engine may ask for a manifest more than once per pull; 4 refusals make at least two
+    // failed attempts.
+    let (proxy, refused) = rate_limiting_proxy(registry.addr.clone(), 4).await;
+    let opts = PullOptions {
+        mirror: Some(proxy.clone()),
+        backoff: Duration::from_millis(200),
+        ..PullOptions::default()
+    };
+    let rec = Recorder::default();
+    let (results, err) = pull_all(&docker, std::slice::from_ref(&r), &opts, &rec).await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(refused.load(Ordering::SeqCst), 4);
+    assert_eq!(results[0].outcome, Outcome::Pulled);
+    assert!(results[0].attempts >= 3, "{:?}", rec.of(&r));
+    let waits: Vec<Duration> = rec
+        .of(&r)
+        .iter()
+        .filter_map(|e| match e {
+            ImageEvent::Retry { wait, reason, .. } => {
+                assert!(
+                    reason.to_lowercase().contains("toomanyrequests") || reason.contains("429"),
+                    "{reason}"
+                );
+                Some(*wait)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        waits,
+        vec![Duration::from_millis(200), Duration::from_millis(400)]
+    );
+    assert_eq!(support::image_id(&docker, &r).await, Some(id));
+    support::remove(&docker, &r).await;
+    support::remove(&docker, &results[0].pulled_as).await;
 }
