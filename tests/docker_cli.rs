@@ -28,11 +28,12 @@ async fn pull_save_load_from_the_command_line() {
     let Some(docker) = support::engine("cli pull/save/load").await else {
         return;
     };
+    let cleanup = support::Cleanup::new(&docker);
     let Some(registry) = Registry::start("cli pull/save/load") else {
         return;
     };
     let r = format!("{}/cli:1", support::unique("cli"));
-    let id = support::build_image(&docker, &r, 1 << 20).await;
+    let id = support::build_image(&docker, &cleanup, &r, 1 << 20).await;
     support::push_and_remove(&docker, &r, &registry.addr).await;
 
     let out = onyx(&[

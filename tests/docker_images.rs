@@ -80,6 +80,7 @@ async fn pulls_in_parallel_through_the_mirror_with_progress_then_skips_present()
     let Some(docker) = support::engine("parallel pull").await else {
         return;
     };
+    let cleanup = support::Cleanup::new(&docker);
     let Some(registry) = Registry::start("parallel pull") else {
         return;
     };
@@ -88,7 +89,7 @@ async fn pulls_in_parallel_through_the_mirror_with_progress_then_skips_present()
     let mut ids = Vec::new();
     for i in 0..4 {
         let r = format!("{base}/img{i}:1");
-        ids.push(support::build_image(&docker, &r, 3 << 20).await);
+        ids.push(support::build_image(&docker, &cleanup, &r, 3 << 20).await);
         support::push_and_remove(&docker, &r, &registry.addr).await;
         assert_eq!(support::image_id(&docker, &r).await, None);
         refs.push(r);
@@ -176,13 +177,14 @@ async fn a_missing_image_fails_fast_by_name_and_the_others_still_pull() {
     let Some(docker) = support::engine("missing image").await else {
         return;
     };
+    let cleanup = support::Cleanup::new(&docker);
     let Some(registry) = Registry::start("missing image") else {
         return;
     };
     let base = support::unique("missing");
     let good = format!("{base}/there:1");
     let missing = format!("{base}/not-there:1");
-    let id = support::build_image(&docker, &good, 1 << 20).await;
+    let id = support::build_image(&docker, &cleanup, &good, 1 << 20).await;
     support::push_and_remove(&docker, &good, &registry.addr).await;
 
     let rec = Recorder::default();
@@ -216,11 +218,12 @@ async fn retries_while_the_registry_is_down_and_succeeds_when_it_is_back() {
     let Some(docker) = support::engine("retry").await else {
         return;
     };
+    let cleanup = support::Cleanup::new(&docker);
     let Some(mut registry) = Registry::start("retry") else {
         return;
     };
     let r = format!("{}/img:1", support::unique("retry"));
-    let id = support::build_image(&docker, &r, 1 << 20).await;
+    let id = support::build_image(&docker, &cleanup, &r, 1 << 20).await;
     support::push_and_remove(&docker, &r, &registry.addr).await;
 
     registry.stop();
@@ -255,11 +258,12 @@ async fn bundle_round_trip_restores_the_same_image_ids() {
     let Some(docker) = support::engine("bundle round trip").await else {
         return;
     };
+    let cleanup = support::Cleanup::new(&docker);
     let base = support::unique("bundle");
     let refs = vec![format!("{base}/a:1"), format!("{base}/b:2")];
     let mut ids = Vec::new();
     for r in &refs {
-        ids.push(support::build_image(&docker, r, 2 << 20).await);
+        ids.push(support::build_image(&docker, &cleanup, r, 2 << 20).await);
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bundle.tar");
@@ -290,10 +294,11 @@ async fn corrupted_and_truncated_bundles_load_nothing() {
     let Some(docker) = support::engine("bad bundles").await else {
         return;
     };
+    let cleanup = support::Cleanup::new(&docker);
     let base = support::unique("badbundle");
     let refs = vec![format!("{base}/a:1"), format!("{base}/b:1")];
     for r in &refs {
-        support::build_image(&docker, r, 1 << 20).await;
+        support::build_image(&docker, &cleanup, r, 1 << 20).await;
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("bundle.tar");
@@ -429,11 +434,12 @@ async fn a_digest_pinned_reference_is_pulled_by_digest_tagged_and_then_skipped()
     let Some(docker) = support::engine("digest pin").await else {
         return;
     };
+    let cleanup = support::Cleanup::new(&docker);
     let Some(registry) = Registry::start("digest pin") else {
         return;
     };
     let tagged = format!("{}/node:v1", support::unique("digest"));
-    let id = support::build_image(&docker, &tagged, 1 << 20).await;
+    let id = support::build_image(&docker, &cleanup, &tagged, 1 << 20).await;
     support::push_and_remove(&docker, &tagged, &registry.addr).await;
     // Learn the registry's digest with a first pull by tag, then forget the image again.
     let (results, err) = pull_all(
@@ -564,11 +570,12 @@ async fn a_rate_limited_registry_is_retried_with_backoff() {
     let Some(docker) = support::engine("429").await else {
         return;
     };
+    let cleanup = support::Cleanup::new(&docker);
     let Some(registry) = Registry::start("429") else {
         return;
     };
     let r = format!("{}/img:1", support::unique("ratelimit"));
-    let id = support::build_image(&docker, &r, 1 << 20).await;
+    let id = support::build_image(&docker, &cleanup, &r, 1 << 20).await;
     support::push_and_remove(&docker, &r, &registry.addr).await;
     // The engine may ask for a manifest more than once per pull; 4 refusals make at least two
     // failed attempts.

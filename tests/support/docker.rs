@@ -158,8 +158,13 @@ fn tar_add(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) {
 
 /// Build an image named `reference` (busybox plus `extra_bytes` of random data, so layers differ
 /// between images) and load it into the engine: a `docker save`-format stream made here. Returns
-/// the image ID.
-pub async fn build_image(docker: &Docker, reference: &str, extra_bytes: usize) -> String {
+/// the image ID, which `cleanup` removes (with every name it has by then) when dropped.
+pub async fn build_image(
+    docker: &Docker,
+    cleanup: &Cleanup,
+    reference: &str,
+    extra_bytes: usize,
+) -> String {
     // The layer: bin/busybox, bin/sh → busybox, and a file of random bytes.
     let mut layer = tar::Builder::new(Vec::new());
     let busybox = std::fs::read("/bin/busybox").unwrap_or_else(|_| b"#!busybox missing".to_vec());
@@ -210,7 +215,9 @@ pub async fn build_image(docker: &Docker, reference: &str, extra_bytes: usize) -
         .try_collect::<Vec<_>>()
         .await
         .expect("load test image");
-    format!("sha256:{config_id}")
+    let id = format!("sha256:{config_id}");
+    cleanup.add(&id);
+    id
 }
 
 /// Deterministic-enough noise (distinct per image) without a rand dependency in tests.
@@ -298,5 +305,46 @@ impl Recorder {
             .unwrap()
             .iter()
             .position(|(i, e)| i == image && f(e))
+    }
+}
+
+/// Removes the named images when dropped, also when the test fails half-way (a panic unwinds
+/// through it), so failed runs leave nothing behind either.
+pub struct Cleanup {
+    docker: Docker,
+    names: Mutex<Vec<String>>,
+}
+
+impl Cleanup {
+    pub fn new(docker: &Docker) -> Cleanup {
+        Cleanup {
+            docker: docker.clone(),
+            names: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Remember a name to remove.
+    pub fn add(&self, name: &str) {
+        self.names.lock().unwrap().push(name.to_string());
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let names = std::mem::take(&mut *self.names.lock().unwrap_or_else(|e| e.into_inner()));
+        let docker = self.docker.clone();
+        // Drop can't await, and may run inside the test's runtime: use a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                for n in names {
+                    remove(&docker, &n).await;
+                }
+            });
+        })
+        .join();
     }
 }
