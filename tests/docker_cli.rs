@@ -161,3 +161,33 @@ async fn ctrl_c_stops_a_pull_cleanly() {
     assert!(err.contains("error: interrupted"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn bad_paths_and_references_are_usage_errors_before_any_engine_call() {
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["images", "save", "-o", "/nonexistent-dir/b.tar"],
+            "/nonexistent-dir is not a directory",
+        ),
+        (
+            &["images", "load", "/nonexistent-dir/b.tar"],
+            "/nonexistent-dir/b.tar does not exist",
+        ),
+        (
+            &["images", "pull", "--image", "Not A Ref"],
+            "is not an image reference",
+        ),
+        (
+            &["images", "pull", "--registry-mirror", "https://m.example"],
+            "without http:// or https://",
+        ),
+    ];
+    for (args, want) in cases {
+        let out = onyx(args);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(err.contains("hint:"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty());
+    }
+}

@@ -87,6 +87,21 @@ pub fn pull(printer: &Printer, args: &ImagesPullArgs) -> Result<ExitCode> {
 
 pub fn save(printer: &Printer, args: &ImagesSaveArgs) -> Result<ExitCode> {
     let images = chosen(&args.images)?;
+    let dir = args
+        .output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if !dir.is_dir() {
+        return Err(Error::input(
+            format!(
+                "cannot write {}: {} is not a directory",
+                args.output.display(),
+                dir.display()
+            ),
+            "create the directory first, or give another path with -o",
+        ));
+    }
     let rt = super::runtime()?;
     let progress = ImageProgress::new(printer, "saved");
     let manifest = super::until_interrupted(&rt, async {
@@ -118,6 +133,12 @@ struct LoadOutput<'a> {
 }
 
 pub fn load(printer: &Printer, args: &ImagesLoadArgs) -> Result<ExitCode> {
+    if !args.file.is_file() {
+        return Err(Error::input(
+            format!("{} does not exist or is not a file", args.file.display()),
+            "give the path of a bundle written by `onyx images save -o FILE`",
+        ));
+    }
     let rt = super::runtime()?;
     let progress = ImageProgress::new(printer, "loaded");
     let loaded = super::until_interrupted(&rt, async {

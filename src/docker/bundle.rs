@@ -109,7 +109,12 @@ pub async fn save(
     }
 
     let partial = PathBuf::from(format!("{}.partial", out.display()));
-    let mut tar = TarOut::create(&partial).await?;
+    let mut tar = TarOut::create(&partial).await.map_err(|e| {
+        DockerError::Io(std::io::Error::new(
+            e.kind(),
+            format!("cannot write {}: {e}", partial.display()),
+        ))
+    })?;
     tar.append_bytes(MARKER_NAME, MARKER.as_bytes()).await?;
 
     let mut entries = Vec::new();
