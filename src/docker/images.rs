@@ -18,7 +18,7 @@ use bollard::query_parameters::{CreateImageOptionsBuilder, TagImageOptionsBuilde
 use futures_util::{StreamExt, TryStreamExt, stream};
 use serde::Serialize;
 
-use super::reference::Reference;
+use super::reference::{self, Reference};
 use super::{DockerError, ImageEvent, Reporter};
 
 /// How to pull.
@@ -294,22 +294,14 @@ pub async fn pull_one(
     if (from != r.original || r.digest.is_some())
         && let Some((repo, tag)) = r.tag_target()
     {
-        let source = match &r.digest {
-            Some(_) => Reference {
+        let source = match (&r.digest, options.mirror.as_deref()) {
+            (Some(_), Some(mirror)) if r.registry == reference::DOCKER_HUB => Reference {
                 tag: None,
                 ..r.clone()
             }
-            .pull_reference(options.mirror.as_deref()),
-            None => from.clone(),
-        };
-        let source = if options.mirror.is_none() && r.digest.is_some() {
-            format!(
-                "{}@{}",
-                r.repository(),
-                r.digest.as_deref().unwrap_or_default()
-            )
-        } else {
-            source
+            .pull_reference(Some(mirror)),
+            (Some(digest), _) => format!("{}@{digest}", r.repository()),
+            (None, _) => from.clone(),
         };
         let options = TagImageOptionsBuilder::new().repo(&repo).tag(&tag).build();
         docker.tag_image(&source, Some(options)).await?;
