@@ -495,6 +495,27 @@ async fn a_digest_pinned_reference_is_pulled_by_digest_tagged_and_then_skipped()
         vec![ImageEvent::Start, ImageEvent::Skipped]
     );
 
+    // The same pinned reference written with its registry, pulled directly (no mirror): pulled
+    // by digest and tagged under its own name.
+    let direct = format!("{}/{tagged}@{digest}", registry.addr);
+    support::remove(&docker, &tagged).await;
+    support::remove(&docker, &direct).await;
+    let (results, err) = pull_all(
+        &docker,
+        std::slice::from_ref(&direct),
+        &PullOptions::default(),
+        &Recorder::default(),
+    )
+    .await;
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(results[0].outcome, Outcome::Pulled);
+    assert_eq!(results[0].pulled_as, direct);
+    assert_eq!(
+        support::image_id(&docker, &format!("{}/{tagged}", registry.addr)).await,
+        results[0].id
+    );
+    assert!(results[0].id.is_some());
+
     // A different digest under the same tag is not "present".
     let other = format!("{tagged}@sha256:{}", "0".repeat(64));
     let (results, err) = pull_all(
