@@ -63,10 +63,12 @@ pub fn pull(printer: &Printer, args: &ImagesPullArgs) -> Result<ExitCode> {
     };
     let rt = super::runtime()?;
     let progress = ImageProgress::new(printer, "pulled");
-    let (results, error) = super::until_interrupted(&rt, async {
+    let outcome = super::until_interrupted(&rt, async {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         Ok(images::pull_all(&engine.docker, &images, &options, &progress).await)
-    })?;
+    });
+    progress.finish();
+    let (results, error) = outcome?;
     match args.output {
         DataFormat::Json => printer.data(&serde_json::to_string_pretty(&results).expect("json"))?,
         DataFormat::Text => {
@@ -108,6 +110,7 @@ pub fn save(printer: &Printer, args: &ImagesSaveArgs) -> Result<ExitCode> {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         Ok(bundle::save(&engine.docker, &images, &args.output, &progress).await?)
     });
+    progress.finish();
     let manifest = match manifest {
         Ok(m) => m,
         Err(e) => {
@@ -144,7 +147,9 @@ pub fn load(printer: &Printer, args: &ImagesLoadArgs) -> Result<ExitCode> {
     let loaded = super::until_interrupted(&rt, async {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         Ok(bundle::load(&engine.docker, &args.file, &progress).await?)
-    })?;
+    });
+    progress.finish();
+    let loaded = loaded?;
     match args.output {
         DataFormat::Json => printer.data(
             &serde_json::to_string_pretty(&LoadOutput {

@@ -114,13 +114,8 @@ impl ImageProgress {
         bars.entry(image.to_string())
             .or_insert_with(|| {
                 let bar = self.multi.add(indicatif::ProgressBar::new(0));
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{spinner} {prefix:40!} {bar:24} {bytes:>10}/{total_bytes:<10} {msg}",
-                    )
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                );
+                // No bar until a size is known (indicatif draws 0 of 0 as full).
+                bar.set_style(style("{spinner} {prefix:40!} {msg}"));
                 bar.set_prefix(image.to_string());
                 bar.enable_steady_tick(std::time::Duration::from_millis(120));
                 bar
@@ -128,11 +123,38 @@ impl ImageProgress {
             .clone()
     }
 
+    /// Leave the finished bars on screen and the cursor below them, so what comes next (a
+    /// summary, an error) starts on a line of its own.
+    pub fn finish(self) {
+        let ImageProgress {
+            multi, bars, drawn, ..
+        } = self;
+        for bar in bars
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_values()
+        {
+            if !bar.is_finished() {
+                bar.abandon();
+            }
+        }
+        // indicatif leaves the cursor at the end of the last bar's line.
+        if drawn && !multi.is_hidden() {
+            drop(multi);
+            eprintln!();
+        }
+    }
+
     fn line(&self, text: &str) {
         if !self.drawn {
             self.printer.info(text);
         }
     }
+}
+
+fn style(template: &str) -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
 }
 
 impl crate::docker::Reporter for ImageProgress {
@@ -147,6 +169,14 @@ impl crate::docker::Reporter for ImageProgress {
                 layers_done,
                 layers,
             } => {
+                if total > 0 && bar.length() == Some(0) {
+                    bar.set_style(
+                        style(
+                            "{spinner} {prefix:40!} {bar:24} {bytes:>10}/{total_bytes:<10} {msg}",
+                        )
+                        .progress_chars("=> "),
+                    );
+                }
                 bar.set_length(total);
                 bar.set_position(done);
                 if layers > 0 {
