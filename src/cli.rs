@@ -163,6 +163,64 @@ pub struct PlanArgs {
 pub enum ImagesCommand {
     /// Print the pinned image references (the stack's and the local cluster's node image)
     List(ImagesListArgs),
+
+    /// Pull every image the stack needs into the Docker engine, several at once
+    ///
+    /// Images already present are skipped; transient registry errors are retried. With a registry
+    /// mirror, Docker Hub images are pulled through it and tagged with their usual names.
+    Pull(ImagesPullArgs),
+
+    /// Write every image the stack needs into one file, for machines without registry access
+    ///
+    /// The images must be in the Docker engine (`onyx images pull`). Carry the file over and run
+    /// `onyx images load FILE` there.
+    Save(ImagesSaveArgs),
+
+    /// Load a bundle written by `onyx images save` into the Docker engine
+    ///
+    /// The whole bundle is checked (format, manifest, sha256 of every image) before anything is
+    /// loaded: a truncated or damaged file loads nothing.
+    Load(ImagesLoadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesPullArgs {
+    /// Pull Docker Hub images through this registry mirror (HOST[:PORT][/PATH])
+    ///
+    /// `docker.io/library/nginx:1.23.4-alpine` is pulled as `HOST/library/nginx:1.23.4-alpine`,
+    /// then tagged `nginx:1.23.4-alpine` so the stack finds it.
+    #[arg(long, env = env_vars::ONYX_REGISTRY_MIRROR, value_name = "HOST")]
+    pub registry_mirror: Option<String>,
+
+    /// Pull these instead of the stack's images (for tests and benchmarks)
+    #[arg(long = "image", value_name = "REF", hide = true)]
+    pub images: Vec<String>,
+
+    /// Output format of the per-image results
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
+    pub output: DataFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesSaveArgs {
+    /// The bundle file to write
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Save these instead of the stack's images (for tests and benchmarks)
+    #[arg(long = "image", value_name = "REF", hide = true)]
+    pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesLoadArgs {
+    /// The bundle file to load
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Output format of the per-image results
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
+    pub output: DataFormat,
 }
 
 #[derive(Debug, Args)]

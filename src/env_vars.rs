@@ -9,6 +9,8 @@ pub const ONYX_PROFILE: &str = "ONYX_PROFILE";
 pub const ONYX_NAMESPACE: &str = "ONYX_NAMESPACE";
 /// Host port the UI is served on at 127.0.0.1 (default 3000).
 pub const ONYX_PORT: &str = "ONYX_PORT";
+/// Registry mirror (`HOST[:PORT][/PATH]`) to pull Docker Hub images through.
+pub const ONYX_REGISTRY_MIRROR: &str = "ONYX_REGISTRY_MIRROR";
 /// Any non-empty value turns colour off (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
 /// Log filter for `tracing` (e.g. `onyx=debug`); `-v`/`-vv` set a default.
@@ -29,6 +31,10 @@ pub const ALL: &[(&str, &str)] = &[
     (ONYX_PROFILE, "resource profile"),
     (ONYX_NAMESPACE, "namespace"),
     (ONYX_PORT, "UI port on 127.0.0.1"),
+    (
+        ONYX_REGISTRY_MIRROR,
+        "registry mirror for Docker Hub images",
+    ),
     (ONYX_LOG, "log filter"),
     (NO_COLOR, "disable colour"),
     (ONYX_UPDATE_ROOT, "release API for self update"),

@@ -10,6 +10,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code when the environment can't run the stack (too little memory, ...).
 pub const EXIT_REFUSED: u8 = 3;
+/// Exit code after Ctrl-C (128 + SIGINT, as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
 /// Exit code for an unexpected internal failure (a bug, or an I/O error we didn't foresee).
 pub const EXIT_INTERNAL: u8 = 70;
 
@@ -35,6 +37,18 @@ pub enum Error {
         need: String,
         hint: String,
     },
+
+    /// Too little free disk where the engine keeps images.
+    #[error("only {free} free at {path}, but the images need {need}")]
+    DiskFull {
+        path: String,
+        free: String,
+        need: String,
+    },
+
+    /// The Docker engine or the images in it.
+    #[error(transparent)]
+    Docker(#[from] crate::docker::DockerError),
 
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -63,6 +77,12 @@ impl Error {
                 crate::env_vars::ONYX_CONFIG
             )),
             Error::Input { hint, .. } | Error::TooSmall { hint, .. } => Some(hint.clone()),
+            Error::DiskFull { .. } => Some(
+                "free disk space (e.g. `docker system prune`), or give the Docker engine (or its \
+                 VM) a bigger disk"
+                    .into(),
+            ),
+            Error::Docker(e) => e.hint(),
             Error::Io(_) | Error::Internal(_) => None,
         }
     }
@@ -70,7 +90,13 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
             Error::Config { .. } | Error::ConfigMissing { .. } | Error::Input { .. } => EXIT_USAGE,
-            Error::TooSmall { .. } => EXIT_REFUSED,
+            Error::TooSmall { .. } | Error::DiskFull { .. } => EXIT_REFUSED,
+            Error::Docker(crate::docker::DockerError::Interrupted) => EXIT_INTERRUPTED,
+            Error::Docker(crate::docker::DockerError::BadBundle { .. }) => EXIT_USAGE,
+            Error::Docker(
+                crate::docker::DockerError::Engine(_) | crate::docker::DockerError::Io(_),
+            ) => EXIT_INTERNAL,
+            Error::Docker(_) => EXIT_REFUSED,
             Error::Io(_) | Error::Internal(_) => EXIT_INTERNAL,
         })
     }

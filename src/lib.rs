@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod docker;
 pub mod env_vars;
 pub mod error;
 pub mod host;

@@ -47,6 +47,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Render(args) => render::run(&settings, &printer, &args),
         Command::Plan(args) => plan::run(&settings, &printer, &args),
         Command::Images(ImagesCommand::List(args)) => images::list(&printer, &args),
+        Command::Images(ImagesCommand::Pull(args)) => images::pull(&printer, &args),
+        Command::Images(ImagesCommand::Save(args)) => images::save(&printer, &args),
+        Command::Images(ImagesCommand::Load(args)) => images::load(&printer, &args),
         Command::Completions(args) => completions::run(&printer, &args),
         Command::Version(args) => version::run(&printer, &args),
         Command::Man => man::run(&printer),
@@ -57,6 +60,27 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         printer.info(&line);
     }
     result
+}
+
+/// A runtime for the commands that talk to the engine.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Run `work`, stopping it cleanly on Ctrl-C: its futures are dropped, which closes the engine
+/// connections (the engine then stops the pull or load it was doing for us).
+pub fn until_interrupted<T>(
+    runtime: &tokio::runtime::Runtime,
+    work: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    runtime.block_on(async {
+        tokio::select! {
+            r = work => r,
+            _ = tokio::signal::ctrl_c() => Err(crate::docker::DockerError::Interrupted.into()),
+        }
+    })
 }
 
 fn given(stack: &StackArgs, namespace: Option<String>) -> Given {

@@ -1,5 +1,9 @@
 //! `onyx plan`: the host facts, the profile chosen for them, and what each service would get.
 //! It renders the stack and reads the numbers back from the objects, so it shows what is applied.
+//!
+//! When a Docker engine answers, the profile is sized to the engine's memory and CPUs (on macOS and
+//! Windows those of its VM, which is what the stack's pods get), and both are shown; otherwise to
+//! this host's, with a note. `--memory`/`--cpus` plan for another machine and skip the engine.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -7,6 +11,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use crate::cli::{DataFormat, PlanArgs};
+use crate::docker::engine::{self, EngineFacts};
 use crate::error::{Error, Result};
 use crate::host::HostFacts;
 use crate::settings::Settings;
@@ -18,6 +23,11 @@ use crate::ui::Printer;
 #[derive(Serialize)]
 struct Plan<'a> {
     host: &'a HostFacts,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    engine: Option<&'a EngineFacts>,
+    /// What the profile was sized to: `host`, `engine` or `given`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sized_for: Option<&'static str>,
     profile: &'a str,
     reason: String,
     services: Vec<ServiceSummary>,
@@ -42,7 +52,22 @@ pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<Ex
         host.cpus = c;
         host.source = "the given machine".into();
     }
-    let choice = super::choose_profile(settings, printer, &host)?;
+    let given = args.memory.is_some() || args.cpus.is_some();
+    let engine = if given { None } else { engine_facts() };
+    let sizing = match &engine {
+        Some(e) if e.memory_bytes > 0 && e.cpus > 0 => HostFacts {
+            memory_bytes: e.memory_bytes,
+            cpus: e.cpus,
+            source: "the Docker engine".into(),
+            ..host.clone()
+        },
+        _ => host.clone(),
+    };
+    // The text output says it itself; JSON readers get `sized_for` and this note on stderr.
+    if !given && engine.is_none() && args.output == DataFormat::Json {
+        printer.info("no Docker engine answered: sized for this host's memory and CPUs");
+    }
+    let choice = super::choose_profile(settings, printer, &sizing)?;
     let objects = render::render(&RenderOptions {
         profile: choice.profile,
         namespace: settings.namespace.as_deref(),
@@ -52,6 +77,8 @@ pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<Ex
     let (services, totals) = summary::summarize(&objects);
     let plan = Plan {
         host: &host,
+        engine: engine.as_ref(),
+        sized_for: (!given).then_some(if engine.is_some() { "engine" } else { "host" }),
         profile: choice.profile.name.as_str(),
         reason: reason(&choice),
         services,
@@ -63,6 +90,18 @@ pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<Ex
     };
     printer.data(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The engine's facts, if one answers (quietly `None` otherwise: plan works without Docker).
+fn engine_facts() -> Option<EngineFacts> {
+    let rt = super::runtime().ok()?;
+    match rt.block_on(engine::detect()) {
+        Ok((_, facts)) => Some(facts),
+        Err(e) => {
+            tracing::debug!("{e}");
+            None
+        }
+    }
 }
 
 fn reason(choice: &Choice) -> String {
@@ -103,6 +142,41 @@ fn text(plan: &Plan) -> String {
         h.os,
         h.arch
     );
+    if let Some(e) = plan.engine {
+        let cgroup = if e.cgroup_version.is_empty() {
+            String::new()
+        } else {
+            format!(", cgroup v{}", e.cgroup_version)
+        };
+        let rootless = if e.rootless { ", rootless" } else { "" };
+        let store = if e.containerd_image_store {
+            ", containerd image store"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            s,
+            "Docker engine ({}, {} API {}): {} memory, {} CPUs{cgroup}, {}{rootless}{store}",
+            e.endpoint,
+            e.server_version,
+            e.api_version,
+            profile::gib(e.memory_bytes),
+            e.cpus,
+            e.storage_driver,
+        );
+    }
+    match plan.sized_for {
+        Some("engine") => {
+            let _ = writeln!(
+                s,
+                "Sized for: the Docker engine (what the stack's pods get)"
+            );
+        }
+        Some(_) => {
+            let _ = writeln!(s, "Sized for: this host (no Docker engine answered)");
+        }
+        None => {}
+    }
     let _ = writeln!(s, "Profile: {} ({})", plan.profile, plan.reason);
     let _ = writeln!(s);
     let _ = writeln!(

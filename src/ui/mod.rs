@@ -1,5 +1,7 @@
 //! The terminal: the only place that writes to it. Data goes to stdout; messages, warnings and
 //! hints go to stderr, coloured only when allowed (`--no-color`, `NO_COLOR`, not a terminal).
+//! Progress of library code arrives through [`crate::docker::Reporter`] and is drawn here with
+//! indicatif, hidden when stderr is not a terminal or with --quiet/-v.
 
 use std::io::{IsTerminal, Write};
 
@@ -8,7 +10,7 @@ use crate::settings::{Settings, Verbosity};
 /// Writes data and messages the way the settings say.
 #[derive(Debug, Clone)]
 pub struct Printer {
-    verbosity: Verbosity,
+    pub verbosity: Verbosity,
     color: bool,
 }
 
@@ -75,5 +77,145 @@ impl Printer {
 
     pub fn bold(&self, text: &str) -> String {
         self.paint(BOLD, text)
+    }
+}
+
+/// Draws image progress: one indicatif bar per image on a terminal; plain lines otherwise (none
+/// with --quiet).
+pub struct ImageProgress {
+    multi: indicatif::MultiProgress,
+    bars: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+    printer: Printer,
+    /// Bars drawn (a terminal, not quiet); else plain lines.
+    drawn: bool,
+    /// What the bars say when done: "pulled", "saved", "loaded".
+    verb: &'static str,
+}
+
+impl ImageProgress {
+    pub fn new(printer: &Printer, verb: &'static str) -> ImageProgress {
+        let drawn = printer.verbosity == Verbosity::Normal && std::io::stderr().is_terminal();
+        let target = if drawn {
+            indicatif::ProgressDrawTarget::stderr()
+        } else {
+            indicatif::ProgressDrawTarget::hidden()
+        };
+        ImageProgress {
+            multi: indicatif::MultiProgress::with_draw_target(target),
+            bars: Default::default(),
+            printer: printer.clone(),
+            drawn,
+            verb,
+        }
+    }
+
+    fn bar(&self, image: &str) -> indicatif::ProgressBar {
+        let mut bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
+        bars.entry(image.to_string())
+            .or_insert_with(|| {
+                let bar = self.multi.add(indicatif::ProgressBar::new(0));
+                // No bar until a size is known (indicatif draws 0 of 0 as full).
+                bar.set_style(style("{spinner} {prefix:40!} {msg}"));
+                bar.set_prefix(image.to_string());
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                bar
+            })
+            .clone()
+    }
+
+    /// Leave the finished bars on screen and the cursor below them, so what comes next (a
+    /// summary, an error) starts on a line of its own.
+    pub fn finish(self) {
+        let ImageProgress {
+            multi, bars, drawn, ..
+        } = self;
+        for bar in bars
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_values()
+        {
+            if !bar.is_finished() {
+                bar.abandon();
+            }
+        }
+        // indicatif leaves the cursor at the end of the last bar's line.
+        if drawn && !multi.is_hidden() {
+            drop(multi);
+            eprintln!();
+        }
+    }
+
+    fn line(&self, text: &str) {
+        if !self.drawn {
+            self.printer.info(text);
+        }
+    }
+}
+
+fn style(template: &str) -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+}
+
+impl crate::docker::Reporter for ImageProgress {
+    fn image(&self, image: &str, event: crate::docker::ImageEvent) {
+        use crate::docker::ImageEvent as E;
+        let bar = self.bar(image);
+        match event {
+            E::Start => bar.set_message("starting"),
+            E::Progress {
+                done,
+                total,
+                layers_done,
+                layers,
+            } => {
+                if total > 0 && bar.length() == Some(0) {
+                    bar.set_style(
+                        style(
+                            "{spinner} {prefix:40!} {bar:24} {bytes:>10}/{total_bytes:<10} {msg}",
+                        )
+                        .progress_chars("=> "),
+                    );
+                }
+                bar.set_length(total);
+                bar.set_position(done);
+                if layers > 0 {
+                    bar.set_message(format!("{layers_done}/{layers} layers"));
+                }
+            }
+            E::Retry {
+                attempt,
+                wait,
+                reason,
+            } => {
+                let text = format!(
+                    "{image}: attempt {attempt} failed ({reason}); retrying in {}s",
+                    wait.as_secs_f32()
+                );
+                bar.set_message(format!("retrying in {:.0}s", wait.as_secs_f32()));
+                tracing::debug!("{text}");
+                self.line(&text);
+            }
+            E::Skipped => {
+                bar.finish_with_message("already present");
+                self.line(&format!("{image}: already present"));
+            }
+            E::Done => {
+                bar.finish_with_message(self.verb);
+                self.line(&format!("{image}: {}", self.verb));
+            }
+            E::Failed(e) => {
+                bar.abandon_with_message("failed");
+                self.line(&format!("{image}: failed: {e}"));
+            }
+        }
+    }
+
+    fn message(&self, text: &str) {
+        if self.drawn {
+            let _ = self.multi.println(text);
+        } else {
+            self.printer.info(text);
+        }
     }
 }

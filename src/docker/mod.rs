@@ -1,0 +1,134 @@
+//! The Docker engine, spoken to over its API with `bollard` (never the `docker` binary): finding
+//! and connecting to whatever engine the user runs ([`engine`]), its facts, and moving the
+//! stack's images in and out of it ([`images`], [`bundle`]).
+//!
+//! Long operations report progress through the [`Reporter`] trait; only the UI layer draws it.
+
+pub mod bundle;
+pub mod engine;
+pub mod images;
+pub mod reference;
+
+use std::path::PathBuf;
+
+/// What can go wrong with the engine or the images, each worth its own hint.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    /// No engine answered at any of the places we know.
+    #[error("no Docker engine answered; tried:\n{}", .tried.iter().map(|t| format!("  - {t}")).collect::<Vec<_>>().join("\n"))]
+    NoEngine { tried: Vec<String>, hint: String },
+
+    /// The registry (or mirror) says the image does not exist.
+    #[error("image {image} was not found (pulled as {pulled_as}): {message}")]
+    NotFound {
+        image: String,
+        pulled_as: String,
+        message: String,
+    },
+
+    /// The registry refused us.
+    #[error("not allowed to pull {image} (pulled as {pulled_as}): {message}")]
+    Unauthorized {
+        image: String,
+        pulled_as: String,
+        message: String,
+    },
+
+    /// A pull that kept failing after all retries.
+    #[error("pulling {image} failed after {attempts} attempts: {message}")]
+    PullFailed {
+        image: String,
+        attempts: u32,
+        message: String,
+    },
+
+    /// An image the bundle should hold is not in the engine.
+    #[error("image {image} is not in the Docker engine")]
+    ImageMissing { image: String },
+
+    /// A bundle that can't be trusted; nothing was loaded from it.
+    #[error("{path} is not a usable onyx bundle: {problem}")]
+    BadBundle { path: PathBuf, problem: String },
+
+    /// The user pressed Ctrl-C.
+    #[error("interrupted")]
+    Interrupted,
+
+    /// Reading or writing a local file.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+
+    /// Any other answer of the engine we didn't expect.
+    #[error("Docker engine: {0}")]
+    Engine(#[from] bollard::errors::Error),
+}
+
+impl DockerError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            DockerError::NoEngine { hint, .. } => Some(hint.clone()),
+            DockerError::NotFound { .. } => Some(
+                "check the name and tag; with --registry-mirror, check that the mirror carries it"
+                    .into(),
+            ),
+            DockerError::Unauthorized { .. } => Some(
+                "log in to the registry (`docker login`), or pull through a mirror you may use \
+                 (--registry-mirror)"
+                    .into(),
+            ),
+            DockerError::PullFailed { .. } => Some(
+                "check the network or the registry mirror, then run the command again: images \
+                 already pulled are skipped"
+                    .into(),
+            ),
+            DockerError::ImageMissing { .. } => {
+                Some("pull the images first: `onyx images pull`".into())
+            }
+            DockerError::BadBundle { .. } => Some(
+                "make the bundle again with `onyx images save -o FILE` and copy it whole \
+                 (compare its size with the original)"
+                    .into(),
+            ),
+            DockerError::Interrupted | DockerError::Io(_) | DockerError::Engine(_) => None,
+        }
+    }
+}
+
+/// What happened to one image, in order: `Start`, any `Progress`/`Retry`, then `Done`, `Skipped`
+/// or `Failed`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageEvent {
+    Start,
+    /// Bytes moved so far out of the total known so far; layers finished out of layers seen.
+    Progress {
+        done: u64,
+        total: u64,
+        layers_done: u32,
+        layers: u32,
+    },
+    /// A transient failure; the next attempt starts after `wait`.
+    Retry {
+        attempt: u32,
+        wait: std::time::Duration,
+        reason: String,
+    },
+    /// Already present: nothing to do.
+    Skipped,
+    Done,
+    Failed(String),
+}
+
+/// Receives progress from library code; the UI draws it, tests record it.
+pub trait Reporter: Send + Sync {
+    fn image(&self, image: &str, event: ImageEvent);
+    /// A one-off message for the user (e.g. "verifying bundle").
+    fn message(&self, text: &str);
+}
+
+/// A reporter that drops everything.
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn image(&self, _: &str, _: ImageEvent) {}
+    fn message(&self, _: &str) {}
+}

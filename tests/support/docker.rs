@@ -1,0 +1,350 @@
+//! Real Docker parts for the image tests: the engine (skip with a visible message when none
+//! answers, fail under CI / ONYX_REQUIRE_DOCKER / ONYX_REQUIRE_REAL), a registry process of the
+//! test's own, and tiny images built here (Docker Hub is out of reach), loaded, pushed and removed.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::auth::DockerCredentials;
+use bollard::query_parameters::{
+    ImportImageOptionsBuilder, PushImageOptionsBuilder, RemoveImageOptionsBuilder,
+    TagImageOptionsBuilder,
+};
+use futures_util::{StreamExt, TryStreamExt};
+use onyx::docker::engine::{self, EngineEnv};
+use onyx::docker::{ImageEvent, Reporter};
+use sha2::{Digest, Sha256};
+
+/// Whether a missing real part must fail the test instead of skipping it.
+pub fn required() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+        || ["ONYX_REQUIRE_DOCKER", "ONYX_REQUIRE_REAL"]
+            .iter()
+            .any(|k| std::env::var(k).is_ok_and(|v| v == "1"))
+}
+
+/// Say that a test skipped, visibly: straight to the stderr handle, which the test harness does not
+/// capture (it captures only the print macros).
+pub fn skipped(text: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {text}");
+}
+
+/// The engine, or `None` after printing `SKIPPED: no Docker engine` (panics when required).
+pub async fn engine(test: &str) -> Option<Docker> {
+    match engine::connect(&EngineEnv::from_process()).await {
+        Ok(e) => Some(e.docker),
+        Err(err) => {
+            if required() {
+                panic!("{test}: a Docker engine is required here (CI/ONYX_REQUIRE_*): {err}");
+            }
+            tracing::debug!("{err}");
+            skipped(&format!("no Docker engine ({test})"));
+            None
+        }
+    }
+}
+
+/// A name unique to this test run, for images (tests run in parallel).
+pub fn unique(test: &str) -> String {
+    static N: Mutex<u32> = Mutex::new(0);
+    let mut n = N.lock().unwrap();
+    *n += 1;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "onyx-test-{}-{}-{nanos:x}-{}",
+        test.replace('_', "-"),
+        std::process::id(),
+        *n
+    )
+}
+
+/// A `docker-registry` process of one test's own, on a free port with its own storage, that the
+/// test may stop and start again.
+pub struct Registry {
+    pub addr: String,
+    config: PathBuf,
+    _dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Registry {
+    /// Start one, or `None` (printing SKIPPED) when docker-registry is not installed.
+    pub fn start(test: &str) -> Option<Registry> {
+        let have = Command::new("docker-registry")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok();
+        if !have {
+            if required() {
+                panic!("{test}: docker-registry is required here (CI/ONYX_REQUIRE_*)");
+            }
+            skipped(&format!("no docker-registry ({test})"));
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.path().join("config.yml");
+        let mut f = std::fs::File::create(&config).unwrap();
+        write!(
+            f,
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            dir.path().join("data").display()
+        )
+        .unwrap();
+        let mut r = Registry {
+            addr: format!("127.0.0.1:{port}"),
+            config,
+            _dir: dir,
+            child: None,
+        };
+        r.resume();
+        Some(r)
+    }
+
+    /// Start the process (again) and wait until it answers.
+    pub fn resume(&mut self) {
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&self.config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(&self.addr).is_err() {
+            assert!(Instant::now() < deadline, "registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stop the process (its storage stays).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn tar_add(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(mode);
+    h.set_cksum();
+    b.append_data(&mut h, path, data).unwrap();
+}
+
+/// Build an image named `reference` (busybox plus `extra_bytes` of random data, so layers differ
+/// between images) and load it into the engine: a `docker save`-format stream made here. Returns
+/// the image ID, which `cleanup` removes (with every name it has by then) when dropped.
+pub async fn build_image(
+    docker: &Docker,
+    cleanup: &Cleanup,
+    reference: &str,
+    extra_bytes: usize,
+) -> String {
+    // The layer: bin/busybox, bin/sh → busybox, and a file of random bytes.
+    let mut layer = tar::Builder::new(Vec::new());
+    let busybox = std::fs::read("/bin/busybox").unwrap_or_else(|_| b"#!busybox missing".to_vec());
+    tar_add(&mut layer, "bin/busybox", &busybox, 0o755);
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    layer.append_link(&mut h, "bin/sh", "busybox").unwrap();
+    let mut data = vec![0u8; extra_bytes];
+    rand_fill(&mut data, reference);
+    tar_add(&mut layer, "data/random", &data, 0o644);
+    tar_add(&mut layer, "data/name", reference.as_bytes(), 0o644);
+    let layer = layer.into_inner().unwrap();
+    let diff_id = hex::encode(Sha256::digest(&layer));
+    let config = serde_json::json!({
+        "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+        "os": "linux",
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
+        "history": [{"created_by": "onyx test"}],
+    })
+    .to_string();
+    let config_id = hex::encode(Sha256::digest(config.as_bytes()));
+    let manifest = serde_json::json!([{
+        "Config": format!("{config_id}.json"),
+        "RepoTags": [reference],
+        "Layers": [format!("{diff_id}/layer.tar")],
+    }])
+    .to_string();
+    let mut save = tar::Builder::new(Vec::new());
+    tar_add(&mut save, &format!("{diff_id}/layer.tar"), &layer, 0o644);
+    tar_add(
+        &mut save,
+        &format!("{config_id}.json"),
+        config.as_bytes(),
+        0o644,
+    );
+    tar_add(&mut save, "manifest.json", manifest.as_bytes(), 0o644);
+    let body = save.into_inner().unwrap();
+    let options = ImportImageOptionsBuilder::new().quiet(true).build();
+    let stream =
+        futures_util::stream::once(
+            async move { Ok::<_, std::io::Error>(bytes::Bytes::from(body)) },
+        );
+    docker
+        .import_image_stream(options, stream, None)
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("load test image");
+    let id = format!("sha256:{config_id}");
+    cleanup.add(&id);
+    id
+}
+
+/// Deterministic-enough noise (distinct per image) without a rand dependency in tests.
+fn rand_fill(buf: &mut [u8], seed: &str) {
+    let mut state = Sha256::digest(format!("{seed}{:?}", Instant::now()).as_bytes()).to_vec();
+    for chunk in buf.chunks_mut(32) {
+        state = Sha256::digest(&state).to_vec();
+        chunk.copy_from_slice(&state[..chunk.len()]);
+    }
+}
+
+/// Push `reference` to `registry` as `registry/<its docker.io path>`, then remove both names from
+/// the engine, so a pull through the mirror has to fetch it.
+pub async fn push_and_remove(docker: &Docker, reference: &str, registry: &str) {
+    let r = onyx::docker::reference::Reference::parse(reference).unwrap();
+    let remote = r.pull_reference(Some(registry));
+    let (repo, tag) = remote.rsplit_once(':').unwrap();
+    docker
+        .tag_image(
+            reference,
+            Some(TagImageOptionsBuilder::new().repo(repo).tag(tag).build()),
+        )
+        .await
+        .unwrap();
+    let mut push = docker.push_image(
+        repo,
+        Some(PushImageOptionsBuilder::new().tag(tag).build()),
+        Some(DockerCredentials::default()),
+    );
+    while let Some(x) = push.next().await {
+        x.unwrap_or_else(|e| panic!("push {remote}: {e}"));
+    }
+    remove(docker, &remote).await;
+    remove(docker, reference).await;
+}
+
+/// Remove an image name (ignoring "no such image").
+pub async fn remove(docker: &Docker, reference: &str) {
+    let _ = docker
+        .remove_image(
+            reference,
+            Some(RemoveImageOptionsBuilder::new().force(true).build()),
+            None,
+        )
+        .await;
+}
+
+/// The engine's ID for a name, if it has it.
+pub async fn image_id(docker: &Docker, reference: &str) -> Option<String> {
+    docker
+        .inspect_image(reference)
+        .await
+        .ok()
+        .and_then(|i| i.id)
+}
+
+/// Records every event, in order, for the assertions.
+#[derive(Default)]
+pub struct Recorder {
+    pub events: Mutex<Vec<(String, ImageEvent)>>,
+}
+
+impl Reporter for Recorder {
+    fn image(&self, image: &str, event: ImageEvent) {
+        self.events.lock().unwrap().push((image.to_string(), event));
+    }
+    fn message(&self, _: &str) {}
+}
+
+impl Recorder {
+    pub fn of(&self, image: &str) -> Vec<ImageEvent> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(i, _)| i == image)
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    /// Index of the first event of `image` matching `f` in the whole sequence.
+    pub fn position(&self, image: &str, f: impl Fn(&ImageEvent) -> bool) -> Option<usize> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .position(|(i, e)| i == image && f(e))
+    }
+}
+
+/// Removes the named images when dropped, also when the test fails half-way (a panic unwinds
+/// through it), so failed runs leave nothing behind either.
+pub struct Cleanup {
+    docker: Docker,
+    names: Mutex<Vec<String>>,
+}
+
+impl Cleanup {
+    pub fn new(docker: &Docker) -> Cleanup {
+        Cleanup {
+            docker: docker.clone(),
+            names: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Remember a name to remove.
+    pub fn add(&self, name: &str) {
+        self.names.lock().unwrap().push(name.to_string());
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let names = std::mem::take(&mut *self.names.lock().unwrap_or_else(|e| e.into_inner()));
+        let docker = self.docker.clone();
+        // Drop can't await, and may run inside the test's runtime: use a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                for n in names {
+                    remove(&docker, &n).await;
+                }
+            });
+        })
+        .join();
+    }
+}
