@@ -17,6 +17,7 @@ log() { printf '== %s\n' "$*" >&2; }
 work=$(mktemp -d "${BENCH_DIR:-/tmp}/onyx-bench-bundle.XXXXXX")
 refs=()
 cleanup() {
+  set +e
   for ref in "${refs[@]:-}"; do [ -n "$ref" ] && docker rmi -f "$ref" >/dev/null 2>&1; done
   rm -rf "$work"
 }

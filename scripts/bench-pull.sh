@@ -14,6 +14,7 @@ log() { printf '== %s\n' "$*" >&2; }
 work=$(mktemp -d /tmp/onyx-bench-pull.XXXXXX)
 reg_pid=
 cleanup() {
+  set +e
   [ -n "$reg_pid" ] && kill "$reg_pid" 2>/dev/null && wait "$reg_pid" 2>/dev/null
   for ref in "${refs[@]:-}"; do [ -n "$ref" ] && docker rmi -f "$ref" "$port_prefix/$ref" >/dev/null 2>&1; done
   rm -rf "$work"
