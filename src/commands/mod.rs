@@ -63,6 +63,35 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 /// A runtime for the commands that talk to the engine.
+/// The engine's facts, if one answers (quietly `None` otherwise: sizing works without Docker).
+pub fn engine_facts() -> Option<crate::docker::engine::EngineFacts> {
+    let rt = runtime().ok()?;
+    match rt.block_on(crate::docker::engine::detect()) {
+        Ok((_, facts)) => Some(facts),
+        Err(e) => {
+            tracing::debug!("{e}");
+            None
+        }
+    }
+}
+
+/// The machine a profile is sized for: the Docker engine's memory and CPUs when one answers (on
+/// macOS/Windows that is Docker's VM, which is what pods get), else this host's.
+pub fn sizing_machine(
+    host: &HostFacts,
+    engine: Option<&crate::docker::engine::EngineFacts>,
+) -> HostFacts {
+    match engine {
+        Some(e) if e.memory_bytes > 0 && e.cpus > 0 => HostFacts {
+            memory_bytes: e.memory_bytes,
+            cpus: e.cpus,
+            source: "the Docker engine".into(),
+            ..host.clone()
+        },
+        _ => host.clone(),
+    }
+}
+
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()

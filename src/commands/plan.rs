@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use serde::Serialize;
 
 use crate::cli::{DataFormat, PlanArgs};
-use crate::docker::engine::{self, EngineFacts};
+use crate::docker::engine::EngineFacts;
 use crate::error::{Error, Result};
 use crate::host::HostFacts;
 use crate::settings::Settings;
@@ -53,16 +53,8 @@ pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<Ex
         host.source = "the given machine".into();
     }
     let given = args.memory.is_some() || args.cpus.is_some();
-    let engine = if given { None } else { engine_facts() };
-    let sizing = match &engine {
-        Some(e) if e.memory_bytes > 0 && e.cpus > 0 => HostFacts {
-            memory_bytes: e.memory_bytes,
-            cpus: e.cpus,
-            source: "the Docker engine".into(),
-            ..host.clone()
-        },
-        _ => host.clone(),
-    };
+    let engine = if given { None } else { super::engine_facts() };
+    let sizing = super::sizing_machine(&host, engine.as_ref());
     // The text output says it itself; JSON readers get `sized_for` and this note on stderr.
     if !given && engine.is_none() && args.output == DataFormat::Json {
         printer.info("no Docker engine answered: sized for this host's memory and CPUs");
@@ -90,18 +82,6 @@ pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<Ex
     };
     printer.data(&text)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// The engine's facts, if one answers (quietly `None` otherwise: plan works without Docker).
-fn engine_facts() -> Option<EngineFacts> {
-    let rt = super::runtime().ok()?;
-    match rt.block_on(engine::detect()) {
-        Ok((_, facts)) => Some(facts),
-        Err(e) => {
-            tracing::debug!("{e}");
-            None
-        }
-    }
 }
 
 fn reason(choice: &Choice) -> String {

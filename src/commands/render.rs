@@ -12,8 +12,10 @@ use crate::stack::secrets::Credentials;
 use crate::ui::Printer;
 
 pub fn run(settings: &Settings, printer: &Printer, args: &RenderArgs) -> Result<ExitCode> {
+    // Sized exactly as `up` sizes it, so that render prints what up would apply.
     let host = HostFacts::detect();
-    let choice = super::choose_profile(settings, printer, &host)?;
+    let sizing = super::sizing_machine(&host, super::engine_facts().as_ref());
+    let choice = super::choose_profile(settings, printer, &sizing)?;
     let web_url = match &args.url {
         Some(url) => validate_url(url)?,
         None => format!("http://localhost:{}", settings.port),
