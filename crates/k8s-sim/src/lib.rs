@@ -81,6 +81,8 @@ pub(crate) struct Shared {
     pub fail_next: AtomicU32,
     pub drop_next: AtomicU32,
     pub addr: SocketAddr,
+    /// Live port-forward and exec WebSockets.
+    pub open_streams: std::sync::atomic::AtomicUsize,
 }
 
 impl Shared {
@@ -122,6 +124,7 @@ impl Sim {
             fail_next: AtomicU32::new(0),
             drop_next: AtomicU32::new(0),
             addr,
+            open_streams: std::sync::atomic::AtomicUsize::new(0),
         });
         let server = tokio::spawn(api::serve(listener, shared.clone()));
         let ctl = tokio::spawn(controllers::run(shared.clone()));
@@ -239,7 +242,7 @@ impl Sim {
 
     /// Number of live port-forward and exec streams (tests check that a restart closes them).
     pub fn open_streams(&self) -> usize {
-        streams::open_streams()
+        self.shared.open_streams.load(Ordering::SeqCst)
     }
 
     /// Per-fault counters etc. for the admin endpoint.

@@ -12,7 +12,7 @@
 //!   command runs as a local process chosen by [`crate::Sim::on_exec`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::body::Bytes;
@@ -31,23 +31,17 @@ use crate::api::{Target, q, stream_body};
 use crate::error::ApiError;
 use crate::store::{EventType, meta_str, res};
 
-static OPEN: AtomicUsize = AtomicUsize::new(0);
-
-/// Live port-forward and exec WebSockets in this process.
-pub fn open_streams() -> usize {
-    OPEN.load(Ordering::SeqCst)
-}
-
-struct OpenGuard;
+/// Counts a live WebSocket session for [`crate::Sim::open_streams`].
+struct OpenGuard(Arc<Shared>);
 impl OpenGuard {
-    fn new() -> Self {
-        OPEN.fetch_add(1, Ordering::SeqCst);
-        OpenGuard
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared.open_streams.fetch_add(1, Ordering::SeqCst);
+        OpenGuard(shared.clone())
     }
 }
 impl Drop for OpenGuard {
     fn drop(&mut self) {
-        OPEN.fetch_sub(1, Ordering::SeqCst);
+        self.0.open_streams.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -291,7 +285,7 @@ async fn forward_session(
     ports: Vec<u16>,
     targets: Vec<Option<std::net::SocketAddr>>,
 ) {
-    let _guard = OpenGuard::new();
+    let _guard = OpenGuard::new(&shared);
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(64);
     let writer = tokio::spawn(async move {
@@ -464,7 +458,7 @@ async fn exec_session(
     requested: Vec<String>,
     want_stdin: bool,
 ) {
-    let _guard = OpenGuard::new();
+    let _guard = OpenGuard::new(&shared);
     let (mut sink, mut stream) = socket.split();
     let status_frame = |v: Value| {
         let mut f = vec![3u8];
