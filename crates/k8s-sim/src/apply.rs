@@ -211,8 +211,11 @@ pub fn record_update(
         .iter_mut()
         .find(|e| e.manager == manager && e.operation == "Update" && e.subresource == subresource)
     {
+        let before = e.fields.len();
         e.fields.extend(body_fields);
-        e.time = now_rfc3339();
+        if e.fields.len() != before {
+            e.time = now_rfc3339();
+        }
     } else {
         entries.push(Entry {
             manager: manager.to_string(),
@@ -335,12 +338,18 @@ pub fn server_side_apply(
                 .any(|n| overlaps(o, n) && get_path(existing, o) != get_path(config, o))
         });
     }
+    // An apply that sets the same fields keeps its timestamp, so a no-op apply stays a no-op.
+    let time = entries
+        .iter()
+        .find(|e| e.manager == manager && e.operation == "Apply" && e.fields == new_fields)
+        .map(|e| e.time.clone())
+        .unwrap_or_else(now_rfc3339);
     entries.retain(|e| !(e.manager == manager && e.operation == "Apply"));
     entries.push(Entry {
         manager: manager.to_string(),
         operation: "Apply".into(),
         api_version: res.api_version(),
-        time: now_rfc3339(),
+        time,
         fields: new_fields,
         subresource: String::new(),
     });
