@@ -241,15 +241,14 @@ pub fn server_side_apply(
     let new_fields = field_set(config);
     let Some(existing) = existing else {
         let mut obj = config.clone();
-        let mut entries = Vec::new();
-        entries.push(Entry {
+        let entries = vec![Entry {
             manager: manager.to_string(),
             operation: "Apply".into(),
             api_version: res.api_version(),
             time: now_rfc3339(),
             fields: new_fields,
             subresource: String::new(),
-        });
+        }];
         if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("managedFields");
         }

@@ -173,10 +173,8 @@ pub fn defaults(r: &ResourceDef, obj: &mut Value, store: &Store) {
                 obj["status"] = json!({"phase": "Pending", "qosClass": "BestEffort"});
             }
         }
-        ("", "namespaces") => {
-            if obj.get("status").is_none() {
-                obj["status"] = json!({"phase": "Active"});
-            }
+        ("", "namespaces") if obj.get("status").is_none() => {
+            obj["status"] = json!({"phase": "Active"});
         }
         _ => {}
     }
@@ -707,7 +705,7 @@ fn statefulsets(store: &mut Store) {
                     .filter(|p| ordinal(p, &name).is_some_and(|o| o < i))
                     .cloned()
                     .collect();
-                if !parallel && (lower.len() as i64) < i || !parallel && !all_ready(&lower) {
+                if !parallel && ((lower.len() as i64) < i || !all_ready(&lower)) {
                     break;
                 }
                 let mut pod = pod_from_template(

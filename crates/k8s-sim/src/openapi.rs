@@ -75,6 +75,9 @@ pub fn group_version(gv: &str) -> Option<Value> {
     }))
 }
 
+/// Computes one table cell from an object.
+type Cell = fn(&Value) -> Value;
+
 fn col(name: &str, ty: &str) -> Value {
     json!({"name": name, "type": ty, "format": if name == "Name" { "name" } else { "" }, "description": name, "priority": 0})
 }
@@ -82,7 +85,7 @@ fn col(name: &str, ty: &str) -> Value {
 /// A `meta.k8s.io/v1` Table for `kubectl get`.
 pub fn table(r: &ResourceDef, items: &[Value], rv: &str) -> Value {
     let mut columns = vec![col("Name", "string")];
-    let extra: Vec<(&str, fn(&Value) -> Value)> = match r.plural {
+    let extra: Vec<(&str, Cell)> = match r.plural {
         "pods" => vec![
             ("Ready", |o| {
                 let cs = o["status"]["containerStatuses"]

@@ -34,6 +34,7 @@ impl ResourceDef {
     }
 }
 
+#[allow(clippy::too_many_arguments)] // a table row, read column by column
 const fn def(
     group: &'static str,
     plural: &'static str,

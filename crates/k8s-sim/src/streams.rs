@@ -379,7 +379,7 @@ async fn forward_session(
                         }
                         continue;
                     }
-                    if ch % 2 == 0
+                    if ch.is_multiple_of(2)
                         && let Some(Some(w)) = tcp_writers.get_mut(ch / 2)
                         && w.write_all(&b[1..]).await.is_err()
                     {
