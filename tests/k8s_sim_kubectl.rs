@@ -44,6 +44,12 @@ struct Kubectl {
 impl Kubectl {
     /// Runs kubectl with a hard time bound; returns (success, stdout, stderr).
     async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let (code, out, err) = self.run_code(args, None).await;
+        (code == Some(0), out, err)
+    }
+
+    /// Runs kubectl with optional stdin; returns (exit code, stdout, stderr).
+    async fn run_code(&self, args: &[&str], stdin: Option<&[u8]>) -> (Option<i32>, String, String) {
         let mut cmd = tokio::process::Command::new(&self.bin);
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
@@ -52,12 +58,26 @@ impl Kubectl {
         // kubectl must not pick up anything from the machine's own config.
         cmd.env_remove("KUBECONFIG")
             .env("HOME", self.kubeconfig.parent().unwrap());
-        let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        cmd.stdin(if stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        });
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("kubectl runs");
+        if let Some(data) = stdin {
+            use tokio::io::AsyncWriteExt;
+            let mut w = child.stdin.take().unwrap();
+            w.write_all(data).await.unwrap();
+            drop(w);
+        }
+        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
             .await
             .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish in 60 s"))
             .expect("kubectl runs");
         (
-            out.status.success(),
+            out.status.code(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
@@ -261,4 +281,45 @@ async fn kubectl_rollout_status_times_out_on_a_crash_loop_and_logs_show_why() {
     let pods: Value = serde_json::from_str(&out).unwrap();
     let state = &pods["items"][0]["status"]["containerStatuses"][0]["state"]["waiting"]["reason"];
     assert_eq!(state, "CrashLoopBackOff");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_exec_runs_the_mapped_local_process() {
+    let Some((sim, kubectl, _dir, stack)) = setup(SimConfig::default()).await else {
+        return;
+    };
+    sim.on_exec(Target::labels("app.kubernetes.io/name=redis"), None);
+    let (ok, out, err) = kubectl
+        .run(&["apply", "--server-side", "-f", stack.to_str().unwrap()])
+        .await;
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = kubectl
+        .run(&["rollout", "status", "deployment/redis", "--timeout=20s"])
+        .await;
+    assert!(ok, "{out}{err}");
+    let (code, out, err) = kubectl
+        .run_code(
+            &[
+                "exec",
+                "deploy/redis",
+                "--",
+                "sh",
+                "-c",
+                "echo hi; echo oops >&2; exit 4",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!((code, out.as_str()), (Some(4), "hi\n"), "{err}");
+    assert!(
+        err.contains("oops") && err.contains("command terminated with exit code 4"),
+        "{err}"
+    );
+    let (code, out, err) = kubectl
+        .run_code(
+            &["exec", "-i", "deploy/redis", "--", "cat"],
+            Some(b"through stdin\n"),
+        )
+        .await;
+    assert_eq!((code, out.as_str()), (Some(0), "through stdin\n"), "{err}");
 }

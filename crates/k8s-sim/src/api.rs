@@ -178,7 +178,9 @@ async fn handle(
         (_, true, Some("exec")) if target.res.plural == "pods" => {
             streams::exec(shared, target, &query, req).await
         }
-        (Method::GET, true, _) => get(&shared, &target).unwrap_or_else(IntoResponse::into_response),
+        (Method::GET, true, _) => {
+            get(&shared, &target, req.headers()).unwrap_or_else(IntoResponse::into_response)
+        }
         (Method::PUT, true, _) => {
             let ua = user_agent(req.headers());
             let body = match body_json(req).await {
@@ -435,7 +437,7 @@ fn list(
     ))
 }
 
-fn get(shared: &Shared, t: &Target) -> Result<Response, ApiError> {
+fn get(shared: &Shared, t: &Target, headers: &HeaderMap) -> Result<Response, ApiError> {
     let name = t.name.as_deref().unwrap_or_default();
     let w = shared.world();
     let obj = w
@@ -444,7 +446,18 @@ fn get(shared: &Shared, t: &Target) -> Result<Response, ApiError> {
         .cloned()
         .ok_or_else(|| ApiError::not_found(t.res, name))?;
     drop(w);
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     match t.sub.as_deref() {
+        None if accept.contains("as=Table") => {
+            let rv = meta_str(&obj, "resourceVersion").to_string();
+            Ok(json_response(
+                200,
+                &crate::openapi::table(t.res, std::slice::from_ref(&obj), &rv),
+            ))
+        }
         None | Some("status") => Ok(json_response(200, &obj)),
         Some("scale") if t.res.scale => Ok(json_response(200, &scale_of(&obj))),
         Some(other) => Err(ApiError::path_not_found(other)),

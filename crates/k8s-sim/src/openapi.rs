@@ -75,6 +75,24 @@ pub fn group_version(gv: &str) -> Option<Value> {
     }))
 }
 
+/// kubectl's short age: `42s`, `5m`, `3h`, `2d`.
+fn age(created: &str) -> String {
+    let Some(t) = crate::store::parse_rfc3339(created) else {
+        return "<unknown>".into();
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let s = (now - t).max(0);
+    match s {
+        0..120 => format!("{s}s"),
+        120..7200 => format!("{}m", s / 60),
+        7200..172_800 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
 /// Computes one table cell from an object.
 type Cell = fn(&Value) -> Value;
 
@@ -157,7 +175,7 @@ pub fn table(r: &ResourceDef, items: &[Value], rv: &str) -> Value {
         .map(|o| {
             let mut cells = vec![o["metadata"]["name"].clone()];
             cells.extend(extra.iter().map(|(_, f)| f(o)));
-            cells.push(json!("<sim>"));
+            cells.push(json!(age(o["metadata"]["creationTimestamp"].as_str().unwrap_or(""))));
             json!({"cells": cells, "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}})
         })
         .collect();

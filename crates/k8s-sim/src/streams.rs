@@ -31,6 +31,14 @@ use crate::api::{Target, q, stream_body};
 use crate::error::ApiError;
 use crate::store::{EventType, meta_str, res};
 
+/// A Close frame with code 1000: kubectl treats a Close without a code (1005) as an error.
+fn normal_close() -> Message {
+    Message::Close(Some(axum::extract::ws::CloseFrame {
+        code: 1000,
+        reason: "".into(),
+    }))
+}
+
 /// Counts a live WebSocket session for [`crate::Sim::open_streams`].
 struct OpenGuard(Arc<Shared>);
 impl OpenGuard {
@@ -396,7 +404,7 @@ async fn forward_session(
     for r in &readers {
         r.abort();
     }
-    let _ = out_tx.send(Message::Close(None)).await;
+    let _ = out_tx.send(normal_close()).await;
     drop(out_tx);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
 }
@@ -469,7 +477,7 @@ async fn exec_session(
         let st = json!({"metadata": {}, "status": "Failure", "reason": "InternalError",
             "message": "k8s-sim: no exec rule matches this pod (register one with Sim::on_exec or POST /_sim/faults {\"exec\": ...})"});
         let _ = sink.send(status_frame(st)).await;
-        let _ = sink.send(Message::Close(None)).await;
+        let _ = sink.send(normal_close()).await;
         return;
     };
     let mut cmd = tokio::process::Command::new(&argv[0]);
@@ -488,7 +496,7 @@ async fn exec_session(
             let st = json!({"metadata": {}, "status": "Failure", "reason": "InternalError",
                 "message": format!("failed to exec in container: starting {:?}: {e}", argv[0])});
             let _ = sink.send(status_frame(st)).await;
-            let _ = sink.send(Message::Close(None)).await;
+            let _ = sink.send(normal_close()).await;
             return;
         }
     };
@@ -564,6 +572,6 @@ async fn exec_session(
     if let Some(code) = code {
         let _ = sink.send(status_frame(exit_status(code, &requested))).await;
     }
-    let _ = sink.send(Message::Close(None)).await;
+    let _ = sink.send(normal_close()).await;
     let _ = sink.close().await;
 }
