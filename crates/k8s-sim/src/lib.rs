@@ -53,6 +53,8 @@ pub struct SimConfig {
     pub crash_interval: Duration,
     /// How often the simulated controllers run.
     pub tick: Duration,
+    /// How many changes watches can replay; a watch from an older version gets `410 Gone`.
+    pub watch_history: usize,
 }
 
 impl Default for SimConfig {
@@ -61,6 +63,7 @@ impl Default for SimConfig {
             ready_delay: Duration::from_millis(300),
             crash_interval: Duration::from_millis(300),
             tick: Duration::from_millis(20),
+            watch_history: store::DEFAULT_HISTORY,
         }
     }
 }
@@ -109,7 +112,7 @@ impl Sim {
     pub async fn start_on(config: SimConfig, port: u16) -> std::io::Result<Sim> {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
-        let mut store = Store::new();
+        let mut store = Store::with_history(config.watch_history);
         controllers::seed(&mut store);
         let shared = Arc::new(Shared {
             world: Mutex::new(World {

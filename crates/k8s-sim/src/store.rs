@@ -19,8 +19,8 @@ use tokio::sync::broadcast;
 use crate::error::ApiError;
 use crate::resources::ResourceDef;
 
-/// How many changes a watch can replay; older versions get `410 Gone`.
-const HISTORY: usize = 200_000;
+/// How many changes a watch can replay by default; older versions get `410 Gone`.
+pub const DEFAULT_HISTORY: usize = 200_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventType {
@@ -56,6 +56,7 @@ pub struct Store {
     objects: BTreeMap<&'static str, BTreeMap<Key, Value>>,
     rv: u64,
     history: VecDeque<Change>,
+    history_limit: usize,
     tx: broadcast::Sender<Change>,
 }
 
@@ -67,11 +68,17 @@ impl Default for Store {
 
 impl Store {
     pub fn new() -> Self {
+        Self::with_history(DEFAULT_HISTORY)
+    }
+
+    /// A store whose change log keeps the last `limit` changes.
+    pub fn with_history(limit: usize) -> Self {
         let (tx, _) = broadcast::channel(65_536);
         Store {
             objects: BTreeMap::new(),
             rv: 1,
             history: VecDeque::new(),
+            history_limit: limit.max(1),
             tx,
         }
     }
@@ -126,7 +133,7 @@ impl Store {
             old,
         };
         self.history.push_back(change.clone());
-        if self.history.len() > HISTORY {
+        if self.history.len() > self.history_limit {
             self.history.pop_front();
         }
         let _ = self.tx.send(change);
