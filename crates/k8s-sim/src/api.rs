@@ -48,10 +48,15 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             continue;
         }
         let svc = TowerToHyperService::new(app.clone());
+        let stopped = shared.stopped();
         tokio::spawn(async move {
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection_with_upgrades(TokioIo::new(stream), svc)
-                .await;
+            let builder = auto::Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+            // A stopped simulator closes kept-alive connections too, so a client sees it gone.
+            tokio::select! {
+                _ = conn => {}
+                _ = stopped => {}
+            }
         });
     }
 }

@@ -86,9 +86,23 @@ pub(crate) struct Shared {
     pub addr: SocketAddr,
     /// Live port-forward and exec WebSockets.
     pub open_streams: std::sync::atomic::AtomicUsize,
+    /// Set when the simulator stops: connections, watches and streams end.
+    stop: tokio::sync::watch::Sender<bool>,
 }
 
 impl Shared {
+    /// Resolves once the simulator is stopping.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stop.subscribe();
+        async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        }
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+
     pub fn world(&self) -> MutexGuard<'_, World> {
         // A panic while holding the lock would be a simulator bug; keep serving rather than
         // poisoning every later request.
@@ -128,6 +142,7 @@ impl Sim {
             drop_next: AtomicU32::new(0),
             addr,
             open_streams: std::sync::atomic::AtomicUsize::new(0),
+            stop: tokio::sync::watch::channel(false).0,
         });
         let server = tokio::spawn(api::serve(listener, shared.clone()));
         let ctl = tokio::spawn(controllers::run(shared.clone()));
@@ -256,6 +271,7 @@ impl Sim {
 
 impl Drop for Sim {
     fn drop(&mut self) {
+        self.shared.stop.send_replace(true);
         for t in &self.tasks {
             t.abort();
         }

@@ -157,6 +157,9 @@ pub fn logs(shared: Arc<Shared>, t: Target, query: &[(String, String)]) -> Respo
         }
         loop {
             tokio::time::sleep(Duration::from_millis(50)).await;
+            if shared.is_stopped() {
+                return;
+            }
             let next = {
                 let w = shared.world();
                 if !w.store.uid_exists(&uid) {
@@ -372,10 +375,13 @@ async fn forward_session(
         }
     };
     tokio::pin!(all_readers_done);
+    let stopped = shared.stopped();
+    tokio::pin!(stopped);
     let gone = pod_gone(shared, uid);
     tokio::pin!(gone);
     loop {
         tokio::select! {
+            _ = &mut stopped => break,
             m = stream.next() => match m {
                 Some(Ok(Message::Binary(b))) if b.len() > 1 => {
                     let ch = b[0] as usize;
@@ -532,6 +538,8 @@ async fn exec_session(
         .map(|s| pump(Box::new(s), 2, out_tx.clone()));
     drop(out_tx);
     let mut stdin = child.stdin.take();
+    let stopped = shared.stopped();
+    tokio::pin!(stopped);
     let gone = pod_gone(shared, uid);
     tokio::pin!(gone);
     let mut code: Option<i32> = None;
@@ -564,6 +572,7 @@ async fn exec_session(
                 Some(Ok(_)) => {}
             },
             _ = &mut gone => { let _ = child.start_kill(); break; }
+            _ = &mut stopped => { let _ = child.start_kill(); break; }
         }
     }
     for t in [out, err].into_iter().flatten() {

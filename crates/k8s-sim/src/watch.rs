@@ -123,7 +123,9 @@ pub fn serve(shared: Arc<Shared>, t: Target, query: &[(String, String)]) -> Resp
         }
         (sub, first, current)
     };
+    let stopped = shared.stopped();
     tokio::spawn(async move {
+        tokio::pin!(stopped);
         for ev in &first {
             if tx.send(Ok(line(ev))).await.is_err() {
                 return;
@@ -153,6 +155,7 @@ pub fn serve(shared: Arc<Shared>, t: Target, query: &[(String, String)]) -> Resp
                     Err(RecvError::Closed) => return,
                 },
                 _ = tokio::time::sleep_until(deadline) => return,
+                _ = &mut stopped => return,
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {
                     if tx.is_closed() {
                         return;

@@ -381,3 +381,22 @@ async fn the_binary_serves_writes_a_kubeconfig_and_takes_faults() {
     .await;
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn dropping_the_simulator_ends_connections_and_watches() {
+    let (sim, client) = start().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    api.list(&ListParams::default()).await.unwrap();
+    let mut watch = api
+        .watch(&WatchParams::default().timeout(60), "0")
+        .await
+        .unwrap()
+        .boxed();
+    drop(sim);
+    within(5, "watch ends", async {
+        while let Ok(Some(_)) = watch.try_next().await {}
+    })
+    .await;
+    let again = within(10, "request after stop", api.list(&ListParams::default())).await;
+    assert!(again.is_err(), "a stopped simulator answers nothing");
+}
