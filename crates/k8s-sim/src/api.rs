@@ -3,7 +3,7 @@
 //! Steps for one request:
 //! 1. the accept loop may drop the connection (fault) or serve it with hyper (HTTP/1.1 with
 //!    upgrades for WebSocket, HTTP/2);
-//! 2. a pending `fail_next_requests` fault answers 500;
+//! 2. a pending HTTP fault answers 500 (unprocessed) or cuts the connection after processing;
 //! 3. the path is parsed into (resource, namespace, name, subresource) the way the real server
 //!    does: `/api/v1/...` for the core group, `/apis/<group>/<version>/...` for the others;
 //! 4. the verb runs against the store under the one lock and answers JSON (objects, lists,
@@ -102,15 +102,41 @@ async fn handle(
     axum::extract::State(shared): axum::extract::State<Arc<Shared>>,
     req: Request,
 ) -> Response {
-    if shared
-        .fail_next
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok()
-    {
+    let path = req.uri().path().to_string();
+    let method_name = req.method().as_str().to_string();
+    let admin = path.starts_with("/_sim/");
+    let (fail, cut) = {
+        let mut r = shared.requests();
+        let fail = !admin && r.fail > 0 && r.fail_filter.matches(&method_name, &path);
+        if fail {
+            r.fail -= 1;
+        }
+        let cut = !admin && !fail && r.cut > 0 && r.cut_filter.matches(&method_name, &path);
+        if cut {
+            r.cut -= 1;
+        }
+        (fail, cut)
+    };
+    if fail {
         return ApiError::internal("injected fault: the server failed this request")
             .into_response();
     }
-    let path = req.uri().path().to_string();
+    let response = route(shared, req, path).await;
+    if cut {
+        // The work is done; the answer is lost: a body that fails makes hyper drop the connection.
+        let broken = futures_util::stream::once(async {
+            Err::<Bytes, _>(std::io::Error::other("injected fault: connection cut"))
+        });
+        return Response::builder()
+            .status(200)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from_stream(broken))
+            .unwrap_or(response);
+    }
+    response
+}
+
+async fn route(shared: Arc<Shared>, req: Request, path: String) -> Response {
     let query: Query = req.uri().query().map(parse_query).unwrap_or_default();
     let segs: Vec<String> = path
         .split('/')
@@ -804,14 +830,14 @@ fn delete_collection(shared: &Shared, t: &Target, query: &Query) -> Result<Respo
 }
 
 /// `POST /_sim/faults` with `{"inject": {"target": ..., "fault": ...}}`, `{"clear": true}`,
-/// `{"clearId": N}`, `{"failNextRequests": N}`, `{"dropNextConnections": N}`,
+/// `{"clearId": N}`, `{"failNextRequests": N}`, `{"cutNextRequests": N}` (both with an optional
+/// `"requestFilter": {"method": "PATCH", "pathContains": "/deployments/"}`),
+/// `{"dropNextConnections": N}`,
 /// `{"restartPod": {"namespace": "..", "name": ".."}}`, `{"forward": ForwardRule}`,
 /// `{"exec": ExecRule}`. `DELETE /_sim/faults` clears all.
 async fn admin_faults(shared: &Arc<Shared>, req: Request) -> Response {
     if req.method() == Method::DELETE {
-        shared.world().faults.clear();
-        shared.fail_next.store(0, Ordering::SeqCst);
-        shared.drop_next.store(0, Ordering::SeqCst);
+        shared.clear_all();
         return json_response(200, &crate::faults_json(shared));
     }
     if req.method() != Method::POST {
@@ -841,15 +867,25 @@ async fn admin_faults(shared: &Arc<Shared>, req: Request) -> Response {
         answer["id"] = json!(id);
     }
     if body.get("clear").and_then(Value::as_bool) == Some(true) {
-        shared.world().faults.clear();
-        shared.fail_next.store(0, Ordering::SeqCst);
-        shared.drop_next.store(0, Ordering::SeqCst);
+        shared.clear_all();
     }
     if let Some(id) = body.get("clearId").and_then(Value::as_u64) {
         shared.world().faults.retain(|(i, _, _)| *i != id);
     }
+    let filter = body.get("requestFilter").cloned().unwrap_or(json!({}));
+    let filter = match serde_json::from_value::<crate::RequestFilter>(filter) {
+        Ok(f) => f,
+        Err(e) => return ApiError::bad_request(format!("requestFilter: {e}")).into_response(),
+    };
     if let Some(n) = body.get("failNextRequests").and_then(Value::as_u64) {
-        shared.fail_next.store(n as u32, Ordering::SeqCst);
+        let mut r = shared.requests();
+        r.fail = n as u32;
+        r.fail_filter = filter.clone();
+    }
+    if let Some(n) = body.get("cutNextRequests").and_then(Value::as_u64) {
+        let mut r = shared.requests();
+        r.cut = n as u32;
+        r.cut_filter = filter;
     }
     if let Some(n) = body.get("dropNextConnections").and_then(Value::as_u64) {
         shared.drop_next.store(n as u32, Ordering::SeqCst);

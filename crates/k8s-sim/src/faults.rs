@@ -126,3 +126,43 @@ pub struct ExecRule {
     /// Run this instead of the requested command; `None` runs the requested command.
     pub command: Option<Vec<String>>,
 }
+
+/// Which API requests an HTTP fault applies to: all conditions given must hold.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RequestFilter {
+    /// HTTP method, e.g. `PATCH` (any when unset).
+    pub method: Option<String>,
+    /// A substring of the request path, e.g. `/deployments/` (any when unset).
+    pub path_contains: Option<String>,
+}
+
+impl RequestFilter {
+    pub fn method(m: &str) -> Self {
+        RequestFilter {
+            method: Some(m.to_string()),
+            path_contains: None,
+        }
+    }
+
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        self.method
+            .as_deref()
+            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            && self
+                .path_contains
+                .as_deref()
+                .is_none_or(|p| path.contains(p))
+    }
+}
+
+/// Pending HTTP-level faults.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RequestFaults {
+    /// Answer this many matching requests with `500 InternalError` (not processed).
+    pub fail: u32,
+    pub fail_filter: RequestFilter,
+    /// Process this many matching requests, then cut the connection instead of answering.
+    pub cut: u32,
+    pub cut_filter: RequestFilter,
+}

@@ -40,7 +40,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-pub use faults::{ExecRule, Fault, ForwardRule, Target};
+pub use faults::{ExecRule, Fault, ForwardRule, RequestFilter, Target};
 use store::Store;
 
 /// Timing of the simulated cluster.
@@ -81,7 +81,7 @@ pub(crate) struct World {
 pub(crate) struct Shared {
     world: Mutex<World>,
     pub config: SimConfig,
-    pub fail_next: AtomicU32,
+    pub requests: Mutex<faults::RequestFaults>,
     pub drop_next: AtomicU32,
     pub addr: SocketAddr,
     /// Live port-forward and exec WebSockets.
@@ -91,6 +91,17 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    pub fn requests(&self) -> MutexGuard<'_, faults::RequestFaults> {
+        self.requests.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lifts every fault, including pending HTTP failures and dropped connections.
+    pub fn clear_all(&self) {
+        self.world().faults.clear();
+        *self.requests() = faults::RequestFaults::default();
+        self.drop_next.store(0, Ordering::SeqCst);
+    }
+
     /// Resolves once the simulator is stopping.
     pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
         let mut rx = self.stop.subscribe();
@@ -138,7 +149,7 @@ impl Sim {
                 execs: Vec::new(),
             }),
             config,
-            fail_next: AtomicU32::new(0),
+            requests: Mutex::new(faults::RequestFaults::default()),
             drop_next: AtomicU32::new(0),
             addr,
             open_streams: std::sync::atomic::AtomicUsize::new(0),
@@ -187,14 +198,27 @@ impl Sim {
 
     /// Lifts every fault, including pending HTTP failures and dropped connections.
     pub fn clear_faults(&self) {
-        self.shared.world().faults.clear();
-        self.shared.fail_next.store(0, Ordering::SeqCst);
-        self.shared.drop_next.store(0, Ordering::SeqCst);
+        self.shared.clear_all();
     }
 
     /// The next `n` API requests get `500 InternalError` (a `Status` body).
     pub fn fail_next_requests(&self, n: u32) {
-        self.shared.fail_next.store(n, Ordering::SeqCst);
+        self.fail_next_matching(n, RequestFilter::default());
+    }
+
+    /// The next `n` requests that `filter` matches get `500 InternalError` and are not processed.
+    pub fn fail_next_matching(&self, n: u32, filter: RequestFilter) {
+        let mut r = self.shared.requests();
+        r.fail = n;
+        r.fail_filter = filter;
+    }
+
+    /// The next `n` requests that `filter` matches are processed, then their connection is cut
+    /// instead of answered (the change happened; the client cannot know).
+    pub fn cut_next_matching(&self, n: u32, filter: RequestFilter) {
+        let mut r = self.shared.requests();
+        r.cut = n;
+        r.cut_filter = filter;
     }
 
     /// The next `n` TCP connections are closed as soon as they are accepted.
@@ -285,9 +309,14 @@ pub(crate) fn faults_json(shared: &Shared) -> Value {
         .iter()
         .map(|(id, t, f)| json!({"id": id, "target": t, "fault": f}))
         .collect();
+    drop(w);
+    let r = shared.requests().clone();
     json!({
         "faults": list,
-        "failNextRequests": shared.fail_next.load(Ordering::SeqCst),
+        "failNextRequests": r.fail,
+        "failFilter": r.fail_filter,
+        "cutNextRequests": r.cut,
+        "cutFilter": r.cut_filter,
         "dropNextConnections": shared.drop_next.load(Ordering::SeqCst),
     })
 }

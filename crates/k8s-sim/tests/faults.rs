@@ -447,3 +447,51 @@ async fn restarting_a_pod_replaces_it() {
     .await;
     assert_ne!(new.metadata.name.unwrap(), old_name);
 }
+
+#[tokio::test]
+async fn request_faults_can_target_writes_and_cut_answers_after_the_change() {
+    let (sim, client) = start().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let cm = |v: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"v": v}});
+    within(20, "filtered faults", async {
+        // Only PATCHes fail; reads keep working.
+        sim.fail_next_matching(1, k8s_sim::RequestFilter::method("PATCH"));
+        assert!(api.list(&ListParams::default()).await.is_ok());
+        match api
+            .patch("c", &PatchParams::apply("onyx"), &Patch::Apply(cm("1")))
+            .await
+        {
+            Err(kube::Error::Api(s)) => assert_eq!(s.code, 500),
+            other => panic!("expected a 500, got {other:?}"),
+        }
+        assert!(
+            api.get_opt("c").await.unwrap().is_none(),
+            "a failed request changed nothing"
+        );
+        // A cut answer: the change happened, the client only sees a broken connection.
+        sim.cut_next_matching(1, k8s_sim::RequestFilter::method("PATCH"));
+        match api
+            .patch("c", &PatchParams::apply("onyx"), &Patch::Apply(cm("2")))
+            .await
+        {
+            Err(kube::Error::Api(s)) => panic!("a cut is not an API answer: {s:?}"),
+            Err(_) => {}
+            Ok(_) => panic!("the answer should have been cut"),
+        }
+        let stored = api.get("c").await.unwrap();
+        assert_eq!(stored.data.unwrap()["v"], "2");
+        // The retry (server-side apply is idempotent) succeeds.
+        api.patch("c", &PatchParams::apply("onyx"), &Patch::Apply(cm("2")))
+            .await
+            .unwrap();
+        let state = sim.faults_json();
+        assert_eq!(
+            (
+                state["failNextRequests"].as_u64(),
+                state["cutNextRequests"].as_u64()
+            ),
+            (Some(0), Some(0))
+        );
+    })
+    .await;
+}
