@@ -281,6 +281,25 @@ async fn kubectl_rollout_status_times_out_on_a_crash_loop_and_logs_show_why() {
     let pods: Value = serde_json::from_str(&out).unwrap();
     let state = &pods["items"][0]["status"]["containerStatuses"][0]["state"]["waiting"]["reason"];
     assert_eq!(state, "CrashLoopBackOff");
+
+    // kubectl delete -f removes the stack; garbage collection takes the pods.
+    let (ok, out, err) = kubectl
+        .run(&["delete", "-f", stack.to_str().unwrap(), "--wait=false"])
+        .await;
+    assert!(ok, "{out}{err}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, out, _) = kubectl
+            .run(&["get", "pods,deploy,sts,rs", "-o", "json"])
+            .await;
+        assert!(ok);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        if v["items"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left over: {out}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

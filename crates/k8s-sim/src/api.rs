@@ -145,6 +145,17 @@ async fn route(shared: Arc<Shared>, req: Request, path: String) -> Response {
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
     let method = req.method().clone();
+    // Only JSON (and YAML for apply) bodies are understood; binary encodings (kubectl's typed
+    // `create` commands send protobuf) get a clear 415 rather than a parse error.
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let has_body = matches!(method, Method::POST | Method::PUT | Method::PATCH);
+    if has_body && (ct.contains("protobuf") || ct.contains("cbor")) {
+        return ApiError::unsupported_media(ct).into_response();
+    }
 
     // Non-resource paths.
     match (method.clone(), segs.as_slice()) {
