@@ -507,8 +507,6 @@ fn get(shared: &Shared, t: &Target, headers: &HeaderMap) -> Result<Response, Api
 }
 
 fn scale_of(obj: &Value) -> Value {
-    let sel = Selector::from_label_selector(&obj["spec"]["selector"]);
-    let _ = sel;
     let selector: Vec<String> = obj["spec"]["selector"]["matchLabels"]
         .as_object()
         .map(|m| {
@@ -544,9 +542,6 @@ fn create(
     mut body: Value,
     query: &Query,
 ) -> Result<Response, ApiError> {
-    if t.res.plural == "pods" && t.sub.is_some() {
-        return Err(ApiError::method_not_allowed("create on a subresource"));
-    }
     check_body(t, &mut body, None)?;
     let mut w = shared.world();
     controllers::defaults(t.res, &mut body, &w.store);

@@ -27,9 +27,7 @@ use serde_json::{Map, Value, json};
 use crate::faults::{Fault, Target};
 use crate::resources::ResourceDef;
 use crate::select::Selector;
-use crate::store::{
-    Store, meta_str, new_uid, now_rfc3339, random_suffix, random_u64, res, stable_hash,
-};
+use crate::store::{Store, meta_str, now_rfc3339, random_suffix, random_u64, res, stable_hash};
 use crate::{LogMap, Shared, SimConfig, World};
 
 pub const NODE: &str = "sim-node";
@@ -819,14 +817,10 @@ pub fn event(
         return;
     }
     let name = format!("{}.{:016x}", meta_str(obj, "name"), random_u64());
-    let mut involved = json!({
+    let involved = json!({
         "kind": obj["kind"], "namespace": obj["metadata"]["namespace"], "name": obj["metadata"]["name"],
         "uid": uid, "apiVersion": obj["apiVersion"], "resourceVersion": obj["metadata"]["resourceVersion"],
     });
-    if obj["kind"] == "Pod" {
-        involved["fieldPath"] = json!("spec.containers{}");
-        involved.as_object_mut().map(|m| m.remove("fieldPath"));
-    }
     let _ = store.create(
         ev_res,
         json!({
@@ -1038,7 +1032,6 @@ fn pods(
         let mut all_ready = true;
         let mut any_started = false;
         let mut pending_events: Vec<(&str, String, String)> = Vec::new();
-        let mut any_fault = false;
         for c in &containers {
             let cname = c["name"].as_str().unwrap_or("").to_string();
             let image = c["image"].as_str().unwrap_or("").to_string();
@@ -1049,7 +1042,6 @@ fn pods(
             let fault = fault_for(faults, &pod, Some(&cname));
             match fault {
                 Some(Fault::ImagePull { message }) => {
-                    any_fault = true;
                     let since = *rt.fault_since.entry(cname.clone()).or_insert(now);
                     let msg = message.clone().unwrap_or_else(|| {
                         format!("failed to pull and unpack image \"{image}\": failed to resolve reference \"{image}\": dial tcp: lookup registry: no such host")
@@ -1098,7 +1090,6 @@ fn pods(
                     all_ready = false;
                 }
                 Some(Fault::CrashLoop { .. }) | Some(Fault::OomKilled) => {
-                    any_fault = true;
                     let since = *rt.fault_since.entry(cname.clone()).or_insert(now);
                     let (code, reason, lines) = match fault {
                         Some(Fault::CrashLoop { exit_code, logs }) => {
@@ -1214,7 +1205,6 @@ fn pods(
             }
             statuses.push(st);
         }
-        let _ = any_fault;
         let phase = if any_started { "Running" } else { "Pending" };
         let ready = if all_ready && !containers.is_empty() {
             "True"
@@ -1399,5 +1389,4 @@ fn garbage_collect(store: &mut Store, kubelet: &mut Kubelet) {
     kubelet.pods.retain(|uid, _| uids.contains(uid));
     kubelet.logs.retain(|(uid, _), _| uids.contains(uid));
     kubelet.progress.retain(|uid, _| uids.contains(uid));
-    let _ = new_uid;
 }

@@ -287,7 +287,7 @@ impl Sim {
         self.shared.open_streams.load(Ordering::SeqCst)
     }
 
-    /// Per-fault counters etc. for the admin endpoint.
+    /// Active faults and pending HTTP faults, as `GET /_sim/faults` shows them.
     pub fn faults_json(&self) -> Value {
         faults_json(&self.shared)
     }

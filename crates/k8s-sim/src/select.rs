@@ -150,7 +150,7 @@ impl Selector {
                 Value::Null => String::new(),
                 other => other.to_string(),
             })
-        }) || self.0.is_empty()
+        })
     }
 
     fn matches_with(&self, get: impl Fn(&str) -> Option<String>) -> bool {

@@ -238,8 +238,7 @@ pub async fn portforward(
     req: Request,
 ) -> Response {
     let mut ports = Vec::new();
-    for (k, v) in query.iter().filter(|(k, _)| k == "ports") {
-        let _ = k;
+    for (_, v) in query.iter().filter(|(k, _)| k == "ports") {
         for p in v.split(',').filter(|p| !p.trim().is_empty()) {
             match p.trim().parse::<u16>() {
                 Ok(n) if n > 0 => ports.push(n),

@@ -284,6 +284,4 @@ async fn exec_runs_a_local_process_with_streams_and_exit_code() {
         assert_eq!(status["status"], "Success");
     })
     .await;
-    let _: &Sim = &sim;
-    tokio::time::sleep(Duration::from_millis(10)).await;
 }
