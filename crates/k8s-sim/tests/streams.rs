@@ -3,13 +3,12 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use common::{eventually, start, within};
 use futures_util::{AsyncBufReadExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_sim::{Sim, Target};
+use k8s_sim::Target;
 use kube::api::{Api, AttachParams, ListParams, LogParams, Patch, PatchParams};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
