@@ -419,11 +419,18 @@ fn deployments(store: &mut Store, kubelet: &mut Kubelet) {
             })
             .max()
             .unwrap_or(0);
+        // Recreate: the new pods start only once every old pod is gone.
+        let recreate = d["spec"]["strategy"]["type"] == "Recreate";
+        let old_running = owned
+            .iter()
+            .filter(|r| meta_str(r, "name") != new_name)
+            .any(|r| replicas(r) > 0 || r["status"]["replicas"].as_i64().unwrap_or(0) > 0);
+        let new_target = if recreate && old_running { 0 } else { desired };
         let new_rs = match owned.iter().find(|r| meta_str(r, "name") == new_name) {
             Some(r) => {
-                if replicas(r) != desired {
+                if replicas(r) != new_target {
                     let mut n = r.clone();
-                    n["spec"]["replicas"] = json!(desired);
+                    n["spec"]["replicas"] = json!(new_target);
                     n["metadata"]
                         .as_object_mut()
                         .map(|m| m.remove("resourceVersion"));
@@ -449,7 +456,7 @@ fn deployments(store: &mut Store, kubelet: &mut Kubelet) {
                                         "deployment.kubernetes.io/desired-replicas": desired.to_string()},
                         "ownerReferences": [owner_ref(&d)],
                     },
-                    "spec": {"replicas": desired, "selector": selector, "template": tpl},
+                    "spec": {"replicas": new_target, "selector": selector, "template": tpl},
                     "status": {"replicas": 0},
                 });
                 match store.create(rs_res, rs) {
@@ -458,11 +465,11 @@ fn deployments(store: &mut Store, kubelet: &mut Kubelet) {
                 }
             }
         };
-        // Old ReplicaSets go to zero once the new one is fully available (a rolling update
-        // without the surge arithmetic).
+        // Old ReplicaSets go to zero at once (Recreate) or once the new one is fully available
+        // (a rolling update without the surge arithmetic).
         let new_available = new_rs["status"]["availableReplicas"].as_i64().unwrap_or(0);
         for r in owned.iter().filter(|r| meta_str(r, "name") != new_name) {
-            if new_available >= desired && replicas(r) != 0 {
+            if (recreate || new_available >= desired) && replicas(r) != 0 {
                 let mut n = r.clone();
                 n["spec"]["replicas"] = json!(0);
                 n["metadata"]
@@ -953,6 +960,10 @@ fn pods(
             .as_array()
             .cloned()
             .unwrap_or_default();
+        let init = pod["spec"]["initContainers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let old_conds = pod["status"]["conditions"].clone();
 
         // Scheduling: an unschedulable fault, or a claim that is not bound, keeps it Pending.
@@ -1198,13 +1209,48 @@ fn pods(
                             all_ready = false;
                         }
                     } else {
-                        st["state"] = json!({"waiting": {"reason": "ContainerCreating"}});
+                        let reason = if init.is_empty() {
+                            "ContainerCreating"
+                        } else {
+                            "PodInitializing"
+                        };
+                        st["state"] = json!({"waiting": {"reason": reason}});
                         all_ready = false;
                     }
                 }
             }
             statuses.push(st);
         }
+        // Init containers run to completion before the main containers start.
+        let init_statuses: Vec<Value> = init
+            .iter()
+            .map(|c| {
+                let mut st = json!({
+                    "name": c["name"], "image": c["image"], "imageID": "", "restartCount": 0,
+                    "ready": any_started, "started": !any_started,
+                });
+                st["state"] = if any_started {
+                    json!({"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": rt.started_at, "finishedAt": rt.started_at}})
+                } else {
+                    json!({"running": {"startedAt": rt.started_at}})
+                };
+                st
+            })
+            .collect();
+        let initialized = if init.is_empty() || any_started {
+            condition(&old_conds, "Initialized", "True", "", "", false)
+        } else {
+            let names: Vec<&str> = init.iter().filter_map(|c| c["name"].as_str()).collect();
+            let msg = format!("containers with incomplete status: [{}]", names.join(" "));
+            condition(
+                &old_conds,
+                "Initialized",
+                "False",
+                "ContainersNotInitialized",
+                &msg,
+                false,
+            )
+        };
         let phase = if any_started { "Running" } else { "Pending" };
         let ready = if all_ready && !containers.is_empty() {
             "True"
@@ -1227,11 +1273,11 @@ fn pods(
             "ContainersNotReady"
         };
         let ip = rt.ip.clone();
-        let status = json!({
+        let mut status = json!({
             "phase": phase,
             "conditions": [
                 condition(&old_conds, "PodReadyToStartContainers", "True", "", "", false),
-                condition(&old_conds, "Initialized", "True", "", "", false),
+                initialized,
                 condition(&old_conds, "Ready", ready, reason, &not_ready_msg, false),
                 condition(&old_conds, "ContainersReady", ready, reason, &not_ready_msg, false),
                 condition(&old_conds, "PodScheduled", "True", "", "", false),
@@ -1244,6 +1290,9 @@ fn pods(
             "containerStatuses": statuses,
             "qosClass": pod["status"]["qosClass"].as_str().unwrap_or("BestEffort"),
         });
+        if !init_statuses.is_empty() {
+            status["initContainerStatuses"] = json!(init_statuses);
+        }
         set_status(store, pod_res, &pod, status);
         if !pending_events.is_empty()
             && let Some(p) = store.get(pod_res, &ns, &name).cloned()

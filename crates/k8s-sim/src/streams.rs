@@ -128,6 +128,7 @@ pub fn logs(shared: Arc<Shared>, t: Target, query: &[(String, String)]) -> Respo
             let waiting = status["state"]["waiting"]["reason"].as_str().unwrap_or("");
             if status.is_null()
                 || waiting == "ContainerCreating"
+                || waiting == "PodInitializing"
                 || waiting.contains("ImagePull")
                 || waiting == "ErrImagePull"
             {

@@ -424,3 +424,148 @@ async fn services_get_endpoints_and_the_cluster_has_a_node_and_default_storage_c
         })
     }));
 }
+
+#[tokio::test]
+async fn recreate_deployments_stop_old_pods_before_starting_new_ones() {
+    let (_sim, client) = start().await;
+    let deploys: Api<Deployment> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let mut body = deployment("pg", 1, "postgres:16");
+    body["spec"]["strategy"] = json!({"type": "Recreate"});
+    deploys
+        .patch(
+            "pg",
+            &PatchParams::apply("onyx"),
+            &Patch::Apply(body.clone()),
+        )
+        .await
+        .unwrap();
+    within(
+        15,
+        "first rollout",
+        await_condition(deploys.clone(), "pg", deployment_rolled_out),
+    )
+    .await
+    .unwrap();
+    let from = pods
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut watch = pods
+        .watch(&WatchParams::default().labels("app=pg").timeout(20), &from)
+        .await
+        .unwrap()
+        .boxed();
+    body["spec"]["template"]["spec"]["containers"][0]["image"] = json!("postgres:17");
+    deploys
+        .patch("pg", &PatchParams::apply("onyx"), &Patch::Apply(body))
+        .await
+        .unwrap();
+    within(
+        15,
+        "second rollout",
+        await_condition(deploys.clone(), "pg", deployment_rolled_out),
+    )
+    .await
+    .unwrap();
+    let order = within(10, "pod events", async {
+        let mut order = Vec::new();
+        while let Some(ev) = watch.try_next().await.unwrap() {
+            match ev {
+                WatchEvent::Added(p) => order.push(format!(
+                    "added {}",
+                    p.spec.unwrap().containers[0].image.clone().unwrap()
+                )),
+                WatchEvent::Deleted(p) => order.push(format!(
+                    "deleted {}",
+                    p.spec.unwrap().containers[0].image.clone().unwrap()
+                )),
+                _ => {}
+            }
+            if order.len() == 2 {
+                break;
+            }
+        }
+        order
+    })
+    .await;
+    assert_eq!(order, ["deleted postgres:16", "added postgres:17"]);
+}
+
+#[tokio::test]
+async fn init_containers_complete_before_the_main_containers_start() {
+    let (_sim, client) = common::start_with(k8s_sim::SimConfig {
+        ready_delay: std::time::Duration::from_millis(1200),
+        ..Default::default()
+    })
+    .await;
+    let deploys: Api<Deployment> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let mut body = deployment("api", 1, "onyx/api:1");
+    body["spec"]["template"]["spec"]["initContainers"] =
+        json!([{"name": "wait-for-db", "image": "busybox"}]);
+    deploys
+        .patch("api", &PatchParams::apply("onyx"), &Patch::Apply(body))
+        .await
+        .unwrap();
+    let early = eventually(5, "scheduled pod", || async {
+        let p = pods
+            .list(&ListParams::default().labels("app=api"))
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .next()?;
+        p.status.as_ref()?.container_statuses.as_ref()?;
+        Some(p)
+    })
+    .await;
+    let st = early.status.unwrap();
+    let waiting = st.container_statuses.unwrap()[0]
+        .state
+        .clone()
+        .unwrap()
+        .waiting
+        .unwrap();
+    assert_eq!(waiting.reason.as_deref(), Some("PodInitializing"));
+    assert!(
+        st.init_container_statuses.unwrap()[0]
+            .state
+            .clone()
+            .unwrap()
+            .running
+            .is_some()
+    );
+    let init_cond = st
+        .conditions
+        .unwrap()
+        .into_iter()
+        .find(|c| c.type_ == "Initialized")
+        .unwrap();
+    assert_eq!(
+        (init_cond.status.as_str(), init_cond.reason.as_deref()),
+        ("False", Some("ContainersNotInitialized"))
+    );
+    within(
+        15,
+        "rollout",
+        await_condition(deploys.clone(), "api", deployment_rolled_out),
+    )
+    .await
+    .unwrap();
+    let p = pods
+        .list(&ListParams::default().labels("app=api"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let init = p.status.unwrap().init_container_statuses.unwrap().remove(0);
+    let term = init.state.unwrap().terminated.unwrap();
+    assert_eq!(
+        (term.exit_code, term.reason.as_deref(), init.ready),
+        (0, Some("Completed"), true)
+    );
+}
