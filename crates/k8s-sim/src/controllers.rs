@@ -1203,7 +1203,17 @@ fn pods(
                                 "k8s-sim: container {cname} started (image {image})"
                             ));
                         }
-                        if since >= cfg.ready_delay {
+                        if let Some(Fault::NotReady { message }) = fault {
+                            // Running, never ready: a readiness probe that keeps failing.
+                            all_ready = false;
+                            let msg = message.clone().unwrap_or_else(|| {
+                                "Readiness probe failed: HTTP probe failed with statuscode: 503"
+                                    .into()
+                            });
+                            if rt.events.insert(format!("unhealthy:{cname}:{msg}")) {
+                                pending_events.push(("Warning", "Unhealthy".into(), msg));
+                            }
+                        } else if since >= cfg.ready_delay {
                             st["ready"] = json!(true);
                         } else {
                             all_ready = false;

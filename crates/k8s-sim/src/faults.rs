@@ -98,6 +98,10 @@ pub enum Fault {
     Unschedulable { message: Option<String> },
     /// The PersistentVolumeClaims the target selects stay Pending (target matches PVCs).
     PvcPending,
+    /// The container runs but never becomes ready (a failing readiness probe, e.g. the API
+    /// waiting on Vespa): `Unhealthy` events, `Ready=False`.
+    #[serde(rename_all = "camelCase")]
+    NotReady { message: Option<String> },
 }
 
 impl Fault {

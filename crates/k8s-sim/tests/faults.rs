@@ -495,3 +495,49 @@ async fn request_faults_can_target_writes_and_cut_answers_after_the_change() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn not_ready_runs_without_becoming_ready() {
+    let (sim, client) = start().await;
+    let msg = "Readiness probe failed: Get \"http://10.244.0.5:8080/health\": waiting for vespa";
+    let id = sim.inject(
+        Target::labels("app=api"),
+        Fault::NotReady {
+            message: Some(msg.into()),
+        },
+    );
+    let deploys: Api<Deployment> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    deploys
+        .patch(
+            "api",
+            &PatchParams::apply("onyx"),
+            &Patch::Apply(deployment("api", None)),
+        )
+        .await
+        .unwrap();
+    let name = eventually(10, "unhealthy event", || async {
+        let p = pod_of(&pods, "api").await?;
+        let name = p.metadata.name.clone()?;
+        event_reasons(&client, &name)
+            .await
+            .iter()
+            .any(|(r, m)| r == "Unhealthy" && m == msg)
+            .then_some(name)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let p = pods.get(&name).await.unwrap();
+    let cs = container(&p).unwrap();
+    assert!(cs.state.unwrap().running.is_some() && !cs.ready);
+    assert_eq!(p.status.unwrap().phase.as_deref(), Some("Running"));
+    assert!(!rolled_out(deploys.get("api").await.ok().as_ref()));
+    sim.clear_fault(id);
+    within(
+        10,
+        "converges",
+        await_condition(deploys.clone(), "api", rolled_out),
+    )
+    .await
+    .unwrap();
+}
