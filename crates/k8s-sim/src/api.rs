@@ -16,6 +16,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -121,7 +122,16 @@ async fn handle(
         return ApiError::internal("injected fault: the server failed this request")
             .into_response();
     }
-    let response = route(shared, req, path).await;
+    // A simulator bug must not look like a network failure to the client under test.
+    let response = match std::panic::AssertUnwindSafe(route(shared, req, path))
+        .catch_unwind()
+        .await
+    {
+        Ok(r) => r,
+        Err(_) => {
+            return ApiError::internal("k8s-sim bug: the request handler panicked").into_response();
+        }
+    };
     if cut {
         // The work is done; the answer is lost: a body that fails makes hyper drop the connection.
         let broken = futures_util::stream::once(async {
@@ -390,8 +400,72 @@ fn parse_body(bytes: &Bytes) -> Result<Value, ApiError> {
 }
 
 /// The body names the same kind, namespace and name as the URL, as the real server requires.
+/// The shapes the simulator's controllers rely on; the real server's schema validation rejects
+/// these too (422).
+fn check_shape(r: &ResourceDef, body: &Value) -> Result<(), ApiError> {
+    let name = body["metadata"]["name"].as_str().unwrap_or("");
+    let bad = |what: &str| Err(ApiError::invalid(r, name, what));
+    if !body["metadata"].is_object() && !body["metadata"].is_null() {
+        return bad("metadata: Invalid value: must be an object");
+    }
+    for key in ["labels", "annotations"] {
+        let v = &body["metadata"][key];
+        if !v.is_null()
+            && !v
+                .as_object()
+                .is_some_and(|m| m.values().all(Value::is_string))
+        {
+            return bad(&format!(
+                "metadata.{key}: Invalid value: must be a map of strings"
+            ));
+        }
+    }
+    for key in ["spec", "status", "data"] {
+        let v = &body[key];
+        if !v.is_null() && !v.is_object() {
+            return bad(&format!("{key}: Invalid value: must be an object"));
+        }
+    }
+    let pod_specs = [&body["spec"], &body["spec"]["template"]["spec"]];
+    if !body["spec"]["template"].is_null() && !body["spec"]["template"].is_object() {
+        return bad("spec.template: Invalid value: must be an object");
+    }
+    for (i, spec) in pod_specs.iter().enumerate() {
+        if i == 0 && r.kind != "Pod" {
+            continue;
+        }
+        if !spec.is_null() && !spec.is_object() {
+            return bad("spec.template.spec: Invalid value: must be an object");
+        }
+        for key in ["containers", "initContainers", "volumes"] {
+            let list = &spec[key];
+            let ok = list.is_null()
+                || list
+                    .as_array()
+                    .is_some_and(|a| a.iter().all(|c| c.is_object() && c["name"].is_string()));
+            if !ok {
+                return bad(&format!(
+                    "{key}: Invalid value: must be a list of objects with a name"
+                ));
+            }
+        }
+    }
+    if r.kind == "StatefulSet" {
+        let claims = &body["spec"]["volumeClaimTemplates"];
+        let ok = claims.is_null()
+            || claims
+                .as_array()
+                .is_some_and(|a| a.iter().all(|c| c["metadata"]["name"].is_string()));
+        if !ok {
+            return bad("spec.volumeClaimTemplates: Invalid value: each needs metadata.name");
+        }
+    }
+    Ok(())
+}
+
 fn check_body(t: &Target, body: &mut Value, name: Option<&str>) -> Result<(), ApiError> {
     let r = t.res;
+    check_shape(r, body)?;
     if let Some(av) = body.get("apiVersion").and_then(Value::as_str)
         && av != r.api_version()
     {
@@ -741,6 +815,7 @@ fn patch(
         let obj = w.store.update(t.res, &t.ns, &name, new)?;
         return Ok(json_response(200, &scale_of(&obj)));
     }
+    check_shape(t.res, &patched)?;
     if meta_str(&patched, "name") != name {
         return Err(ApiError::bad_request("a patch cannot change the name"));
     }

@@ -246,7 +246,10 @@ pub async fn run(shared: Arc<Shared>) {
     loop {
         every.tick().await;
         let mut w = shared.world();
-        tick(&mut w, &shared.config);
+        // A bug in one reconcile must not stop the simulated cluster for the rest of the test.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tick(&mut w, &shared.config)
+        }));
     }
 }
 

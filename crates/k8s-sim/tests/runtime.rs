@@ -298,6 +298,57 @@ async fn careless_requests_get_status_answers_and_the_server_keeps_serving() {
             404,
             "NotFound",
         ),
+        // Shapes the real schema rejects: 422, and the controllers never see them.
+        (
+            req(
+                "POST",
+                "/apis/apps/v1/namespaces/default/deployments",
+                "application/json",
+                r#"{"metadata":{"name":"d"},"spec":"x"}"#,
+            ),
+            422,
+            "Invalid",
+        ),
+        (
+            req(
+                "POST",
+                "/apis/apps/v1/namespaces/default/deployments",
+                "application/json",
+                r#"{"metadata":{"name":"d"},"spec":{"template":{"spec":{"containers":[1]}}}}"#,
+            ),
+            422,
+            "Invalid",
+        ),
+        (
+            req(
+                "POST",
+                &format!("{ns}/configmaps"),
+                "application/json",
+                r#"{"metadata":{"name":"c","labels":{"a":1}}}"#,
+            ),
+            422,
+            "Invalid",
+        ),
+        (
+            req(
+                "PATCH",
+                "/api/v1/namespaces/default",
+                "application/merge-patch+json",
+                r#"{"metadata":{"labels":[]}}"#,
+            ),
+            422,
+            "Invalid",
+        ),
+        (
+            req(
+                "POST",
+                &format!("{ns}/pods"),
+                "application/vnd.kubernetes.protobuf",
+                "k8s",
+            ),
+            415,
+            "UnsupportedMediaType",
+        ),
     ];
     within(20, "careless requests", async {
         for (request, code, reason) in cases {
