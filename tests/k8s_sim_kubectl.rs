@@ -1,0 +1,344 @@
+//! kubectl against the Kubernetes API simulator, with exactly what `onyx render` prints.
+//!
+//! These show that the simulator speaks the API a real client expects, so that later tests of
+//! `onyx up` and the kubectl side-by-side benchmarks stand on it: `kubectl apply --server-side`
+//! of the whole rendered stack (with kubectl's default validation), `kubectl get -o json`, and
+//! `kubectl rollout status` for the Deployments and the StatefulSet, which must wait while pods
+//! start and fail while a pod crash-loops.
+//!
+//! kubectl is found through `ONYX_KUBECTL` or PATH. Without one these tests print
+//! `SKIPPED: kubectl not found` and pass, unless `ONYX_REQUIRE_REAL=1` or `CI=true`.
+
+use std::env;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use k8s_sim::{Fault, Sim, SimConfig, Target};
+use serde_json::Value;
+
+fn kubectl_or_skip() -> Option<PathBuf> {
+    let found = env::var_os("ONYX_KUBECTL").map(PathBuf::from).or_else(|| {
+        env::split_paths(&env::var_os("PATH")?)
+            .map(|d| d.join("kubectl"))
+            .find(|p| p.is_file())
+    });
+    if found.is_some() {
+        return found;
+    }
+    let required = env::var("ONYX_REQUIRE_REAL").is_ok_and(|v| v == "1")
+        || env::var("CI").is_ok_and(|v| v == "true");
+    assert!(
+        !required,
+        "kubectl not found (ONYX_KUBECTL or PATH), and ONYX_REQUIRE_REAL=1 or CI=true forbids skipping"
+    );
+    let _ = writeln!(std::io::stderr(), "SKIPPED: kubectl not found");
+    None
+}
+
+struct Kubectl {
+    bin: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl Kubectl {
+    /// Runs kubectl with a hard time bound; returns (success, stdout, stderr).
+    async fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let (code, out, err) = self.run_code(args, None).await;
+        (code == Some(0), out, err)
+    }
+
+    /// Runs kubectl with optional stdin; returns (exit code, stdout, stderr).
+    async fn run_code(&self, args: &[&str], stdin: Option<&[u8]>) -> (Option<i32>, String, String) {
+        let mut cmd = tokio::process::Command::new(&self.bin);
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .kill_on_drop(true);
+        // kubectl must not pick up anything from the machine's own config.
+        cmd.env_remove("KUBECONFIG")
+            .env("HOME", self.kubeconfig.parent().unwrap());
+        cmd.stdin(if stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        });
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().expect("kubectl runs");
+        if let Some(data) = stdin {
+            use tokio::io::AsyncWriteExt;
+            let mut w = child.stdin.take().unwrap();
+            w.write_all(data).await.unwrap();
+            drop(w);
+        }
+        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish in 60 s"))
+            .expect("kubectl runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+}
+
+fn render(dir: &Path) -> PathBuf {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_onyx"))
+        .args(["render", "--profile", "small"])
+        .output()
+        .expect("onyx render runs");
+    assert!(
+        out.status.success(),
+        "onyx render: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = dir.join("stack.yaml");
+    std::fs::write(&path, &out.stdout).unwrap();
+    path
+}
+
+async fn setup(config: SimConfig) -> Option<(Sim, Kubectl, tempfile::TempDir, PathBuf)> {
+    let bin = kubectl_or_skip()?;
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(config).await.unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let stack = render(dir.path());
+    Some((sim, Kubectl { bin, kubeconfig }, dir, stack))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applies_the_rendered_stack_and_waits_for_rollouts() {
+    let config = SimConfig {
+        ready_delay: Duration::from_millis(1500),
+        ..Default::default()
+    };
+    let Some((sim, kubectl, _dir, stack)) = setup(config).await else {
+        return;
+    };
+    let stack_arg = stack.to_str().unwrap();
+
+    let (ok, out, err) = kubectl
+        .run(&[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "onyx",
+            "-f",
+            stack_arg,
+        ])
+        .await;
+    assert!(ok, "kubectl apply failed:\n{out}\n{err}");
+    let rendered = std::fs::read_to_string(&stack).unwrap();
+    let objects = rendered.lines().filter(|l| l.starts_with("kind: ")).count();
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.ends_with(" serverside-applied"))
+            .count(),
+        objects,
+        "{out}"
+    );
+    for line in [
+        "deployment.apps/api-server serverside-applied",
+        "statefulset.apps/vespa serverside-applied",
+    ] {
+        assert!(out.contains(line), "{out}");
+    }
+    let d = sim
+        .object("apps/v1", "Deployment", "default", "api-server")
+        .expect("stored");
+    assert_eq!(d["metadata"]["managedFields"][0]["manager"], "onyx");
+    assert_eq!(d["metadata"]["managedFields"][0]["operation"], "Apply");
+
+    // The pods are not ready yet: rollout status has to wait (through its watch) and then succeed.
+    let not_ready = sim
+        .object("apps/v1", "Deployment", "default", "api-server")
+        .unwrap();
+    assert_ne!(
+        not_ready["status"]["availableReplicas"], 1,
+        "too early to be ready"
+    );
+    let started = Instant::now();
+    let (ok, out, err) = kubectl
+        .run(&[
+            "rollout",
+            "status",
+            "deployment/api-server",
+            "--timeout=30s",
+        ])
+        .await;
+    assert!(ok, "rollout status failed:\n{out}\n{err}");
+    assert!(
+        out.contains("deployment \"api-server\" successfully rolled out"),
+        "{out}"
+    );
+    assert!(out.contains("Waiting for deployment"), "it waited: {out}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let (ok, out, err) = kubectl
+        .run(&["rollout", "status", "statefulset/vespa", "--timeout=30s"])
+        .await;
+    assert!(ok, "rollout status sts failed:\n{out}\n{err}");
+    assert!(out.contains("roll out complete"), "{out}");
+    for d in [
+        "nginx",
+        "web-server",
+        "postgresql",
+        "redis",
+        "minio",
+        "inference-model-server",
+    ] {
+        let (ok, out, err) = kubectl
+            .run(&[
+                "rollout",
+                "status",
+                &format!("deployment/{d}"),
+                "--timeout=30s",
+            ])
+            .await;
+        assert!(ok, "rollout status {d}:\n{out}\n{err}");
+    }
+
+    // kubectl get -o json sees every workload and pod, ready.
+    let (ok, out, err) = kubectl.run(&["get", "pods,deploy,sts", "-o", "json"]).await;
+    assert!(ok, "{err}");
+    let list: Value = serde_json::from_str(&out).unwrap();
+    let items = list["items"].as_array().unwrap();
+    let count = |k: &str| items.iter().filter(|i| i["kind"] == k).count();
+    assert_eq!(
+        (count("Deployment"), count("StatefulSet"), count("Pod")),
+        (7, 1, 8),
+        "{out}"
+    );
+    for pod in items.iter().filter(|i| i["kind"] == "Pod") {
+        assert_eq!(pod["status"]["phase"], "Running", "{pod}");
+    }
+    // Plain `kubectl get` (server-side Table) works too.
+    let (ok, out, err) = kubectl.run(&["get", "pvc"]).await;
+    assert!(
+        ok && out.contains("vespa-storage-vespa-0") && out.contains("Bound"),
+        "{out}{err}"
+    );
+
+    // Re-applying the same objects changes nothing.
+    let rv_before = sim
+        .object("apps/v1", "Deployment", "default", "api-server")
+        .unwrap()["metadata"]["resourceVersion"]
+        .clone();
+    let (ok, _, err) = kubectl
+        .run(&[
+            "apply",
+            "--server-side",
+            "--field-manager",
+            "onyx",
+            "-f",
+            stack_arg,
+        ])
+        .await;
+    assert!(ok, "{err}");
+    let after = sim
+        .object("apps/v1", "Deployment", "default", "api-server")
+        .unwrap();
+    assert_eq!(after["metadata"]["resourceVersion"], rv_before);
+    assert_eq!(after["metadata"]["generation"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_rollout_status_times_out_on_a_crash_loop_and_logs_show_why() {
+    let Some((sim, kubectl, _dir, stack)) = setup(SimConfig::default()).await else {
+        return;
+    };
+    sim.inject(
+        Target::labels("app.kubernetes.io/name=api-server"),
+        Fault::crash_loop(1, &["vespa is not reachable"]),
+    );
+    let (ok, out, err) = kubectl
+        .run(&["apply", "--server-side", "-f", stack.to_str().unwrap()])
+        .await;
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = kubectl
+        .run(&["rollout", "status", "deployment/api-server", "--timeout=2s"])
+        .await;
+    assert!(!ok, "a crash-looping deployment must not roll out: {out}");
+    assert!(err.contains("timed out"), "{err}");
+    let (ok, out, err) = kubectl
+        .run(&["logs", "deployment/api-server", "--previous"])
+        .await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "vespa is not reachable\n");
+    let (ok, out, _) = kubectl
+        .run(&[
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/name=api-server",
+            "-o",
+            "json",
+        ])
+        .await;
+    assert!(ok);
+    let pods: Value = serde_json::from_str(&out).unwrap();
+    let state = &pods["items"][0]["status"]["containerStatuses"][0]["state"]["waiting"]["reason"];
+    assert_eq!(state, "CrashLoopBackOff");
+
+    // kubectl delete -f removes the stack; garbage collection takes the pods.
+    let (ok, out, err) = kubectl
+        .run(&["delete", "-f", stack.to_str().unwrap(), "--wait=false"])
+        .await;
+    assert!(ok, "{out}{err}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (ok, out, _) = kubectl
+            .run(&["get", "pods,deploy,sts,rs", "-o", "json"])
+            .await;
+        assert!(ok);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        if v["items"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "left over: {out}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_exec_runs_the_mapped_local_process() {
+    let Some((sim, kubectl, _dir, stack)) = setup(SimConfig::default()).await else {
+        return;
+    };
+    sim.on_exec(Target::labels("app.kubernetes.io/name=redis"), None);
+    let (ok, out, err) = kubectl
+        .run(&["apply", "--server-side", "-f", stack.to_str().unwrap()])
+        .await;
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = kubectl
+        .run(&["rollout", "status", "deployment/redis", "--timeout=20s"])
+        .await;
+    assert!(ok, "{out}{err}");
+    let (code, out, err) = kubectl
+        .run_code(
+            &[
+                "exec",
+                "deploy/redis",
+                "--",
+                "sh",
+                "-c",
+                "echo hi; echo oops >&2; exit 4",
+            ],
+            None,
+        )
+        .await;
+    assert_eq!((code, out.as_str()), (Some(4), "hi\n"), "{err}");
+    assert!(
+        err.contains("oops") && err.contains("command terminated with exit code 4"),
+        "{err}"
+    );
+    let (code, out, err) = kubectl
+        .run_code(
+            &["exec", "-i", "deploy/redis", "--", "cat"],
+            Some(b"through stdin\n"),
+        )
+        .await;
+    assert_eq!((code, out.as_str()), (Some(0), "through stdin\n"), "{err}");
+}
