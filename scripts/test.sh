@@ -11,7 +11,8 @@
 # 4. stops what it started.
 #
 # Exported for the tests: ONYX_KUBERNETES_VALIDATE (the validator), ONYX_KUBECTL (kubectl), ONYX_TEST_REGISTRY
-# (host:port of the local registry), ONYX_REQUIRE_REAL=1 under CI (no test may skip for a missing
+# (host:port of the local registry), ONYX_TEST_PG_PORT (a private PostgreSQL on 127.0.0.1, user
+# postgres, trust auth), ONYX_REQUIRE_REAL=1 under CI (no test may skip for a missing
 # real part there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,7 +21,9 @@ log() { printf '== %s\n' "$*" >&2; }
 
 started_pids=()
 workdir=$(mktemp -d /tmp/onyx-test.XXXXXX)
+pg_stop=""
 cleanup() {
+  if [ -n "$pg_stop" ]; then eval "$pg_stop" >/dev/null 2>&1 || true; fi
   for pid in "${started_pids[@]}"; do
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
@@ -42,6 +45,7 @@ command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 [ -x /bin/busybox ] || missing+=(busybox-static)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v ruby >/dev/null 2>&1 || missing+=(ruby)
+compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing ${missing[*]}"
@@ -111,6 +115,24 @@ YAML
   export ONYX_TEST_REGISTRY="127.0.0.1:$port"
   export ONYX_TEST_REGISTRY_CONFIG="$workdir/registry.yml"
   log "registry on $ONYX_TEST_REGISTRY"
+fi
+
+# A private PostgreSQL on 127.0.0.1 for the backup/restore round trip (as the postgres user:
+# the server refuses to run as root).
+pgbin=$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -n 1)
+if [ -n "$pgbin" ] && [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
+  chmod 755 "$workdir"
+  install -d -o postgres -g postgres "$workdir/pg"
+  pg_port=$(free_port)
+  if runuser -u postgres -- "$pgbin/initdb" -D "$workdir/pg/data" -A trust -U postgres >"$workdir/pg/initdb.log" 2>&1 \
+    && runuser -u postgres -- "$pgbin/pg_ctl" -D "$workdir/pg/data" -l "$workdir/pg/server.log" -w \
+      -o "-p $pg_port -k $workdir/pg -c listen_addresses=127.0.0.1" start >/dev/null; then
+    pg_stop="runuser -u postgres -- '$pgbin/pg_ctl' -D '$workdir/pg/data' -m fast stop"
+    export ONYX_TEST_PG_PORT="$pg_port"
+    log "postgresql on 127.0.0.1:$pg_port"
+  else
+    log "postgresql did not start:"; tail -5 "$workdir/pg/"*.log >&2 || true
+  fi
 fi
 
 # --- 3. checks and tests ---------------------------------------------------------------------

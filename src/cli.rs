@@ -65,6 +65,12 @@ pub enum Command {
     /// Print onyx's version and the Onyx stack version it deploys
     Version(VersionArgs),
 
+    /// Save the Onyx database to a file (pg_dump through the PostgreSQL pod)
+    Backup(BackupArgs),
+
+    /// Load a backup into the Onyx database (checked before anything is touched)
+    Restore(RestoreArgs),
+
     /// Print onyx's man page (roff), for packagers
     #[command(hide = true)]
     Man,
@@ -242,6 +248,45 @@ pub struct VersionArgs {
     /// Output format
     #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
     pub output: DataFormat,
+}
+
+/// Which cluster and namespace to talk to.
+#[derive(Debug, Args, Clone, Default)]
+pub struct KubeArgs {
+    /// kubeconfig context to use (default: the current one)
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// kubeconfig file (default: $KUBECONFIG or ~/.kube/config)
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Namespace of the stack (default: the context's)
+    #[arg(short, long, env = env_vars::ONYX_NAMESPACE, value_name = "NS")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
+    /// The file to write
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
+    /// A file written by `onyx backup`
+    pub file: PathBuf,
+
+    /// Don't ask before replacing the database's contents
+    #[arg(long)]
+    pub yes: bool,
 }
 
 /// Output of commands whose result is data.

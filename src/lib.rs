@@ -5,6 +5,7 @@
 //! config file > defaults) → host facts ([`host`]) → a sized [`stack::profile::Profile`] → the
 //! rendered Kubernetes objects ([`stack::render`]) → output ([`ui`]).
 
+pub mod backup;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
@@ -18,3 +19,11 @@ pub mod ui;
 pub mod update;
 
 pub use error::{Error, Result};
+
+/// Pick rustls' crypto provider for the whole process, once, before any TLS client exists.
+///
+/// Two providers end up linked (kube's `ring`, and `aws-lc-rs` through the HTTP client of the
+/// updater), and rustls then refuses to guess; `ring` is the one kube is built and tested with.
+pub fn init_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

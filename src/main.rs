@@ -10,6 +10,7 @@ use onyx::env_vars;
 use onyx::ui::Printer;
 
 fn main() -> ExitCode {
+    onyx::init_tls();
     let cli = Cli::parse();
     init_logging(cli.global.verbose, cli.global.quiet);
     let color_allowed =

@@ -1,6 +1,7 @@
 //! One module per subcommand. Each takes the resolved [`Settings`] and its own arguments and
 //! returns an exit status; none of them parses flags or reads the environment itself.
 
+pub mod backup;
 pub mod completions;
 pub mod images;
 pub mod man;
@@ -28,6 +29,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let given = match &cli.command {
         Command::Render(a) => given(&a.stack, a.namespace.clone()),
         Command::Plan(a) => given(&a.stack, None),
+        Command::Backup(a) => Given {
+            namespace: a.kube.namespace.clone(),
+            ..Given::default()
+        },
+        Command::Restore(a) => Given {
+            namespace: a.kube.namespace.clone(),
+            ..Given::default()
+        },
         _ => Given::default(),
     };
     let settings = Settings::resolve(&cli.global, given)?;
@@ -53,6 +62,8 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Completions(args) => completions::run(&printer, &args),
         Command::Version(args) => version::run(&printer, &args),
         Command::Man => man::run(&printer),
+        Command::Backup(args) => backup::backup(&settings, &printer, &args),
+        Command::Restore(args) => backup::restore(&settings, &printer, &args),
         #[cfg(feature = "self-update")]
         Command::SelfCmd(SelfCommand::Update(args)) => self_update::run(&printer, &args),
     };

@@ -1,0 +1,102 @@
+//! `onyx backup -o FILE` and `onyx restore FILE`: see [`crate::backup`] for the file and the
+//! guarantees. Restore asks before replacing the database unless `--yes`.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use crate::backup;
+use crate::cli::{BackupArgs, KubeArgs, RestoreArgs};
+use crate::error::{Error, Result};
+use crate::settings::Settings;
+use crate::ui::Printer;
+
+/// A client for the chosen context, and the namespace (flag/env/config, else the context's).
+pub async fn connect(settings: &Settings, args: &KubeArgs) -> Result<(kube::Client, String)> {
+    let options = kube::config::KubeConfigOptions {
+        context: args.context.clone(),
+        ..Default::default()
+    };
+    let which = args
+        .context
+        .clone()
+        .unwrap_or_else(|| "the current context".into());
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| {
+                Error::input(
+                    format!("cannot read kubeconfig {}: {e}", path.display()),
+                    "check the path given to --kubeconfig",
+                )
+            })?;
+            kube::Config::from_custom_kubeconfig(kc, &options).await
+        }
+        None => kube::Config::from_kubeconfig(&options).await,
+    }
+    .map_err(|e| {
+        Error::input(
+            format!("cannot use {which} of the kubeconfig: {e}"),
+            "name a context with --context (see `kubectl config get-contexts`), or --kubeconfig FILE",
+        )
+    })?;
+    let namespace = settings
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    let server = config.cluster_url.to_string();
+    let client = kube::Client::try_from(config).map_err(|e| {
+        Error::input(
+            format!("cannot connect to {server} ({which}): {e}"),
+            "check the cluster is up and the kubeconfig is right",
+        )
+    })?;
+    Ok((client, namespace))
+}
+
+pub fn backup(settings: &Settings, printer: &Printer, args: &BackupArgs) -> Result<ExitCode> {
+    let rt = super::runtime()?;
+    let header = rt.block_on(async {
+        let (client, ns) = connect(settings, &args.kube).await?;
+        printer.info(&format!("dumping the Onyx database in namespace {ns}..."));
+        backup::backup(&client, &ns, &args.output).await
+    })?;
+    printer.info(&format!(
+        "wrote {} ({} bytes of SQL, sha256 {})",
+        args.output.display(),
+        header.size,
+        &header.sha256[..12]
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn restore(settings: &Settings, printer: &Printer, args: &RestoreArgs) -> Result<ExitCode> {
+    // Checked before anything else: a bad file never gets as far as the cluster.
+    let header = backup::verify(&args.file)?;
+    if !args.yes {
+        let stdin = std::io::stdin();
+        if !stdin.is_terminal() {
+            return Err(Error::input(
+                "restore replaces the Onyx database's contents and needs a confirmation",
+                "re-run with --yes to confirm without a terminal",
+            ));
+        }
+        eprint!(
+            "Replace the Onyx database with the backup of {} (Onyx {})? [y/N] ",
+            header.created_at, header.stack_version
+        );
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        stdin.lock().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            printer.info("nothing was changed");
+            return Ok(ExitCode::from(1));
+        }
+    }
+    let rt = super::runtime()?;
+    rt.block_on(async {
+        let (client, ns) = connect(settings, &args.kube).await?;
+        printer.info(&format!("restoring into namespace {ns}..."));
+        backup::restore(&client, &ns, &args.file).await
+    })?;
+    printer.info("restored");
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,229 @@
+//! `onyx backup` / `onyx restore` round trip through a **real PostgreSQL** (Debian's, started by
+//! scripts/test.sh on 127.0.0.1): the Kubernetes API simulator stands in for the cluster, and its
+//! exec runs the commands onyx sends to the PostgreSQL pod (pg_dump, psql) against that server.
+//! Shows: identical data after restore; a corrupted, truncated or foreign file is rejected with
+//! the database untouched; restore without a terminal needs --yes.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::PostParams;
+
+const SELECTOR: &str = "app.kubernetes.io/name=postgresql,app.kubernetes.io/part-of=onyx";
+
+fn psql(port: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            port,
+            "-U",
+            "postgres",
+            "-d",
+            "onyxtest",
+        ])
+        .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn onyx(kubeconfig: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_onyx"))
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .env("ONYX_NO_UPDATE_CHECK", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!err.contains("panicked"), "{err}");
+    (out.status.code().unwrap_or(-1), err)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn backup_and_restore_round_trip_through_real_postgres() {
+    let Ok(port) = std::env::var("ONYX_TEST_PG_PORT") else {
+        support::skip_or_fail("a test PostgreSQL (ONYX_TEST_PG_PORT, started by scripts/test.sh)");
+        return;
+    };
+    // What the PostgreSQL pod's environment provides, here for the commands the simulator execs.
+    // SAFETY: set before any other thread of this test binary reads the environment.
+    unsafe {
+        std::env::set_var("POSTGRES_USER", "postgres");
+        std::env::set_var("POSTGRES_DB", "onyxtest");
+        std::env::set_var("PGHOST", "127.0.0.1");
+        std::env::set_var("PGPORT", &port);
+    }
+    let admin = Command::new("psql")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-q",
+        ])
+        .args([
+            "-c",
+            "DROP DATABASE IF EXISTS onyxtest",
+            "-c",
+            "CREATE DATABASE onyxtest",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        admin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&admin.stderr)
+    );
+    psql(
+        &port,
+        "CREATE TABLE chat (id int PRIMARY KEY, body text); \
+         INSERT INTO chat VALUES (1, 'hello'), (2, 'wie geht''s? ✓'), (3, repeat('x', 100000));",
+    );
+    let original = psql(&port, "SELECT id, md5(body) FROM chat ORDER BY id");
+
+    onyx::init_tls();
+    let sim = k8s_sim::Sim::start(k8s_sim::SimConfig {
+        ready_delay: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    sim.on_exec(k8s_sim::Target::labels(SELECTOR), None);
+    let client = kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
+    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "postgresql-0", "labels": {
+            "app.kubernetes.io/name": "postgresql", "app.kubernetes.io/part-of": "onyx"}},
+        "spec": {"containers": [{"name": "postgresql", "image": "postgres:15.2-alpine"}]}
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let ready = async {
+        loop {
+            let p = pods.get("postgresql-0").await.unwrap();
+            let ok = p
+                .status
+                .and_then(|s| s.conditions)
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+            if ok {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), ready)
+        .await
+        .expect("pod ready");
+
+    let file = dir.path().join("onyx.backup");
+    let file_s = file.to_str().unwrap().to_string();
+    let kc = kubeconfig.clone();
+    let (code, err) = tokio::task::spawn_blocking(move || onyx(&kc, &["backup", "-o", &file_s]))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{err}");
+    let header = onyx::backup::verify(&file).unwrap();
+    assert_eq!(header.stack_version, onyx::stack::ONYX_VERSION);
+    assert!(header.size > 100_000);
+    assert!(!dir.path().join("onyx.backup.partial").exists());
+
+    // Change the data, then restore: the original comes back.
+    psql(
+        &port,
+        "DELETE FROM chat WHERE id = 2; UPDATE chat SET body = 'changed' WHERE id = 1; INSERT INTO chat VALUES (4, 'new');",
+    );
+    assert_ne!(
+        psql(&port, "SELECT id, md5(body) FROM chat ORDER BY id"),
+        original
+    );
+    let run = |args: Vec<String>| {
+        let kc = kubeconfig.clone();
+        tokio::task::spawn_blocking(move || {
+            let a: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+            onyx(&kc, &a)
+        })
+    };
+    let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let f = file.to_str().unwrap();
+
+    // Without a terminal and without --yes: refused, nothing touched.
+    let (code, err) = run(s(&["restore", f])).await.unwrap();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--yes"), "{err}");
+    let changed = psql(&port, "SELECT id, md5(body) FROM chat ORDER BY id");
+
+    // Damaged files: refused before the database is touched.
+    let bytes = std::fs::read(&file).unwrap();
+    let corrupted = dir.path().join("corrupted.backup");
+    let mut c = bytes.clone();
+    let last = c.len() - 10;
+    c[last] ^= 0x55;
+    std::fs::write(&corrupted, &c).unwrap();
+    let truncated = dir.path().join("truncated.backup");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let foreign = dir.path().join("foreign.backup");
+    std::fs::write(
+        &foreign,
+        b"-- PostgreSQL database dump\nCREATE TABLE x();\n",
+    )
+    .unwrap();
+    for (path, word) in [
+        (&corrupted, "corrupted"),
+        (&truncated, "truncated"),
+        (&foreign, "shorter"),
+    ] {
+        let (code, err) = run(s(&["restore", "--yes", path.to_str().unwrap()]))
+            .await
+            .unwrap();
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(word), "{word}: {err}");
+        assert_eq!(
+            psql(&port, "SELECT id, md5(body) FROM chat ORDER BY id"),
+            changed
+        );
+    }
+
+    let (code, err) = run(s(&["restore", "--yes", f])).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        psql(&port, "SELECT id, md5(body) FROM chat ORDER BY id"),
+        original
+    );
+
+    // No PostgreSQL pod in the namespace: a clear error, no file left behind.
+    let other = dir.path().join("other.backup");
+    let (code, err) = run(s(&[
+        "backup",
+        "-n",
+        "kube-system",
+        "-o",
+        other.to_str().unwrap(),
+    ]))
+    .await
+    .unwrap();
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no ready PostgreSQL pod"), "{err}");
+    assert!(!other.exists());
+}
