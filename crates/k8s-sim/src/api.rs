@@ -617,6 +617,12 @@ fn create(
     query: &Query,
 ) -> Result<Response, ApiError> {
     check_body(t, &mut body, None)?;
+    // As the real registries do: a kind with a status subresource starts with the server's status.
+    if t.res.status
+        && let Some(m) = body.as_object_mut()
+    {
+        m.remove("status");
+    }
     let mut w = shared.world();
     controllers::defaults(t.res, &mut body, &w.store);
     let fields = field_set(&body);
