@@ -208,7 +208,14 @@ async fn route(shared: Arc<Shared>, req: Request, path: String) -> Response {
         Err(e) => return e.into_response(),
     };
     match (method, target.name.is_some(), target.sub.as_deref()) {
-        (Method::GET, false, _) if q_bool(&query, "watch") => watch::serve(shared, target, &query),
+        (Method::GET, false, _) if q_bool(&query, "watch") => {
+            let table = req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("as=Table"));
+            watch::serve(shared, target, &query, table)
+        }
         (Method::GET, false, _) => list(&shared, &target, &query, req.headers())
             .unwrap_or_else(IntoResponse::into_response),
         (Method::POST, false, _) => {
