@@ -23,7 +23,9 @@ use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::apply::{field_set, merge_patch, record_update, server_side_apply};
+use crate::apply::{
+    field_set, merge_patch, record_update, server_side_apply, strategic_merge_patch,
+};
 use crate::error::ApiError;
 use crate::resources::{self, ResourceDef};
 use crate::select::Selector;
@@ -799,11 +801,17 @@ fn patch(
     let mut patched = base.clone();
     let body_fields;
     match media {
-        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-            let mut p = parse_body(bytes)?;
-            strip_directives(&mut p);
+        "application/merge-patch+json" => {
+            let p = parse_body(bytes)?;
             body_fields = field_set(&p);
             merge_patch(&mut patched, &p);
+        }
+        "application/strategic-merge-patch+json" => {
+            let p = parse_body(bytes)?;
+            strategic_merge_patch(&mut patched, &p);
+            let mut clean = p;
+            strip_directives(&mut clean);
+            body_fields = field_set(&clean);
         }
         "application/json-patch+json" => {
             let ops: json_patch::Patch = serde_json::from_slice(bytes)

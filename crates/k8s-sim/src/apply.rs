@@ -15,8 +15,8 @@
 //! element by element (`k:{...}` in FieldsV1); other lists are atomic.
 //!
 //! Simplifications (stated in README): merge keys are recognised by field name, not from the
-//! schema; set-like lists of scalars (`finalizers`) are atomic; strategic merge patch is a merge
-//! patch.
+//! schema; set-like lists of scalars (`finalizers`) are atomic; strategic merge patch knows keyed
+//! lists and `$patch: delete`, no other directives.
 
 use std::collections::BTreeSet;
 
@@ -235,10 +235,88 @@ fn overlaps(a: &[String], b: &[String]) -> bool {
     a.starts_with(b) || b.starts_with(a)
 }
 
-/// JSON merge patch (RFC 7386); also used for strategic merge patch, whose list merging the
-/// simulator does not model.
+/// JSON merge patch (RFC 7386).
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     json_patch::merge(target, patch);
+}
+
+/// Strategic merge patch, for what kubectl sends (`set image`, `rollout restart`, client-side
+/// apply): a merge patch whose lists with merge keys merge element by element, where an element
+/// `{"$patch": "delete", <key>}` removes it; other `$` directives are ignored.
+pub fn strategic_merge_patch(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if k.starts_with('$') {
+                    continue;
+                }
+                match v {
+                    Value::Null => {
+                        t.remove(k);
+                    }
+                    _ => match t.get_mut(k) {
+                        Some(tv)
+                            if (tv.is_object() && v.is_object())
+                                || (tv.is_array() && v.is_array()) =>
+                        {
+                            strategic_merge_patch(tv, v)
+                        }
+                        _ => {
+                            let mut fresh = Value::Null;
+                            strategic_merge_patch(&mut fresh, v);
+                            t.insert(k.clone(), fresh);
+                        }
+                    },
+                }
+            }
+        }
+        (Value::Array(t), Value::Array(p)) if keyed(p).is_some() && keyed(t).is_some() => {
+            for elem in p {
+                let key = merge_key(elem)
+                    .map(|k| format!("k:{k}"))
+                    .unwrap_or_default();
+                let delete = elem.get("$patch").and_then(Value::as_str) == Some("delete");
+                match (element_index(t, &key), delete) {
+                    (Some(i), true) => {
+                        t.remove(i);
+                    }
+                    (Some(i), false) => strategic_merge_patch(&mut t[i], elem),
+                    (None, true) => {}
+                    (None, false) => {
+                        let mut fresh = Value::Null;
+                        strategic_merge_patch(&mut fresh, elem);
+                        t.push(fresh);
+                    }
+                }
+            }
+        }
+        (t, p) => {
+            // New values: copy, dropping directives and nulls the way a merge into nothing does.
+            *t = match p {
+                Value::Object(m) => {
+                    let mut out = Value::Object(Map::new());
+                    let clean: Map<String, Value> = m
+                        .iter()
+                        .filter(|(k, v)| !k.starts_with('$') && !v.is_null())
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    strategic_merge_patch(&mut out, &Value::Object(clean));
+                    out
+                }
+                Value::Array(a) => Value::Array(
+                    a.iter()
+                        .filter(|e| e.get("$patch").is_none())
+                        .map(|e| {
+                            let mut fresh = Value::Null;
+                            strategic_merge_patch(&mut fresh, e);
+                            fresh
+                        })
+                        .collect(),
+                ),
+                other => other.clone(),
+            };
+        }
+    }
 }
 
 struct Entry {
@@ -550,6 +628,40 @@ mod tests {
             .map(|e| e["manager"].as_str().unwrap())
             .collect();
         assert_eq!(managers, ["onyx"]);
+    }
+
+    #[test]
+    fn strategic_merge_patch_merges_keyed_lists() {
+        let mut d = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "api", "image": "api:1", "ports": [{"containerPort": 8080}]},
+            {"name": "side", "image": "s:1"}
+        ]}}}});
+        // What `kubectl set image deploy/x api=api:2` sends.
+        let p = json!({"spec": {"template": {"spec": {"containers": [{"name": "api", "image": "api:2"}]}}}});
+        strategic_merge_patch(&mut d, &p);
+        let cs = &d["spec"]["template"]["spec"]["containers"];
+        assert_eq!(
+            cs[0],
+            json!({"name": "api", "image": "api:2", "ports": [{"containerPort": 8080}]})
+        );
+        assert_eq!(cs[1]["name"], "side");
+        let del = json!({"spec": {"template": {"spec": {"$setElementOrder/containers": [{"name": "api"}],
+            "containers": [{"name": "side", "$patch": "delete"}]}}}});
+        strategic_merge_patch(&mut d, &del);
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            d["spec"]["template"]["spec"]
+                .get("$setElementOrder/containers")
+                .is_none()
+        );
+        strategic_merge_patch(&mut d, &json!({"spec": {"template": null}}));
+        assert_eq!(d, json!({"spec": {}}));
     }
 
     #[test]
