@@ -221,6 +221,65 @@ async fn kubectl_applies_the_rendered_stack_and_waits_for_rollouts() {
         "{out}{err}"
     );
 
+    // `kubectl set image` (a strategic merge patch) changes the image and keeps the rest of the
+    // container; the new generation rolls out.
+    let before = sim
+        .object("apps/v1", "Deployment", "default", "api-server")
+        .unwrap();
+    let container = before["spec"]["template"]["spec"]["containers"][0].clone();
+    let cname = container["name"].as_str().unwrap().to_string();
+    let (ok, out, err) = kubectl
+        .run(&[
+            "set",
+            "image",
+            "deployment/api-server",
+            &format!("{cname}=onyx/api:test"),
+        ])
+        .await;
+    assert!(ok, "{out}{err}");
+    let after = sim
+        .object("apps/v1", "Deployment", "default", "api-server")
+        .unwrap();
+    let new_container = &after["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(new_container["image"], "onyx/api:test");
+    assert_eq!(new_container["env"], container["env"], "env kept");
+    assert_eq!(
+        new_container["command"], container["command"],
+        "command kept"
+    );
+    assert_eq!(after["metadata"]["generation"], 2);
+    let (ok, out, err) = kubectl
+        .run(&[
+            "rollout",
+            "status",
+            "deployment/api-server",
+            "--timeout=30s",
+        ])
+        .await;
+    assert!(ok, "{out}{err}");
+    // Back to the rendered state for the idempotence check below.
+    let (ok, _, err) = kubectl
+        .run(&[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager",
+            "onyx",
+            "-f",
+            stack_arg,
+        ])
+        .await;
+    assert!(ok, "{err}");
+    let (ok, out, err) = kubectl
+        .run(&[
+            "rollout",
+            "status",
+            "deployment/api-server",
+            "--timeout=30s",
+        ])
+        .await;
+    assert!(ok, "{out}{err}");
+
     // Re-applying the same objects changes nothing.
     let rv_before = sim
         .object("apps/v1", "Deployment", "default", "api-server")
@@ -241,7 +300,11 @@ async fn kubectl_applies_the_rendered_stack_and_waits_for_rollouts() {
         .object("apps/v1", "Deployment", "default", "api-server")
         .unwrap();
     assert_eq!(after["metadata"]["resourceVersion"], rv_before);
-    assert_eq!(after["metadata"]["generation"], 1);
+    assert_eq!(after["metadata"]["generation"], 3);
+    assert_eq!(
+        after["spec"]["template"]["spec"]["containers"][0], container,
+        "the rendered container again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

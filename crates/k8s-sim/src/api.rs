@@ -23,7 +23,9 @@ use hyper_util::service::TowerToHyperService;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-use crate::apply::{field_set, merge_patch, record_update, server_side_apply};
+use crate::apply::{
+    field_set, merge_patch, record_update, server_side_apply, strategic_merge_patch,
+};
 use crate::error::ApiError;
 use crate::resources::{self, ResourceDef};
 use crate::select::Selector;
@@ -208,7 +210,14 @@ async fn route(shared: Arc<Shared>, req: Request, path: String) -> Response {
         Err(e) => return e.into_response(),
     };
     match (method, target.name.is_some(), target.sub.as_deref()) {
-        (Method::GET, false, _) if q_bool(&query, "watch") => watch::serve(shared, target, &query),
+        (Method::GET, false, _) if q_bool(&query, "watch") => {
+            let table = req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("as=Table"));
+            watch::serve(shared, target, &query, table)
+        }
         (Method::GET, false, _) => list(&shared, &target, &query, req.headers())
             .unwrap_or_else(IntoResponse::into_response),
         (Method::POST, false, _) => {
@@ -617,6 +626,12 @@ fn create(
     query: &Query,
 ) -> Result<Response, ApiError> {
     check_body(t, &mut body, None)?;
+    // As the real registries do: a kind with a status subresource starts with the server's status.
+    if t.res.status
+        && let Some(m) = body.as_object_mut()
+    {
+        m.remove("status");
+    }
     let mut w = shared.world();
     controllers::defaults(t.res, &mut body, &w.store);
     let fields = field_set(&body);
@@ -786,11 +801,17 @@ fn patch(
     let mut patched = base.clone();
     let body_fields;
     match media {
-        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
-            let mut p = parse_body(bytes)?;
-            strip_directives(&mut p);
+        "application/merge-patch+json" => {
+            let p = parse_body(bytes)?;
             body_fields = field_set(&p);
             merge_patch(&mut patched, &p);
+        }
+        "application/strategic-merge-patch+json" => {
+            let p = parse_body(bytes)?;
+            strategic_merge_patch(&mut patched, &p);
+            let mut clean = p;
+            strip_directives(&mut clean);
+            body_fields = field_set(&clean);
         }
         "application/json-patch+json" => {
             let ops: json_patch::Patch = serde_json::from_slice(bytes)

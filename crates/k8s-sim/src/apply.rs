@@ -10,8 +10,13 @@
 //! 4. `metadata.managedFields` lists each manager, its operation (`Apply` / `Update`) and its
 //!    fields as `FieldsV1`.
 //!
-//! Simplification (stated in README): lists are atomic, owned and replaced as a whole; the real
-//! server merges lists with merge keys (containers by `name`) element by element.
+//! Lists whose elements carry a merge key (containers, env, volumes by `name`, volume mounts by
+//! `mountPath`, ports by number and protocol, owner references by `uid`) are merged and owned
+//! element by element (`k:{...}` in FieldsV1); other lists are atomic.
+//!
+//! Simplifications (stated in README): merge keys are recognised by field name, not from the
+//! schema; set-like lists of scalars (`finalizers`) are atomic; strategic merge patch knows keyed
+//! lists and `$patch: delete`, no other directives.
 
 use std::collections::BTreeSet;
 
@@ -23,7 +28,9 @@ use crate::store::now_rfc3339;
 
 type Path = Vec<String>;
 
-/// Fields set by an object body: leaf paths, where lists, scalars and empty maps are leaves.
+/// Fields set by an object body, as `FieldsV1` path components: `f:<field>` for a map key,
+/// `k:{"name":"x"}` for a list element found by its merge key (with a `.` entry for the element
+/// itself), leaves for scalars, empty maps and lists without merge keys (atomic lists).
 /// Server-owned metadata and the type header are not fields anyone manages.
 pub fn field_set(obj: &Value) -> BTreeSet<Path> {
     let mut out = BTreeSet::new();
@@ -39,16 +46,48 @@ pub fn field_set(obj: &Value) -> BTreeSet<Path> {
                             mk.as_str(),
                             "labels" | "annotations" | "finalizers" | "ownerReferences"
                         ) {
-                            walk(mv, vec![k.clone(), mk.clone()], &mut out);
+                            walk(mv, vec![format!("f:{k}"), format!("f:{mk}")], &mut out);
                         }
                     }
                 }
                 continue;
             }
-            walk(v, vec![k.clone()], &mut out);
+            walk(v, vec![format!("f:{k}")], &mut out);
         }
     }
     out
+}
+
+/// The merge key of a list element, as the API's list types define them for the lists the
+/// stack uses (containers, env, volumes by `name`; volume mounts by `mountPath`; ports by number
+/// and protocol; owner references by `uid`).
+fn merge_key(elem: &Value) -> Option<Value> {
+    let m = elem.as_object()?;
+    if let Some(uid) = m.get("uid").and_then(Value::as_str) {
+        return Some(json!({"uid": uid}));
+    }
+    if let Some(p) = m.get("mountPath").and_then(Value::as_str) {
+        return Some(json!({"mountPath": p}));
+    }
+    for port in ["containerPort", "port"] {
+        if let Some(n) = m.get(port).and_then(Value::as_i64) {
+            let proto = m.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
+            return Some(json!({port: n, "protocol": proto}));
+        }
+    }
+    m.get("name")
+        .and_then(Value::as_str)
+        .map(|n| json!({"name": n}))
+}
+
+/// Keys of every element when all elements have distinct merge keys.
+fn keyed(list: &[Value]) -> Option<Vec<String>> {
+    let keys: Vec<String> = list
+        .iter()
+        .map(|e| merge_key(e).map(|k| format!("k:{k}")))
+        .collect::<Option<_>>()?;
+    let unique: BTreeSet<&String> = keys.iter().collect();
+    (unique.len() == keys.len()).then_some(keys)
 }
 
 fn walk(v: &Value, path: Path, out: &mut BTreeSet<Path>) {
@@ -56,10 +95,25 @@ fn walk(v: &Value, path: Path, out: &mut BTreeSet<Path>) {
         Value::Object(m) if !m.is_empty() => {
             for (k, c) in m {
                 let mut p = path.clone();
-                p.push(k.clone());
+                p.push(format!("f:{k}"));
                 walk(c, p, out);
             }
         }
+        Value::Array(list) if !list.is_empty() => match keyed(list) {
+            Some(keys) => {
+                for (key, elem) in keys.into_iter().zip(list) {
+                    let mut p = path.clone();
+                    p.push(key);
+                    let mut marker = p.clone();
+                    marker.push(".".into());
+                    out.insert(marker);
+                    walk(elem, p, out);
+                }
+            }
+            None => {
+                out.insert(path);
+            }
+        },
         _ => {
             out.insert(path);
         }
@@ -73,7 +127,7 @@ pub fn to_fields_v1(set: &BTreeSet<Path>) -> Value {
         let mut cur = &mut root;
         for part in p {
             cur = cur
-                .entry(format!("f:{part}"))
+                .entry(part.clone())
                 .or_insert_with(|| json!({}))
                 .as_object_mut()
                 .expect("fields are objects");
@@ -87,11 +141,9 @@ pub fn from_fields_v1(v: &Value) -> BTreeSet<Path> {
         match v.as_object() {
             Some(m) if !m.is_empty() => {
                 for (k, c) in m {
-                    if let Some(name) = k.strip_prefix("f:") {
-                        let mut p = path.clone();
-                        p.push(name.to_string());
-                        rec(c, p, out);
-                    }
+                    let mut p = path.clone();
+                    p.push(k.clone());
+                    rec(c, p, out);
                 }
             }
             _ => {
@@ -106,38 +158,165 @@ pub fn from_fields_v1(v: &Value) -> BTreeSet<Path> {
     out
 }
 
+fn element_index(list: &[Value], key: &str) -> Option<usize> {
+    list.iter()
+        .position(|e| merge_key(e).is_some_and(|k| format!("k:{k}") == key))
+}
+
 fn get_path<'a>(v: &'a Value, p: &[String]) -> Option<&'a Value> {
     let mut cur = v;
-    for k in p {
-        cur = cur.get(k)?;
+    for part in p {
+        if part == "." {
+            continue;
+        }
+        cur = if let Some(f) = part.strip_prefix("f:") {
+            cur.get(f)?
+        } else {
+            let list = cur.as_array()?;
+            &list[element_index(list, part)?]
+        };
     }
     Some(cur)
 }
 
 fn remove_path(v: &mut Value, p: &[String]) {
+    let p: Vec<&String> = p.iter().filter(|c| c.as_str() != ".").collect();
     let Some((last, parents)) = p.split_last() else {
         return;
     };
     let mut cur = v;
-    for k in parents {
-        match cur.get_mut(k) {
+    for part in parents {
+        let next = if let Some(f) = part.strip_prefix("f:") {
+            cur.get_mut(f)
+        } else {
+            match cur.as_array_mut() {
+                Some(list) => match element_index(list, part) {
+                    Some(i) => list.get_mut(i),
+                    None => None,
+                },
+                None => None,
+            }
+        };
+        match next {
             Some(c) => cur = c,
             None => return,
         }
     }
-    if let Some(m) = cur.as_object_mut() {
-        m.remove(last);
+    if let Some(f) = last.strip_prefix("f:") {
+        if let Some(m) = cur.as_object_mut() {
+            m.remove(f);
+        }
+    } else if let Some(list) = cur.as_array_mut()
+        && let Some(i) = element_index(list, last)
+    {
+        list.remove(i);
     }
+}
+
+/// `.spec.template.spec.containers[name="api"].image` style, for conflict messages.
+fn readable(p: &[String]) -> String {
+    p.iter()
+        .filter(|c| c.as_str() != ".")
+        .map(|c| match c.strip_prefix("f:") {
+            Some(f) => format!(".{f}"),
+            None => c
+                .strip_prefix("k:")
+                .map(|k| format!("[{k}]"))
+                .unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn is_marker(p: &[String]) -> bool {
+    p.last().is_some_and(|c| c == ".")
 }
 
 fn overlaps(a: &[String], b: &[String]) -> bool {
     a.starts_with(b) || b.starts_with(a)
 }
 
-/// JSON merge patch (RFC 7386); also used for strategic merge patch, whose list merging the
-/// simulator does not model.
+/// JSON merge patch (RFC 7386).
 pub fn merge_patch(target: &mut Value, patch: &Value) {
     json_patch::merge(target, patch);
+}
+
+/// Strategic merge patch, for what kubectl sends (`set image`, `rollout restart`, client-side
+/// apply): a merge patch whose lists with merge keys merge element by element, where an element
+/// `{"$patch": "delete", <key>}` removes it; other `$` directives are ignored.
+pub fn strategic_merge_patch(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if k.starts_with('$') {
+                    continue;
+                }
+                match v {
+                    Value::Null => {
+                        t.remove(k);
+                    }
+                    _ => match t.get_mut(k) {
+                        Some(tv)
+                            if (tv.is_object() && v.is_object())
+                                || (tv.is_array() && v.is_array()) =>
+                        {
+                            strategic_merge_patch(tv, v)
+                        }
+                        _ => {
+                            let mut fresh = Value::Null;
+                            strategic_merge_patch(&mut fresh, v);
+                            t.insert(k.clone(), fresh);
+                        }
+                    },
+                }
+            }
+        }
+        (Value::Array(t), Value::Array(p)) if keyed(p).is_some() && keyed(t).is_some() => {
+            for elem in p {
+                let key = merge_key(elem)
+                    .map(|k| format!("k:{k}"))
+                    .unwrap_or_default();
+                let delete = elem.get("$patch").and_then(Value::as_str) == Some("delete");
+                match (element_index(t, &key), delete) {
+                    (Some(i), true) => {
+                        t.remove(i);
+                    }
+                    (Some(i), false) => strategic_merge_patch(&mut t[i], elem),
+                    (None, true) => {}
+                    (None, false) => {
+                        let mut fresh = Value::Null;
+                        strategic_merge_patch(&mut fresh, elem);
+                        t.push(fresh);
+                    }
+                }
+            }
+        }
+        (t, p) => {
+            // New values: copy, dropping directives and nulls the way a merge into nothing does.
+            *t = match p {
+                Value::Object(m) => {
+                    let mut out = Value::Object(Map::new());
+                    let clean: Map<String, Value> = m
+                        .iter()
+                        .filter(|(k, v)| !k.starts_with('$') && !v.is_null())
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    strategic_merge_patch(&mut out, &Value::Object(clean));
+                    out
+                }
+                Value::Array(a) => Value::Array(
+                    a.iter()
+                        .filter(|e| e.get("$patch").is_none())
+                        .map(|e| {
+                            let mut fresh = Value::Null;
+                            strategic_merge_patch(&mut fresh, e);
+                            fresh
+                        })
+                        .collect(),
+                ),
+                other => other.clone(),
+            };
+        }
+    }
 }
 
 struct Entry {
@@ -264,15 +443,19 @@ pub fn server_side_apply(
         .iter()
         .filter(|e| e.manager != manager && e.subresource.is_empty())
     {
-        for owned in &e.fields {
-            for p in new_fields.iter().filter(|p| overlaps(p, owned)) {
+        // Element markers (`.`) carry no value of their own to disagree on.
+        for owned in e.fields.iter().filter(|o| !is_marker(o)) {
+            for p in new_fields
+                .iter()
+                .filter(|p| !is_marker(p) && overlaps(p, owned))
+            {
                 let theirs = get_path(existing, owned);
                 let ours = get_path(config, owned).or_else(|| get_path(config, p));
                 if theirs.is_some()
                     && ours.is_some()
                     && get_path(existing, p) != get_path(config, p)
                 {
-                    conflicts.push((e.manager.clone(), owned.join(".")));
+                    conflicts.push((e.manager.clone(), readable(owned)));
                 }
             }
         }
@@ -282,7 +465,7 @@ pub fn server_side_apply(
     if !conflicts.is_empty() && !force {
         let list: Vec<String> = conflicts
             .iter()
-            .map(|(m, p)| format!("conflict with \"{m}\": .{p}"))
+            .map(|(m, p)| format!("conflict with \"{m}\": {p}"))
             .collect();
         let mut err = ApiError::conflict(
             res,
@@ -301,7 +484,7 @@ pub fn server_side_apply(
         err.details["causes"] = json!(
             conflicts
                 .iter()
-                .map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{m}\""), "field": format!(".{p}")}))
+                .map(|(m, p)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{m}\""), "field": p}))
                 .collect::<Vec<_>>()
         );
         return Err(err);
@@ -315,12 +498,18 @@ pub fn server_side_apply(
         .flat_map(|e| e.fields.iter().cloned())
         .collect();
     for p in previous.difference(&new_fields) {
+        // A dropped list element goes only if nobody else owns anything inside it.
+        let scope = if is_marker(p) {
+            &p[..p.len() - 1]
+        } else {
+            &p[..]
+        };
         let others_own = entries.iter().any(|e| {
             e.manager != manager
                 && e.subresource.is_empty()
-                && e.fields.iter().any(|o| overlaps(o, p))
+                && e.fields.iter().any(|o| overlaps(o, scope))
         });
-        let still_set = new_fields.iter().any(|n| n.starts_with(p));
+        let still_set = new_fields.iter().any(|n| n.starts_with(scope));
         if !others_own && !still_set {
             remove_path(&mut obj, p);
         }
@@ -356,7 +545,8 @@ pub fn server_side_apply(
     Ok(obj)
 }
 
-/// Maps merge key by key; everything else (lists included) is replaced.
+/// Maps merge key by key; lists with merge keys merge element by element (new elements are
+/// appended); everything else is replaced.
 fn deep_merge(target: &mut Value, src: &Value) {
     match (target, src) {
         (Value::Object(t), Value::Object(s)) => {
@@ -365,10 +555,25 @@ fn deep_merge(target: &mut Value, src: &Value) {
                     continue;
                 }
                 match t.get_mut(k) {
-                    Some(tv) if tv.is_object() && v.is_object() => deep_merge(tv, v),
+                    Some(tv)
+                        if (tv.is_object() && v.is_object()) || (tv.is_array() && v.is_array()) =>
+                    {
+                        deep_merge(tv, v)
+                    }
                     _ => {
                         t.insert(k.clone(), v.clone());
                     }
+                }
+            }
+        }
+        (Value::Array(t), Value::Array(s)) if keyed(s).is_some() && keyed(t).is_some() => {
+            for elem in s {
+                let key = merge_key(elem)
+                    .map(|k| format!("k:{k}"))
+                    .unwrap_or_default();
+                match element_index(t, &key) {
+                    Some(i) => deep_merge(&mut t[i], elem),
+                    None => t.push(elem.clone()),
                 }
             }
         }
@@ -397,7 +602,7 @@ mod tests {
         record_update(
             cm,
             &mut other,
-            [vec!["data".to_string(), "k3".to_string()]].into(),
+            [vec!["f:data".to_string(), "f:k3".to_string()]].into(),
             "kubectl-edit",
             "",
         );
@@ -423,5 +628,96 @@ mod tests {
             .map(|e| e["manager"].as_str().unwrap())
             .collect();
         assert_eq!(managers, ["onyx"]);
+    }
+
+    #[test]
+    fn strategic_merge_patch_merges_keyed_lists() {
+        let mut d = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "api", "image": "api:1", "ports": [{"containerPort": 8080}]},
+            {"name": "side", "image": "s:1"}
+        ]}}}});
+        // What `kubectl set image deploy/x api=api:2` sends.
+        let p = json!({"spec": {"template": {"spec": {"containers": [{"name": "api", "image": "api:2"}]}}}});
+        strategic_merge_patch(&mut d, &p);
+        let cs = &d["spec"]["template"]["spec"]["containers"];
+        assert_eq!(
+            cs[0],
+            json!({"name": "api", "image": "api:2", "ports": [{"containerPort": 8080}]})
+        );
+        assert_eq!(cs[1]["name"], "side");
+        let del = json!({"spec": {"template": {"spec": {"$setElementOrder/containers": [{"name": "api"}],
+            "containers": [{"name": "side", "$patch": "delete"}]}}}});
+        strategic_merge_patch(&mut d, &del);
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(
+            d["spec"]["template"]["spec"]
+                .get("$setElementOrder/containers")
+                .is_none()
+        );
+        strategic_merge_patch(&mut d, &json!({"spec": {"template": null}}));
+        assert_eq!(d, json!({"spec": {}}));
+    }
+
+    #[test]
+    fn lists_with_merge_keys_merge_by_element() {
+        let d = res("apps", "deployments");
+        let tpl = |containers: Value| {
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"},
+                   "spec": {"template": {"spec": {"containers": containers}}}})
+        };
+        let a = tpl(
+            json!([{"name": "api", "image": "api:1", "ports": [{"containerPort": 8080}]}, {"name": "sidecar", "image": "s:1"}]),
+        );
+        let created = server_side_apply(d, None, &a, "onyx", false).unwrap();
+        let fields = created["metadata"]["managedFields"][0]["fieldsV1"].to_string();
+        assert!(fields.contains(r#"k:{\"name\":\"api\"}"#), "{fields}");
+        assert!(
+            fields.contains(r#"k:{\"containerPort\":8080,\"protocol\":\"TCP\"}"#),
+            "{fields}"
+        );
+        // Another manager sets a field inside the api container (an env var).
+        let mut edited = created.clone();
+        edited["spec"]["template"]["spec"]["containers"][0]["env"] =
+            json!([{"name": "DEBUG", "value": "1"}]);
+        let env_path: Path = [
+            "f:spec",
+            "f:template",
+            "f:spec",
+            "f:containers",
+            r#"k:{"name":"api"}"#,
+            "f:env",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        record_update(d, &mut edited, [env_path].into(), "kubectl-edit", "");
+        // Re-applying: the image changes, the sidecar (dropped) goes, their env var stays.
+        let b = tpl(json!([{"name": "api", "image": "api:2", "ports": [{"containerPort": 8080}]}]));
+        let merged = server_side_apply(d, Some(&edited), &b, "onyx", false).unwrap();
+        let containers = merged["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .unwrap();
+        assert_eq!(containers.len(), 1);
+        assert_eq!(containers[0]["image"], "api:2");
+        assert_eq!(
+            containers[0]["env"],
+            json!([{"name": "DEBUG", "value": "1"}])
+        );
+        // Changing their env var is a conflict naming the element.
+        let c = tpl(
+            json!([{"name": "api", "image": "api:2", "env": [{"name": "DEBUG", "value": "0"}]}]),
+        );
+        let err = server_side_apply(d, Some(&merged), &c, "onyx", false).unwrap_err();
+        assert!(
+            err.message.contains(r#"[{"name":"api"}].env"#),
+            "{}",
+            err.message
+        );
     }
 }

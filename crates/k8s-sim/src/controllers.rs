@@ -991,7 +991,12 @@ fn pods(
                 format!("0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims ({c}). preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.")
             }),
         };
-        if pod["spec"]["nodeName"].as_str().unwrap_or("").is_empty() {
+        let node = pod["spec"]["nodeName"].as_str().unwrap_or("");
+        if !node.is_empty() && node != NODE {
+            // Bound to a node that does not exist: no kubelet will ever run it.
+            continue;
+        }
+        if node.is_empty() {
             if let Some(msg) = unsched {
                 let status = json!({
                     "phase": "Pending",

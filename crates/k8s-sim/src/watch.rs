@@ -31,6 +31,8 @@ struct Filter {
     ns: Option<String>,
     labels: Selector,
     fields: Selector,
+    /// `kubectl get -w` asks for Table rows instead of objects.
+    table: bool,
 }
 
 impl Filter {
@@ -40,6 +42,15 @@ impl Filter {
             .is_none_or(|ns| meta_str(obj, "namespace") == ns)
             && self.labels.matches_labels(&obj["metadata"]["labels"])
             && self.fields.matches_fields(obj)
+    }
+
+    fn wrap(&self, obj: &Value) -> Value {
+        if self.table {
+            let rv = meta_str(obj, "resourceVersion").to_string();
+            crate::openapi::table(self.res, std::slice::from_ref(obj), &rv)
+        } else {
+            obj.clone()
+        }
     }
 
     /// The event a filtered watch delivers for a change, if any.
@@ -55,7 +66,7 @@ impl Filter {
             (_, _, false) => return None,
             (k, _, true) => k,
         };
-        Some(json!({"type": kind.as_str(), "object": c.object}))
+        Some(json!({"type": kind.as_str(), "object": self.wrap(&c.object)}))
     }
 }
 
@@ -65,7 +76,7 @@ fn line(v: &Value) -> Bytes {
     Bytes::from(s)
 }
 
-pub fn serve(shared: Arc<Shared>, t: Target, query: &[(String, String)]) -> Response {
+pub fn serve(shared: Arc<Shared>, t: Target, query: &[(String, String)], table: bool) -> Response {
     let labels = match Selector::parse(q(query, "labelSelector").unwrap_or("")) {
         Ok(s) => s,
         Err(e) => return e.into_response(),
@@ -83,6 +94,7 @@ pub fn serve(shared: Arc<Shared>, t: Target, query: &[(String, String)]) -> Resp
         },
         labels,
         fields,
+        table,
     };
     let rv_param = q(query, "resourceVersion").unwrap_or("").to_string();
     let initial = q(query, "sendInitialEvents") == Some("true");
@@ -102,7 +114,7 @@ pub fn serve(shared: Arc<Shared>, t: Target, query: &[(String, String)]) -> Resp
             let ns = filter.ns.as_deref();
             for o in w.store.list(t.res, ns) {
                 if filter.matches(&o) {
-                    first.push(json!({"type": "ADDED", "object": o}));
+                    first.push(json!({"type": "ADDED", "object": filter.wrap(&o)}));
                 }
             }
             if initial && bookmarks {

@@ -574,3 +574,88 @@ async fn deleting_a_namespace_deletes_its_objects() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn dry_run_deletecollection_status_and_scale_subresources() {
+    let (_sim, client) = start().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    within(20, "subresources", async {
+        // dryRun answers without storing.
+        let pp = PostParams { dry_run: true, ..Default::default() };
+        api.create(&pp, &cm("dry", json!({}), json!({}))).await.unwrap();
+        assert!(api.get_opt("dry").await.unwrap().is_none());
+
+        // deletecollection with a selector.
+        for (n, l) in [("k1", "x"), ("k2", "x"), ("k3", "y")] {
+            api.create(&PostParams::default(), &cm(n, json!({"g": l}), json!({}))).await.unwrap();
+        }
+        api.delete_collection(&DeleteParams::default(), &ListParams::default().labels("g=x")).await.unwrap();
+        let left: Vec<String> = api.list(&ListParams::default()).await.unwrap().items.into_iter().map(|c| c.metadata.name.unwrap()).collect();
+        assert_eq!(left, ["k3"]);
+
+        // The main endpoint ignores status; /status ignores everything else.
+        let pods: Api<Pod> = Api::default_namespaced(client.clone());
+        let pod: Pod = serde_json::from_value(json!({"metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "c", "image": "i"}], "nodeName": "elsewhere"},
+            "status": {"phase": "Succeeded"}}))
+        .unwrap();
+        let created = pods.create(&PostParams::default(), &pod).await.unwrap();
+        assert_eq!(created.status.unwrap().phase.as_deref(), Some("Pending"), "status from a create is the server's");
+        let patched = pods
+            .patch_status("p", &PatchParams::default(), &Patch::Merge(json!({"status": {"message": "set via status"}, "spec": {"activeDeadlineSeconds": 5}})))
+            .await
+            .unwrap();
+        assert_eq!(patched.status.unwrap().message.as_deref(), Some("set via status"));
+        assert_eq!(patched.spec.unwrap().active_deadline_seconds, None);
+        let patched = pods
+            .patch("p", &PatchParams::default(), &Patch::Merge(json!({"status": {"message": "ignored"}, "metadata": {"labels": {"l": "1"}}})))
+            .await
+            .unwrap();
+        assert_eq!(patched.status.unwrap().message.as_deref(), Some("set via status"));
+        assert_eq!(patched.metadata.labels.unwrap()["l"], "1");
+    })
+    .await;
+
+    // The scale subresource of a Deployment.
+    let deploys: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::default_namespaced(client.clone());
+    within(20, "scale", async {
+        let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "s"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "s"}},
+                "template": {"metadata": {"labels": {"app": "s"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+        deploys.patch("s", &PatchParams::apply("t"), &Patch::Apply(d)).await.unwrap();
+        let scale = deploys.get_scale("s").await.unwrap();
+        assert_eq!(scale.spec.unwrap().replicas, Some(1));
+        deploys.patch_scale("s", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}}))).await.unwrap();
+        assert_eq!(deploys.get("s").await.unwrap().spec.unwrap().replicas, Some(3));
+        let pods: Api<Pod> = Api::default_namespaced(client.clone());
+        eventually(10, "three pods", || async {
+            (pods.list(&ListParams::default().labels("app=s")).await.ok()?.items.len() == 3).then_some(())
+        })
+        .await;
+        let scale = deploys.get_scale("s").await.unwrap();
+        assert_eq!(scale.status.unwrap().selector.as_deref(), Some("app=s"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn orphan_deletion_keeps_dependents() {
+    let (_sim, client) = start().await;
+    let deploys: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::default_namespaced(client.clone());
+    let rss: Api<k8s_openapi::api::apps::v1::ReplicaSet> = Api::default_namespaced(client.clone());
+    within(20, "orphan", async {
+        let d = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "o"},
+            "spec": {"selector": {"matchLabels": {"app": "o"}},
+                "template": {"metadata": {"labels": {"app": "o"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+        deploys.patch("o", &PatchParams::apply("t"), &Patch::Apply(d)).await.unwrap();
+        eventually(10, "replicaset", || async { rss.list(&ListParams::default().labels("app=o")).await.ok()?.items.into_iter().next() }).await;
+        deploys.delete("o", &DeleteParams::orphan()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let rs = rss.list(&ListParams::default().labels("app=o")).await.unwrap().items;
+        assert_eq!(rs.len(), 1, "the ReplicaSet survives");
+        assert!(rs[0].metadata.owner_references.as_ref().is_none_or(|r| r.is_empty()));
+    })
+    .await;
+}

@@ -541,3 +541,27 @@ async fn not_ready_runs_without_becoming_ready() {
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn a_stuck_rollout_exceeds_its_progress_deadline() {
+    let (sim, client) = start().await;
+    sim.inject(Target::labels("app=api"), Fault::crash_loop(1, &["boom"]));
+    let deploys: Api<Deployment> = Api::default_namespaced(client.clone());
+    let mut body = deployment("api", None);
+    body["spec"]["progressDeadlineSeconds"] = json!(1);
+    deploys
+        .patch("api", &PatchParams::apply("onyx"), &Patch::Apply(body))
+        .await
+        .unwrap();
+    let cond = eventually(10, "ProgressDeadlineExceeded", || async {
+        let d = deploys.get("api").await.ok()?;
+        let c = d
+            .status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "Progressing")?;
+        (c.reason.as_deref() == Some("ProgressDeadlineExceeded")).then_some(c)
+    })
+    .await;
+    assert_eq!(cond.status, "False");
+}

@@ -284,3 +284,40 @@ async fn exec_runs_a_local_process_with_streams_and_exit_code() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn one_forward_carries_several_ports_and_exec_without_a_rule_says_so() {
+    let (sim, client) = start().await;
+    let web = http_server("web").await;
+    let api = http_server("api").await;
+    sim.forward_port(Target::name_prefix("both-"), 3000, web);
+    sim.forward_port(Target::name_prefix("both-"), 8080, api);
+    let name = ready_pod(&client, "both", json!([{"name": "c", "image": "i"}])).await;
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    within(20, "two ports", async {
+        let mut pf = pods.portforward(&name, &[3000, 8080]).await.unwrap();
+        let mut a = pf.take_stream(3000).unwrap();
+        let mut b = pf.take_stream(8080).unwrap();
+        for s in [&mut a, &mut b] {
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+        }
+        let mut out_a = vec![0u8; 200];
+        let mut out_b = vec![0u8; 200];
+        let na = a.read(&mut out_a).await.unwrap();
+        let nb = b.read(&mut out_b).await.unwrap();
+        assert!(String::from_utf8_lossy(&out_a[..na]).ends_with("web"));
+        assert!(String::from_utf8_lossy(&out_b[..nb]).ends_with("api"));
+        pf.abort();
+    })
+    .await;
+    within(10, "exec without a rule", async {
+        let ap = AttachParams::default().stdout(true).stderr(false);
+        let mut proc = pods.exec(&name, ["true"], &ap).await.unwrap();
+        let status = proc.take_status().unwrap().await.unwrap();
+        assert_eq!(status.status.as_deref(), Some("Failure"));
+        assert!(status.message.unwrap_or_default().contains("no exec rule"));
+    })
+    .await;
+}
