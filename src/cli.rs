@@ -65,6 +65,9 @@ pub enum Command {
     /// Print onyx's version and the Onyx stack version it deploys
     Version(VersionArgs),
 
+    /// Check the machine, the cluster and every service, with a fix for each problem
+    Doctor(DoctorArgs),
+
     /// Save the Onyx database to a file (pg_dump through the PostgreSQL pod)
     Backup(BackupArgs),
 
@@ -264,6 +267,20 @@ pub struct KubeArgs {
     /// Namespace of the stack (default: the context's)
     #[arg(short, long, env = env_vars::ONYX_NAMESPACE, value_name = "NS")]
     pub namespace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub kube: KubeArgs,
+
+    /// Host port the UI is expected on
+    #[arg(long, env = env_vars::ONYX_PORT, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
+    pub output: DataFormat,
 }
 
 #[derive(Debug, Args)]

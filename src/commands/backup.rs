@@ -5,57 +5,15 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use crate::backup;
-use crate::cli::{BackupArgs, KubeArgs, RestoreArgs};
+use crate::cli::{BackupArgs, RestoreArgs};
 use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::ui::Printer;
 
-/// A client for the chosen context, and the namespace (flag/env/config, else the context's).
-pub async fn connect(settings: &Settings, args: &KubeArgs) -> Result<(kube::Client, String)> {
-    let options = kube::config::KubeConfigOptions {
-        context: args.context.clone(),
-        ..Default::default()
-    };
-    let which = args
-        .context
-        .clone()
-        .unwrap_or_else(|| "the current context".into());
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| {
-                Error::input(
-                    format!("cannot read kubeconfig {}: {e}", path.display()),
-                    "check the path given to --kubeconfig",
-                )
-            })?;
-            kube::Config::from_custom_kubeconfig(kc, &options).await
-        }
-        None => kube::Config::from_kubeconfig(&options).await,
-    }
-    .map_err(|e| {
-        Error::input(
-            format!("cannot use {which} of the kubeconfig: {e}"),
-            "name a context with --context (see `kubectl config get-contexts`), or --kubeconfig FILE",
-        )
-    })?;
-    let namespace = settings
-        .namespace
-        .clone()
-        .unwrap_or_else(|| config.default_namespace.clone());
-    let server = config.cluster_url.to_string();
-    let client = kube::Client::try_from(config).map_err(|e| {
-        Error::input(
-            format!("cannot connect to {server} ({which}): {e}"),
-            "check the cluster is up and the kubeconfig is right",
-        )
-    })?;
-    Ok((client, namespace))
-}
-
 pub fn backup(settings: &Settings, printer: &Printer, args: &BackupArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
     let header = rt.block_on(async {
-        let (client, ns) = connect(settings, &args.kube).await?;
+        let (client, ns) = super::kube_connect(settings, &args.kube).await?;
         printer.info(&format!("dumping the Onyx database in namespace {ns}..."));
         backup::backup(&client, &ns, &args.output).await
     })?;
@@ -93,7 +51,7 @@ pub fn restore(settings: &Settings, printer: &Printer, args: &RestoreArgs) -> Re
     }
     let rt = super::runtime()?;
     rt.block_on(async {
-        let (client, ns) = connect(settings, &args.kube).await?;
+        let (client, ns) = super::kube_connect(settings, &args.kube).await?;
         printer.info(&format!("restoring into namespace {ns}..."));
         backup::restore(&client, &ns, &args.file).await
     })?;

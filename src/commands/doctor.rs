@@ -1,0 +1,168 @@
+//! `onyx doctor`: run every check of [`crate::doctor`] and print ok / warn / fail with a fix each;
+//! `-o json` for scripts. The exit code is 1 when any check fails.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use serde::Serialize;
+
+use crate::cli::{DataFormat, DoctorArgs};
+use crate::docker::engine;
+use crate::doctor::{self, Finding, Status};
+use crate::error::Result;
+use crate::host::{self, HostFacts};
+use crate::settings::Settings;
+use crate::stack::profile::{self, gib};
+use crate::ui::Printer;
+
+#[derive(Serialize)]
+struct Report<'a> {
+    healthy: bool,
+    findings: &'a [Finding],
+}
+
+pub fn run(settings: &Settings, printer: &Printer, args: &DoctorArgs) -> Result<ExitCode> {
+    let rt = super::runtime()?;
+    let findings = rt.block_on(async {
+        let mut f = machine_checks(settings, args.kube.context.is_some()).await;
+        match super::kube_connect(settings, &args.kube).await {
+            Ok((client, ns)) => {
+                f.push(Finding::ok("kubeconfig", format!("namespace {ns}")));
+                let cluster = doctor::cluster_checks(&client, &ns).await;
+                let reachable = cluster.first().is_some_and(|c| c.status == Status::Ok);
+                f.extend(cluster);
+                if reachable {
+                    for p in doctor::SERVICE_PROBES {
+                        f.push(doctor::probe(&client, &ns, p).await);
+                    }
+                }
+            }
+            Err(e) => f.push(Finding::fail(
+                "kubeconfig",
+                e.to_string(),
+                e.hint().unwrap_or_else(|| "check your kubeconfig".into()),
+            )),
+        }
+        f
+    });
+    let healthy = findings.iter().all(|f| f.status != Status::Fail);
+    let text = match args.output {
+        DataFormat::Json => serde_json::to_string_pretty(&Report {
+            healthy,
+            findings: &findings,
+        })
+        .expect("json"),
+        DataFormat::Text => text(&findings),
+    };
+    printer.data(&text)?;
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+async fn machine_checks(settings: &Settings, other_cluster: bool) -> Vec<Finding> {
+    let mut f = Vec::new();
+    let host = HostFacts::detect();
+    let engine = engine::detect().await;
+    let sizing = match &engine {
+        Ok((_, facts)) => {
+            f.push(Finding::ok(
+                "docker",
+                format!("Docker {} at {}", facts.server_version, facts.endpoint),
+            ));
+            let local = cfg!(target_os = "linux") && facts.endpoint.starts_with("unix://");
+            f.push(match host::check_engine_disk(&facts.root_dir, local, 0) {
+                Ok(host::Check::Ok) => {
+                    Finding::ok("disk", format!("enough free space at {}", facts.root_dir))
+                }
+                Ok(host::Check::Warn(w)) => Finding::warn(
+                    "disk",
+                    w,
+                    "free disk space (the images take ~15 GiB, Vespa blocks writes at ~85% full)",
+                ),
+                Err(e) => Finding::fail("disk", e.to_string(), e.hint().unwrap_or_default()),
+            });
+            super::sizing_machine(&host, Some(facts))
+        }
+        Err(e) => {
+            let fix = e.hint().unwrap_or_else(|| "start Docker".into());
+            f.push(if other_cluster {
+                Finding::warn(
+                    "docker",
+                    format!("no engine: {e}"),
+                    "only needed for onyx's own cluster",
+                )
+            } else {
+                Finding::fail("docker", "no Docker engine answers", fix)
+            });
+            host.clone()
+        }
+    };
+    f.push(
+        match profile::choose(sizing.capacity(), settings.profile, false) {
+            Ok(c) => Finding::ok(
+                "memory and CPUs",
+                format!(
+                    "{}: {} and {} CPUs fit the {} profile",
+                    sizing.source,
+                    gib(sizing.memory_bytes),
+                    sizing.cpus,
+                    c.profile.name
+                ),
+            ),
+            Err(r) => Finding::fail(
+                "memory and CPUs",
+                format!(
+                    "{} has {}, the {} profile needs {}",
+                    sizing.source, r.have, r.profile, r.need
+                ),
+                r.hint,
+            ),
+        },
+    );
+    f.push(match host::check_avx2(host.avx2) {
+        host::Check::Ok => Finding::ok(
+            "AVX2",
+            if host.avx2.is_some() {
+                "present"
+            } else {
+                "not needed on this CPU"
+            },
+        ),
+        host::Check::Warn(w) => Finding::warn("AVX2", w, "use Vespa's generic image"),
+    });
+    f.push(match host::check_port_free(settings.port) {
+        Ok(()) => Finding::ok("UI port", format!("127.0.0.1:{} is free", settings.port)),
+        Err(_) => Finding::warn(
+            "UI port",
+            format!("127.0.0.1:{} is in use", settings.port),
+            "fine if onyx's own cluster serves the UI there; else pick another with --port",
+        ),
+    });
+    f
+}
+
+fn text(findings: &[Finding]) -> String {
+    let mut s = String::new();
+    for f in findings {
+        let mark = match f.status {
+            Status::Ok => "ok  ",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+        };
+        let _ = writeln!(s, "{mark}  {:<28} {}", f.check, f.detail);
+        if let Some(fix) = &f.fix {
+            let _ = writeln!(s, "      {:<28} fix: {fix}", "");
+        }
+    }
+    let fails = findings.iter().filter(|f| f.status == Status::Fail).count();
+    let warns = findings.iter().filter(|f| f.status == Status::Warn).count();
+    let _ = write!(
+        s,
+        "{fails} failed, {warns} warnings, {} checks",
+        findings.len()
+    );
+    s
+}

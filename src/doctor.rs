@@ -1,0 +1,388 @@
+//! `onyx doctor`: the checks a person would otherwise run by hand from a troubleshooting guide,
+//! in one go, each answered ok / warn / fail with a one-line fix:
+//!
+//! 1. the machine: Docker reachable, its memory/CPUs against the smallest profile, free disk where
+//!    it keeps images, AVX2, the UI port;
+//! 2. the cluster: kubeconfig and context, API reachable, a Ready node, a default StorageClass, the
+//!    stack's PVCs Bound;
+//! 3. each service from inside its pod: PostgreSQL `SELECT 1`, Vespa's health, Redis `PING` with
+//!    the generated password, MinIO live, the API's `/health`, and nginx routing `/api/health` to
+//!    the API and `/` to the web server.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim};
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::api::ListParams;
+use kube::{Api, Client};
+use serde::Serialize;
+
+use crate::kube::exec;
+
+/// How a check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Ok,
+    Warn,
+    Fail,
+}
+
+/// One check's result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub check: String,
+    pub status: Status,
+    pub detail: String,
+    /// What to do, when not ok.
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    pub fn ok(check: &str, detail: impl Into<String>) -> Finding {
+        Finding {
+            check: check.into(),
+            status: Status::Ok,
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+    pub fn warn(check: &str, detail: impl Into<String>, fix: impl Into<String>) -> Finding {
+        Finding {
+            check: check.into(),
+            status: Status::Warn,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+    pub fn fail(check: &str, detail: impl Into<String>, fix: impl Into<String>) -> Finding {
+        Finding {
+            check: check.into(),
+            status: Status::Fail,
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+/// A check run inside a service's pod: the command and how to read its output.
+pub struct ServiceProbe {
+    pub check: &'static str,
+    pub service: &'static str,
+    pub container: &'static str,
+    pub command: &'static [&'static str],
+    /// Reads (success, stdout) into a verdict detail, or `Err(detail)` for a failure.
+    pub judge: fn(bool, &str) -> Result<String, String>,
+    pub fix: &'static str,
+}
+
+fn exit_ok(ok: bool, _: &str) -> Result<String, String> {
+    if ok {
+        Ok("answers".into())
+    } else {
+        Err("does not answer".into())
+    }
+}
+
+fn select_one(ok: bool, out: &str) -> Result<String, String> {
+    if ok && out.trim() == "1" {
+        Ok("SELECT 1 answered".into())
+    } else {
+        Err(format!("SELECT 1 did not answer (got {:?})", out.trim()))
+    }
+}
+
+fn pong(ok: bool, out: &str) -> Result<String, String> {
+    if ok && out.trim() == "PONG" {
+        Ok("PING answered PONG (authenticated)".into())
+    } else {
+        Err(format!("PING answered {:?}", out.trim()))
+    }
+}
+
+fn vespa_up(ok: bool, out: &str) -> Result<String, String> {
+    let code = serde_json::from_str::<serde_json::Value>(out)
+        .ok()
+        .and_then(|v| v["status"]["code"].as_str().map(str::to_string));
+    match (ok, code.as_deref()) {
+        (true, Some("up")) => Ok("config server health is up".into()),
+        (_, Some(other)) => Err(format!("config server health is {other:?}")),
+        _ => Err("no health answer on 19071".into()),
+    }
+}
+
+fn http_200(ok: bool, out: &str) -> Result<String, String> {
+    if ok && out.trim() == "200" {
+        Ok("HTTP 200".into())
+    } else {
+        Err(format!("answered {:?}", out.trim()))
+    }
+}
+
+fn below_500(ok: bool, out: &str) -> Result<String, String> {
+    match out.trim().parse::<u16>() {
+        Ok(code) if ok && code < 500 => Ok(format!("HTTP {code}")),
+        _ => Err(format!("answered {:?}", out.trim())),
+    }
+}
+
+/// Python one-liner printing the HTTP status of a GET (the API and model images have Python).
+const PY_STATUS: &str = "import sys,urllib.request as u\ntry:\n print(u.urlopen(sys.argv[1],timeout=10).status)\nexcept Exception as e:\n print(getattr(e,'code',e))";
+
+pub const SERVICE_PROBES: &[ServiceProbe] = &[
+    ServiceProbe {
+        check: "postgresql",
+        service: "postgresql",
+        container: "postgresql",
+        command: &[
+            "sh",
+            "-c",
+            "psql -U \"$POSTGRES_USER\" -d \"$POSTGRES_DB\" -tAc 'SELECT 1'",
+        ],
+        judge: select_one,
+        fix: "see `onyx logs postgresql`; a full volume or a changed password stops it",
+    },
+    ServiceProbe {
+        check: "vespa",
+        service: "vespa",
+        container: "vespa",
+        command: &[
+            "curl",
+            "-s",
+            "--max-time",
+            "10",
+            "http://127.0.0.1:19071/state/v1/health",
+        ],
+        judge: vespa_up,
+        fix: "Vespa takes minutes on first start; else see `onyx logs vespa` (\"Illegal instruction\" means no AVX2)",
+    },
+    ServiceProbe {
+        check: "redis",
+        service: "redis",
+        container: "redis",
+        // REDISCLI_AUTH (the generated password) is in the container's environment.
+        command: &["redis-cli", "ping"],
+        judge: pong,
+        fix: "see `onyx logs redis`",
+    },
+    ServiceProbe {
+        check: "minio",
+        service: "minio",
+        container: "minio",
+        command: &[
+            "curl",
+            "-sf",
+            "--max-time",
+            "10",
+            "http://127.0.0.1:9000/minio/health/live",
+        ],
+        judge: exit_ok,
+        fix: "see `onyx logs minio`; the API server can't start without it",
+    },
+    ServiceProbe {
+        check: "api-server /health",
+        service: "api-server",
+        container: "api-server",
+        command: &["python3", "-c", PY_STATUS, "http://127.0.0.1:8080/health"],
+        judge: http_200,
+        fix: "the first start migrates the database for minutes; else see `onyx logs api-server`",
+    },
+    ServiceProbe {
+        check: "nginx → api (/api/health)",
+        service: "nginx",
+        container: "nginx",
+        command: &[
+            "sh",
+            "-c",
+            "wget -q -O /dev/null -S http://127.0.0.1:8080/api/health 2>&1 | awk '/HTTP\\//{c=$2} END{print c}'",
+        ],
+        judge: http_200,
+        fix: "the gateway can't reach the API: check `onyx status` and `onyx logs nginx`",
+    },
+    ServiceProbe {
+        check: "nginx → web (/)",
+        service: "nginx",
+        container: "nginx",
+        command: &[
+            "sh",
+            "-c",
+            "wget -q -O /dev/null -S http://127.0.0.1:8080/ 2>&1 | awk '/HTTP\\//{c=$2} END{print c}'",
+        ],
+        judge: below_500,
+        fix: "the gateway can't reach the web server: check `onyx status` and `onyx logs web-server`",
+    },
+];
+
+/// Run one probe in its service's pod.
+pub async fn probe(client: &Client, namespace: &str, p: &ServiceProbe) -> Finding {
+    let pod = match exec::ready_pod(client, namespace, p.service).await {
+        Ok(Some(pod)) => pod,
+        Ok(None) => {
+            return Finding::fail(
+                p.check,
+                format!("no ready {} pod", p.service),
+                "run `onyx status` to see why, or `onyx up` to start the stack",
+            );
+        }
+        Err(e) => return Finding::fail(p.check, format!("cannot list pods: {e}"), p.fix),
+    };
+    match exec::run(
+        client,
+        namespace,
+        &pod,
+        p.container,
+        p.command,
+        Duration::from_secs(20),
+    )
+    .await
+    {
+        Ok(out) => match (p.judge)(out.success, &out.stdout) {
+            Ok(detail) => Finding::ok(p.check, detail),
+            Err(detail) => Finding::fail(p.check, detail, p.fix),
+        },
+        Err(e) => Finding::fail(
+            p.check,
+            format!("could not run the check in {pod}: {e}"),
+            p.fix,
+        ),
+    }
+}
+
+/// The cluster-level checks: a Ready node, a default StorageClass, the stack's claims Bound.
+pub async fn cluster_checks(client: &Client, namespace: &str) -> Vec<Finding> {
+    let mut out = Vec::new();
+    match client.apiserver_version().await {
+        Ok(v) => out.push(Finding::ok(
+            "cluster reachable",
+            format!("Kubernetes {}", v.git_version),
+        )),
+        Err(e) => {
+            out.push(Finding::fail(
+                "cluster reachable",
+                e.to_string(),
+                "check the context (`kubectl config current-context`) and that the cluster runs",
+            ));
+            return out;
+        }
+    }
+    let nodes: Api<Node> = Api::all(client.clone());
+    match nodes.list(&ListParams::default()).await {
+        Ok(list) => {
+            let ready = list
+                .items
+                .iter()
+                .filter(|n| {
+                    n.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+                })
+                .count();
+            out.push(if ready > 0 {
+                Finding::ok(
+                    "node ready",
+                    format!("{ready} of {} nodes Ready", list.items.len()),
+                )
+            } else {
+                Finding::fail(
+                    "node ready",
+                    format!("none of {} nodes is Ready", list.items.len()),
+                    "see `kubectl describe nodes`; for onyx's own cluster, `onyx cluster status`",
+                )
+            });
+        }
+        Err(e) => out.push(Finding::warn(
+            "node ready",
+            format!("cannot list nodes: {e}"),
+            "needs permission to list nodes; ask the cluster admin, or ignore",
+        )),
+    }
+    let classes: Api<StorageClass> = Api::all(client.clone());
+    match classes.list(&ListParams::default()).await {
+        Ok(list) => {
+            let default = list.items.iter().find(|c| {
+                c.metadata.annotations.as_ref().is_some_and(|a| {
+                    a.get("storageclass.kubernetes.io/is-default-class")
+                        .is_some_and(|v| v == "true")
+                })
+            });
+            out.push(match default {
+                Some(c) => Finding::ok(
+                    "default StorageClass",
+                    c.metadata.name.clone().unwrap_or_default(),
+                ),
+                None => Finding::fail(
+                    "default StorageClass",
+                    "none: the stack's volumes would stay Pending",
+                    "mark one as default (storageclass.kubernetes.io/is-default-class=true) or install a provisioner",
+                ),
+            });
+        }
+        Err(e) => out.push(Finding::warn(
+            "default StorageClass",
+            format!("cannot list StorageClasses: {e}"),
+            "needs permission to list StorageClasses; ask the cluster admin, or ignore",
+        )),
+    }
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), namespace);
+    match pvcs
+        .list(&ListParams::default().labels("app.kubernetes.io/part-of=onyx"))
+        .await
+    {
+        Ok(list) if list.items.is_empty() => out.push(Finding::warn(
+            "volumes bound",
+            format!("no Onyx volumes in namespace {namespace}"),
+            "run `onyx up` (or pass -n with the stack's namespace)",
+        )),
+        Ok(list) => {
+            let pending: Vec<String> = list
+                .items
+                .iter()
+                .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) != Some("Bound"))
+                .filter_map(|p| p.metadata.name.clone())
+                .collect();
+            out.push(if pending.is_empty() {
+                Finding::ok(
+                    "volumes bound",
+                    format!("{} claims Bound", list.items.len()),
+                )
+            } else {
+                Finding::fail(
+                    "volumes bound",
+                    format!("not Bound: {}", pending.join(", ")),
+                    "see `kubectl describe pvc`; usually no default StorageClass or a full disk",
+                )
+            });
+        }
+        Err(e) => out.push(Finding::fail(
+            "volumes bound",
+            e.to_string(),
+            "check the namespace (-n) and your permissions",
+        )),
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_read_the_real_answers() {
+        assert!(select_one(true, "1\n").is_ok());
+        assert!(select_one(true, "").is_err());
+        assert!(pong(true, "PONG\n").is_ok());
+        assert!(pong(true, "NOAUTH Authentication required.").is_err());
+        assert!(vespa_up(true, r#"{"status":{"code":"up"}}"#).is_ok());
+        assert_eq!(
+            vespa_up(true, r#"{"status":{"code":"initializing"}}"#).unwrap_err(),
+            "config server health is \"initializing\""
+        );
+        assert!(vespa_up(false, "").is_err());
+        assert!(http_200(true, "200\n").is_ok());
+        assert!(http_200(true, "502").is_err());
+        assert!(below_500(true, "307").is_ok());
+        assert!(below_500(true, "502").is_err());
+        assert!(exit_ok(true, "").is_ok() && exit_ok(false, "").is_err());
+    }
+}

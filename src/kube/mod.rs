@@ -1,0 +1,2 @@
+//! Talking to a Kubernetes cluster: running commands in the stack's pods ([`exec`]).
+pub mod exec;
