@@ -24,8 +24,9 @@ pub use error::{Error, Result};
 
 /// Pick rustls' crypto provider for the whole process, once, before any TLS client exists.
 ///
-/// Two providers end up linked (kube's `ring`, and `aws-lc-rs` through the HTTP client of the
-/// updater), and rustls then refuses to guess; `ring` is the one kube is built and tested with.
+/// Only `ring` is linked (Cargo.toml keeps the updater's HTTP client from bringing `aws-lc-rs`),
+/// so rustls would pick it anyway; installing it explicitly keeps that true should a dependency
+/// ever link a second provider, in which case rustls would refuse to guess.
 pub fn init_tls() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
