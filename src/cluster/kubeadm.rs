@@ -56,12 +56,17 @@ pub struct KubeadmParams {
 }
 
 impl KubeadmParams {
-    /// kind's defaults for a single node.
-    pub fn single_node(kubernetes_version: &str, node_address: &str, cgroup_driver: &str) -> Self {
+    /// kind's defaults for a single node of `cluster`.
+    pub fn single_node(
+        cluster: &str,
+        kubernetes_version: &str,
+        node_address: &str,
+        cgroup_driver: &str,
+    ) -> Self {
         KubeadmParams {
             kubernetes_version: kubernetes_version.into(),
-            cluster_name: super::CLUSTER_NAME.into(),
-            node_name: super::node::NODE_NAME.into(),
+            cluster_name: cluster.into(),
+            node_name: super::node_name(cluster),
             node_address: node_address.into(),
             api_bind_port: super::node::API_SERVER_PORT,
             pod_subnet: "10.244.0.0/16".into(),
@@ -187,7 +192,12 @@ mod tests {
     use super::*;
 
     fn params() -> KubeadmParams {
-        KubeadmParams::single_node("v1.36.1", "172.18.0.2", "systemd")
+        KubeadmParams::single_node(
+            crate::cluster::CLUSTER_NAME,
+            "v1.36.1",
+            "172.18.0.2",
+            "systemd",
+        )
     }
 
     fn docs(text: &str) -> Vec<serde_json::Value> {
