@@ -1,6 +1,7 @@
 //! One module per subcommand. Each takes the resolved [`Settings`] and its own arguments and
 //! returns an exit status; none of them parses flags or reads the environment itself.
 
+pub mod cluster;
 pub mod completions;
 pub mod images;
 pub mod man;
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 
 #[cfg(feature = "self-update")]
 use crate::cli::SelfCommand;
-use crate::cli::{Cli, Command, ImagesCommand, StackArgs};
+use crate::cli::{Cli, ClusterCommand, Command, ImagesCommand, StackArgs};
 use crate::error::Result;
 use crate::host::HostFacts;
 use crate::settings::{Given, Settings, Verbosity};
@@ -28,6 +29,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let given = match &cli.command {
         Command::Render(a) => given(&a.stack, a.namespace.clone()),
         Command::Plan(a) => given(&a.stack, None),
+        Command::Cluster(ClusterCommand::Create(a)) => Given {
+            port: a.port,
+            ..Given::default()
+        },
         _ => Given::default(),
     };
     let settings = Settings::resolve(&cli.global, given)?;
@@ -50,6 +55,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Images(ImagesCommand::Pull(args)) => images::pull(&printer, &args),
         Command::Images(ImagesCommand::Save(args)) => images::save(&printer, &args),
         Command::Images(ImagesCommand::Load(args)) => images::load(&printer, &args),
+        Command::Cluster(ClusterCommand::Create(args)) => {
+            cluster::create(&settings, &printer, &args)
+        }
+        Command::Cluster(ClusterCommand::Delete(args)) => cluster::delete(&printer, &args),
+        Command::Cluster(ClusterCommand::List(args)) => cluster::list(&printer, &args),
+        Command::Cluster(ClusterCommand::Status(args)) => cluster::status(&printer, &args),
+        Command::Cluster(ClusterCommand::Load(args)) => cluster::load(&printer, &args),
         Command::Completions(args) => completions::run(&printer, &args),
         Command::Version(args) => version::run(&printer, &args),
         Command::Man => man::run(&printer),
