@@ -48,8 +48,8 @@ pub fn validate_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// One step of making or starting the node, in the order they run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+/// One step of making or starting the node, in the order they run (and compare).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Step {
     /// The Docker network `kind` (created if missing).
