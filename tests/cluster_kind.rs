@@ -187,29 +187,27 @@ impl Drop for TestCluster {
         let docker = self.docker.clone();
         let node = self.node();
         let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
+            let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .unwrap()
-                .block_on(async {
-                    let _ = docker
-                        .remove_container(
-                            &node,
-                            Some(
-                                RemoveContainerOptionsBuilder::new()
-                                    .force(true)
-                                    .v(true)
-                                    .build(),
-                            ),
-                        )
-                        .await;
-                    let mut users = NETWORK_USERS.lock().unwrap_or_else(|e| e.into_inner());
-                    *users -= 1;
-                    if *users == 0 {
-                        // Refused by the engine while anything is attached.
-                        let _ = docker.remove_network(node::NETWORK).await;
-                    }
-                })
+                .unwrap();
+            let _ = rt.block_on(
+                docker.remove_container(
+                    &node,
+                    Some(
+                        RemoveContainerOptionsBuilder::new()
+                            .force(true)
+                            .v(true)
+                            .build(),
+                    ),
+                ),
+            );
+            let mut users = NETWORK_USERS.lock().unwrap_or_else(|e| e.into_inner());
+            *users -= 1;
+            if *users == 0 {
+                // Refused by the engine while anything is attached.
+                let _ = rt.block_on(docker.remove_network(node::NETWORK));
+            }
         })
         .join();
     }
@@ -899,11 +897,7 @@ async fn images_go_into_the_node_skipping_present_retagging_and_streaming_the_re
     assert_eq!(results[0].outcome, O::Imported);
     let calls = c.calls().await;
     assert_eq!(
-        calls
-            .iter()
-            .filter(|l| l.contains("images import"))
-            .last()
-            .unwrap(),
+        calls.iter().rfind(|l| l.contains("images import")).unwrap(),
         "ctr --namespace=k8s.io images import --digests --snapshotter=overlayfs -"
     );
 
