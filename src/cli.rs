@@ -301,6 +301,10 @@ pub struct ClusterCreateArgs {
     #[arg(long, value_name = "REF", hide = true)]
     pub node_image: Option<String>,
 
+    /// Pull the node image through this registry mirror when the engine lacks it (HOST[:PORT])
+    #[arg(long, env = env_vars::ONYX_REGISTRY_MIRROR, value_name = "HOST")]
+    pub registry_mirror: Option<String>,
+
     /// Output format of the result
     #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
     pub output: DataFormat,

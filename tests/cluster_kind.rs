@@ -213,6 +213,23 @@ impl Drop for TestCluster {
     }
 }
 
+/// The onyx binary with this cluster's kubeconfig and data directory.
+fn onyx(c: &TestCluster, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_onyx"))
+        .args(args)
+        .env("KUBECONFIG", c.kubeconfig())
+        .env("ONYX_DATA_DIR", c.dir.path())
+        .env("NO_COLOR", "1")
+        .env("ONYX_NO_UPDATE_CHECK", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 const USER_KUBECONFIG: &str = "apiVersion: v1
 kind: Config
 clusters:
@@ -587,6 +604,118 @@ async fn a_running_node_is_reused_and_a_stopped_one_started_again() {
         kind::status(&docker, &c.name).await.unwrap().state,
         "running"
     );
+
+    // The same through the binary: status, list, create (reuses), load, delete.
+    let (code, out, err) = onyx(&c, &["cluster", "status", "--name", &c.name, "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["state"], "running");
+    assert_eq!(v["ready"], true);
+    assert_eq!(v["api_server"], first.api_server.as_str());
+    let (code, out, err) = onyx(&c, &["cluster", "list", "-o", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let row = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == c.name.as_str())
+        .expect("listed");
+    assert_eq!(row["onyx"], true);
+    assert_eq!(row["state"], "running");
+    let (code, out, err) = onyx(
+        &c,
+        &[
+            "cluster",
+            "create",
+            "--name",
+            &c.name,
+            "--node-image",
+            &image,
+            "-o",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["outcome"], "reused");
+    assert!(err.contains("- start node: running"), "{err}");
+    let extra = format!("{}/cli-load:1", support::unique("cli"));
+    support::build_image(&docker, &cleanup, &extra, 64 << 10).await;
+    let (code, _, err) = onyx(
+        &c,
+        &["cluster", "load", "--name", &c.name, "--image", &extra],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("1 imported, 0 tagged, 0 already present, 0 failed"),
+        "{err}"
+    );
+    let (code, _, err) = onyx(&c, &["cluster", "delete", "--name", &c.name]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(&format!("deleted cluster {}", c.name)),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("removed context kind-{}", c.name)),
+        "{err}"
+    );
+    assert!(!c.exists().await);
+    assert!(names(&yaml(&c.kubeconfig()), "contexts").is_empty());
+    let (code, _, err) = onyx(&c, &["cluster", "status", "--name", &c.name]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("there is no cluster named {}", c.name)),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn volume_data_survives_delete_and_create() {
+    let Some(docker) = support::engine("data survives").await else {
+        return;
+    };
+    let cleanup = support::Cleanup::new(&docker);
+    let c = TestCluster::new(&docker, "data").await;
+    let image = fake_node::build(&docker, &cleanup, &c.name, false).await;
+    let spec = runnable_here(c.spec(&image, kind::free_port().unwrap()));
+    kind::create(&docker, &c.options(spec.clone()), &cluster::SilentSteps)
+        .await
+        .unwrap();
+    // What local-path makes for claim onyx/postgresql with the stable path pattern.
+    let dir = format!("{}/onyx/postgresql", node::STORAGE_ROOT);
+    let out = kind::exec(
+        &docker,
+        &c.node(),
+        &[
+            "sh",
+            "-c",
+            &format!("mkdir -p {dir} && echo 'row 1' > {dir}/PG_VERSION"),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(out.ok(), "{}", out.error_text());
+    assert_eq!(
+        std::fs::read_to_string(c.data_dir().join("onyx/postgresql/PG_VERSION")).unwrap(),
+        "row 1\n"
+    );
+    kind::delete(&docker, &c.name, &c.kubeconfig(), None)
+        .await
+        .unwrap();
+    assert!(!c.exists().await);
+    let again = kind::create(&docker, &c.options(spec), &cluster::SilentSteps)
+        .await
+        .unwrap();
+    assert_eq!(again.outcome, Outcome::Created);
+    assert_eq!(
+        c.read_text("/records/boots").await.lines().count(),
+        1,
+        "a new node"
+    );
+    assert_eq!(c.read_text(&format!("{dir}/PG_VERSION")).await, "row 1\n");
 }
 
 /// Create with a failure injected; the error names the step, carries the node's log, and

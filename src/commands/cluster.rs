@@ -14,7 +14,8 @@ use crate::cli::{
 use crate::cluster::kind::{self, CreateOptions, Timeouts};
 use crate::cluster::node::{NodeOptions, node_spec};
 use crate::cluster::{self, kubeconfig, node_images};
-use crate::docker::engine;
+use crate::docker::images::{self, PullOptions};
+use crate::docker::{engine, reference};
 use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::stack::catalog;
@@ -108,9 +109,30 @@ pub fn create(
         },
     };
     let rt = super::runtime()?;
+    let engine = super::until_interrupted(&rt, async {
+        let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
+        // The node image, pulled first when the engine lacks it (a node that exists already
+        // needs none).
+        let node = cluster::node_name(&options.cluster);
+        if kind::inspect(&engine.docker, &node).await?.is_none() {
+            let r = reference::Reference::parse(&options.spec.image)
+                .map_err(|e| Error::input(e, "give a node image like kindest/node:v1.36.1"))?;
+            if images::present(&engine.docker, &r).await?.is_none() {
+                let pull = PullOptions {
+                    mirror: args.registry_mirror.clone(),
+                    ..PullOptions::default()
+                };
+                let progress = ImageProgress::new(printer, "pulled");
+                let pulled =
+                    images::pull_one(&engine.docker, &options.spec.image, &pull, &progress).await;
+                progress.finish();
+                pulled?;
+            }
+        }
+        Ok(engine)
+    })?;
     let progress = StepProgress::new(printer);
     let created = super::until_interrupted(&rt, async {
-        let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         Ok(kind::create(&engine.docker, &options, &progress).await?)
     });
     progress.finish();
