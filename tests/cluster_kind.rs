@@ -282,6 +282,9 @@ async fn the_node_as_specified_is_what_the_engine_creates() {
     let Some(docker) = support::engine("node spec").await else {
         return;
     };
+    if !fake_node::available("node spec") {
+        return;
+    }
     let cleanup = support::Cleanup::new(&docker);
     let c = TestCluster::new(&docker, "spec").await;
     let image = fake_node::build(&docker, &cleanup, &c.name, false).await;
@@ -376,6 +379,9 @@ async fn boots_in_order_writes_the_config_byte_for_byte_and_merges_the_kubeconfi
     let Some(docker) = support::engine("boot").await else {
         return;
     };
+    if !fake_node::available("boot") {
+        return;
+    }
     let cleanup = support::Cleanup::new(&docker);
     let c = TestCluster::new(&docker, "boot").await;
     let image = fake_node::build(&docker, &cleanup, &c.name, false).await;
@@ -520,6 +526,9 @@ async fn a_running_node_is_reused_and_a_stopped_one_started_again() {
     let Some(docker) = support::engine("reuse").await else {
         return;
     };
+    if !fake_node::available("reuse") {
+        return;
+    }
     let cleanup = support::Cleanup::new(&docker);
     let c = TestCluster::new(&docker, "reuse").await;
     let image = fake_node::build(&docker, &cleanup, &c.name, false).await;
@@ -676,6 +685,9 @@ async fn volume_data_survives_delete_and_create() {
     let Some(docker) = support::engine("data survives").await else {
         return;
     };
+    if !fake_node::available("data survives") {
+        return;
+    }
     let cleanup = support::Cleanup::new(&docker);
     let c = TestCluster::new(&docker, "data").await;
     let image = fake_node::build(&docker, &cleanup, &c.name, false).await;
@@ -764,6 +776,9 @@ async fn a_failure_at_each_boot_step_rolls_back_and_names_the_step() {
     let Some(docker) = support::engine("rollback").await else {
         return;
     };
+    if !fake_node::available("rollback") {
+        return;
+    }
     let cleanup = support::Cleanup::new(&docker);
     let c = TestCluster::new(&docker, "rollback").await;
     let image = fake_node::build(&docker, &cleanup, &c.name, false).await;
@@ -791,6 +806,9 @@ async fn create_and_start_failures_roll_back_and_retain_keeps_the_node() {
     let Some(docker) = support::engine("rollback start").await else {
         return;
     };
+    if !fake_node::available("rollback start") {
+        return;
+    }
     let cleanup = support::Cleanup::new(&docker);
     let c = TestCluster::new(&docker, "rbstart").await;
     // No such image: the container can't be made.
@@ -843,6 +861,9 @@ async fn a_taken_port_is_refused_naming_it_and_nothing_is_made() {
     let Some(docker) = support::engine("port conflict").await else {
         return;
     };
+    if !fake_node::available("port conflict") {
+        return;
+    }
     let cleanup = support::Cleanup::new(&docker);
     let c = TestCluster::new(&docker, "port").await;
     let image = fake_node::build(&docker, &cleanup, &c.name, false).await;
@@ -908,6 +929,9 @@ async fn images_go_into_the_node_skipping_present_retagging_and_streaming_the_re
     let Some(docker) = support::engine("node images").await else {
         return;
     };
+    if !fake_node::available("node images") {
+        return;
+    }
     let cleanup = support::Cleanup::new(&docker);
     let c = TestCluster::new(&docker, "images").await;
     let image = fake_node::build(&docker, &cleanup, &c.name, false).await;

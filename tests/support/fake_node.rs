@@ -310,3 +310,16 @@ pub async fn build(
     cleanup.add(&reference);
     reference
 }
+
+/// Whether the fixture can be built (it needs a static busybox at /bin/busybox, which
+/// scripts/test.sh installs); prints SKIPPED, or panics under CI / ONYX_REQUIRE_*.
+pub fn available(test: &str) -> bool {
+    if std::path::Path::new("/bin/busybox").is_file() {
+        return true;
+    }
+    if crate::support::required() {
+        panic!("{test}: /bin/busybox (busybox-static) is required here (CI/ONYX_REQUIRE_*)");
+    }
+    crate::support::skipped(&format!("no /bin/busybox for the fake node image ({test})"));
+    false
+}
