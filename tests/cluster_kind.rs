@@ -1067,3 +1067,41 @@ async fn images_go_into_the_node_skipping_present_retagging_and_streaming_the_re
     assert_eq!(results[0].outcome, O::Failed);
     assert_eq!(results[1].outcome, O::Present);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_container_of_someone_else_with_the_node_name_is_left_alone() {
+    let Some(docker) = support::engine("foreign node").await else {
+        return;
+    };
+    if !fake_node::available("foreign node") {
+        return;
+    }
+    let cleanup = support::Cleanup::new(&docker);
+    let c = TestCluster::new(&docker, "foreign").await;
+    let image = fake_node::build(&docker, &cleanup, &c.name, false).await;
+    // Same name, no kind labels.
+    docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::new().name(&c.node()).build()),
+            bollard::models::ContainerCreateBody {
+                image: Some(image.clone()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let err = kind::create(
+        &docker,
+        &c.options(runnable_here(c.spec(&image, kind::free_port().unwrap()))),
+        &cluster::SilentSteps,
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, ClusterError::Foreign { .. }), "{err}");
+    assert!(err.hint().unwrap().contains(&c.node()), "{:?}", err.hint());
+    let err = kind::delete(&docker, &c.name, &c.kubeconfig(), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClusterError::Foreign { .. }), "{err}");
+    assert!(c.exists().await, "someone else's container was removed");
+}

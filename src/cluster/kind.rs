@@ -1180,17 +1180,25 @@ async fn failed(
     }
 }
 
-/// Remove what a failed create made: the container with its anonymous volume, the network if it
-/// was made by this run and nothing else uses it.
-async fn rollback(docker: &Docker, opts: &CreateOptions, made_network: bool) {
+/// Remove a node container with its anonymous volume (`/var`); a missing one is no error.
+pub async fn remove_node(docker: &Docker, node: &str) -> Result<(), DockerError> {
     let options = RemoveContainerOptionsBuilder::new()
         .force(true)
         .v(true)
         .build();
-    if let Err(e) = docker
-        .remove_container(&opts.spec.name, Some(options))
-        .await
-    {
+    match docker.remove_container(node, Some(options)).await {
+        Ok(())
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Remove what a failed create made: the container with its anonymous volume, the network if it
+/// was made by this run and nothing else uses it.
+async fn rollback(docker: &Docker, opts: &CreateOptions, made_network: bool) {
+    if let Err(e) = remove_node(docker, &opts.spec.name).await {
         tracing::warn!("could not remove {} after the failure: {e}", opts.spec.name);
     }
     if made_network {

@@ -114,7 +114,8 @@ pub fn create(
         // The node image, pulled first when the engine lacks it (a node that exists already
         // needs none).
         let node = cluster::node_name(&options.cluster);
-        if kind::inspect(&engine.docker, &node).await?.is_none() {
+        let existed = kind::inspect(&engine.docker, &node).await?.is_some();
+        if !existed {
             let r = reference::Reference::parse(&options.spec.image)
                 .map_err(|e| Error::input(e, "give a node image like kindest/node:v1.36.1"))?;
             if images::present(&engine.docker, &r).await?.is_none() {
@@ -129,13 +130,27 @@ pub fn create(
                 pulled?;
             }
         }
-        Ok(engine)
+        Ok((engine, existed))
     })?;
+    let (engine, existed) = engine;
     let progress = StepProgress::new(printer);
     let created = super::until_interrupted(&rt, async {
         Ok(kind::create(&engine.docker, &options, &progress).await?)
     });
     progress.finish();
+    // Ctrl-C drops the create half-way: remove the node it was making, as a failure would.
+    if let Err(Error::Docker(crate::docker::DockerError::Interrupted)) = &created
+        && !existed
+        && !args.retain
+    {
+        printer.info(&format!(
+            "interrupted: removing the node {}",
+            options.spec.name
+        ));
+        if let Err(e) = rt.block_on(kind::remove_node(&engine.docker, &options.spec.name)) {
+            printer.warn(&format!("could not remove {}: {e}", options.spec.name));
+        }
+    }
     let created = created?;
     match args.output {
         DataFormat::Json => printer.data(&json(&created))?,
