@@ -49,7 +49,8 @@ pub struct KubeadmParams {
     pub api_bind_port: u16,
     pub pod_subnet: String,
     pub service_subnet: String,
-    /// `systemd` on cgroup v2 hosts, `cgroupfs` on v1 (as kind picks).
+    /// The kubelet's cgroup driver: kind now uses `systemd` for every node image (its containerd
+    /// is configured with `SystemdCgroup = true`); `cgroupfs` only for old images.
     pub cgroup_driver: String,
     /// The bootstrap token (unused for one node, but kubeadm wants one).
     pub token: String,
