@@ -367,6 +367,44 @@ async fn the_node_as_specified_is_what_the_engine_creates() {
             Some(want.host_port.to_string().as_str())
         );
     }
+    // The network, when onyx made it: a bridge with masquerading, IPv6 on kind's kind of ULA
+    // subnet, or IPv4 only where the engine can't do IPv6.
+    let net = docker
+        .inspect_network(
+            node::NETWORK,
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .unwrap();
+    if net
+        .labels
+        .as_ref()
+        .and_then(|l| l.get("app.kubernetes.io/managed-by"))
+        .map(String::as_str)
+        == Some("onyx")
+    {
+        assert_eq!(net.driver.as_deref(), Some("bridge"));
+        assert_eq!(
+            net.options.as_ref().unwrap()["com.docker.network.bridge.enable_ip_masquerade"],
+            "true"
+        );
+        let subnets: Vec<String> = net
+            .ipam
+            .and_then(|i| i.config)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|c| c.subnet)
+            .collect();
+        if net.enable_ipv6 == Some(true) {
+            assert!(
+                (0..5).any(|n| subnets.contains(&kind::ula_subnet(node::NETWORK, n))),
+                "{subnets:?}"
+            );
+        } else {
+            assert!(subnets.iter().all(|s| !s.contains(':')), "{subnets:?}");
+        }
+    }
+
     // kind recognises it as a cluster.
     let listed = kind::list(&docker).await.unwrap();
     let ours = listed.iter().find(|l| l.name == c.name).expect("listed");
@@ -1104,4 +1142,59 @@ async fn a_container_of_someone_else_with_the_node_name_is_left_alone() {
         .unwrap_err();
     assert!(matches!(err, ClusterError::Foreign { .. }), "{err}");
     assert!(c.exists().await, "someone else's container was removed");
+}
+
+/// The binary with the product's own spec (privileged, untouched): where the engine grants
+/// privileged containers the stand-in node boots; where it refuses them (these machines withhold
+/// CAP_SYS_RESOURCE) the create fails at "start node" with the engine's words and a hint, and
+/// everything it made is gone. Either way the outcome is checked in full.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cli_with_the_product_spec_boots_or_rolls_back_a_refused_start() {
+    let Some(docker) = support::engine("cli privileged").await else {
+        return;
+    };
+    if !fake_node::available("cli privileged") {
+        return;
+    }
+    let cleanup = support::Cleanup::new(&docker);
+    let c = TestCluster::new(&docker, "cliprv").await;
+    let image = fake_node::build(&docker, &cleanup, &c.name, false).await;
+    let port = kind::free_port().unwrap().to_string();
+    let (code, out, err) = onyx(
+        &c,
+        &[
+            "cluster",
+            "create",
+            "--name",
+            &c.name,
+            "--node-image",
+            &image,
+            "--port",
+            &port,
+            "--wait",
+            "10",
+            "-o",
+            "json",
+        ],
+    );
+    if code == 0 {
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["outcome"], "created", "{err}");
+        assert_eq!(
+            kind::status(&docker, &c.name).await.unwrap().ready,
+            Some(true)
+        );
+        let i = kind::inspect(&docker, &c.node()).await.unwrap().unwrap();
+        assert_eq!(i.host_config.unwrap().privileged, Some(true));
+    } else {
+        assert_eq!(code, 3, "{err}");
+        assert!(err.contains("failed at step \"start node\""), "{err}");
+        assert!(err.contains("unable to apply caps"), "{err}");
+        assert!(err.contains("can't start privileged containers"), "{err}");
+        assert!(!c.exists().await, "node left behind");
+        assert!(
+            !c.kubeconfig().exists(),
+            "kubeconfig written after a failed create"
+        );
+    }
 }

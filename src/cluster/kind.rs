@@ -130,6 +130,19 @@ impl ClusterError {
                 "the node {node} is kept: look inside with `docker exec -it {node} bash` or \
                  `docker logs {node}`; remove it with `onyx cluster delete`"
             )),
+            ClusterError::StepFailed {
+                step: Step::StartNode,
+                message,
+                kept: None,
+                ..
+            } if message.contains("apply caps") => Some(
+                "this Docker engine can't start privileged containers, which a Kubernetes node \
+                 needs (a restricted VM or container, or rootless Docker without cgroup \
+                 delegation); use an engine that can (Docker Desktop, colima, Docker on a \
+                 machine of your own), or deploy to an existing cluster with `onyx render | \
+                 kubectl apply --server-side -f -`"
+                    .into(),
+            ),
             ClusterError::StepFailed { kept: None, .. } => Some(
                 "everything this run made was removed; run again with --retain to keep the node \
                  for debugging"
@@ -613,6 +626,11 @@ pub async fn ensure_network(docker: &Docker, name: &str) -> Result<bool, DockerE
         options: Some(HashMap::from([(
             "com.docker.network.bridge.enable_ip_masquerade".to_string(),
             "true".to_string(),
+        )])),
+        // kind doesn't label its network; ours says who made it (kind uses it all the same).
+        labels: Some(HashMap::from([(
+            "app.kubernetes.io/managed-by".to_string(),
+            "onyx".to_string(),
         )])),
         ..Default::default()
     };
