@@ -766,6 +766,16 @@ async fn volume_data_survives_delete_and_create() {
         "a new node"
     );
     assert_eq!(c.read_text(&format!("{dir}/PG_VERSION")).await, "row 1\n");
+
+    // --purge on a running node: the data goes too (wiped from inside the node first, where the
+    // pods' files may belong to users the host user is not).
+    let deleted = kind::delete(&docker, &c.name, &c.kubeconfig(), Some(&c.data_dir()))
+        .await
+        .unwrap();
+    assert!(deleted.node_removed);
+    assert_eq!(deleted.data_removed, Some(c.data_dir()));
+    assert!(!c.data_dir().exists());
+    assert!(!c.exists().await);
 }
 
 /// Create with a failure injected; the error names the step, carries the node's log, and

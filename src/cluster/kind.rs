@@ -94,6 +94,13 @@ pub enum ClusterError {
     #[error("there is no cluster named {0}")]
     NotFound(String),
 
+    /// The data directory could not be removed (`--purge`).
+    #[error("cannot remove the data directory {dir}: {source}")]
+    Purge {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+
     #[error(transparent)]
     Docker(#[from] DockerError),
 
@@ -153,6 +160,11 @@ impl ClusterError {
                  cluster name"
             )),
             ClusterError::NotFound(_) => Some("`onyx cluster list` shows the clusters".into()),
+            ClusterError::Purge { dir, .. } => Some(format!(
+                "files in it may belong to the users the pods ran as: remove it with `sudo rm -rf \
+                 {}`",
+                dir.display()
+            )),
             ClusterError::Docker(e) => e.hint(),
             ClusterError::Kubeconfig(e) => e.hint(),
         }
@@ -1249,18 +1261,27 @@ pub async fn delete(
     let name = super::node_name(cluster);
     let node_removed = match inspect(docker, &name).await? {
         Some(i) => {
-            let labels = i.config.and_then(|c| c.labels).unwrap_or_default();
+            let labels = i
+                .config
+                .as_ref()
+                .and_then(|c| c.labels.clone())
+                .unwrap_or_default();
             if labels.get(node::LABEL_CLUSTER).map(String::as_str) != Some(cluster) {
                 return Err(ClusterError::Foreign {
                     name,
                     cluster: cluster.into(),
                 });
             }
-            let options = RemoveContainerOptionsBuilder::new()
-                .force(true)
-                .v(true)
-                .build();
-            docker.remove_container(&name, Some(options)).await?;
+            // Files the pods wrote belong to their users (often root); the node, running as
+            // root, can remove them where the host user may not.
+            if purge_data.is_some() && is_running(&i) {
+                let wipe = format!(
+                    "rm -rf {root}/* {root}/.[!.]* 2>/dev/null; true",
+                    root = node::STORAGE_ROOT
+                );
+                let _ = exec(docker, &name, &["sh", "-c", &wipe], None).await;
+            }
+            remove_node(docker, &name).await?;
             true
         }
         None => false,
@@ -1276,7 +1297,10 @@ pub async fn delete(
     if let Some(dir) = purge_data
         && dir.exists()
     {
-        std::fs::remove_dir_all(dir).map_err(DockerError::Io)?;
+        std::fs::remove_dir_all(dir).map_err(|source| ClusterError::Purge {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
         data_removed = Some(dir.to_path_buf());
     }
     Ok(Deleted {
