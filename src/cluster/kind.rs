@@ -784,6 +784,10 @@ pub fn all_ready(jsonpath_output: &str) -> bool {
 
 // ---- the steps ------------------------------------------------------------------------------
 
+/// No step may take longer than this (kubeadm init on a slow laptop takes a few minutes); the
+/// Ready wait has its own timeout.
+const STEP_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
 /// Run one step, reporting its start and end.
 async fn step<T>(
     reporter: &dyn StepReporter,
@@ -791,7 +795,20 @@ async fn step<T>(
     work: impl Future<Output = Result<T, String>>,
 ) -> Result<T, (Step, String)> {
     reporter.step(s, StepEvent::Start);
-    match work.await {
+    // The Ready wait runs under its own timeout (`--wait`), which may be longer.
+    let limit = if s == Step::WaitReady {
+        Duration::MAX
+    } else {
+        STEP_TIMEOUT
+    };
+    let result = match tokio::time::timeout(limit, work).await {
+        Ok(r) => r,
+        Err(_) => Err(format!(
+            "no answer within {} minutes",
+            STEP_TIMEOUT.as_secs() / 60
+        )),
+    };
+    match result {
         Ok(v) => {
             reporter.step(s, StepEvent::Done);
             Ok(v)
