@@ -1208,3 +1208,36 @@ async fn the_cli_with_the_product_spec_boots_or_rolls_back_a_refused_start() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_older_node_image_boots_with_the_v1beta3_config() {
+    let Some(docker) = support::engine("v1beta3").await else {
+        return;
+    };
+    if !fake_node::available("v1beta3") {
+        return;
+    }
+    let cleanup = support::Cleanup::new(&docker);
+    let c = TestCluster::new(&docker, "beta3").await;
+    let image = fake_node::build_version(&docker, &cleanup, &c.name, false, "v1.35.2").await;
+    kind::create(
+        &docker,
+        &c.options(runnable_here(c.spec(&image, kind::free_port().unwrap()))),
+        &cluster::SilentSteps,
+    )
+    .await
+    .unwrap();
+    let i = kind::inspect(&docker, &c.node()).await.unwrap().unwrap();
+    let ip = i.network_settings.unwrap().networks.unwrap()["kind"]
+        .ip_address
+        .clone()
+        .unwrap();
+    let expected = kubeadm::render(
+        &KubeadmParams::single_node(&c.name, "v1.35.2", &ip, "systemd"),
+        KubeadmApi::V1Beta3,
+    );
+    let got = c.read_text(kind::KUBEADM_CONF).await;
+    assert_eq!(got, expected);
+    assert!(got.contains("apiVersion: kubeadm.k8s.io/v1beta3"), "{got}");
+    assert!(!got.contains("v1beta4"), "{got}");
+}

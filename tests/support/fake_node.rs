@@ -206,6 +206,17 @@ pub async fn build(
     tag: &str,
     broken_entrypoint: bool,
 ) -> String {
+    build_version(docker, cleanup, tag, broken_entrypoint, "v1.36.1").await
+}
+
+/// [`build`] with the Kubernetes version the node image claims in `/kind/version`.
+pub async fn build_version(
+    docker: &Docker,
+    cleanup: &Cleanup,
+    tag: &str,
+    broken_entrypoint: bool,
+    kubernetes_version: &str,
+) -> String {
     let reference = format!("onyx-test/fake-kind-node:{tag}");
     let mut layer = tar::Builder::new(Vec::new());
     for d in [
@@ -248,7 +259,12 @@ pub async fn build(
         CONTAINERD.as_bytes(),
         0o755,
     );
-    add(&mut layer, "kind/version", b"v1.36.1\n", 0o644);
+    add(
+        &mut layer,
+        "kind/version",
+        format!("{kubernetes_version}\n").as_bytes(),
+        0o644,
+    );
     add(
         &mut layer,
         "kind/manifests/default-cni.yaml",
