@@ -57,6 +57,14 @@ pub enum Command {
     #[command(subcommand)]
     Images(ImagesCommand),
 
+    /// Manage onyx's own local Kubernetes cluster (a kind-compatible node in Docker)
+    ///
+    /// The node is made through the Docker API (no kind or docker binary needed), its kubeconfig
+    /// is merged into yours as context kind-onyx, and the stack's volumes live in a host directory
+    /// that survives `cluster delete` + `cluster create`.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+
     /// Print a shell completion script
     ///
     /// bash: `onyx completions bash > ~/.local/share/bash-completion/completions/onyx`
@@ -235,6 +243,123 @@ pub struct ImagesLoadArgs {
 #[derive(Debug, Args)]
 pub struct ImagesListArgs {
     /// Output format
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
+    pub output: DataFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Create the local cluster, or start and reuse the one that exists
+    ///
+    /// Steps: network, node container, systemd, kubeadm init, CNI, storage, node Ready, kubeconfig.
+    /// A failed create removes what it made (unless --retain) and names the step that failed.
+    Create(ClusterCreateArgs),
+
+    /// Delete the local cluster and its kubeconfig entries; the data directory stays unless --purge
+    Delete(ClusterDeleteArgs),
+
+    /// List kind-compatible clusters in the Docker engine (onyx's and kind's own)
+    List(ClusterListArgs),
+
+    /// Show the local cluster's node, ports, data directory and readiness
+    Status(ClusterStatusArgs),
+
+    /// Put the stack's images into the node's containerd (present ones are skipped)
+    ///
+    /// The images must be in the Docker engine (`onyx images pull` or `onyx images load`).
+    Load(ClusterLoadArgs),
+}
+
+/// Which cluster, and where its kubeconfig and data live; shared by the cluster commands.
+#[derive(Debug, Args, Clone)]
+pub struct ClusterTarget {
+    /// The cluster's name (tests run several side by side; users keep the default)
+    #[arg(long, default_value = crate::cluster::CLUSTER_NAME, hide = true)]
+    pub name: String,
+
+    /// Kubeconfig file to merge into / clean (default: by kubectl's rules, $KUBECONFIG or
+    /// ~/.kube/config)
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Host directory that holds onyx's data; the cluster's volumes live in its `data/`
+    ///
+    /// Default: the platform data directory + `onyx` (on Linux `~/.local/share/onyx`).
+    #[arg(long, env = env_vars::ONYX_DATA_DIR, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterCreateArgs {
+    #[command(flatten)]
+    pub target: ClusterTarget,
+
+    /// Host port for the UI on 127.0.0.1, mapped to the gateway's node port (default 3000)
+    #[arg(long, env = env_vars::ONYX_PORT, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// Keep the node after a failed create, to look inside it
+    #[arg(long)]
+    pub retain: bool,
+
+    /// Seconds to wait for the node to be Ready
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub wait: u64,
+
+    /// Node image to use instead of the pinned kindest/node (for tests)
+    #[arg(long, value_name = "REF", hide = true)]
+    pub node_image: Option<String>,
+
+    /// Pull the node image through this registry mirror when the engine lacks it (HOST[:PORT])
+    #[arg(long, env = env_vars::ONYX_REGISTRY_MIRROR, value_name = "HOST")]
+    pub registry_mirror: Option<String>,
+
+    /// Output format of the result
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
+    pub output: DataFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterDeleteArgs {
+    #[command(flatten)]
+    pub target: ClusterTarget,
+
+    /// Also remove the data directory (every database, index and file of the stack)
+    #[arg(long)]
+    pub purge: bool,
+
+    /// Output format of the result
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
+    pub output: DataFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterListArgs {
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
+    pub output: DataFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterStatusArgs {
+    #[command(flatten)]
+    pub target: ClusterTarget,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
+    pub output: DataFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterLoadArgs {
+    #[command(flatten)]
+    pub target: ClusterTarget,
+
+    /// Load these instead of the stack's images (for tests and benchmarks)
+    #[arg(long = "image", value_name = "REF", hide = true)]
+    pub images: Vec<String>,
+
+    /// Output format of the per-image results
     #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
     pub output: DataFormat,
 }

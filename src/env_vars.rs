@@ -11,6 +11,9 @@ pub const ONYX_NAMESPACE: &str = "ONYX_NAMESPACE";
 pub const ONYX_PORT: &str = "ONYX_PORT";
 /// Registry mirror (`HOST[:PORT][/PATH]`) to pull Docker Hub images through.
 pub const ONYX_REGISTRY_MIRROR: &str = "ONYX_REGISTRY_MIRROR";
+/// Directory for onyx's data (default: the platform data dir + `onyx`); the own cluster's volumes
+/// live in its `data/`.
+pub const ONYX_DATA_DIR: &str = "ONYX_DATA_DIR";
 /// Any non-empty value turns colour off (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
 /// Log filter for `tracing` (e.g. `onyx=debug`); `-v`/`-vv` set a default.
@@ -35,6 +38,7 @@ pub const ALL: &[(&str, &str)] = &[
         ONYX_REGISTRY_MIRROR,
         "registry mirror for Docker Hub images",
     ),
+    (ONYX_DATA_DIR, "data directory of the own cluster"),
     (ONYX_LOG, "log filter"),
     (NO_COLOR, "disable colour"),
     (ONYX_UPDATE_ROOT, "release API for self update"),

@@ -50,6 +50,10 @@ pub enum Error {
     #[error(transparent)]
     Docker(#[from] crate::docker::DockerError),
 
+    /// onyx's own cluster (the node container and its boot).
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::kind::ClusterError),
+
     #[error(transparent)]
     Io(#[from] std::io::Error),
 
@@ -83,6 +87,7 @@ impl Error {
                     .into(),
             ),
             Error::Docker(e) => e.hint(),
+            Error::Cluster(e) => e.hint(),
             Error::Io(_) | Error::Internal(_) => None,
         }
     }
@@ -97,6 +102,15 @@ impl Error {
                 crate::docker::DockerError::Engine(_) | crate::docker::DockerError::Io(_),
             ) => EXIT_INTERNAL,
             Error::Docker(_) => EXIT_REFUSED,
+            Error::Cluster(crate::cluster::kind::ClusterError::Docker(
+                crate::docker::DockerError::Interrupted,
+            )) => EXIT_INTERRUPTED,
+            Error::Cluster(crate::cluster::kind::ClusterError::NotFound(_)) => EXIT_USAGE,
+            Error::Cluster(crate::cluster::kind::ClusterError::Docker(
+                crate::docker::DockerError::NoEngine { .. },
+            )) => EXIT_REFUSED,
+            Error::Cluster(crate::cluster::kind::ClusterError::Docker(_)) => EXIT_INTERNAL,
+            Error::Cluster(_) => EXIT_REFUSED,
             Error::Io(_) | Error::Internal(_) => EXIT_INTERNAL,
         })
     }

@@ -71,6 +71,8 @@ fn help_texts() {
         ("help_render", vec!["render", "--help"]),
         ("help_plan", vec!["plan", "--help"]),
         ("help_images", vec!["images", "--help"]),
+        ("help_cluster", vec!["cluster", "--help"]),
+        ("help_cluster_create", vec!["cluster", "create", "--help"]),
     ] {
         let r = onyx(&args);
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);

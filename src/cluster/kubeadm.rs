@@ -49,19 +49,25 @@ pub struct KubeadmParams {
     pub api_bind_port: u16,
     pub pod_subnet: String,
     pub service_subnet: String,
-    /// `systemd` on cgroup v2 hosts, `cgroupfs` on v1 (as kind picks).
+    /// The kubelet's cgroup driver: kind now uses `systemd` for every node image (its containerd
+    /// is configured with `SystemdCgroup = true`); `cgroupfs` only for old images.
     pub cgroup_driver: String,
     /// The bootstrap token (unused for one node, but kubeadm wants one).
     pub token: String,
 }
 
 impl KubeadmParams {
-    /// kind's defaults for a single node.
-    pub fn single_node(kubernetes_version: &str, node_address: &str, cgroup_driver: &str) -> Self {
+    /// kind's defaults for a single node of `cluster`.
+    pub fn single_node(
+        cluster: &str,
+        kubernetes_version: &str,
+        node_address: &str,
+        cgroup_driver: &str,
+    ) -> Self {
         KubeadmParams {
             kubernetes_version: kubernetes_version.into(),
-            cluster_name: super::CLUSTER_NAME.into(),
-            node_name: super::node::NODE_NAME.into(),
+            cluster_name: cluster.into(),
+            node_name: super::node_name(cluster),
             node_address: node_address.into(),
             api_bind_port: super::node::API_SERVER_PORT,
             pod_subnet: "10.244.0.0/16".into(),
@@ -187,7 +193,12 @@ mod tests {
     use super::*;
 
     fn params() -> KubeadmParams {
-        KubeadmParams::single_node("v1.36.1", "172.18.0.2", "systemd")
+        KubeadmParams::single_node(
+            crate::cluster::CLUSTER_NAME,
+            "v1.36.1",
+            "172.18.0.2",
+            "systemd",
+        )
     }
 
     fn docs(text: &str) -> Vec<serde_json::Value> {

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::CONTEXT_NAME;
 use crate::error::{Error, Result};
 
 /// Where to write, by kubectl's rules: an explicit path; else `$KUBECONFIG`'s only entry, or its
@@ -47,9 +46,9 @@ pub fn path_for_merge(
     }
 }
 
-/// Turn the node's `/etc/kubernetes/admin.conf` into our entries: everything named `kind-onyx`,
-/// the server pointed at `https://127.0.0.1:<host port>`.
-pub fn from_admin_conf(admin_conf: &str, host_port: u16) -> Result<Value> {
+/// Turn the node's `/etc/kubernetes/admin.conf` into our entries: everything named `context`
+/// (`kind-onyx` for the default cluster), the server pointed at `https://127.0.0.1:<host port>`.
+pub fn from_admin_conf(admin_conf: &str, host_port: u16, context: &str) -> Result<Value> {
     let bad = |what: &str| {
         Error::Internal(anyhow::anyhow!(
             "the node's admin.conf is not what kubeadm writes: {what}"
@@ -72,10 +71,10 @@ pub fn from_admin_conf(admin_conf: &str, host_port: u16) -> Result<Value> {
     Ok(json!({
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": CONTEXT_NAME, "cluster": cluster}],
-        "users": [{"name": CONTEXT_NAME, "user": user}],
-        "contexts": [{"name": CONTEXT_NAME, "context": {"cluster": CONTEXT_NAME, "user": CONTEXT_NAME}}],
-        "current-context": CONTEXT_NAME,
+        "clusters": [{"name": context, "cluster": cluster}],
+        "users": [{"name": context, "user": user}],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": context}}],
+        "current-context": context,
     }))
 }
 
@@ -215,9 +214,9 @@ pub fn merge(file: &Path, ours: &Value) -> Result<()> {
     write(file, &config)
 }
 
-/// Remove our entries; if ours was the current context, none is current afterwards (as kind does).
-/// A missing file, or one without our entries, is left untouched.
-pub fn remove(file: &Path) -> Result<bool> {
+/// Remove the entries named `context`; if it was the current context, none is current afterwards
+/// (as kind does). A missing file, or one without our entries, is left untouched.
+pub fn remove(file: &Path, context: &str) -> Result<bool> {
     if !file.exists() {
         return Ok(false);
     }
@@ -227,11 +226,11 @@ pub fn remove(file: &Path) -> Result<bool> {
     for key in ["clusters", "users", "contexts"] {
         if let Some(items) = config.get_mut(key).and_then(|l| l.as_array_mut()) {
             let before = items.len();
-            items.retain(|i| i["name"] != CONTEXT_NAME);
+            items.retain(|i| i["name"] != context);
             changed |= items.len() != before;
         }
     }
-    if config["current-context"] == CONTEXT_NAME {
+    if config["current-context"] == context {
         config["current-context"] = json!("");
         changed = true;
     }
@@ -244,6 +243,7 @@ pub fn remove(file: &Path) -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::CONTEXT_NAME;
 
     const ADMIN_CONF: &str = "apiVersion: v1
 clusters:
@@ -321,7 +321,7 @@ preferences:
 
     #[test]
     fn admin_conf_is_renamed_and_pointed_at_localhost() {
-        let ours = from_admin_conf(ADMIN_CONF, 41234).unwrap();
+        let ours = from_admin_conf(ADMIN_CONF, 41234, CONTEXT_NAME).unwrap();
         assert_eq!(ours["clusters"][0]["name"], CONTEXT_NAME);
         assert_eq!(
             ours["clusters"][0]["cluster"]["server"],
@@ -334,8 +334,8 @@ preferences:
         assert_eq!(ours["users"][0]["user"]["client-key-data"], "S0VZCg==");
         assert_eq!(ours["contexts"][0]["context"]["user"], CONTEXT_NAME);
         assert_eq!(ours["current-context"], CONTEXT_NAME);
-        assert!(from_admin_conf("clusters: []", 1).is_err());
-        assert!(from_admin_conf(": : :", 1).is_err());
+        assert!(from_admin_conf("clusters: []", 1, CONTEXT_NAME).is_err());
+        assert!(from_admin_conf(": : :", 1, CONTEXT_NAME).is_err());
     }
 
     #[test]
@@ -343,7 +343,7 @@ preferences:
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("config");
         std::fs::write(&file, USER_CONFIG).unwrap();
-        let ours = from_admin_conf(ADMIN_CONF, 41234).unwrap();
+        let ours = from_admin_conf(ADMIN_CONF, 41234, CONTEXT_NAME).unwrap();
 
         merge(&file, &ours).unwrap();
         let merged: Value =
@@ -368,7 +368,7 @@ preferences:
         }
 
         // Merging again replaces our entries instead of adding more.
-        let again = from_admin_conf(ADMIN_CONF, 50000).unwrap();
+        let again = from_admin_conf(ADMIN_CONF, 50000, CONTEXT_NAME).unwrap();
         merge(&file, &again).unwrap();
         let merged: Value =
             serde_saphyr::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
@@ -378,7 +378,7 @@ preferences:
             "https://127.0.0.1:50000"
         );
 
-        assert!(remove(&file).unwrap());
+        assert!(remove(&file, CONTEXT_NAME).unwrap());
         let after: Value =
             serde_saphyr::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         assert_eq!(names(&after, "clusters"), ["prod"]);
@@ -387,14 +387,18 @@ preferences:
         assert_eq!(after["current-context"], "");
         assert_eq!(after["users"][0]["user"]["token"], "secret-token");
         // Nothing of ours left: a second remove changes nothing.
-        assert!(!remove(&file).unwrap());
+        assert!(!remove(&file, CONTEXT_NAME).unwrap());
     }
 
     #[test]
     fn merge_creates_a_missing_file_and_its_directory() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join(".kube/config");
-        merge(&file, &from_admin_conf(ADMIN_CONF, 1234).unwrap()).unwrap();
+        merge(
+            &file,
+            &from_admin_conf(ADMIN_CONF, 1234, CONTEXT_NAME).unwrap(),
+        )
+        .unwrap();
         let v: Value = serde_saphyr::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
         assert_eq!(v["kind"], "Config");
         assert_eq!(names(&v, "contexts"), [CONTEXT_NAME]);
@@ -419,7 +423,11 @@ preferences:
             std::thread::sleep(Duration::from_millis(300));
             drop(held);
         });
-        merge(&file, &from_admin_conf(ADMIN_CONF, 1).unwrap()).unwrap();
+        merge(
+            &file,
+            &from_admin_conf(ADMIN_CONF, 1, CONTEXT_NAME).unwrap(),
+        )
+        .unwrap();
         releaser.join().unwrap();
         assert_eq!(
             std::fs::read_to_string(backup_path(&file)).unwrap(),
@@ -432,7 +440,11 @@ preferences:
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("config");
         std::fs::write(&file, "clusters: [unclosed\n").unwrap();
-        let err = merge(&file, &from_admin_conf(ADMIN_CONF, 1).unwrap()).unwrap_err();
+        let err = merge(
+            &file,
+            &from_admin_conf(ADMIN_CONF, 1, CONTEXT_NAME).unwrap(),
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("not a valid kubeconfig"), "{err}");
         assert_eq!(
             std::fs::read_to_string(&file).unwrap(),

@@ -7,8 +7,6 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::CLUSTER_NAME;
-
 /// kind's labels: which cluster a container belongs to, and its role in it.
 pub const LABEL_CLUSTER: &str = "io.x-k8s.kind.cluster";
 pub const LABEL_ROLE: &str = "io.x-k8s.kind.role";
@@ -60,14 +58,21 @@ pub struct NodeSpec {
     pub restart: RestartPolicy,
     /// Our entrypoint (systemd) must be PID 1, not docker-init.
     pub init: bool,
+    /// Capabilities added and dropped on top of `privileged` (kind sets none; empty here).
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
     pub tty: bool,
     pub env: Vec<String>,
     pub ports: Vec<PortMapping>,
 }
 
-/// What varies between nodes: the image, the host ports and where data lives on the host.
+/// What varies between nodes: the cluster's name, the image, the host ports and where data lives
+/// on the host.
 #[derive(Debug, Clone)]
 pub struct NodeOptions {
+    /// The cluster's name (`onyx` unless several clusters live side by side, as in tests); the
+    /// node is `<cluster>-control-plane`.
+    pub cluster: String,
     pub image: String,
     /// Host port (on 127.0.0.1) of the API server, chosen free by onyx.
     pub api_server_port: u16,
@@ -88,12 +93,13 @@ fn localhost(host_port: u16, container_port: u16) -> PortMapping {
 
 /// The node container's spec.
 pub fn node_spec(opts: &NodeOptions) -> NodeSpec {
+    let name = super::node_name(&opts.cluster);
     NodeSpec {
-        name: NODE_NAME.into(),
-        hostname: NODE_NAME.into(),
+        name: name.clone(),
+        hostname: name,
         image: opts.image.clone(),
         labels: BTreeMap::from([
-            (LABEL_CLUSTER.into(), CLUSTER_NAME.into()),
+            (LABEL_CLUSTER.into(), opts.cluster.clone()),
             (LABEL_ROLE.into(), "control-plane".into()),
             ("app.kubernetes.io/managed-by".into(), "onyx".into()),
         ]),
@@ -116,6 +122,8 @@ pub fn node_spec(opts: &NodeOptions) -> NodeSpec {
             maximum_retry_count: 1,
         },
         init: false,
+        cap_add: Vec::new(),
+        cap_drop: Vec::new(),
         tty: true,
         env: vec!["KUBECONFIG=/etc/kubernetes/admin.conf".into()],
         ports: vec![
@@ -128,10 +136,12 @@ pub fn node_spec(opts: &NodeOptions) -> NodeSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::CLUSTER_NAME;
 
     #[test]
     fn spec_is_kinds_with_ports_on_localhost_only() {
         let spec = node_spec(&NodeOptions {
+            cluster: CLUSTER_NAME.into(),
             image: "kindest/node:v1.36.1@sha256:abc".into(),
             api_server_port: 41234,
             ui_port: 3000,
@@ -143,6 +153,10 @@ mod tests {
         assert_eq!(spec.labels[LABEL_ROLE], "control-plane");
         assert_eq!(spec.network, "kind");
         assert!(spec.privileged && spec.cgroupns_private && spec.tty && !spec.init);
+        assert!(spec.cap_add.is_empty() && spec.cap_drop.is_empty());
+        assert_eq!(spec.env, ["KUBECONFIG=/etc/kubernetes/admin.conf"]);
+        assert_eq!(spec.image, "kindest/node:v1.36.1@sha256:abc");
+        assert_eq!(spec.labels.len(), 3);
         assert_eq!(
             spec.security_opt,
             ["seccomp=unconfined", "apparmor=unconfined"]
@@ -165,5 +179,20 @@ mod tests {
             [localhost(41234, 6443), localhost(3000, UI_NODE_PORT)]
         );
         assert!(spec.ports.iter().all(|p| p.host_ip == "127.0.0.1"));
+    }
+
+    #[test]
+    fn another_cluster_gets_its_own_names() {
+        let spec = node_spec(&NodeOptions {
+            cluster: "t-42".into(),
+            image: "x:1".into(),
+            api_server_port: 1,
+            ui_port: 2,
+            data_dir: "/d".into(),
+        });
+        assert_eq!(spec.name, "t-42-control-plane");
+        assert_eq!(spec.hostname, "t-42-control-plane");
+        assert_eq!(spec.labels[LABEL_CLUSTER], "t-42");
+        assert_eq!(spec.network, NETWORK);
     }
 }

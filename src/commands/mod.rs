@@ -2,6 +2,7 @@
 //! returns an exit status; none of them parses flags or reads the environment itself.
 
 pub mod backup;
+pub mod cluster;
 pub mod completions;
 pub mod doctor;
 pub mod images;
@@ -17,7 +18,7 @@ use std::process::ExitCode;
 
 #[cfg(feature = "self-update")]
 use crate::cli::SelfCommand;
-use crate::cli::{Cli, Command, ImagesCommand, StackArgs};
+use crate::cli::{Cli, ClusterCommand, Command, ImagesCommand, StackArgs};
 use crate::error::{Error, Result};
 use crate::host::HostFacts;
 use crate::settings::{Given, Settings, Verbosity};
@@ -43,6 +44,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             namespace: a.kube.namespace.clone(),
             ..Given::default()
         },
+        Command::Cluster(ClusterCommand::Create(a)) => Given {
+            port: a.port,
+            ..Given::default()
+        },
         _ => Given::default(),
     };
     let settings = Settings::resolve(&cli.global, given)?;
@@ -65,6 +70,13 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Images(ImagesCommand::Pull(args)) => images::pull(&printer, &args),
         Command::Images(ImagesCommand::Save(args)) => images::save(&printer, &args),
         Command::Images(ImagesCommand::Load(args)) => images::load(&printer, &args),
+        Command::Cluster(ClusterCommand::Create(args)) => {
+            cluster::create(&settings, &printer, &args)
+        }
+        Command::Cluster(ClusterCommand::Delete(args)) => cluster::delete(&printer, &args),
+        Command::Cluster(ClusterCommand::List(args)) => cluster::list(&printer, &args),
+        Command::Cluster(ClusterCommand::Status(args)) => cluster::status(&printer, &args),
+        Command::Cluster(ClusterCommand::Load(args)) => cluster::load(&printer, &args),
         Command::Completions(args) => completions::run(&printer, &args),
         Command::Version(args) => version::run(&printer, &args),
         Command::Man => man::run(&printer),

@@ -219,3 +219,75 @@ impl crate::docker::Reporter for ImageProgress {
         }
     }
 }
+
+/// Draws the cluster's boot: a spinner for the running step on a terminal, one line per finished
+/// step otherwise (none with --quiet).
+pub struct StepProgress {
+    bar: std::sync::Mutex<Option<(indicatif::ProgressBar, std::time::Instant)>>,
+    printer: Printer,
+    drawn: bool,
+}
+
+impl StepProgress {
+    pub fn new(printer: &Printer) -> StepProgress {
+        StepProgress {
+            bar: std::sync::Mutex::new(None),
+            printer: printer.clone(),
+            drawn: printer.verbosity == Verbosity::Normal && std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Clear a spinner left running (after an error or Ctrl-C).
+    pub fn finish(self) {
+        if let Some((bar, _)) = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    fn end(&self, line: String) {
+        let taken = self.bar.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match taken {
+            Some((bar, started)) => {
+                bar.finish_and_clear();
+                let secs = started.elapsed().as_secs_f32();
+                self.printer.info(&if secs >= 1.0 {
+                    format!("{line} ({secs:.0}s)")
+                } else {
+                    line
+                });
+            }
+            None => self.printer.info(&line),
+        }
+    }
+}
+
+impl crate::cluster::StepReporter for StepProgress {
+    fn step(&self, step: crate::cluster::Step, event: crate::cluster::StepEvent) {
+        use crate::cluster::StepEvent as E;
+        match event {
+            E::Start => {
+                let bar = if self.drawn {
+                    let bar = indicatif::ProgressBar::new_spinner();
+                    bar.set_style(style("{spinner} {msg}"));
+                    bar.set_message(step.title().to_string());
+                    bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                    bar
+                } else {
+                    indicatif::ProgressBar::hidden()
+                };
+                *self.bar.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some((bar, std::time::Instant::now()));
+            }
+            E::Done => self.end(format!("{} {step}", self.printer.paint(CYAN, "✓"))),
+            E::Skipped(why) => self.end(format!("- {step}: {why}")),
+            E::Failed(e) => {
+                let first = e.lines().next().unwrap_or_default().to_string();
+                self.end(format!("{} {step}: {first}", self.printer.paint(RED, "✗")));
+            }
+        }
+    }
+
+    fn message(&self, text: &str) {
+        self.printer.info(text);
+    }
+}

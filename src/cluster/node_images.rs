@@ -1,0 +1,394 @@
+//! The stack's images into the node's containerd, so pods start without any registry (as
+//! `kind load docker-image`, through the Docker API).
+//!
+//! Once: read the node's snapshotter from `containerd config dump`. Then for each image, several
+//! at once, each reported through the [`Reporter`]:
+//! 1. the engine's image ID (the image must be in the engine: `onyx images pull` or `load`);
+//! 2. the node's view of that ID (`crictl inspecti <id>`): present under the image's name → skip;
+//!    present under other names only → tag it (`ctr images tag`), no copy;
+//! 3. else stream the engine's `docker save` of the image into
+//!    `ctr --namespace=k8s.io images import --all-platforms --digests --snapshotter=<s> -` through
+//!    exec stdin, never held in memory or written to disk; with the engine's containerd image
+//!    store the save holds only the local platform, so `--all-platforms` is left out.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bollard::Docker;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use serde::{Deserialize, Serialize};
+
+use super::kind::{self, Stdin};
+use crate::docker::reference::Reference;
+use crate::docker::{DockerError, ImageEvent, Reporter};
+
+/// How often byte progress is reported while streaming.
+const TICK: Duration = Duration::from_millis(200);
+
+/// How to import.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// Images handled at once.
+    pub parallel: usize,
+    /// The engine keeps images in containerd's store (`EngineFacts::containerd_image_store`).
+    pub containerd_image_store: bool,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            parallel: 3,
+            containerd_image_store: false,
+        }
+    }
+}
+
+/// What happened to one image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// In the node already, under its name.
+    Present,
+    /// In the node under another name; tagged.
+    Retagged,
+    /// Streamed into the node.
+    Imported,
+    Failed,
+}
+
+/// One image's result, for `-o json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ImportResult {
+    pub image: String,
+    /// The engine's image ID.
+    pub id: Option<String>,
+    pub outcome: Outcome,
+    /// Bytes streamed into the node.
+    pub bytes: u64,
+    pub error: Option<String>,
+}
+
+/// The snapshotter containerd in the node uses, from `containerd config dump` (config version 2:
+/// the CRI plugin's `containerd.snapshotter`; 3 and 4: `io.containerd.cri.v1.images`), as kind
+/// reads it.
+pub fn parse_snapshotter(config: &str) -> Result<String, String> {
+    let v: toml::Value =
+        toml::from_str(config).map_err(|e| format!("containerd's config is not TOML: {e}"))?;
+    let version = v
+        .get("version")
+        .and_then(toml::Value::as_integer)
+        .ok_or("containerd's config has no version")?;
+    let path: &[&str] = match version {
+        2 => &[
+            "plugins",
+            "io.containerd.grpc.v1.cri",
+            "containerd",
+            "snapshotter",
+        ],
+        3 | 4 => &["plugins", "io.containerd.cri.v1.images", "snapshotter"],
+        other => {
+            return Err(format!(
+                "containerd config version {other} is not known (2, 3, 4 are)"
+            ));
+        }
+    };
+    let mut cur = &v;
+    for key in path {
+        cur = cur.get(key).ok_or_else(|| {
+            format!("containerd's config (version {version}) names no snapshotter")
+        })?;
+    }
+    cur.as_str()
+        .map(str::to_string)
+        .ok_or_else(|| "containerd's snapshotter is not a string".into())
+}
+
+/// The import command run in the node.
+pub fn import_command(snapshotter: &str, containerd_image_store: bool) -> Vec<String> {
+    let mut cmd: Vec<String> = ["ctr", "--namespace=k8s.io", "images", "import"]
+        .map(String::from)
+        .to_vec();
+    if !containerd_image_store {
+        cmd.push("--all-platforms".into());
+    }
+    cmd.push("--digests".into());
+    cmd.push(format!("--snapshotter={snapshotter}"));
+    cmd.push("-".into());
+    cmd
+}
+
+/// The name containerd's CRI knows an image by (`nginx:1.2` → `docker.io/library/nginx:1.2`).
+pub fn cri_name(r: &Reference) -> String {
+    let mut s = format!("{}/{}", r.registry, r.remote_path());
+    match (&r.tag, &r.digest) {
+        (Some(t), _) => {
+            s.push(':');
+            s.push_str(t);
+        }
+        (None, Some(d)) => {
+            s.push('@');
+            s.push_str(d);
+        }
+        (None, None) => s.push_str(":latest"),
+    }
+    s
+}
+
+#[derive(Deserialize)]
+struct CrictlInspect {
+    status: CrictlStatus,
+}
+
+#[derive(Deserialize)]
+struct CrictlStatus {
+    id: String,
+    #[serde(rename = "repoTags", default)]
+    repo_tags: Vec<String>,
+}
+
+/// The node's ID and names for an image (by name or ID), if it has it.
+pub async fn node_image(
+    docker: &Docker,
+    node: &str,
+    image: &str,
+) -> Result<Option<(String, Vec<String>)>, DockerError> {
+    let out = kind::exec(docker, node, &["crictl", "inspecti", image], None).await?;
+    if !out.ok() {
+        return Ok(None);
+    }
+    match serde_json::from_slice::<CrictlInspect>(&out.stdout) {
+        Ok(i) => Ok(Some((i.status.id, i.status.repo_tags))),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The node's snapshotter.
+pub async fn snapshotter(docker: &Docker, node: &str) -> Result<String, String> {
+    let out = kind::exec(docker, node, &["containerd", "config", "dump"], None)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !out.ok() {
+        return Err(format!(
+            "`containerd config dump` failed, {}",
+            out.error_text()
+        ));
+    }
+    parse_snapshotter(&out.stdout_text())
+}
+
+/// Put one image into the node.
+async fn load_one(
+    docker: &Docker,
+    node: &str,
+    image: &str,
+    snapshotter: &str,
+    options: &ImportOptions,
+    reporter: &dyn Reporter,
+) -> Result<ImportResult, DockerError> {
+    reporter.image(image, ImageEvent::Start);
+    let r = Reference::parse(image).map_err(|_| DockerError::ImageMissing {
+        image: image.into(),
+    })?;
+    let inspect = match docker.inspect_image(&r.local_name()).await {
+        Ok(i) => i,
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => {
+            return Err(DockerError::ImageMissing {
+                image: image.into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let id = inspect.id.clone().unwrap_or_default();
+    let name = cri_name(&r);
+    let result = |outcome, bytes| ImportResult {
+        image: image.into(),
+        id: Some(id.clone()),
+        outcome,
+        bytes,
+        error: None,
+    };
+
+    if let Some((node_id, tags)) = node_image(docker, node, &id).await?
+        && node_id == id
+    {
+        if tags.contains(&name) {
+            reporter.image(image, ImageEvent::Skipped);
+            return Ok(result(Outcome::Present, 0));
+        }
+        let tag = kind::exec(
+            docker,
+            node,
+            &[
+                "ctr",
+                "--namespace=k8s.io",
+                "images",
+                "tag",
+                "--force",
+                &id,
+                &name,
+            ],
+            None,
+        )
+        .await?;
+        if tag.ok() {
+            reporter.message(&format!("{image}: in the node under another name; tagged"));
+            reporter.image(image, ImageEvent::Done);
+            return Ok(result(Outcome::Retagged, 0));
+        }
+        tracing::debug!(
+            "{image}: tagging in the node failed ({}); importing",
+            tag.error_text()
+        );
+    }
+
+    let total = inspect.size.unwrap_or(0).max(0) as u64;
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    let export: Stdin = Box::pin(
+        docker
+            .export_image(&r.local_name())
+            .map_err(|e| std::io::Error::other(e.to_string()))
+            .inspect_ok(move |chunk| {
+                counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+            }),
+    );
+    let cmd = import_command(snapshotter, options.containerd_image_store);
+    let cmd: Vec<&str> = cmd.iter().map(String::as_str).collect();
+    let import = kind::exec(docker, node, &cmd, Some(export));
+    tokio::pin!(import);
+    let mut tick = tokio::time::interval(TICK);
+    let out = loop {
+        tokio::select! {
+            out = &mut import => break out?,
+            _ = tick.tick() => {
+                let done = sent.load(Ordering::Relaxed);
+                reporter.image(image, ImageEvent::Progress { done, total: total.max(done), layers_done: 0, layers: 0 });
+            }
+        }
+    };
+    let bytes = sent.load(Ordering::Relaxed);
+    if !out.ok() {
+        let message = format!("importing into the node failed, {}", out.error_text());
+        reporter.image(image, ImageEvent::Failed(message.clone()));
+        return Err(DockerError::Io(std::io::Error::other(message)));
+    }
+    reporter.image(
+        image,
+        ImageEvent::Progress {
+            done: bytes,
+            total: bytes,
+            layers_done: 0,
+            layers: 0,
+        },
+    );
+    reporter.image(image, ImageEvent::Done);
+    Ok(result(Outcome::Imported, bytes))
+}
+
+/// Put every image into the node, `options.parallel` at once. Every image gets a result; the
+/// first error (in the order given) is returned after the others finished.
+pub async fn load_all(
+    docker: &Docker,
+    node: &str,
+    images: &[String],
+    options: &ImportOptions,
+    reporter: &dyn Reporter,
+) -> (Vec<ImportResult>, Option<DockerError>) {
+    let snap = match snapshotter(docker, node).await {
+        Ok(s) => s,
+        Err(e) => {
+            let err = DockerError::Io(std::io::Error::other(format!(
+                "cannot read the node's containerd snapshotter: {e}"
+            )));
+            let results = images
+                .iter()
+                .map(|i| ImportResult {
+                    image: i.clone(),
+                    id: None,
+                    outcome: Outcome::Failed,
+                    bytes: 0,
+                    error: Some(err.to_string()),
+                })
+                .collect();
+            return (results, Some(err));
+        }
+    };
+    let snap = &snap;
+    let mut results: Vec<(usize, Result<ImportResult, DockerError>)> =
+        stream::iter(images.iter().enumerate())
+            .map(|(i, image)| async move {
+                let r = load_one(docker, node, image, snap, options, reporter).await;
+                if let Err(e) = &r {
+                    reporter.image(image, ImageEvent::Failed(e.to_string()));
+                }
+                (i, r)
+            })
+            .buffer_unordered(options.parallel.max(1))
+            .collect()
+            .await;
+    results.sort_by_key(|(i, _)| *i);
+    let mut first_error = None;
+    let mut out = Vec::with_capacity(results.len());
+    for (i, r) in results {
+        match r {
+            Ok(r) => out.push(r),
+            Err(e) => {
+                out.push(ImportResult {
+                    image: images[i].clone(),
+                    id: None,
+                    outcome: Outcome::Failed,
+                    bytes: 0,
+                    error: Some(e.to_string()),
+                });
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    (out, first_error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshotter_from_each_config_version() {
+        let v2 = "version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  snapshotter = \"overlayfs\"\n";
+        assert_eq!(parse_snapshotter(v2).unwrap(), "overlayfs");
+        let v3 = "version = 3\n[plugins.'io.containerd.cri.v1.images']\n  snapshotter = 'native'\n";
+        assert_eq!(parse_snapshotter(v3).unwrap(), "native");
+        assert!(parse_snapshotter("version = 9\n").is_err());
+        assert!(parse_snapshotter("version = 2\n").is_err());
+        assert!(parse_snapshotter("not toml [").is_err());
+    }
+
+    #[test]
+    fn import_command_follows_the_engine_store() {
+        assert_eq!(
+            import_command("overlayfs", false).join(" "),
+            "ctr --namespace=k8s.io images import --all-platforms --digests --snapshotter=overlayfs -"
+        );
+        assert_eq!(
+            import_command("overlayfs", true).join(" "),
+            "ctr --namespace=k8s.io images import --digests --snapshotter=overlayfs -"
+        );
+    }
+
+    #[test]
+    fn cri_names_are_fully_qualified() {
+        let n = |s: &str| cri_name(&Reference::parse(s).unwrap());
+        assert_eq!(
+            n("nginx:1.23.4-alpine"),
+            "docker.io/library/nginx:1.23.4-alpine"
+        );
+        assert_eq!(
+            n("onyxdotapp/onyx-backend:v2.3.0"),
+            "docker.io/onyxdotapp/onyx-backend:v2.3.0"
+        );
+        assert_eq!(n("quay.io/x/y"), "quay.io/x/y:latest");
+        assert_eq!(n("127.0.0.1:5000/a/b:1"), "127.0.0.1:5000/a/b:1");
+    }
+}

@@ -1,0 +1,341 @@
+//! TEST FIXTURE: a stand-in for the kind node image, built in the test (the real kindest/node
+//! can't be pulled here, and a privileged container can't start on these machines).
+//!
+//! It is a busybox rootfs whose `/sbin/init` prints systemd's "Reached target Multi-User System"
+//! line and then idles, and whose `kubeadm`, `kubectl`, `crictl`, `ctr` and `containerd` are shell
+//! scripts that imitate the real tools' answers and record what they were asked:
+//! - `/records/calls`: every tool call, one line each, in order;
+//! - `/records/kubeadm.conf.seen`: the kubeadm config as `kubeadm init` found it;
+//! - `/records/cni.yaml`, `/records/storage.yaml`: what `kubectl create/apply -f -` got;
+//! - `/records/import-<pid>.tar`: each stream `ctr images import -` got;
+//! - `/records/boots`: one line per start of the node.
+//!
+//! `crictl inspecti` and `ctr images tag` work on `/fake/images` (lines `<id> <name>`), which the
+//! test seeds. A failure is injected with the container env `FAKE_FAIL=<step>` (systemd,
+//! write-config, kubeadm-init, taint, cni, storage, ready, kubeconfig).
+#![allow(dead_code)]
+
+use bollard::Docker;
+use bollard::query_parameters::ImportImageOptionsBuilder;
+use futures_util::TryStreamExt;
+use sha2::{Digest, Sha256};
+
+use crate::support::Cleanup;
+
+const INIT: &str = r#"#!/bin/sh
+trap 'echo "fake init: stopping"; exit 0' TERM INT
+mkdir -p /records /fake
+touch /fake/images
+date +%s >> /records/boots
+echo "INFO: onyx test fixture: fake kind node starting"
+echo "systemd 252 running in system mode (fake)"
+if [ "$FAKE_FAIL" = write-config ]; then rm -rf /kind; echo "not a directory" > /kind; fi
+if [ "$FAKE_FAIL" = systemd ]; then
+  echo "Failed to start fake-unit.service"
+else
+  echo "[  OK  ] Reached target Multi-User System."
+fi
+while :; do sleep 1; done
+"#;
+
+const KUBEADM: &str = r#"#!/bin/sh
+echo "kubeadm $*" >> /records/calls
+[ "$1" = init ] || exit 0
+if [ "$FAKE_FAIL" = kubeadm-init ]; then
+  echo "error execution phase preflight: fake failure" >&2
+  exit 1
+fi
+cp /kind/kubeadm.conf /records/kubeadm.conf.seen
+mkdir -p /etc/kubernetes
+if [ "$FAKE_FAIL" != kubeconfig ]; then
+cat > /etc/kubernetes/admin.conf <<EOF
+apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: RkFLRS1DQQo=
+    server: https://$(hostname):6443
+  name: fake
+contexts:
+- context:
+    cluster: fake
+    user: kubernetes-admin
+  name: kubernetes-admin@fake
+current-context: kubernetes-admin@fake
+kind: Config
+preferences: {}
+users:
+- name: kubernetes-admin
+  user:
+    client-certificate-data: RkFLRS1DRVJUCg==
+    client-key-data: RkFLRS1LRVkK
+EOF
+fi
+echo "Your Kubernetes control-plane has initialized successfully!"
+"#;
+
+const KUBECTL: &str = r#"#!/bin/sh
+echo "kubectl $*" >> /records/calls
+case " $* " in
+  *" taint "*)
+    if [ "$FAKE_FAIL" = taint ]; then echo "fake taint failure" >&2; exit 1; fi ;;
+  *" create "*)
+    cat > /records/cni.yaml
+    if [ "$FAKE_FAIL" = cni ]; then echo "fake CNI failure" >&2; exit 1; fi ;;
+  *" apply "*)
+    cat > /records/storage.yaml
+    if [ "$FAKE_FAIL" = storage ]; then echo "fake storage failure" >&2; exit 1; fi ;;
+  *" get nodes "*)
+    if [ "$FAKE_FAIL" = ready ]; then echo "'False'"; else echo "'True'"; fi ;;
+esac
+exit 0
+"#;
+
+const CRICTL: &str = r#"#!/bin/sh
+echo "crictl $*" >> /records/calls
+[ "$1" = inspecti ] || exit 0
+id=$(awk -v q="$2" '$1==q || $2==q {print $1; exit}' /fake/images)
+if [ -z "$id" ]; then echo "no such image \"$2\" present" >&2; exit 1; fi
+tags=$(awk -v id="$id" 'BEGIN{sep=""} $1==id && $2!="" {printf "%s\"%s\"", sep, $2; sep=","}' /fake/images)
+printf '{"status":{"id":"%s","repoTags":[%s]}}\n' "$id" "$tags"
+"#;
+
+const CTR: &str = r#"#!/bin/sh
+echo "ctr $*" >> /records/calls
+case " $* " in
+  *" images import "*) cat > /records/import-$$.tar ;;
+  *" images tag "*)
+    prev=""; last=""
+    for a in "$@"; do prev=$last; last=$a; done
+    echo "$prev $last" >> /fake/images ;;
+esac
+exit 0
+"#;
+
+const CONTAINERD: &str = r#"#!/bin/sh
+echo "containerd $*" >> /records/calls
+cat <<'EOF'
+version = 2
+[plugins."io.containerd.grpc.v1.cri".containerd]
+  snapshotter = "overlayfs"
+  default_runtime_name = "runc"
+EOF
+"#;
+
+/// kind's kindnet manifest in small: both of kind's markers, the pod subnet template field.
+pub const CNI: &str = "# kindnetd networking manifest (onyx test fixture)
+# would you kindly template this file
+# would you kindly patch this file
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: kindnet
+  namespace: kube-system
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: kindnet
+  namespace: kube-system
+spec:
+  selector:
+    matchLabels:
+      app: kindnet
+  template:
+    metadata:
+      labels:
+        app: kindnet
+    spec:
+      containers:
+      - name: kindnet-cni
+        image: docker.io/kindest/kindnetd:v20260820-69b56db7
+        env:
+        - name: POD_SUBNET
+          value: {{ .PodSubnet }}
+";
+
+/// kind's local-path storage manifest in small.
+pub const STORAGE: &str = "apiVersion: v1
+kind: Namespace
+metadata:
+  name: local-path-storage
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  namespace: kube-system
+  annotations:
+    storageclass.kubernetes.io/is-default-class: \"true\"
+provisioner: rancher.io/local-path
+volumeBindingMode: WaitForFirstConsumer
+reclaimPolicy: Delete
+";
+
+fn add(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(mode);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    b.append_data(&mut h, path, data).unwrap();
+}
+
+fn dir(b: &mut tar::Builder<Vec<u8>>, path: &str) {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(0);
+    h.set_mode(0o755);
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_cksum();
+    b.append_data(&mut h, path, std::io::empty()).unwrap();
+}
+
+fn link(b: &mut tar::Builder<Vec<u8>>, path: &str, target: &str) {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Symlink);
+    h.set_size(0);
+    h.set_mode(0o777);
+    b.append_link(&mut h, path, target).unwrap();
+}
+
+/// Build the fake node image as `onyx-test/fake-kind-node:<tag>` (and, when `broken_entrypoint`,
+/// with an entrypoint that doesn't exist, so the container can't start). Removed by `cleanup`.
+pub async fn build(
+    docker: &Docker,
+    cleanup: &Cleanup,
+    tag: &str,
+    broken_entrypoint: bool,
+) -> String {
+    build_version(docker, cleanup, tag, broken_entrypoint, "v1.36.1").await
+}
+
+/// [`build`] with the Kubernetes version the node image claims in `/kind/version`.
+pub async fn build_version(
+    docker: &Docker,
+    cleanup: &Cleanup,
+    tag: &str,
+    broken_entrypoint: bool,
+    kubernetes_version: &str,
+) -> String {
+    let reference = format!("onyx-test/fake-kind-node:{tag}");
+    let mut layer = tar::Builder::new(Vec::new());
+    for d in [
+        "bin",
+        "sbin",
+        "usr",
+        "usr/bin",
+        "kind",
+        "kind/manifests",
+        "etc",
+        "etc/kubernetes",
+        "records",
+        "fake",
+        "tmp",
+        "run",
+        "var",
+        "proc",
+        "sys",
+        "dev",
+    ] {
+        dir(&mut layer, d);
+    }
+    let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (busybox-static)");
+    add(&mut layer, "bin/busybox", &busybox, 0o755);
+    for applet in [
+        "sh", "cat", "cp", "mkdir", "echo", "sleep", "rm", "touch", "ls", "awk", "date", "printf",
+        "hostname", "grep", "wc", "head", "tail",
+    ] {
+        link(&mut layer, &format!("bin/{applet}"), "busybox");
+    }
+    add(&mut layer, "etc/hostname", b"fake\n", 0o644);
+    add(&mut layer, "sbin/init", INIT.as_bytes(), 0o755);
+    add(&mut layer, "usr/bin/kubeadm", KUBEADM.as_bytes(), 0o755);
+    add(&mut layer, "usr/bin/kubectl", KUBECTL.as_bytes(), 0o755);
+    add(&mut layer, "usr/bin/crictl", CRICTL.as_bytes(), 0o755);
+    add(&mut layer, "usr/bin/ctr", CTR.as_bytes(), 0o755);
+    add(
+        &mut layer,
+        "usr/bin/containerd",
+        CONTAINERD.as_bytes(),
+        0o755,
+    );
+    add(
+        &mut layer,
+        "kind/version",
+        format!("{kubernetes_version}\n").as_bytes(),
+        0o644,
+    );
+    add(
+        &mut layer,
+        "kind/manifests/default-cni.yaml",
+        CNI.as_bytes(),
+        0o644,
+    );
+    add(
+        &mut layer,
+        "kind/manifests/default-storage.yaml",
+        STORAGE.as_bytes(),
+        0o644,
+    );
+    let layer = layer.into_inner().unwrap();
+    let diff_id = hex::encode(Sha256::digest(&layer));
+    let entrypoint = if broken_entrypoint {
+        "/sbin/no-such-init"
+    } else {
+        "/sbin/init"
+    };
+    let config = serde_json::json!({
+        "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+        "os": "linux",
+        "config": {
+            "Entrypoint": [entrypoint],
+            "Env": ["PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"],
+            "Labels": {"org.onyx.test-fixture": "fake kind node"},
+        },
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
+        "history": [{"created_by": "onyx test fixture: fake kind node"}],
+    })
+    .to_string();
+    let config_id = hex::encode(Sha256::digest(config.as_bytes()));
+    let manifest = serde_json::json!([{
+        "Config": format!("{config_id}.json"),
+        "RepoTags": [reference],
+        "Layers": [format!("{diff_id}/layer.tar")],
+    }])
+    .to_string();
+    let mut save = tar::Builder::new(Vec::new());
+    add(&mut save, &format!("{diff_id}/layer.tar"), &layer, 0o644);
+    add(
+        &mut save,
+        &format!("{config_id}.json"),
+        config.as_bytes(),
+        0o644,
+    );
+    add(&mut save, "manifest.json", manifest.as_bytes(), 0o644);
+    let body = bytes::Bytes::from(save.into_inner().unwrap());
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    docker
+        .import_image_stream(
+            ImportImageOptionsBuilder::new().quiet(true).build(),
+            stream,
+            None,
+        )
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("load the fake node image");
+    cleanup.add(&reference);
+    reference
+}
+
+/// Whether the fixture can be built (it needs a static busybox at /bin/busybox, which
+/// scripts/test.sh installs); prints SKIPPED, or panics under CI / ONYX_REQUIRE_*.
+pub fn available(test: &str) -> bool {
+    if std::path::Path::new("/bin/busybox").is_file() {
+        return true;
+    }
+    if crate::support::required() {
+        panic!("{test}: /bin/busybox (busybox-static) is required here (CI/ONYX_REQUIRE_*)");
+    }
+    crate::support::skipped(&format!("no /bin/busybox for the fake node image ({test})"));
+    false
+}
