@@ -149,6 +149,10 @@ pub struct RenderArgs {
     #[arg(long, value_name = "FILE")]
     pub reuse_secrets: Option<PathBuf>,
 
+    /// Expose the gateway as a NodePort on this port (onyx's own cluster uses 30080)
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(30000..=32767))]
+    pub node_port: Option<u16>,
+
     /// Leave the Secrets out (you manage them yourself, e.g. with an external secret store)
     #[arg(long, conflicts_with = "reuse_secrets")]
     pub skip_secrets: bool,

@@ -27,6 +27,7 @@ fn render_with(name: ProfileName, ns: Option<&str>, creds: &Credentials) -> Vec<
         namespace: ns,
         web_url: "http://localhost:3000".into(),
         credentials: Some(creds),
+        gateway_node_port: None,
     })
 }
 
@@ -603,7 +604,64 @@ fn skipping_secrets_leaves_them_out() {
         namespace: None,
         web_url: "http://localhost:3000".into(),
         credentials: None,
+        gateway_node_port: None,
     });
     assert!(objects.iter().all(|r| r.object.kind() != "Secret"));
     assert!(objects.iter().any(|r| r.object.kind() == "Deployment"));
+}
+
+#[test]
+fn own_cluster_exposes_the_gateway_on_the_mapped_node_port() {
+    let creds = Credentials::generate();
+    let objects = render::render(&RenderOptions {
+        profile: profile::profile(ProfileName::Small),
+        namespace: None,
+        web_url: "http://localhost:3000".into(),
+        credentials: Some(&creds),
+        gateway_node_port: Some(onyx::cluster::node::UI_NODE_PORT),
+    });
+    for r in &objects {
+        if let Object::Service(s) = &r.object {
+            let spec = s.spec.as_ref().unwrap();
+            if r.object.name() == "nginx" {
+                assert_eq!(spec.type_.as_deref(), Some("NodePort"));
+                assert_eq!(spec.ports.as_ref().unwrap()[0].node_port, Some(30080));
+            } else {
+                assert_ne!(
+                    spec.type_.as_deref(),
+                    Some("NodePort"),
+                    "{}",
+                    r.object.name()
+                );
+            }
+        }
+    }
+    // And the default stays ClusterIP for other clusters.
+    let default = render_with(ProfileName::Small, None, &creds);
+    let nginx = default
+        .iter()
+        .find(|r| r.object.kind() == "Service" && r.object.name() == "nginx")
+        .unwrap();
+    let Object::Service(s) = &nginx.object else {
+        unreachable!()
+    };
+    assert_eq!(s.spec.as_ref().unwrap().type_, None);
+    // The node-port variant validates strictly too.
+    if let Some(validator) = support::kubernetes_validate() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("nodeport.yaml");
+        std::fs::write(&f, render::to_yaml(&objects)).unwrap();
+        for version in ["1.30.0", "1.36.0"] {
+            let out = Command::new(&validator)
+                .args(["--strict", "--no-warn", "--quiet", "-k", version])
+                .arg(&f)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+        }
+    }
 }

@@ -78,6 +78,7 @@ fn shipped_conf() -> String {
         namespace: None,
         web_url: "http://localhost:3000".into(),
         credentials: None,
+        gateway_node_port: None,
     };
     let rendered = render::render(&opts);
     let configmaps: Vec<_> = rendered

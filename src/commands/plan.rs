@@ -65,6 +65,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<Ex
         namespace: settings.namespace.as_deref(),
         web_url: format!("http://localhost:{}", settings.port),
         credentials: None,
+        gateway_node_port: None,
     });
     let (services, totals) = summary::summarize(&objects);
     let plan = Plan {

@@ -30,6 +30,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &RenderArgs) -> Result<
         namespace: settings.namespace.as_deref(),
         web_url,
         credentials: credentials.as_ref(),
+        gateway_node_port: args.node_port,
     });
     let text = match args.output {
         ManifestFormat::Yaml => render::to_yaml(&objects),

@@ -46,6 +46,9 @@ pub struct RenderOptions<'a> {
     pub web_url: String,
     /// `None`: leave the Secrets out.
     pub credentials: Option<&'a Credentials>,
+    /// Expose the gateway as a NodePort on this port (onyx's own cluster maps the UI's host port
+    /// to it); `None` keeps it ClusterIP, for your own ingress or a port-forward.
+    pub gateway_node_port: Option<u16>,
 }
 
 /// A Kubernetes object of one of the kinds the stack uses.
@@ -226,6 +229,15 @@ pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
             Object::ConfigMap(cm) if cm.metadata.name.as_deref() == Some("onyx-nginx") => {
                 let data = cm.data.get_or_insert_with(BTreeMap::new);
                 data.insert("nginx.conf".into(), NGINX_CONF.to_string());
+            }
+            Object::Service(svc) if svc.metadata.name.as_deref() == Some("nginx") => {
+                if let Some(port) = opts.gateway_node_port {
+                    let spec = svc.spec.as_mut().expect("the nginx Service has a spec");
+                    spec.type_ = Some("NodePort".into());
+                    for p in spec.ports.iter_mut().flatten() {
+                        p.node_port = Some(port.into());
+                    }
+                }
             }
             Object::Secret(secret) => {
                 let creds = opts
