@@ -13,7 +13,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{AttachParams, ListParams};
+use kube::api::AttachParams;
 use kube::{Api, Client};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -28,7 +28,6 @@ pub const MAGIC: &[u8] = b"ONYX-BACKUP 1\n";
 pub const HEADER_LEN: usize = 4096;
 /// The container that runs PostgreSQL.
 const CONTAINER: &str = "postgresql";
-const SELECTOR: &str = "app.kubernetes.io/name=postgresql,app.kubernetes.io/part-of=onyx";
 
 const DUMP: &str =
     "exec pg_dump --clean --if-exists --no-owner -U \"$POSTGRES_USER\" \"$POSTGRES_DB\"";
@@ -130,20 +129,9 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The ready PostgreSQL pod of the stack.
 pub async fn postgres_pod(client: &Client, namespace: &str) -> Result<String> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let list = pods
-        .list(&ListParams::default().labels(SELECTOR))
+    crate::kube::exec::ready_pod(client, namespace, CONTAINER)
         .await
-        .map_err(|e| kube_error(e, namespace))?;
-    list.items
-        .iter()
-        .find(|p| {
-            p.status
-                .as_ref()
-                .and_then(|s| s.conditions.as_ref())
-                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-        })
-        .and_then(|p| p.metadata.name.clone())
+        .map_err(|e| kube_error(e, namespace))?
         .ok_or_else(|| {
             Error::input(
                 format!("no ready PostgreSQL pod of the Onyx stack in namespace {namespace}"),
