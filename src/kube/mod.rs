@@ -1,0 +1,3 @@
+//! Talking to the Kubernetes cluster the stack runs on.
+
+pub mod forward;
