@@ -50,6 +50,14 @@ pub enum Error {
     #[error(transparent)]
     Docker(#[from] crate::docker::DockerError),
 
+    /// Exposing the stack on 127.0.0.1 (port-forward, gateway check).
+    #[error(transparent)]
+    Forward(#[from] crate::kube::forward::ForwardError),
+
+    /// Configuring the LLM provider through Onyx's API.
+    #[error(transparent)]
+    Llm(#[from] crate::stack::llm::LlmError),
+
     #[error(transparent)]
     Io(#[from] std::io::Error),
 
@@ -83,6 +91,8 @@ impl Error {
                     .into(),
             ),
             Error::Docker(e) => e.hint(),
+            Error::Forward(e) => e.hint(),
+            Error::Llm(e) => e.hint(),
             Error::Io(_) | Error::Internal(_) => None,
         }
     }
@@ -97,6 +107,13 @@ impl Error {
                 crate::docker::DockerError::Engine(_) | crate::docker::DockerError::Io(_),
             ) => EXIT_INTERNAL,
             Error::Docker(_) => EXIT_REFUSED,
+            Error::Forward(crate::kube::forward::ForwardError::PortInUse { .. })
+            | Error::Llm(
+                crate::stack::llm::LlmError::KeyEnvMissing { .. }
+                | crate::stack::llm::LlmError::BadUrl { .. }
+                | crate::stack::llm::LlmError::ModelMissing { .. },
+            ) => EXIT_USAGE,
+            Error::Forward(_) | Error::Llm(_) => EXIT_REFUSED,
             Error::Io(_) | Error::Internal(_) => EXIT_INTERNAL,
         })
     }

@@ -4,6 +4,7 @@
 pub mod completions;
 pub mod images;
 pub mod man;
+pub mod open;
 pub mod plan;
 pub mod render;
 #[cfg(feature = "self-update")]
@@ -28,6 +29,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let given = match &cli.command {
         Command::Render(a) => given(&a.stack, a.namespace.clone()),
         Command::Plan(a) => given(&a.stack, None),
+        Command::Open(a) => Given {
+            port: a.port,
+            ..Given::default()
+        },
         _ => Given::default(),
     };
     let settings = Settings::resolve(&cli.global, given)?;
@@ -50,6 +55,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Images(ImagesCommand::Pull(args)) => images::pull(&printer, &args),
         Command::Images(ImagesCommand::Save(args)) => images::save(&printer, &args),
         Command::Images(ImagesCommand::Load(args)) => images::load(&printer, &args),
+        Command::Open(args) => open::run(&settings, &printer, &args),
         Command::Completions(args) => completions::run(&printer, &args),
         Command::Version(args) => version::run(&printer, &args),
         Command::Man => man::run(&printer),
