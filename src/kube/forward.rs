@@ -293,15 +293,15 @@ impl State {
     }
 }
 
-/// Choose rustls's crypto provider (ring) for the process, once. Both ring and aws-lc-rs are
-/// compiled in (through different dependencies), so rustls refuses to guess and would panic when
-/// the first TLS client (e.g. `kube::Client::try_from`) is built. Call before building a client;
-/// [`start`] calls it too. Idempotent.
+/// Choose rustls's crypto provider (aws-lc-rs) for the process, once. Both ring and aws-lc-rs
+/// are compiled in (through different dependencies), so rustls refuses to guess and panics when a
+/// TLS client is built without one. `kube::Client::try_from` installs it by itself (kube's
+/// `aws-lc-rs` feature); call this before any other TLS client (bollard's, reqwest's). Idempotent.
 pub fn install_tls_provider() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         // Err: another provider was installed first, which is just as good.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     });
 }
 
@@ -375,6 +375,8 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
     }
 }
 
+const COPY_BUF: usize = 64 * 1024;
+
 /// Forward one accepted connection. Opening the forward is retried on a freshly resolved pod
 /// when the current one is gone (404) or not running any more (400).
 async fn serve(mut tcp: TcpStream, state: &State) -> Result<(), String> {
@@ -401,7 +403,9 @@ async fn serve(mut tcp: TcpStream, state: &State) -> Result<(), String> {
             return Err("port-forward returned no stream for the port".into());
         };
         let outcome = tokio::select! {
-            copied = tokio::io::copy_bidirectional(&mut tcp, &mut upstream) => {
+            // 64 KiB buffers (tokio's default is 8 KiB): page assets and uploads move in
+            // fewer WebSocket frames.
+            copied = tokio::io::copy_bidirectional_with_sizes(&mut tcp, &mut upstream, COPY_BUF, COPY_BUF) => {
                 copied.map(|_| ()).map_err(|e| format!("connection to pod {} ended: {e}", endpoint.pod))
             }
             // Only a message ends the copy early; `None` means the forward finished normally
