@@ -65,6 +65,12 @@ pub enum Command {
     #[command(subcommand)]
     Cluster(ClusterCommand),
 
+    /// Open the Onyx UI in the browser, and print its URL on stdout
+    ///
+    /// The browser is the one BROWSER names, else the system's default. Where none can open (no
+    /// display, an SSH session) only the URL is printed.
+    Open(OpenArgs),
+
     /// Print a shell completion script
     ///
     /// bash: `onyx completions bash > ~/.local/share/bash-completion/completions/onyx`
@@ -369,6 +375,52 @@ pub struct ClusterLoadArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// Host port the UI is served on at 127.0.0.1 (as given to `onyx up`)
+    #[arg(long, env = env_vars::ONYX_PORT, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// Only print the URL; don't start a browser
+    #[arg(long)]
+    pub print: bool,
+}
+
+/// How `onyx up` gives Onyx an LLM provider, so chat answers right away (optional; at most one
+/// of --llm-url, --llm, --openai-api-key-env). Flattened into the arguments of `up`.
+#[derive(Debug, Args, Clone, Default, PartialEq, Eq)]
+#[command(next_help_heading = "LLM provider")]
+pub struct LlmArgs {
+    /// Use an OpenAI-compatible API that the cluster reaches (vLLM, LiteLLM, ...)
+    ///
+    /// Its base URL as seen from inside the cluster, e.g.
+    /// `http://vllm-service.ai-services:8001/v1`. Needs --llm-model.
+    #[arg(long, value_name = "URL", group = "llm_provider")]
+    pub llm_url: Option<String>,
+
+    /// Use an LLM server running on this machine
+    ///
+    /// `ollama`: Ollama on its default port 11434, reached from the cluster through the host's
+    /// address (on Linux, Ollama must listen beyond 127.0.0.1: `OLLAMA_HOST=0.0.0.0`). Needs
+    /// --llm-model.
+    #[arg(long, value_enum, value_name = "SERVER", group = "llm_provider")]
+    pub llm: Option<LocalLlm>,
+
+    /// Use OpenAI, with the API key read from this environment variable (never printed)
+    #[arg(long, value_name = "VAR", group = "llm_provider")]
+    pub openai_api_key_env: Option<String>,
+
+    /// The model to use (default with --openai-api-key-env: gpt-4o)
+    #[arg(long, value_name = "NAME", requires = "llm_provider")]
+    pub llm_model: Option<String>,
+}
+
+/// LLM servers on this machine that `--llm` knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LocalLlm {
+    Ollama,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell to generate for
     #[arg(value_enum)]
@@ -447,4 +499,68 @@ pub enum DataFormat {
 pub enum ManifestFormat {
     Yaml,
     Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `LlmArgs` as `up` will flatten it.
+    #[derive(Debug, Parser)]
+    struct Harness {
+        #[command(flatten)]
+        llm: LlmArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<LlmArgs, clap::Error> {
+        Harness::try_parse_from(std::iter::once("up").chain(args.iter().copied())).map(|h| h.llm)
+    }
+
+    #[test]
+    fn llm_flags_parse() {
+        assert_eq!(parse(&[]).unwrap(), LlmArgs::default());
+        let a = parse(&[
+            "--llm-url",
+            "http://vllm-service.ai-services:8001/v1",
+            "--llm-model",
+            "m",
+        ])
+        .unwrap();
+        assert_eq!(
+            a.llm_url.as_deref(),
+            Some("http://vllm-service.ai-services:8001/v1")
+        );
+        assert_eq!(a.llm_model.as_deref(), Some("m"));
+        assert_eq!(
+            parse(&["--llm", "ollama"]).unwrap().llm,
+            Some(LocalLlm::Ollama)
+        );
+        let a = parse(&["--openai-api-key-env", "OPENAI_API_KEY"]).unwrap();
+        assert_eq!(a.openai_api_key_env.as_deref(), Some("OPENAI_API_KEY"));
+    }
+
+    #[test]
+    fn llm_flags_are_mutually_exclusive() {
+        for args in [
+            &["--llm-url", "http://x/v1", "--llm", "ollama"][..],
+            &["--llm", "ollama", "--openai-api-key-env", "K"][..],
+            &["--llm-url", "http://x/v1", "--openai-api-key-env", "K"][..],
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{args:?}"
+            );
+        }
+        assert_eq!(
+            parse(&["--llm", "vllm"]).unwrap_err().kind(),
+            clap::error::ErrorKind::InvalidValue
+        );
+        // A model alone chooses nothing.
+        assert_eq!(
+            parse(&["--llm-model", "m"]).unwrap_err().kind(),
+            clap::error::ErrorKind::MissingRequiredArgument
+        );
+    }
 }

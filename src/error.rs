@@ -53,6 +53,13 @@ pub enum Error {
     /// onyx's own cluster (the node container and its boot).
     #[error(transparent)]
     Cluster(#[from] crate::cluster::kind::ClusterError),
+    /// Exposing the stack on 127.0.0.1 (port-forward, gateway check).
+    #[error(transparent)]
+    Forward(#[from] crate::kube::forward::ForwardError),
+
+    /// Configuring the LLM provider through Onyx's API.
+    #[error(transparent)]
+    Llm(#[from] crate::stack::llm::LlmError),
 
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -88,6 +95,8 @@ impl Error {
             ),
             Error::Docker(e) => e.hint(),
             Error::Cluster(e) => e.hint(),
+            Error::Forward(e) => e.hint(),
+            Error::Llm(e) => e.hint(),
             Error::Io(_) | Error::Internal(_) => None,
         }
     }
@@ -111,6 +120,13 @@ impl Error {
             )) => EXIT_REFUSED,
             Error::Cluster(crate::cluster::kind::ClusterError::Docker(_)) => EXIT_INTERNAL,
             Error::Cluster(_) => EXIT_REFUSED,
+            Error::Forward(crate::kube::forward::ForwardError::PortInUse { .. })
+            | Error::Llm(
+                crate::stack::llm::LlmError::KeyEnvMissing { .. }
+                | crate::stack::llm::LlmError::BadUrl { .. }
+                | crate::stack::llm::LlmError::ModelMissing { .. },
+            ) => EXIT_USAGE,
+            Error::Forward(_) | Error::Llm(_) => EXIT_REFUSED,
             Error::Io(_) | Error::Internal(_) => EXIT_INTERNAL,
         })
     }

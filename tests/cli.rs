@@ -73,6 +73,7 @@ fn help_texts() {
         ("help_images", vec!["images", "--help"]),
         ("help_cluster", vec!["cluster", "--help"]),
         ("help_cluster_create", vec!["cluster", "create", "--help"]),
+        ("help_open", vec!["open", "--help"]),
     ] {
         let r = onyx(&args);
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
@@ -364,4 +365,74 @@ fn readme_documents_every_environment_variable_and_profile_numbers() {
             "README's {name} row should read {row}"
         );
     }
+}
+
+#[test]
+fn open_prints_the_url_and_hands_it_to_browser() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    // --print: the URL only, on stdout, from --port or ONYX_PORT.
+    let r = onyx_in(home.path(), &["open", "--print", "--port", "4321"], &[]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "http://localhost:4321\n"),
+        "{}",
+        r.stderr
+    );
+    let r = onyx_in(home.path(), &["open", "--print"], &[("ONYX_PORT", "5555")]);
+    assert_eq!(r.stdout, "http://localhost:5555\n");
+
+    // Headless (no DISPLAY, no BROWSER in the cleared environment): printed, not opened.
+    let r = onyx_in(home.path(), &["open"], &[]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "http://localhost:3000\n"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("no display"), "{}", r.stderr);
+
+    // BROWSER: the script receives the URL (and the URL is still printed for scripts).
+    let got = home.path().join("got-url");
+    let script = home.path().join("browser.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nprintf '%s' \"$1\" > {}.tmp && mv {0}.tmp {0}\n",
+            got.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let r = onyx_in(
+        home.path(),
+        &["open", "--port", "4000"],
+        &[
+            ("BROWSER", script.to_str().unwrap()),
+            ("SSH_TTY", "/dev/pts/9"),
+        ],
+    );
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "http://localhost:4000\n"),
+        "{}",
+        r.stderr
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !got.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the BROWSER script never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&got).unwrap(),
+        "http://localhost:4000"
+    );
+    assert!(
+        r.stderr.contains("opened http://localhost:4000"),
+        "{}",
+        r.stderr
+    );
 }

@@ -7,6 +7,7 @@ pub mod completions;
 pub mod doctor;
 pub mod images;
 pub mod man;
+pub mod open;
 pub mod plan;
 pub mod render;
 #[cfg(feature = "self-update")]
@@ -44,6 +45,10 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             namespace: a.kube.namespace.clone(),
             ..Given::default()
         },
+        Command::Open(a) => Given {
+            port: a.port,
+            ..Given::default()
+        },
         Command::Cluster(ClusterCommand::Create(a)) => Given {
             port: a.port,
             ..Given::default()
@@ -77,6 +82,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Cluster(ClusterCommand::List(args)) => cluster::list(&printer, &args),
         Command::Cluster(ClusterCommand::Status(args)) => cluster::status(&printer, &args),
         Command::Cluster(ClusterCommand::Load(args)) => cluster::load(&printer, &args),
+        Command::Open(args) => open::run(&settings, &printer, &args),
         Command::Completions(args) => completions::run(&printer, &args),
         Command::Version(args) => version::run(&printer, &args),
         Command::Man => man::run(&printer),

@@ -1,8 +1,10 @@
 //! The Onyx stack: what it is made of ([`catalog`]), how big each part is on a given machine
 //! ([`profile`]), its credentials ([`secrets`]) and the Kubernetes objects that deploy it
-//! ([`render`], summarised by [`summary`]).
+//! ([`render`], summarised by [`summary`]), and its LLM provider, set through Onyx's API
+//! ([`llm`]).
 
 pub mod catalog;
+pub mod llm;
 pub mod profile;
 pub mod render;
 pub mod secrets;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod stand_in_nginx;
 
 use std::path::PathBuf;
 
