@@ -12,6 +12,7 @@ pub mod docker;
 pub mod env_vars;
 pub mod error;
 pub mod host;
+pub mod kube;
 pub mod settings;
 pub mod stack;
 pub mod ui;
