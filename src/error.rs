@@ -107,7 +107,8 @@ impl Error {
             Error::Kube(crate::kube::KubeError::Interrupted) => EXIT_INTERRUPTED,
             Error::Kube(crate::kube::KubeError::Config { .. }) => EXIT_USAGE,
             Error::Kube(
-                crate::kube::KubeError::NotReady { .. } | crate::kube::KubeError::NotInstalled { .. },
+                crate::kube::KubeError::NotReady { .. }
+                | crate::kube::KubeError::NotInstalled { .. },
             ) => EXIT_FAILED,
             Error::Kube(_) => EXIT_REFUSED,
             Error::Io(_) | Error::Internal(_) => EXIT_INTERNAL,

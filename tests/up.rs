@@ -114,12 +114,22 @@ async fn onyx(e: &Env, args: &[&str]) -> Run {
 async fn up(e: &Env, timeout: &str) -> Run {
     onyx(
         e,
-        &["up", "--profile", "small", "--force", "--no-browser", "--timeout", timeout],
+        &[
+            "up",
+            "--profile",
+            "small",
+            "--force",
+            "--no-browser",
+            "--timeout",
+            timeout,
+        ],
     )
     .await
 }
 
 fn client(e: &Env) -> kube::Client {
+    // kube (ring) and other dependencies (aws-lc-rs) both link a rustls provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let config = kube::Config::new(e.sim.url().parse().unwrap());
     kube::Client::try_from(config).unwrap()
 }
@@ -181,7 +191,10 @@ async fn up_from_nothing_to_ready_then_an_idempotent_rerun() {
     let run = up(&e, "60s").await;
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(run.stdout.trim(), "http://localhost:3000", "{run:?}");
-    assert!(run.stderr.contains("first account becomes the admin"), "{run:?}");
+    assert!(
+        run.stderr.contains("first account becomes the admin"),
+        "{run:?}"
+    );
     assert!(run.stderr.contains("LLM provider"), "{run:?}");
     assert!(run.stderr.contains(&format!("namespace {NS}")), "{run:?}");
 
@@ -206,14 +219,26 @@ async fn up_from_nothing_to_ready_then_an_idempotent_rerun() {
         assert!(phases.len() >= 2, "{s}: {phases:?}");
         assert_eq!(phases.last(), Some(&"ready"), "{s}: {phases:?}");
         let ranks: Vec<i32> = phases.iter().map(|p| rank(p)).collect();
-        assert!(ranks.windows(2).all(|w| w[0] <= w[1]), "{s} went backwards: {phases:?}");
+        assert!(
+            ranks.windows(2).all(|w| w[0] <= w[1]),
+            "{s} went backwards: {phases:?}"
+        );
     }
-    let api_waits = position(&run.stderr, "api-server: waiting for postgresql, redis, minio, vespa, inference-model-server");
-    assert!(api_waits < position(&run.stderr, "api-server: ready"), "{run:?}");
+    let api_waits = position(
+        &run.stderr,
+        "api-server: waiting for postgresql, redis, minio, vespa, inference-model-server",
+    );
+    assert!(
+        api_waits < position(&run.stderr, "api-server: ready"),
+        "{run:?}"
+    );
     assert!(run.stderr.contains("all 8 services ready"), "{run:?}");
 
     // Applied with field manager onyx, into the namespace it created.
-    let d = e.sim.object("apps", "deployments", NS, "api-server").expect("api-server applied");
+    let d = e
+        .sim
+        .object("apps/v1", "Deployment", NS, "api-server")
+        .expect("api-server applied");
     assert!(
         d["metadata"]["managedFields"]
             .as_array()
@@ -310,7 +335,11 @@ async fn unschedulable_for_memory() {
             message: Some("0/1 nodes are available: 1 Insufficient memory.".into()),
         },
         "5s",
-        &["cannot be scheduled", "enough free memory", "Insufficient memory"],
+        &[
+            "cannot be scheduled",
+            "enough free memory",
+            "Insufficient memory",
+        ],
     )
     .await;
 }
@@ -337,7 +366,15 @@ async fn api_stuck_waiting_for_a_dependency_names_it() {
     );
     let child = command(
         &e,
-        &["up", "--profile", "small", "--force", "--no-browser", "--timeout", "6s"],
+        &[
+            "up",
+            "--profile",
+            "small",
+            "--force",
+            "--no-browser",
+            "--timeout",
+            "6s",
+        ],
     )
     .spawn()
     .unwrap();
@@ -352,7 +389,12 @@ async fn api_stuck_waiting_for_a_dependency_names_it() {
             .unwrap();
         if let Some(p) = list.items.first() {
             let name = p.metadata.name.clone().unwrap();
-            assert!(e.sim.append_log(NS, &name, "wait-for-dependencies", "PostgreSQL is up at postgresql:5432"));
+            assert!(e.sim.append_log(
+                NS,
+                &name,
+                "wait-for-dependencies",
+                "PostgreSQL is up at postgresql:5432"
+            ));
             assert!(e.sim.append_log(
                 NS,
                 &name,
@@ -366,7 +408,10 @@ async fn api_stuck_waiting_for_a_dependency_names_it() {
     }
     let failed = finish(child, started, 60).await;
     assert_eq!(failed.code, Some(1), "{failed:?}");
-    assert!(failed.stderr.contains("still waiting for Vespa"), "{failed:?}");
+    assert!(
+        failed.stderr.contains("still waiting for Vespa"),
+        "{failed:?}"
+    );
     assert!(failed.stderr.contains("onyx logs vespa"), "{failed:?}");
     e.sim.clear_fault(fault);
     let ok = up(&e, "60s").await;
@@ -402,12 +447,26 @@ async fn down_then_up_keeps_claims_and_secrets() {
     assert_eq!(status.code, Some(1), "{status:?}");
     let json: Value = serde_json::from_str(&status.stdout).unwrap();
     assert_eq!(json["stopped"], true, "{json}");
-    assert!(json["services"].as_array().unwrap().iter().all(|s| s["desired"] == 0));
+    assert!(
+        json["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["desired"] == 0)
+    );
 
     let again = up(&e, "60s").await;
     assert_eq!(again.code, Some(0), "{again:?}");
-    assert_eq!(secrets_before, secrets(&e).await, "Secrets changed across down/up");
-    assert_eq!(claims_before, claims(&e).await, "claims changed across down/up");
+    assert_eq!(
+        secrets_before,
+        secrets(&e).await,
+        "Secrets changed across down/up"
+    );
+    assert_eq!(
+        claims_before,
+        claims(&e).await,
+        "claims changed across down/up"
+    );
     assert_eq!(onyx(&e, &["status"]).await.code, Some(0));
 }
 
@@ -421,13 +480,21 @@ async fn destroy_keeps_claims_unless_data() {
     let refused = onyx(&e, &["destroy"]).await;
     assert_eq!(refused.code, Some(2), "{refused:?}");
     assert!(refused.stderr.contains("--yes"), "{refused:?}");
-    assert!(e.sim.object("apps", "deployments", NS, "nginx").is_some());
+    assert!(e.sim.object("apps/v1", "Deployment", NS, "nginx").is_some());
 
     let kept = onyx(&e, &["destroy", "--yes"]).await;
     assert_eq!(kept.code, Some(0), "{kept:?}");
-    assert!(e.sim.object("apps", "deployments", NS, "nginx").is_none());
-    assert!(e.sim.object("apps", "statefulsets", NS, "vespa").is_none());
-    assert_eq!(claims_before, claims(&e).await, "claims went without --data");
+    assert!(e.sim.object("apps/v1", "Deployment", NS, "nginx").is_none());
+    assert!(
+        e.sim
+            .object("apps/v1", "StatefulSet", NS, "vespa")
+            .is_none()
+    );
+    assert_eq!(
+        claims_before,
+        claims(&e).await,
+        "claims went without --data"
+    );
     assert_eq!(secrets(&e).await.len(), 3, "Secrets went without --data");
     let gone = onyx(&e, &["status"]).await;
     assert_eq!(gone.code, Some(1), "{gone:?}");
@@ -447,29 +514,57 @@ async fn status_json_schema_and_exit_codes() {
     let e = env().await;
     let none = onyx(&e, &["status", "-o", "json"]).await;
     assert_eq!(none.code, Some(1), "{none:?}");
-    assert!(none.stderr.contains("no Onyx stack in namespace"), "{none:?}");
+    assert!(
+        none.stderr.contains("no Onyx stack in namespace"),
+        "{none:?}"
+    );
 
     assert_eq!(up(&e, "60s").await.code, Some(0));
     let run = onyx(&e, &["status", "-o", "json", "--port", "8080"]).await;
     assert_eq!(run.code, Some(0), "{run:?}");
     let json: Value = serde_json::from_str(&run.stdout).unwrap();
-    let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(
         keys,
-        ["context", "healthy", "namespace", "services", "stopped", "url"],
+        [
+            "context",
+            "healthy",
+            "namespace",
+            "services",
+            "stopped",
+            "url"
+        ],
         "{json}"
     );
     assert_eq!(json["healthy"], true);
     assert_eq!(json["url"], "http://localhost:8080");
     assert_eq!(json["namespace"], NS);
     let services = json["services"].as_array().unwrap();
-    let names: Vec<&str> = services.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = services
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, SERVICES);
     for s in services {
         let keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
         assert_eq!(
             keys,
-            ["age_seconds", "desired", "healthy", "image", "kind", "missing", "name", "ready", "restarts"],
+            [
+                "age_seconds",
+                "desired",
+                "healthy",
+                "image",
+                "kind",
+                "missing",
+                "name",
+                "ready",
+                "restarts"
+            ],
             "{s}"
         );
         assert_eq!(s["ready"], 1, "{s}");
@@ -482,7 +577,10 @@ async fn status_json_schema_and_exit_codes() {
     let text = onyx(&e, &["status"]).await;
     assert_eq!(text.code, Some(0), "{text:?}");
     assert!(text.stdout.contains("SERVICE"), "{text:?}");
-    assert!(text.stdout.contains("healthy: http://localhost:3000"), "{text:?}");
+    assert!(
+        text.stdout.contains("healthy: http://localhost:3000"),
+        "{text:?}"
+    );
 
     // A crash-looping service makes it unhealthy.
     e.sim.inject(svc("redis"), Fault::crash_loop(1, &["boom"]));
@@ -505,18 +603,31 @@ async fn logs_and_restart() {
     assert_eq!(up(&e, "60s").await.code, Some(0));
     let logs = onyx(&e, &["logs", "api-server"]).await;
     assert_eq!(logs.code, Some(0), "{logs:?}");
-    assert!(logs.stdout.contains("container api-server started"), "{logs:?}");
+    assert!(
+        logs.stdout.contains("container api-server started"),
+        "{logs:?}"
+    );
 
     let bad = onyx(&e, &["logs", "apiserver"]).await;
     assert_eq!(bad.code, Some(2), "{bad:?}");
-    assert!(bad.stderr.contains("the services are: postgresql"), "{bad:?}");
+    assert!(
+        bad.stderr.contains("the services are: postgresql"),
+        "{bad:?}"
+    );
 
-    let before = e.sim.object("apps", "deployments", NS, "web-server").unwrap();
+    let before = e
+        .sim
+        .object("apps/v1", "Deployment", NS, "web-server")
+        .unwrap();
     let restart = onyx(&e, &["restart", "web-server"]).await;
     assert_eq!(restart.code, Some(0), "{restart:?}");
-    let after = e.sim.object("apps", "deployments", NS, "web-server").unwrap();
+    let after = e
+        .sim
+        .object("apps/v1", "Deployment", NS, "web-server")
+        .unwrap();
     assert!(
-        after["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"].is_string(),
+        after["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string(),
         "{after}"
     );
     assert!(after["metadata"]["generation"].as_i64() > before["metadata"]["generation"].as_i64());
@@ -529,14 +640,22 @@ async fn ctrl_c_mid_up_then_up_completes() {
     let e = env_with(2_000).await;
     let mut child = command(
         &e,
-        &["up", "--profile", "small", "--force", "--no-browser", "--timeout", "60s"],
+        &[
+            "up",
+            "--profile",
+            "small",
+            "--force",
+            "--no-browser",
+            "--timeout",
+            "60s",
+        ],
     )
     .spawn()
     .unwrap();
     let started = Instant::now();
     // Wait until it applied and is waiting.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while e.sim.object("apps", "deployments", NS, "nginx").is_none() {
+    while e.sim.object("apps/v1", "Deployment", NS, "nginx").is_none() {
         assert!(Instant::now() < deadline, "nothing applied");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -550,7 +669,10 @@ async fn ctrl_c_mid_up_then_up_completes() {
     let _ = &mut child;
     let interrupted = finish(child, started, 30).await;
     assert_eq!(interrupted.code, Some(130), "{interrupted:?}");
-    assert!(interrupted.stderr.contains("run `onyx up` again"), "{interrupted:?}");
+    assert!(
+        interrupted.stderr.contains("run `onyx up` again"),
+        "{interrupted:?}"
+    );
 
     let ok = up(&e, "60s").await;
     assert_eq!(ok.code, Some(0), "{ok:?}");
@@ -564,7 +686,11 @@ async fn unreachable_cluster_names_context_and_server() {
         l.local_addr().unwrap().port()
     };
     let kubeconfig = dir.path().join("kubeconfig");
-    std::fs::write(&kubeconfig, k8s_sim::kubeconfig_yaml(&format!("http://127.0.0.1:{port}"))).unwrap();
+    std::fs::write(
+        &kubeconfig,
+        k8s_sim::kubeconfig_yaml(&format!("http://127.0.0.1:{port}")),
+    )
+    .unwrap();
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_onyx"));
     cmd.args(["up", "--profile", "small", "--force", "--kubeconfig"])
         .arg(&kubeconfig)
@@ -578,11 +704,16 @@ async fn unreachable_cluster_names_context_and_server() {
 
     // A context the kubeconfig lacks is a usage error listing the ones it has.
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_onyx"));
-    cmd.args(["status", "--kubeconfig"]).arg(&kubeconfig).args(["--context", "nope"]);
+    cmd.args(["status", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .args(["--context", "nope"]);
     isolate(&mut cmd, dir.path());
     let run = finish(cmd.spawn().unwrap(), Instant::now(), 60).await;
     assert_eq!(run.code, Some(2), "{run:?}");
-    assert!(run.stderr.contains("no context \"nope\" (it has: sim)"), "{run:?}");
+    assert!(
+        run.stderr.contains("no context \"nope\" (it has: sim)"),
+        "{run:?}"
+    );
 
     // No cluster named at all: the own-cluster call point says how to name one.
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_onyx"));

@@ -158,7 +158,10 @@ fn with_cluster(given: Given, cluster: &ClusterArgs) -> Given {
 /// A service of the stack by name, or a usage error listing them.
 pub fn service_named(name: &str) -> Result<&'static crate::stack::catalog::Service> {
     crate::stack::catalog::service(name).ok_or_else(|| {
-        let names: Vec<&str> = crate::stack::catalog::SERVICES.iter().map(|s| s.name).collect();
+        let names: Vec<&str> = crate::stack::catalog::SERVICES
+            .iter()
+            .map(|s| s.name)
+            .collect();
         crate::error::Error::input(
             format!("there is no service {name:?}"),
             format!("the services are: {}", names.join(", ")),

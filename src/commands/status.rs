@@ -18,7 +18,9 @@ pub fn run(settings: &Settings, printer: &Printer, args: &StatusArgs) -> Result<
         Ok::<_, crate::Error>(stack::status(&target, &url).await?)
     })?;
     match args.output {
-        DataFormat::Json => printer.data(&serde_json::to_string_pretty(&status).map_err(anyhow::Error::from)?)?,
+        DataFormat::Json => {
+            printer.data(&serde_json::to_string_pretty(&status).map_err(anyhow::Error::from)?)?
+        }
         DataFormat::Text => printer.data(&table(&status))?,
     }
     Ok(if status.healthy {

@@ -66,7 +66,9 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
 
         // 3. Images: this cluster's nodes pull them.
         if args.bundle.is_some() {
-            crate::docker::bundle::verify(args.bundle.as_deref().unwrap_or(std::path::Path::new("")))?;
+            crate::docker::bundle::verify(
+                args.bundle.as_deref().unwrap_or(std::path::Path::new("")),
+            )?;
             printer.warn(&format!(
                 "--bundle preloads only onyx's own cluster; context {} pulls the images itself. \
                  If it has no registry access, push the bundle's images to a registry it reaches \
@@ -110,7 +112,13 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
         let not_ready = rollout::wait(&target, &services, &opts, &progress).await?;
         if !not_ready.is_empty() {
             // 7. Diagnose.
-            return Err(explain(&target, &not_ready, args.bundle.is_some(), choice.profile.name).await);
+            return Err(explain(
+                &target,
+                &not_ready,
+                args.bundle.is_some(),
+                choice.profile.name,
+            )
+            .await);
         }
         printer.info(&format!(
             "all {} services ready in {:.1}s",
@@ -209,7 +217,12 @@ fn through_mirror(objects: &mut [Rendered], mirror: &str) {
 
 /// Diagnose each service that did not come up, most useful first (failures, then the ones that
 /// wait on others), as one error.
-async fn explain(target: &Target, not_ready: &[NotReady], offline: bool, profile: ProfileName) -> Error {
+async fn explain(
+    target: &Target,
+    not_ready: &[NotReady],
+    offline: bool,
+    profile: ProfileName,
+) -> Error {
     let mut lines = Vec::new();
     let mut first_hint = None;
     // A service waiting for another is explained by the other; say it once, briefly.
@@ -217,7 +230,10 @@ async fn explain(target: &Target, not_ready: &[NotReady], offline: bool, profile
         .iter()
         .filter(|n| matches!(n.phase, rollout::Phase::WaitingFor(_)))
         .collect();
-    for n in not_ready.iter().filter(|n| !matches!(n.phase, rollout::Phase::WaitingFor(_))) {
+    for n in not_ready
+        .iter()
+        .filter(|n| !matches!(n.phase, rollout::Phase::WaitingFor(_)))
+    {
         let facts = diagnose::gather(target, n.service, offline, Some(profile)).await;
         let d = diagnose::diagnose(&facts);
         first_hint.get_or_insert_with(|| d.hint.clone());

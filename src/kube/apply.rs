@@ -93,7 +93,10 @@ async fn apply_one(target: &Target, r: &Rendered) -> Result<(), KubeError> {
     }
     let (group, version) = match value["apiVersion"].as_str().unwrap_or("v1").split_once('/') {
         Some((g, v)) => (g.to_string(), v.to_string()),
-        None => (String::new(), value["apiVersion"].as_str().unwrap_or("v1").to_string()),
+        None => (
+            String::new(),
+            value["apiVersion"].as_str().unwrap_or("v1").to_string(),
+        ),
     };
     let gvk = GroupVersionKind::gvk(&group, &version, r.object.kind());
     let resource = ApiResource::from_gvk(&gvk);

@@ -97,7 +97,10 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
         let name = c.name_any();
         let msg = events_for(f, &name)
             .into_iter()
-            .find(|e| e.reason.as_deref() == Some("FailedBinding") || e.reason.as_deref() == Some("ProvisioningFailed"))
+            .find(|e| {
+                e.reason.as_deref() == Some("FailedBinding")
+                    || e.reason.as_deref() == Some("ProvisioningFailed")
+            })
             .and_then(|e| e.message.clone());
         return d(
             format!("its storage claim {name} stays Pending: no volume is provisioned for it"),
@@ -110,15 +113,24 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
     }
 
     // 2. Scheduling.
-    let scheduling = f.events.iter().rev().find(|e| e.reason.as_deref() == Some("FailedScheduling"));
+    let scheduling = f
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.reason.as_deref() == Some("FailedScheduling"));
     let unschedulable = f.pods.iter().any(|p| {
         p.status
             .as_ref()
             .and_then(|s| s.conditions.as_ref())
-            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "PodScheduled" && c.status == "False"))
+            .is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.type_ == "PodScheduled" && c.status == "False")
+            })
     });
     if unschedulable || scheduling.is_some() {
-        let msg = scheduling.and_then(|e| e.message.clone()).unwrap_or_default();
+        let msg = scheduling
+            .and_then(|e| e.message.clone())
+            .unwrap_or_default();
         let lower = msg.to_lowercase();
         let what = match (lower.contains("memory"), lower.contains("cpu")) {
             (true, true) => "memory and CPU",
@@ -165,7 +177,10 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
     // 3. Images.
     if let Some(cs) = states.iter().find(|cs| {
         matches!(
-            cs.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref()),
+            cs.state
+                .as_ref()
+                .and_then(|s| s.waiting.as_ref())
+                .and_then(|w| w.reason.as_deref()),
             Some("ImagePullBackOff" | "ErrImagePull" | "InvalidImageName")
         )
     }) {
@@ -184,7 +199,9 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
             });
         let (problem, hint) = if f.offline {
             (
-                format!("the cluster cannot get image {image}: it is not in the bundle that was loaded"),
+                format!(
+                    "the cluster cannot get image {image}: it is not in the bundle that was loaded"
+                ),
                 format!(
                     "make the bundle on a machine with registry access (`onyx images save`) so that it \
                      holds {image}, load it with --bundle, then run `onyx up` again"
@@ -214,7 +231,9 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
         .values()
         .flatten()
         .any(|l| l.contains("Illegal instruction"))
-        || states.iter().any(|cs| terminated(&cs).is_some_and(|t| t.exit_code == 132));
+        || states
+            .iter()
+            .any(|cs| terminated(&cs).is_some_and(|t| t.exit_code == 132));
     if illegal && f.service == "vespa" {
         return d(
             "Vespa stops with \"Illegal instruction\": this CPU lacks AVX2, which the standard Vespa image needs"
@@ -252,7 +271,10 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
 
     // 6. Crash loops.
     if let Some(cs) = states.iter().find(|cs| {
-        cs.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.as_deref())
+        cs.state
+            .as_ref()
+            .and_then(|s| s.waiting.as_ref())
+            .and_then(|w| w.reason.as_deref())
             == Some("CrashLoopBackOff")
             || cs.restart_count > 0
     }) {
@@ -262,12 +284,15 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
             "container {} keeps crashing ({} restarts{}){}",
             cs.name,
             cs.restart_count,
-            code.map(|c| format!(", last exit code {c}")).unwrap_or_default(),
-            if lines.is_empty() { "" } else { "; its last log lines:" }
+            code.map(|c| format!(", last exit code {c}"))
+                .unwrap_or_default(),
+            if lines.is_empty() {
+                ""
+            } else {
+                "; its last log lines:"
+            }
         );
-        let hint = if f.service == "api-server"
-            && lines.iter().any(|l| l.contains("Vespa"))
-        {
+        let hint = if f.service == "api-server" && lines.iter().any(|l| l.contains("Vespa")) {
             "the API cannot reach Vespa: check `onyx status` and `onyx logs vespa`, then run `onyx up` again".into()
         } else {
             format!(
@@ -282,11 +307,20 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
     if let Some(line) = f
         .logs
         .get(WAIT_CONTAINER)
-        .and_then(|l| l.iter().rev().find(|l| l.starts_with("waiting for ") || l.contains(" is up at ")))
+        .and_then(|l| {
+            l.iter()
+                .rev()
+                .find(|l| l.starts_with("waiting for ") || l.contains(" is up at "))
+        })
         .filter(|l| l.starts_with("waiting for "))
     {
         let rest = line.trim_start_matches("waiting for ");
-        let dep = rest.split(" at ").next().unwrap_or(rest).trim_end_matches(':').to_string();
+        let dep = rest
+            .split(" at ")
+            .next()
+            .unwrap_or(rest)
+            .trim_end_matches(':')
+            .to_string();
         let svc = match dep.as_str() {
             "PostgreSQL" => "postgresql",
             "Redis" => "redis",
@@ -305,7 +339,12 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
     }
 
     // 8. Readiness probe.
-    if let Some(e) = f.events.iter().rev().find(|e| e.reason.as_deref() == Some("Unhealthy")) {
+    if let Some(e) = f
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.reason.as_deref() == Some("Unhealthy"))
+    {
         return d(
             "it runs but its readiness check keeps failing".into(),
             e.message.clone().into_iter().collect(),
@@ -338,10 +377,7 @@ fn last(lines: &[String], n: usize) -> Vec<String> {
 }
 
 fn tail(f: &Facts, n: usize) -> Vec<String> {
-    f.logs
-        .values()
-        .flat_map(|l| last(l, n))
-        .collect::<Vec<_>>()
+    f.logs.values().flat_map(|l| last(l, n)).collect::<Vec<_>>()
 }
 
 /// Fetch the facts about one service: pods, events about them and its claims, log tails.
@@ -364,7 +400,11 @@ pub async fn gather(
         .iter()
         .filter_map(|p| p.spec.as_ref())
         .flat_map(|s| s.volumes.iter().flatten())
-        .filter_map(|v| v.persistent_volume_claim.as_ref().map(|c| c.claim_name.clone()))
+        .filter_map(|v| {
+            v.persistent_volume_claim
+                .as_ref()
+                .map(|c| c.claim_name.clone())
+        })
         .collect();
     let claims_api: Api<PersistentVolumeClaim> = Api::namespaced(c.clone(), ns);
     let claims = claims_api
@@ -375,7 +415,8 @@ pub async fn gather(
         .into_iter()
         .filter(|pvc| {
             let n = pvc.name_any();
-            claim_names.contains(&n) || pvc.labels().get(LABEL_NAME).map(String::as_str) == Some(service)
+            claim_names.contains(&n)
+                || pvc.labels().get(LABEL_NAME).map(String::as_str) == Some(service)
         })
         .collect::<Vec<_>>();
     let mut involved: Vec<String> = pods.iter().map(|p| p.name_any()).collect();
@@ -394,7 +435,12 @@ pub async fn gather(
                 .is_some_and(|n| involved.contains(n))
         })
         .collect();
-    events.sort_by_key(|e| e.metadata.resource_version.as_ref().and_then(|v| v.parse::<u64>().ok()));
+    events.sort_by_key(|e| {
+        e.metadata
+            .resource_version
+            .as_ref()
+            .and_then(|v| v.parse::<u64>().ok())
+    });
 
     let mut logs = BTreeMap::new();
     if let Some(pod) = pods.first() {
@@ -406,7 +452,10 @@ pub async fn gather(
             .chain(status.container_statuses.iter().flatten());
         for cs in containers {
             let started = cs.restart_count > 0
-                || cs.state.as_ref().is_some_and(|s| s.running.is_some() || s.terminated.is_some());
+                || cs
+                    .state
+                    .as_ref()
+                    .is_some_and(|s| s.running.is_some() || s.terminated.is_some());
             if !started {
                 continue;
             }
@@ -417,10 +466,7 @@ pub async fn gather(
                 ..Default::default()
             };
             if let Ok(text) = pods_api.logs(&pod.name_any(), &params).await {
-                logs.insert(
-                    cs.name.clone(),
-                    text.lines().map(str::to_string).collect(),
-                );
+                logs.insert(cs.name.clone(), text.lines().map(str::to_string).collect());
             }
         }
     }
@@ -439,8 +485,8 @@ pub async fn gather(
 mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::{
-        ContainerState, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus, ObjectReference,
-        PersistentVolumeClaimStatus, PodCondition, PodStatus,
+        ContainerState, ContainerStateTerminated, ContainerStateWaiting, ContainerStatus,
+        ObjectReference, PersistentVolumeClaimStatus, PodCondition, PodStatus,
     };
 
     fn pod(statuses: Vec<ContainerStatus>) -> Pod {
@@ -506,7 +552,10 @@ mod tests {
         let mut f = facts("redis");
         f.pods = vec![pod(vec![waiting("redis", "ImagePullBackOff", 0)])];
         let online = diagnose(&f);
-        assert!(online.problem.contains("cannot pull image example/redis:1"), "{online}");
+        assert!(
+            online.problem.contains("cannot pull image example/redis:1"),
+            "{online}"
+        );
         assert!(online.hint.contains("air-gapped"), "{online}");
         f.offline = true;
         let offline = diagnose(&f);
@@ -524,7 +573,11 @@ mod tests {
         let lines: Vec<String> = (1..=30).map(|i| format!("line {i}")).collect();
         f.logs.insert("web-server".into(), lines);
         let d = diagnose(&f);
-        assert!(d.problem.contains("keeps crashing (4 restarts, last exit code 1)"), "{d}");
+        assert!(
+            d.problem
+                .contains("keeps crashing (4 restarts, last exit code 1)"),
+            "{d}"
+        );
         assert_eq!(d.detail.len(), 20);
         assert_eq!(d.detail[0], "line 11");
         assert_eq!(d.detail[19], "line 30");
@@ -553,7 +606,8 @@ mod tests {
             "Error",
             132,
         )])];
-        f.logs.insert("vespa".into(), vec!["Illegal instruction".into()]);
+        f.logs
+            .insert("vespa".into(), vec!["Illegal instruction".into()]);
         let d = diagnose(&f);
         assert!(d.problem.contains("AVX2"), "{d}");
         assert!(d.hint.contains("vespa-generic-intel-x86_64"), "{d}");

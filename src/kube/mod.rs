@@ -153,7 +153,11 @@ pub async fn client_for(opts: &ConnectOptions) -> Result<Target, KubeError> {
             message: "it names no current context".into(),
         })?;
     if !kubeconfig.contexts.iter().any(|c| c.name == context) {
-        let known: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
+        let known: Vec<&str> = kubeconfig
+            .contexts
+            .iter()
+            .map(|c| c.name.as_str())
+            .collect();
         return Err(KubeError::Config {
             path: opts.kubeconfig.clone(),
             message: format!(
@@ -178,7 +182,11 @@ pub async fn client_for(opts: &ConnectOptions) -> Result<Target, KubeError> {
         })?;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     config.read_timeout = None;
-    let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+    let server = config
+        .cluster_url
+        .to_string()
+        .trim_end_matches('/')
+        .to_string();
     let namespace = opts
         .namespace
         .clone()
@@ -225,10 +233,9 @@ pub async fn connect(opts: &ConnectOptions, create_namespace: bool) -> Result<Ta
                 Ok(_) => {}
                 Err(kube::Error::Api(s)) if s.code == 409 => {}
                 Err(e) => {
-                    return Err(target.classify(
-                        &format!("create namespace {}", target.namespace),
-                        e,
-                    ));
+                    return Err(
+                        target.classify(&format!("create namespace {}", target.namespace), e)
+                    );
                 }
             }
         }

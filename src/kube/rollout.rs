@@ -212,7 +212,16 @@ pub fn phase_of(view: &View, s: &Service, all: &[&Service]) -> (Phase, bool) {
                 Some("CrashLoopBackOff") => {
                     reason = Some(("CrashLoopBackOff".into(), cs.restart_count >= 3));
                 }
-                _ if last_oom && reason.is_none() => {
+                // Killed just now (not yet restarted); a running container with an OOM kill in
+                // its past has recovered (e.g. after `onyx up --profile` gave it more memory).
+                _ if reason.is_none()
+                    && cs
+                        .state
+                        .as_ref()
+                        .and_then(|s| s.terminated.as_ref())
+                        .and_then(|t| t.reason.as_deref())
+                        == Some("OOMKilled") =>
+                {
                     reason = Some(("OOMKilled".into(), cs.restart_count >= 2));
                 }
                 _ => {}
@@ -277,16 +286,11 @@ pub async fn wait(
     let c = &target.client;
     let deployments = watcher::watcher(Api::<Deployment>::namespaced(c.clone(), ns), cfg.clone())
         .map(|r| r.map_or_else(|e| Change::Lost(e.to_string()), Change::Deployment));
-    let statefulsets =
-        watcher::watcher(Api::<StatefulSet>::namespaced(c.clone(), ns), cfg.clone())
-            .map(|r| r.map_or_else(|e| Change::Lost(e.to_string()), Change::StatefulSet));
+    let statefulsets = watcher::watcher(Api::<StatefulSet>::namespaced(c.clone(), ns), cfg.clone())
+        .map(|r| r.map_or_else(|e| Change::Lost(e.to_string()), Change::StatefulSet));
     let pods = watcher::watcher(Api::<Pod>::namespaced(c.clone(), ns), cfg)
         .map(|r| r.map_or_else(|e| Change::Lost(e.to_string()), Change::Pod));
-    let mut changes = stream::select_all([
-        deployments.boxed(),
-        statefulsets.boxed(),
-        pods.boxed(),
-    ]);
+    let mut changes = stream::select_all([deployments.boxed(), statefulsets.boxed(), pods.boxed()]);
 
     let start = Instant::now();
     let deadline = start + opts.overall;
@@ -354,7 +358,10 @@ pub async fn wait(
                 .is_some_and(|t| now.duration_since(*t) >= opts.pending_grace)
             {
                 Some(Stuck::Failed(phase.to_string()))
-            } else if clock.get(s.name).is_some_and(|t| now.duration_since(*t) >= limit) {
+            } else if clock
+                .get(s.name)
+                .is_some_and(|t| now.duration_since(*t) >= limit)
+            {
                 Some(Stuck::TimedOut(limit))
             } else {
                 None
@@ -395,7 +402,14 @@ mod tests {
     use super::*;
     use k8s_openapi::api::apps::v1::{DeploymentSpec, DeploymentStatus};
 
-    fn dep(generation: i64, observed: i64, desired: i32, updated: i32, total: i32, avail: i32) -> Deployment {
+    fn dep(
+        generation: i64,
+        observed: i64,
+        desired: i32,
+        updated: i32,
+        total: i32,
+        avail: i32,
+    ) -> Deployment {
         let mut d = Deployment {
             spec: Some(DeploymentSpec {
                 replicas: Some(desired),
@@ -417,9 +431,15 @@ mod tests {
     #[test]
     fn kubectl_rollout_rule_for_deployments() {
         assert!(deployment_ready(&dep(2, 2, 1, 1, 1, 1)));
-        assert!(!deployment_ready(&dep(3, 2, 1, 1, 1, 1)), "status of an older spec");
+        assert!(
+            !deployment_ready(&dep(3, 2, 1, 1, 1, 1)),
+            "status of an older spec"
+        );
         assert!(!deployment_ready(&dep(2, 2, 1, 0, 1, 1)), "not updated");
-        assert!(!deployment_ready(&dep(2, 2, 1, 1, 2, 1)), "old replica still there");
+        assert!(
+            !deployment_ready(&dep(2, 2, 1, 1, 2, 1)),
+            "old replica still there"
+        );
         assert!(!deployment_ready(&dep(2, 2, 1, 1, 1, 0)), "not available");
         assert!(deployment_ready(&dep(2, 2, 0, 0, 0, 0)), "scaled to zero");
     }

@@ -105,7 +105,10 @@ pub async fn status(target: &Target, url: &str) -> Result<StackStatus, KubeError
                         Some(d.meta().clone()),
                         d.spec.as_ref().map(|sp| sp.template.clone()),
                         d.spec.as_ref().and_then(|sp| sp.replicas).unwrap_or(1),
-                        d.status.as_ref().and_then(|st| st.available_replicas).unwrap_or(0),
+                        d.status
+                            .as_ref()
+                            .and_then(|st| st.available_replicas)
+                            .unwrap_or(0),
                         deployment_ready(d),
                     ),
                     None => (None, None, 0, 0, false),
@@ -116,7 +119,10 @@ pub async fn status(target: &Target, url: &str) -> Result<StackStatus, KubeError
                             Some(d.meta().clone()),
                             d.spec.as_ref().map(|sp| sp.template.clone()),
                             d.spec.as_ref().and_then(|sp| sp.replicas).unwrap_or(1),
-                            d.status.as_ref().and_then(|st| st.ready_replicas).unwrap_or(0),
+                            d.status
+                                .as_ref()
+                                .and_then(|st| st.ready_replicas)
+                                .unwrap_or(0),
                             statefulset_ready(d),
                         ),
                         None => (None, None, 0, 0, false),
@@ -269,9 +275,9 @@ pub async fn logs(
     let pods: Api<Pod> = Api::namespaced(target.client.clone(), &target.namespace);
     let lp = ListParams::default().labels(&format!("{LABEL_NAME}={}", service.name));
     let mut list = retry(TRIES, || pods.list(&lp))
-    .await
-    .map_err(|e| target.classify("list Pods", e))?
-    .items;
+        .await
+        .map_err(|e| target.classify("list Pods", e))?
+        .items;
     // Prefer a running pod, then the newest.
     list.sort_by_key(|p| {
         let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");

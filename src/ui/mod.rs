@@ -276,8 +276,10 @@ impl crate::kube::rollout::Reporter for RolloutProgress {
             }
         }
         if !self.drawn {
-            self.printer
-                .info(&format!("{service}: {phase} ({:.1}s)", elapsed.as_secs_f32()));
+            self.printer.info(&format!(
+                "{service}: {phase} ({:.1}s)",
+                elapsed.as_secs_f32()
+            ));
         }
     }
 
