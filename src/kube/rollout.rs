@@ -351,12 +351,10 @@ pub async fn wait(
             } else {
                 pending_since.remove(s.name);
             }
-            let stuck = if fatal {
-                Some(Stuck::Failed(phase.to_string()))
-            } else if pending_since
+            let pending_too_long = pending_since
                 .get(s.name)
-                .is_some_and(|t| now.duration_since(*t) >= opts.pending_grace)
-            {
+                .is_some_and(|t| now.duration_since(*t) >= opts.pending_grace);
+            let stuck = if fatal || pending_too_long {
                 Some(Stuck::Failed(phase.to_string()))
             } else if clock
                 .get(s.name)
