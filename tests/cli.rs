@@ -71,6 +71,9 @@ fn help_texts() {
         ("help_render", vec!["render", "--help"]),
         ("help_plan", vec!["plan", "--help"]),
         ("help_images", vec!["images", "--help"]),
+        ("help_up", vec!["up", "--help"]),
+        ("help_status", vec!["status", "--help"]),
+        ("help_destroy", vec!["destroy", "--help"]),
     ] {
         let r = onyx(&args);
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
