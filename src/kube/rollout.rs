@@ -441,4 +441,39 @@ mod tests {
         assert!(!deployment_ready(&dep(2, 2, 1, 1, 1, 0)), "not available");
         assert!(deployment_ready(&dep(2, 2, 0, 0, 0, 0)), "scaled to zero");
     }
+
+    fn sts(desired: i32, ready: i32, updated: i32, current: &str, update: &str) -> StatefulSet {
+        use k8s_openapi::api::apps::v1::{StatefulSetSpec, StatefulSetStatus};
+        let mut s = StatefulSet {
+            spec: Some(StatefulSetSpec {
+                replicas: Some(desired),
+                ..Default::default()
+            }),
+            status: Some(StatefulSetStatus {
+                observed_generation: Some(1),
+                ready_replicas: Some(ready),
+                updated_replicas: Some(updated),
+                current_revision: Some(current.into()),
+                update_revision: Some(update.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        s.metadata.generation = Some(1);
+        s
+    }
+
+    #[test]
+    fn kubectl_rollout_rule_for_statefulsets() {
+        assert!(statefulset_ready(&sts(1, 1, 1, "v1", "v1")));
+        assert!(!statefulset_ready(&sts(1, 0, 1, "v1", "v1")), "not ready");
+        assert!(
+            !statefulset_ready(&sts(1, 1, 1, "v1", "v2")),
+            "update in progress"
+        );
+        assert!(!statefulset_ready(&sts(1, 1, 0, "v1", "v1")), "not updated");
+        let mut newer = sts(1, 1, 1, "v1", "v1");
+        newer.metadata.generation = Some(2);
+        assert!(!statefulset_ready(&newer), "status of an older spec");
+    }
 }
