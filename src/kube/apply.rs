@@ -24,14 +24,18 @@ const TRIES: u32 = 8;
 /// values; any that is missing (first install, or deleted by hand) gets fresh ones.
 pub async fn existing_credentials(target: &Target) -> Result<Credentials, KubeError> {
     let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
-    let mut found = Vec::new();
-    for (name, _) in SECRETS {
-        let got = retry(TRIES, || secrets.get_opt(name))
-            .await
-            .map_err(|e| target.classify(&format!("read Secret {name}"), e))?;
-        if let Some(s) = got {
-            found.push(s);
+    let reads = join_all(SECRETS.iter().map(|(name, _)| {
+        let secrets = &secrets;
+        async move {
+            retry(TRIES, || secrets.get_opt(name))
+                .await
+                .map_err(|e| target.classify(&format!("read Secret {name}"), e))
         }
+    }))
+    .await;
+    let mut found = Vec::new();
+    for read in reads {
+        found.extend(read?);
     }
     let mut credentials = Credentials::generate();
     for secret in &found {
@@ -41,26 +45,6 @@ pub async fn existing_credentials(target: &Target) -> Result<Credentials, KubeEr
         }
     }
     Ok(credentials)
-}
-
-/// Whether any stack Secret exists (an earlier install, perhaps scaled down).
-pub async fn installed(target: &Target) -> Result<bool, KubeError> {
-    Ok(!existing_secret_names(target).await?.is_empty())
-}
-
-async fn existing_secret_names(target: &Target) -> Result<Vec<String>, KubeError> {
-    let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
-    let mut names = Vec::new();
-    for (name, _) in SECRETS {
-        if retry(TRIES, || secrets.get_metadata_opt(name))
-            .await
-            .map_err(|e| target.classify(&format!("read Secret {name}"), e))?
-            .is_some()
-        {
-            names.push(name.to_string());
-        }
-    }
-    Ok(names)
 }
 
 /// Apply `objects` (already in layer order) into the target's namespace.
