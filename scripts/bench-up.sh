@@ -6,7 +6,7 @@
 # ratios (targets: onyx ≤ 0.5× kubectl; re-run ≤ 1.5 s).
 #
 # Needs: kubectl (ONYX_KUBECTL or PATH), python3. No Docker.
-# Usage: scripts/bench-up.sh [ROUNDS=5] [READY_DELAY_MS=1000]
+# Usage: [BENCH_BIN_DIR=DIR] scripts/bench-up.sh [ROUNDS=5] [READY_DELAY_MS=1000]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-5}
@@ -23,8 +23,13 @@ stop_sim() {
 cleanup() { set +e; stop_sim; rm -rf "$work"; }
 trap cleanup EXIT
 
-cargo build --release --quiet -p onyx -p k8s-sim
-bin=${CARGO_TARGET_DIR:-target}/release
+# BENCH_BIN_DIR: use onyx and k8s-sim already built there instead of building them in release.
+if [ -n "${BENCH_BIN_DIR:-}" ]; then
+  bin=$BENCH_BIN_DIR
+else
+  cargo build --release --quiet -p onyx -p k8s-sim
+  bin=${CARGO_TARGET_DIR:-target}/release
+fi
 ns=onyx-bench
 export HOME=$work NO_COLOR=1 ONYX_NO_UPDATE_CHECK=1 DOCKER_HOST=unix:///nonexistent.sock
 unset KUBECONFIG ONYX_CONTEXT ONYX_KUBECONFIG ONYX_NAMESPACE
