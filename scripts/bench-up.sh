@@ -46,14 +46,28 @@ since() { python3 -c "import time; print(f'{time.monotonic() - $1:.3f}')"; }
 
 "$bin/onyx" render -n "$ns" --profile small --force >"$work/stack.yaml" 2>/dev/null
 printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n' "$ns" >"$work/ns.yaml"
-workloads=$(grep -A3 -E '^kind: (Deployment|StatefulSet)' "$work/stack.yaml" | python3 -c '
+workloads=$(python3 - "$work/stack.yaml" <<'PY'
 import sys
-kind = None
-for line in sys.stdin:
-    line = line.strip()
-    if line.startswith("kind: "): kind = line.split()[1].lower()
-    if line.startswith("name: ") and kind: print(f"{kind}/{line.split()[1]}"); kind = None
-')
+kind = name = None
+top = None
+def emit():
+    if kind in ("Deployment", "StatefulSet") and name:
+        print(f"{kind.lower()}/{name}")
+for line in open(sys.argv[1]):
+    line = line.rstrip("\n")
+    if line == "---":
+        emit(); kind = name = top = None
+        continue
+    if line and not line.startswith(" "):
+        top = line.split(":")[0]
+        if top == "kind":
+            kind = line.split(":", 1)[1].strip()
+    elif top == "metadata" and line.startswith("  name:") and name is None:
+        name = line.split(":", 1)[1].strip()
+emit()
+PY
+)
+[ "$(echo "$workloads" | wc -w)" = 8 ] || { echo "expected 8 workloads, found: $workloads" >&2; exit 1; }
 
 k() { "$kubectl" --kubeconfig "$work/kubeconfig" "$@"; }
 kubectl_up() {
