@@ -44,6 +44,30 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Install or update the stack and wait until every service is ready
+    ///
+    /// With --context (or --kubeconfig) onyx deploys into that cluster; without, into onyx's own
+    /// local cluster. Safe to run again: a healthy stack is verified in about a second, a failed
+    /// or interrupted run is resumed, and passwords already in the cluster are kept.
+    Up(UpArgs),
+
+    /// Show each service: ready/desired, restarts, age, image (exit 0 only when all are ready)
+    Status(StatusArgs),
+
+    /// Print a service's logs
+    Logs(LogsArgs),
+
+    /// Restart a service (new pods, like `kubectl rollout restart`)
+    Restart(RestartArgs),
+
+    /// Stop the stack: scale every service to zero, keeping data and passwords
+    ///
+    /// `onyx up` brings it back with the same data.
+    Down(DownArgs),
+
+    /// Remove the stack; its data (volumes) only with --data
+    Destroy(DestroyArgs),
+
     /// Print the Kubernetes objects of the stack, exactly as onyx would apply them
     ///
     /// For users who outgrow one machine: apply the output with kubectl or GitOps to any cluster,
@@ -133,6 +157,130 @@ pub struct StackArgs {
     /// Host port for the UI on 127.0.0.1 (sets the URL users open)
     #[arg(long, env = env_vars::ONYX_PORT, value_name = "PORT")]
     pub port: Option<u16>,
+}
+
+/// Which cluster and namespace, shared by the commands that talk to one.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ClusterArgs {
+    /// Kubeconfig context to deploy into (default: onyx's own local cluster)
+    ///
+    /// Any cluster kubectl can reach: Docker Desktop, OrbStack, k3d, minikube, kind, EKS, GKE,
+    /// OpenShift.
+    #[arg(long, env = env_vars::ONYX_CONTEXT, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Kubeconfig file to read (default: KUBECONFIG, else ~/.kube/config)
+    #[arg(long, env = env_vars::ONYX_KUBECONFIG, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Namespace (default: the context's current namespace); created if missing
+    #[arg(short, long, env = env_vars::ONYX_NAMESPACE, value_name = "NS")]
+    pub namespace: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub stack: StackArgs,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// Give up when the stack is not ready after this long (e.g. 90s, 20m, 1h)
+    ///
+    /// Services have their own limits too (a first start of the API or Vespa may take minutes).
+    /// Nothing is torn down on a timeout: run `onyx up` again to keep waiting.
+    #[arg(long, value_name = "DURATION", default_value = "20m", value_parser = crate::settings::parse_duration)]
+    pub timeout: std::time::Duration,
+
+    /// Don't open the browser at the end; only print the URL
+    #[arg(long)]
+    pub no_browser: bool,
+
+    /// Install offline from a bundle written by `onyx images save`
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<PathBuf>,
+
+    /// Pull Docker Hub images through this registry mirror (HOST[:PORT][/PATH])
+    ///
+    /// The cluster's nodes pull `HOST/library/nginx:1.23.4-alpine` for `nginx:1.23.4-alpine`.
+    #[arg(long, env = env_vars::ONYX_REGISTRY_MIRROR, value_name = "HOST")]
+    pub registry_mirror: Option<String>,
+
+    /// On a cluster onyx did not create: keep a port-forward to the gateway on
+    /// 127.0.0.1:--port running after `up` (until Ctrl-C), reconnecting when the pod restarts
+    #[arg(long)]
+    pub forward: bool,
+
+    #[command(flatten)]
+    pub llm: LlmArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// Host port of the UI (for the URL shown)
+    #[arg(long, env = env_vars::ONYX_PORT, value_name = "PORT")]
+    pub port: Option<u16>,
+
+    /// Output format
+    #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
+    pub output: DataFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The service (postgresql, redis, minio, vespa, inference-model-server, api-server,
+    /// web-server, nginx)
+    #[arg(value_name = "SERVICE")]
+    pub service: String,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// Keep printing new lines
+    #[arg(short, long)]
+    pub follow: bool,
+
+    /// The run before the last restart (why it crashed)
+    #[arg(short, long)]
+    pub previous: bool,
+
+    /// Only the last N lines
+    #[arg(long, value_name = "N")]
+    pub tail: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RestartArgs {
+    /// The service to restart
+    #[arg(value_name = "SERVICE")]
+    pub service: String,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+
+    /// Also delete the data: the volumes (and with them every chat and document) and passwords
+    #[arg(long)]
+    pub data: bool,
+
+    /// Don't ask for confirmation
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,10 @@ pub const ONYX_CONFIG: &str = "ONYX_CONFIG";
 pub const ONYX_PROFILE: &str = "ONYX_PROFILE";
 /// Kubernetes namespace to render for (default: none, i.e. the context's current namespace).
 pub const ONYX_NAMESPACE: &str = "ONYX_NAMESPACE";
+/// Kubeconfig context to deploy into (default: onyx's own local cluster).
+pub const ONYX_CONTEXT: &str = "ONYX_CONTEXT";
+/// Kubeconfig file to read instead of `KUBECONFIG` / `~/.kube/config`.
+pub const ONYX_KUBECONFIG: &str = "ONYX_KUBECONFIG";
 /// Host port the UI is served on at 127.0.0.1 (default 3000).
 pub const ONYX_PORT: &str = "ONYX_PORT";
 /// Registry mirror (`HOST[:PORT][/PATH]`) to pull Docker Hub images through.
@@ -33,6 +37,8 @@ pub const ALL: &[(&str, &str)] = &[
     (ONYX_CONFIG, "config file path"),
     (ONYX_PROFILE, "resource profile"),
     (ONYX_NAMESPACE, "namespace"),
+    (ONYX_CONTEXT, "kubeconfig context"),
+    (ONYX_KUBECONFIG, "kubeconfig file"),
     (ONYX_PORT, "UI port on 127.0.0.1"),
     (
         ONYX_REGISTRY_MIRROR,

@@ -10,6 +10,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub const EXIT_USAGE: u8 = 2;
 /// Exit code when the environment can't run the stack (too little memory, ...).
 pub const EXIT_REFUSED: u8 = 3;
+/// Exit code when the stack did not come up (a diagnosis was printed), or is not installed.
+pub const EXIT_FAILED: u8 = 1;
 /// Exit code after Ctrl-C (128 + SIGINT, as shells report it).
 pub const EXIT_INTERRUPTED: u8 = 130;
 /// Exit code for an unexpected internal failure (a bug, or an I/O error we didn't foresee).
@@ -60,6 +62,9 @@ pub enum Error {
     /// Configuring the LLM provider through Onyx's API.
     #[error(transparent)]
     Llm(#[from] crate::stack::llm::LlmError),
+    /// The Kubernetes cluster, or the stack in it.
+    #[error(transparent)]
+    Kube(#[from] crate::kube::KubeError),
 
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -97,6 +102,7 @@ impl Error {
             Error::Cluster(e) => e.hint(),
             Error::Forward(e) => e.hint(),
             Error::Llm(e) => e.hint(),
+            Error::Kube(e) => e.hint(),
             Error::Io(_) | Error::Internal(_) => None,
         }
     }
@@ -127,6 +133,13 @@ impl Error {
                 | crate::stack::llm::LlmError::ModelMissing { .. },
             ) => EXIT_USAGE,
             Error::Forward(_) | Error::Llm(_) => EXIT_REFUSED,
+            Error::Kube(crate::kube::KubeError::Interrupted) => EXIT_INTERRUPTED,
+            Error::Kube(crate::kube::KubeError::Config { .. }) => EXIT_USAGE,
+            Error::Kube(
+                crate::kube::KubeError::NotReady { .. }
+                | crate::kube::KubeError::NotInstalled { .. },
+            ) => EXIT_FAILED,
+            Error::Kube(_) => EXIT_REFUSED,
             Error::Io(_) | Error::Internal(_) => EXIT_INTERNAL,
         })
     }

@@ -41,6 +41,8 @@ pub struct Given {
     pub force: bool,
     pub namespace: Option<String>,
     pub port: Option<u16>,
+    pub context: Option<String>,
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// Everything a command needs to know about how it was asked to run.
@@ -55,6 +57,10 @@ pub struct Settings {
     pub force: bool,
     pub namespace: Option<String>,
     pub port: u16,
+    /// Kubeconfig context given (`None`: onyx's own cluster).
+    pub context: Option<String>,
+    /// Kubeconfig file given (`None`: kubectl's default).
+    pub kubeconfig: Option<PathBuf>,
 }
 
 impl Settings {
@@ -112,6 +118,8 @@ impl Settings {
             force: given.force,
             namespace,
             port,
+            context: given.context,
+            kubeconfig: given.kubeconfig,
         })
     }
 }
@@ -145,6 +153,51 @@ pub fn parse_config(text: &str) -> std::result::Result<ConfigFile, String> {
         }
         message
     })
+}
+
+/// A duration as people write it: `90s`, `20m`, `1h`, `1h30m`, or plain seconds.
+pub fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, String> {
+    let bad = || format!("{text:?} is not a duration (e.g. 90s, 20m, 1h30m)");
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = t.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let mut total = std::time::Duration::ZERO;
+    let mut number = String::new();
+    let mut chars = t.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let unit = if c == 'm' && chars.peek() == Some(&'s') {
+            chars.next();
+            "ms"
+        } else {
+            match c {
+                'h' => "h",
+                'm' => "m",
+                's' => "s",
+                _ => return Err(bad()),
+            }
+        };
+        let n: f64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        let secs = match unit {
+            "h" => n * 3600.0,
+            "m" => n * 60.0,
+            "s" => n,
+            _ => n / 1000.0,
+        };
+        total += std::time::Duration::from_secs_f64(secs);
+    }
+    if !number.is_empty() || total.is_zero() {
+        return Err(bad());
+    }
+    Ok(total)
 }
 
 /// A Kubernetes namespace name: an RFC 1123 label.
@@ -202,6 +255,7 @@ mod tests {
             namespace: Some("from-flag".into()),
             port: Some(5000),
             force: true,
+            ..Given::default()
         };
         let from_flags = Settings::resolve_with(&global(None), given, false, Some(path)).unwrap();
         assert_eq!(from_flags.profile, Some(ProfileName::Small));
@@ -251,6 +305,19 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, Error::ConfigMissing { .. }));
+    }
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("20m"), Ok(Duration::from_secs(1200)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        for bad in ["", "m", "5x", "0s", "10 minutes"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
     }
 
     #[test]

@@ -74,6 +74,9 @@ fn help_texts() {
         ("help_cluster", vec!["cluster", "--help"]),
         ("help_cluster_create", vec!["cluster", "create", "--help"]),
         ("help_open", vec!["open", "--help"]),
+        ("help_up", vec!["up", "--help"]),
+        ("help_status", vec!["status", "--help"]),
+        ("help_destroy", vec!["destroy", "--help"]),
     ] {
         let r = onyx(&args);
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);

@@ -70,11 +70,14 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).expect("json")
 }
 
-pub fn create(
+/// Make (or reuse, or restart) the own cluster, as `cluster create` and `up` both need it; the
+/// node image is pulled first when the engine lacks it. Returns the cluster and its data dir.
+pub fn ensure(
     settings: &Settings,
     printer: &Printer,
+    rt: &tokio::runtime::Runtime,
     args: &ClusterCreateArgs,
-) -> Result<ExitCode> {
+) -> Result<(kind::Created, std::path::PathBuf)> {
     let name = checked_name(&args.target)?.to_string();
     let data = data_dir(&data_root(&args.target)?, &name);
     std::fs::create_dir_all(&data).map_err(|e| {
@@ -108,8 +111,7 @@ pub fn create(
             ..Timeouts::default()
         },
     };
-    let rt = super::runtime()?;
-    let engine = super::until_interrupted(&rt, async {
+    let engine = super::until_interrupted(rt, async {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         // The node image, pulled first when the engine lacks it (a node that exists already
         // needs none).
@@ -134,7 +136,7 @@ pub fn create(
     })?;
     let (engine, existed) = engine;
     let progress = StepProgress::new(printer);
-    let created = super::until_interrupted(&rt, async {
+    let created = super::until_interrupted(rt, async {
         Ok(kind::create(&engine.docker, &options, &progress).await?)
     });
     progress.finish();
@@ -151,7 +153,16 @@ pub fn create(
             printer.warn(&format!("could not remove {}: {e}", options.spec.name));
         }
     }
-    let created = created?;
+    Ok((created?, data))
+}
+
+pub fn create(
+    settings: &Settings,
+    printer: &Printer,
+    args: &ClusterCreateArgs,
+) -> Result<ExitCode> {
+    let rt = super::runtime()?;
+    let (created, data) = ensure(settings, printer, &rt, args)?;
     match args.output {
         DataFormat::Json => printer.data(&json(&created))?,
         DataFormat::Text => {

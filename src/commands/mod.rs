@@ -4,14 +4,20 @@
 pub mod backup;
 pub mod cluster;
 pub mod completions;
+pub mod destroy;
 pub mod doctor;
+pub mod down;
 pub mod images;
+pub mod logs;
 pub mod man;
 pub mod open;
 pub mod plan;
 pub mod render;
+pub mod restart;
 #[cfg(feature = "self-update")]
 pub mod self_update;
+pub mod status;
+pub mod up;
 pub mod version;
 
 use std::io::IsTerminal;
@@ -19,7 +25,7 @@ use std::process::ExitCode;
 
 #[cfg(feature = "self-update")]
 use crate::cli::SelfCommand;
-use crate::cli::{Cli, ClusterCommand, Command, ImagesCommand, StackArgs};
+use crate::cli::{Cli, ClusterArgs, ClusterCommand, Command, ImagesCommand, StackArgs};
 use crate::error::{Error, Result};
 use crate::host::HostFacts;
 use crate::settings::{Given, Settings, Verbosity};
@@ -53,6 +59,18 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             port: a.port,
             ..Given::default()
         },
+        Command::Up(a) => with_cluster(given(&a.stack, None), &a.cluster),
+        Command::Status(a) => with_cluster(
+            Given {
+                port: a.port,
+                ..Given::default()
+            },
+            &a.cluster,
+        ),
+        Command::Logs(a) => with_cluster(Given::default(), &a.cluster),
+        Command::Restart(a) => with_cluster(Given::default(), &a.cluster),
+        Command::Down(a) => with_cluster(Given::default(), &a.cluster),
+        Command::Destroy(a) => with_cluster(Given::default(), &a.cluster),
         _ => Given::default(),
     };
     let settings = Settings::resolve(&cli.global, given)?;
@@ -69,6 +87,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         _ => Notice::none(),
     };
     let result = match cli.command {
+        Command::Up(args) => up::run(&settings, &printer, &args),
+        Command::Status(args) => status::run(&settings, &printer, &args),
+        Command::Logs(args) => logs::run(&settings, &printer, &args),
+        Command::Restart(args) => restart::run(&settings, &printer, &args),
+        Command::Down(args) => down::run(&settings, &printer, &args),
+        Command::Destroy(args) => destroy::run(&settings, &printer, &args),
         Command::Render(args) => render::run(&settings, &printer, &args),
         Command::Plan(args) => plan::run(&settings, &printer, &args),
         Command::Images(ImagesCommand::List(args)) => images::list(&printer, &args),
@@ -199,7 +223,31 @@ fn given(stack: &StackArgs, namespace: Option<String>) -> Given {
         force: stack.force,
         namespace,
         port: stack.port,
+        ..Given::default()
     }
+}
+
+fn with_cluster(given: Given, cluster: &ClusterArgs) -> Given {
+    Given {
+        namespace: cluster.namespace.clone().or(given.namespace),
+        context: cluster.context.clone(),
+        kubeconfig: cluster.kubeconfig.clone(),
+        ..given
+    }
+}
+
+/// A service of the stack by name, or a usage error listing them.
+pub fn service_named(name: &str) -> Result<&'static crate::stack::catalog::Service> {
+    crate::stack::catalog::service(name).ok_or_else(|| {
+        let names: Vec<&str> = crate::stack::catalog::SERVICES
+            .iter()
+            .map(|s| s.name)
+            .collect();
+        crate::error::Error::input(
+            format!("there is no service {name:?}"),
+            format!("the services are: {}", names.join(", ")),
+        )
+    })
 }
 
 /// The profile for this machine, per the settings; warns when forced.

@@ -87,6 +87,33 @@ impl Credentials {
         Ok(Credentials(all))
     }
 
+    /// The values of one stack Secret found in a cluster, when it holds every key onyx uses
+    /// (used by `up` to keep whatever Secrets already exist).
+    pub fn from_secrets_partial(secret: &Secret) -> Result<Credentials> {
+        let name = secret.metadata.name.clone().unwrap_or_default();
+        let keys = SECRETS
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, k)| *k)
+            .ok_or_else(|| {
+                Error::input(
+                    format!("{name} is not a stack Secret"),
+                    "only onyx-postgresql, onyx-redis and onyx-minio are read",
+                )
+            })?;
+        let mut values = BTreeMap::new();
+        for key in keys {
+            let value = secret_value(secret, key).ok_or_else(|| {
+                Error::input(
+                    format!("Secret {name} has no usable value for key {key:?}"),
+                    "delete the Secret to have onyx make a new one",
+                )
+            })?;
+            values.insert(key.to_string(), value);
+        }
+        Ok(Credentials(BTreeMap::from([(name, values)])))
+    }
+
     /// Read Secrets from a YAML (one or more documents, or a `List`) or JSON file.
     pub fn from_file(path: &Path) -> Result<Credentials> {
         let origin = path.display().to_string();

@@ -291,3 +291,80 @@ impl crate::cluster::StepReporter for StepProgress {
         self.printer.info(text);
     }
 }
+
+/// Draws the rollout: one spinner line per service (phase and elapsed time) on a terminal; plain
+/// lines `service: phase (elapsed)` otherwise (none with --quiet).
+pub struct RolloutProgress {
+    multi: indicatif::MultiProgress,
+    bars: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+    printer: Printer,
+    drawn: bool,
+}
+
+impl RolloutProgress {
+    /// One line per service, in `services` order.
+    pub fn new(printer: &Printer, services: &[&str]) -> RolloutProgress {
+        let drawn = printer.verbosity == Verbosity::Normal && std::io::stderr().is_terminal();
+        let target = if drawn {
+            indicatif::ProgressDrawTarget::stderr()
+        } else {
+            indicatif::ProgressDrawTarget::hidden()
+        };
+        let multi = indicatif::MultiProgress::with_draw_target(target);
+        let mut bars = std::collections::HashMap::new();
+        for s in services {
+            let bar = multi.add(indicatif::ProgressBar::new_spinner());
+            bar.set_style(style("{spinner} {prefix:24!} {msg} ({elapsed})"));
+            bar.set_prefix(s.to_string());
+            bar.set_message("applied");
+            if drawn {
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+            }
+            bars.insert(s.to_string(), bar);
+        }
+        RolloutProgress {
+            multi,
+            bars: std::sync::Mutex::new(bars),
+            printer: printer.clone(),
+            drawn,
+        }
+    }
+}
+
+impl crate::kube::rollout::Reporter for RolloutProgress {
+    fn phase(
+        &self,
+        service: &str,
+        phase: &crate::kube::rollout::Phase,
+        elapsed: std::time::Duration,
+    ) {
+        let bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(bar) = bars.get(service) {
+            if *phase == crate::kube::rollout::Phase::Ready {
+                bar.set_style(style("  {prefix:24!} {msg}"));
+                bar.finish_with_message(format!("ready in {:.1}s", elapsed.as_secs_f32()));
+            } else {
+                bar.set_message(phase.to_string());
+            }
+        }
+        if !self.drawn {
+            self.printer.info(&format!(
+                "{service}: {phase} ({:.1}s)",
+                elapsed.as_secs_f32()
+            ));
+        }
+    }
+
+    fn finish(&self) {
+        let bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
+        for bar in bars.values() {
+            if !bar.is_finished() {
+                bar.abandon();
+            }
+        }
+        // The finished lines stay on screen; what follows starts below them.
+        if self.drawn && !self.multi.is_hidden() {
+            let _ = self.multi.println("");
+        }
+    }
+}

@@ -71,8 +71,15 @@ fn pod_and_container(
         .flatten()
         .filter_map(|c| c["name"].as_str().map(String::from))
         .collect();
+    // Init containers can be named explicitly (as kubelet allows), never picked by default.
+    let init: Vec<String> = pod["spec"]["initContainers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(String::from))
+        .collect();
     let c = match container {
-        Some(c) if names.iter().any(|n| n == c) => c.to_string(),
+        Some(c) if names.iter().chain(&init).any(|n| n == c) => c.to_string(),
         Some(c) => {
             return Err(ApiError::bad_request(format!(
                 "container {c} is not valid for pod {name}"
@@ -103,6 +110,12 @@ pub fn logs(shared: Arc<Shared>, t: Target, query: &[(String, String)]) -> Respo
         .as_array()
         .into_iter()
         .flatten()
+        .chain(
+            pod["status"]["initContainerStatuses"]
+                .as_array()
+                .into_iter()
+                .flatten(),
+        )
         .find(|s| s["name"] == container.as_str())
         .cloned()
         .unwrap_or(Value::Null);

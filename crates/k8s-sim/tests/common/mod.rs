@@ -19,6 +19,9 @@ pub async fn start_with(config: SimConfig) -> (Sim, Client) {
 }
 
 pub fn client_for(sim: &Sim) -> Client {
+    // Built in the workspace, kube's TLS gets two rustls providers (ring and, through onyx's other
+    // dependencies, aws-lc-rs); rustls then needs one chosen. Already chosen: fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut config = kube::Config::new(sim.url().parse().expect("url"));
     config.default_namespace = "default".into();
     config.read_timeout = Some(Duration::from_secs(20));

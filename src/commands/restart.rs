@@ -1,0 +1,25 @@
+//! `onyx restart SERVICE`: new pods for one service (the `kubectl rollout restart` annotation);
+//! data and configuration stay.
+
+use std::process::ExitCode;
+
+use crate::cli::RestartArgs;
+use crate::error::Result;
+use crate::kube::stack;
+use crate::settings::Settings;
+use crate::ui::Printer;
+
+pub fn run(settings: &Settings, printer: &Printer, args: &RestartArgs) -> Result<ExitCode> {
+    let service = super::service_named(&args.service)?;
+    let runtime = super::runtime()?;
+    runtime.block_on(async {
+        let target = super::up::target(settings, false).await?;
+        stack::restart(&target, service).await?;
+        Ok::<_, crate::Error>(())
+    })?;
+    printer.info(&format!(
+        "{} is restarting (`onyx status` shows when it is ready again)",
+        service.name
+    ));
+    Ok(ExitCode::SUCCESS)
+}

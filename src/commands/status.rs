@@ -1,0 +1,81 @@
+//! `onyx status`: each service's ready/desired replicas, restarts, age and image, and the URL.
+//! Exit 0 when every service is ready, 1 when not (stopped, starting, failing), so scripts can
+//! wait on it; `-o json` for scripts that read it.
+
+use std::process::ExitCode;
+
+use crate::cli::{DataFormat, StatusArgs};
+use crate::error::{EXIT_FAILED, Result};
+use crate::kube::stack::{self, StackStatus};
+use crate::settings::Settings;
+use crate::ui::Printer;
+
+pub fn run(settings: &Settings, printer: &Printer, args: &StatusArgs) -> Result<ExitCode> {
+    let runtime = super::runtime()?;
+    let status = runtime.block_on(async {
+        let target = super::up::target(settings, false).await?;
+        let url = format!("http://localhost:{}", settings.port);
+        Ok::<_, crate::Error>(stack::status(&target, &url).await?)
+    })?;
+    match args.output {
+        DataFormat::Json => {
+            printer.data(&serde_json::to_string_pretty(&status).map_err(anyhow::Error::from)?)?
+        }
+        DataFormat::Text => printer.data(&table(&status))?,
+    }
+    Ok(if status.healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    })
+}
+
+fn age(seconds: Option<i64>) -> String {
+    match seconds {
+        None => "-".into(),
+        Some(s) if s < 120 => format!("{s}s"),
+        Some(s) if s < 7200 => format!("{}m", s / 60),
+        Some(s) if s < 172_800 => format!("{}h", s / 3600),
+        Some(s) => format!("{}d", s / 86_400),
+    }
+}
+
+/// The human table.
+pub fn table(s: &StackStatus) -> String {
+    let mut out = format!(
+        "{:<24} {:<7} {:<8} {:<5} {:<10} {}\n",
+        "SERVICE", "READY", "RESTARTS", "AGE", "STATE", "IMAGE"
+    );
+    for svc in &s.services {
+        let state = if svc.missing {
+            "missing"
+        } else if svc.desired == 0 {
+            "stopped"
+        } else if svc.healthy {
+            "ready"
+        } else {
+            "not ready"
+        };
+        out.push_str(&format!(
+            "{:<24} {:<7} {:<8} {:<5} {:<10} {}\n",
+            svc.name,
+            format!("{}/{}", svc.ready, svc.desired),
+            svc.restarts,
+            age(svc.age_seconds),
+            state,
+            svc.image.as_deref().unwrap_or("-"),
+        ));
+    }
+    let overall = if s.healthy {
+        format!("healthy: {}", s.url)
+    } else if s.stopped {
+        "stopped (`onyx up` starts it again with the same data)".into()
+    } else {
+        "not healthy (`onyx up` to finish or see why)".into()
+    };
+    out.push_str(&format!(
+        "\nnamespace {} (context {}): {overall}",
+        s.namespace, s.context
+    ));
+    out
+}

@@ -1,0 +1,416 @@
+//! `onyx up`: install or update the stack and wait until it serves.
+//!
+//! 1. Settings → the machine to size for → the profile (refused with numbers, as `onyx plan`).
+//! 2. The target: the cluster named by --context/--kubeconfig, else onyx's own
+//!    ([`own_cluster_target`]); the namespace is created if missing.
+//! 3. Images: another cluster pulls them itself (through --registry-mirror when given); a bundle
+//!    can only preload onyx's own cluster.
+//! 4. Credentials: the stack's Secrets already in the cluster are kept.
+//! 5. Render and apply, layer by layer (server-side apply, field manager `onyx`).
+//! 6. Wait, watching every workload, with a live line per service.
+//! 7. On failure or timeout: a diagnosis per service; nothing is torn down, a re-run resumes.
+//! 8. Expose and say how to log in ([`expose`], [`open_browser`], [`configure_llm`]: the call
+//!    points of the port-forward and LLM provider work).
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crate::cli::UpArgs;
+use crate::docker::reference::{Reference, validate_mirror};
+use crate::error::{Error, Result};
+use crate::host::HostFacts;
+use crate::kube::rollout::{self, NotReady, Stuck, WaitOptions};
+use crate::kube::{ConnectOptions, KubeError, Target, apply, diagnose};
+use crate::settings::Settings;
+use crate::stack::catalog::{SERVICES, Service};
+use crate::stack::profile::ProfileName;
+use crate::stack::render::{self, Object, RenderOptions, Rendered};
+use crate::ui::{Printer, RolloutProgress};
+
+pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    // 1. Sized exactly as `onyx render` and `onyx plan` size it.
+    let host = HostFacts::detect();
+    let sizing = super::sizing_machine(&host, super::engine_facts().as_ref());
+    let choice = super::choose_profile(settings, printer, &sizing)?;
+    if let Some(m) = &args.registry_mirror {
+        validate_mirror(m).map_err(|e| {
+            Error::input(
+                format!("--registry-mirror {m:?}: {e}"),
+                "give HOST[:PORT][/PATH], e.g. --registry-mirror mirror.example.com:5000",
+            )
+        })?;
+    }
+    if let Some(bundle) = &args.bundle
+        && !bundle.is_file()
+    {
+        return Err(Error::input(
+            format!("bundle {} does not exist", bundle.display()),
+            "write one with `onyx images save -o FILE` on a machine with registry access",
+        ));
+    }
+
+    // The LLM provider is checked before anything is applied: a missing key fails fast.
+    let llm = match crate::stack::llm::LlmChoice::from_args(&args.llm) {
+        Some(choice) => Some(crate::stack::llm::provider_request(
+            &choice,
+            &crate::stack::llm::ollama_url(false, None),
+            |k| std::env::var(k).ok(),
+        )?),
+        None => None,
+    };
+    let given_cluster = settings.context.is_some() || settings.kubeconfig.is_some();
+    if llm.is_some() && given_cluster && !args.forward {
+        return Err(Error::input(
+            "configuring an LLM provider needs the UI reachable from here",
+            "add --forward (a port-forward to the gateway while onyx runs)",
+        ));
+    }
+
+    let runtime = super::runtime()?;
+    // 2a. onyx's own cluster: made or reused, its images pulled (or loaded from the bundle) and
+    // put into the node, before anything talks to Kubernetes.
+    let own = if given_cluster {
+        None
+    } else {
+        Some(own_cluster(settings, printer, &runtime, args)?)
+    };
+    let work = async {
+        // 2. Target.
+        let target = if let Some(created) = &own {
+            crate::kube::connect(
+                &ConnectOptions {
+                    kubeconfig: Some(created.kubeconfig.clone()),
+                    context: Some(created.context.clone()),
+                    namespace: settings.namespace.clone(),
+                },
+                true,
+            )
+            .await?
+        } else {
+            let target = crate::kube::connect(&connect_options(settings), true).await?;
+            printer.info(&format!(
+                "cluster: context {} at {}, namespace {}",
+                target.context, target.server, target.namespace
+            ));
+            target
+        };
+
+        // 3. Images: onyx's own node has them now; another cluster's nodes pull them.
+        if own.is_some() {
+        } else if args.bundle.is_some() {
+            crate::docker::bundle::verify(
+                args.bundle.as_deref().unwrap_or(std::path::Path::new("")),
+            )?;
+            printer.warn(&format!(
+                "--bundle preloads only onyx's own cluster; context {} pulls the images itself. \
+                 If it has no registry access, push the bundle's images to a registry it reaches \
+                 and pass --registry-mirror",
+                target.context
+            ));
+        } else if args.registry_mirror.is_none() {
+            printer.info(&format!(
+                "images: context {} pulls them itself (an air-gapped cluster needs a registry: \
+                 --registry-mirror HOST)",
+                target.context
+            ));
+        }
+
+        // 4–5. Keep credentials, render, apply.
+        let credentials = apply::existing_credentials(&target).await?;
+        let mut objects = render::render(&RenderOptions {
+            profile: choice.profile,
+            namespace: Some(&target.namespace),
+            web_url: format!("http://localhost:{}", settings.port),
+            credentials: Some(&credentials),
+            // The own node maps the UI's host port to this node port.
+            gateway_node_port: own.is_some().then_some(crate::cluster::node::UI_NODE_PORT),
+        });
+        if let Some(mirror) = &args.registry_mirror {
+            through_mirror(&mut objects, mirror);
+        }
+        let applied = apply::apply_all(&target, &objects).await?;
+        printer.info(&format!(
+            "applied {applied} objects ({} profile) in {:.1}s",
+            choice.profile.name,
+            started.elapsed().as_secs_f32()
+        ));
+
+        // 6. Wait.
+        let services: Vec<&'static Service> = SERVICES.iter().collect();
+        let names: Vec<&str> = services.iter().map(|s| s.name).collect();
+        let progress = RolloutProgress::new(printer, &names);
+        let opts = WaitOptions {
+            overall: args.timeout,
+            ..WaitOptions::default()
+        };
+        let not_ready = rollout::wait(&target, &services, &opts, &progress).await?;
+        if !not_ready.is_empty() {
+            // 7. Diagnose.
+            return Err(explain(
+                &target,
+                &not_ready,
+                args.bundle.is_some(),
+                choice.profile.name,
+            )
+            .await);
+        }
+        printer.info(&format!(
+            "all {} services ready in {:.1}s",
+            services.len(),
+            started.elapsed().as_secs_f32()
+        ));
+
+        // 8. Expose (checked through nginx), LLM provider.
+        let exposed = expose(&target, settings.port, own.is_some(), args.forward).await?;
+        if let (Some(request), Some((url, _))) = (&llm, &exposed) {
+            let store =
+                crate::stack::llm::SecretStore::new(target.client.clone(), &target.namespace);
+            let done = crate::stack::llm::configure(url, request, &store).await?;
+            printer.info(&format!("LLM provider configured: {done:?}"));
+        }
+        Ok::<_, Error>((target, exposed))
+    };
+    let (target, exposed) = runtime.block_on(async {
+        tokio::select! {
+            r = work => r,
+            _ = tokio::signal::ctrl_c() => Err(KubeError::Interrupted.into()),
+        }
+    })?;
+    let Some((url, forward)) = exposed else {
+        printer.info(&format!(
+            "\nOnyx is ready in namespace {ns} of context {ctx}.\n\
+             Reach it with `onyx up --forward` (a port-forward on 127.0.0.1:{port} while onyx \
+             runs), or `kubectl port-forward -n {ns} svc/nginx {port}:80`, or your own ingress.",
+            ns = target.namespace,
+            ctx = target.context,
+            port = settings.port,
+        ));
+        return Ok(ExitCode::SUCCESS);
+    };
+    printer.data(&url)?;
+    printer.info(&format!(
+        "\nOnyx is ready at {url}\n\
+         Log in: create an account there; the first account becomes the admin.\n\
+         Chat needs an LLM provider: Admin panel → LLM → add an OpenAI-compatible endpoint, \
+         Ollama, or an API key (or pass --llm-url / --llm ollama / --openai-api-key-env to up)."
+    ));
+    open_browser(printer, &url, args.no_browser);
+    if let Some(forward) = forward {
+        printer.info("forwarding until Ctrl-C...");
+        runtime.block_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+        drop(forward);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// onyx's own cluster for `up`: made or reused ([`super::cluster::ensure`]), then every stack
+/// image pulled into the engine (or loaded from the bundle, with no registry call) and put into
+/// the node's containerd.
+fn own_cluster(
+    settings: &Settings,
+    printer: &Printer,
+    rt: &tokio::runtime::Runtime,
+    args: &UpArgs,
+) -> Result<crate::cluster::kind::Created> {
+    use crate::docker::{bundle, engine, images};
+    let create = crate::cli::ClusterCreateArgs {
+        target: crate::cli::ClusterTarget {
+            name: crate::cluster::CLUSTER_NAME.into(),
+            kubeconfig: settings.kubeconfig.clone(),
+            data_dir: None,
+        },
+        port: Some(settings.port),
+        retain: false,
+        wait: 300,
+        node_image: None,
+        registry_mirror: args.registry_mirror.clone(),
+        output: crate::cli::DataFormat::Text,
+    };
+    let (created, _data) = super::cluster::ensure(settings, printer, rt, &create)?;
+    let stack: Vec<String> = crate::stack::catalog::stack_images()
+        .map(|i| i.reference.clone())
+        .collect();
+    super::until_interrupted(rt, async {
+        let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
+        let fetched = crate::ui::ImageProgress::new(printer, "ready in the engine");
+        let outcome = match &args.bundle {
+            Some(b) => bundle::load(&engine.docker, b, &fetched).await.map(|_| ()),
+            None => {
+                let options = images::PullOptions {
+                    mirror: args.registry_mirror.clone(),
+                    ..images::PullOptions::default()
+                };
+                match images::pull_all(&engine.docker, &stack, &options, &fetched).await {
+                    (_, Some(e)) => Err(e),
+                    _ => Ok(()),
+                }
+            }
+        };
+        fetched.finish();
+        outcome?;
+        let facts = engine.facts().await?;
+        let loaded = crate::ui::ImageProgress::new(printer, "in the node");
+        let (_, err) = crate::cluster::node_images::load_all(
+            &engine.docker,
+            &created.node,
+            &stack,
+            &crate::cluster::node_images::ImportOptions {
+                containerd_image_store: facts.containerd_image_store,
+                ..Default::default()
+            },
+            &loaded,
+        )
+        .await;
+        loaded.finish();
+        match err {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    })?;
+    Ok(created)
+}
+
+fn connect_options(settings: &Settings) -> ConnectOptions {
+    ConnectOptions {
+        kubeconfig: settings.kubeconfig.clone(),
+        context: settings.context.clone(),
+        namespace: settings.namespace.clone(),
+    }
+}
+
+/// The cluster commands run against: the one given, else onyx's own (context `kind-onyx`, made
+/// by `onyx up` or `onyx cluster create`).
+pub async fn target(settings: &Settings, create_namespace: bool) -> Result<Target> {
+    let mut options = connect_options(settings);
+    if options.context.is_none() && options.kubeconfig.is_none() {
+        options.context = Some(crate::cluster::CONTEXT_NAME.to_string());
+    }
+    Ok(crate::kube::connect(&options, create_namespace).await?)
+}
+
+/// Make the UI reachable on 127.0.0.1:`port` and check that nginx itself answers there before
+/// declaring success. Own cluster: the port was mapped to the gateway's node port when the node
+/// was made. Another cluster: a port-forward (kept while onyx runs) with `--forward`; without it,
+/// nothing is exposed (`None`).
+async fn expose(
+    target: &Target,
+    port: u16,
+    own: bool,
+    forward: bool,
+) -> Result<Option<(String, Option<crate::kube::forward::PortForward>)>> {
+    use crate::kube::forward;
+    let handle = if own {
+        None
+    } else if forward {
+        Some(
+            forward::start(
+                target.client.clone(),
+                forward::ForwardTarget::gateway(&target.namespace),
+                port,
+                forward::ForwardOptions::default(),
+            )
+            .await?,
+        )
+    } else {
+        return Ok(None);
+    };
+    let url = format!("http://localhost:{port}");
+    forward::check_gateway(&url, Duration::from_secs(60)).await?;
+    Ok(Some((url, handle)))
+}
+
+/// Open the browser (BROWSER respected) unless --no-browser; headless: the URL printed above is
+/// the way in.
+fn open_browser(printer: &Printer, url: &str, no_browser: bool) {
+    if no_browser {
+        return;
+    }
+    match super::open::open_browser(url, &|k| std::env::var(k).ok()) {
+        super::open::Opened::Browser(how) => printer.info(&format!("opened {url} with {how}")),
+        super::open::Opened::Headless(why) | super::open::Opened::Failed(why) => {
+            printer.info(&format!("open {url} in a browser ({why})"))
+        }
+    }
+}
+
+/// Point Docker Hub images of every workload at a registry mirror.
+fn through_mirror(objects: &mut [Rendered], mirror: &str) {
+    for r in objects {
+        let spec = match &mut r.object {
+            Object::Deployment(d) => d.spec.as_mut().and_then(|s| s.template.spec.as_mut()),
+            Object::StatefulSet(s) => s.spec.as_mut().and_then(|s| s.template.spec.as_mut()),
+            _ => None,
+        };
+        let Some(spec) = spec else { continue };
+        for c in spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten())
+        {
+            if let Some(image) = &c.image
+                && let Ok(reference) = Reference::parse(image)
+            {
+                c.image = Some(reference.pull_reference(Some(mirror)));
+            }
+        }
+    }
+}
+
+/// Diagnose each service that did not come up, most useful first (failures, then the ones that
+/// wait on others), as one error.
+async fn explain(
+    target: &Target,
+    not_ready: &[NotReady],
+    offline: bool,
+    profile: ProfileName,
+) -> Error {
+    let mut lines = Vec::new();
+    let mut first_hint = None;
+    // A service waiting for another is explained by the other; say it once, briefly.
+    let blocked: Vec<&NotReady> = not_ready
+        .iter()
+        .filter(|n| matches!(n.phase, rollout::Phase::WaitingFor(_)))
+        .collect();
+    for n in not_ready
+        .iter()
+        .filter(|n| !matches!(n.phase, rollout::Phase::WaitingFor(_)))
+    {
+        let facts = diagnose::gather(target, n.service, offline, Some(profile)).await;
+        let d = diagnose::diagnose(&facts);
+        first_hint.get_or_insert_with(|| d.hint.clone());
+        let when = match &n.stuck {
+            Stuck::Failed(_) => String::new(),
+            Stuck::TimedOut(t) => format!(" (not ready after {})", human(*t)),
+        };
+        lines.push(format!("{d}{when}"));
+    }
+    for n in &blocked {
+        lines.push(format!("{}: {}", n.service, n.phase));
+    }
+    let summary = if not_ready.len() == 1 {
+        format!("{} did not become ready", not_ready[0].service)
+    } else {
+        format!("{} services did not become ready", not_ready.len())
+    };
+    KubeError::NotReady {
+        summary,
+        details: lines.join("\n"),
+        hint: format!(
+            "{}; nothing was torn down: `onyx up` again resumes",
+            first_hint.unwrap_or_else(|| "see above".into())
+        ),
+    }
+    .into()
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{:.1}s", d.as_secs_f32())
+    }
+}

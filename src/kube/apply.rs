@@ -1,0 +1,96 @@
+//! Server-side apply of the rendered stack, layer by layer.
+//!
+//! 1. [`existing_credentials`]: read the stack's Secrets from the cluster first, so a re-run renders
+//!    the same passwords (data volumes keep the passwords they were initialised with).
+//! 2. [`apply_all`]: apply every object (field manager `onyx`, force) in layer order; the objects
+//!    of one layer go in parallel. Transient API errors (5xx, 429, dropped connections) are
+//!    retried with backoff; anything else stops the apply with the object named.
+
+use futures_util::future::join_all;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+
+use super::{KubeError, Target, retry};
+use crate::stack::render::Rendered;
+use crate::stack::secrets::{Credentials, SECRETS};
+
+/// The field manager recorded on everything onyx applies.
+pub const FIELD_MANAGER: &str = "onyx";
+/// Attempts per object before a transient error counts.
+const TRIES: u32 = 8;
+
+/// The stack's credentials as stored in the cluster: every stack Secret that exists keeps its
+/// values; any that is missing (first install, or deleted by hand) gets fresh ones.
+pub async fn existing_credentials(target: &Target) -> Result<Credentials, KubeError> {
+    let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
+    let reads = join_all(SECRETS.iter().map(|(name, _)| {
+        let secrets = &secrets;
+        async move {
+            retry(TRIES, || secrets.get_opt(name))
+                .await
+                .map_err(|e| target.classify(&format!("read Secret {name}"), e))
+        }
+    }))
+    .await;
+    let mut found = Vec::new();
+    for read in reads {
+        found.extend(read?);
+    }
+    let mut credentials = Credentials::generate();
+    for secret in &found {
+        // Reuse a Secret only when it has every key; a partial one is replaced whole.
+        if let Ok(one) = Credentials::from_secrets_partial(secret) {
+            credentials.0.extend(one.0);
+        }
+    }
+    Ok(credentials)
+}
+
+/// Apply `objects` (already in layer order) into the target's namespace.
+pub async fn apply_all(target: &Target, objects: &[Rendered]) -> Result<usize, KubeError> {
+    let mut start = 0;
+    let mut applied = 0;
+    while start < objects.len() {
+        let layer = objects[start].layer;
+        let end = objects[start..]
+            .iter()
+            .position(|r| r.layer != layer)
+            .map_or(objects.len(), |n| start + n);
+        let results = join_all(objects[start..end].iter().map(|r| apply_one(target, r))).await;
+        for r in results {
+            r?;
+            applied += 1;
+        }
+        start = end;
+    }
+    Ok(applied)
+}
+
+async fn apply_one(target: &Target, r: &Rendered) -> Result<(), KubeError> {
+    let mut value = serde_json::to_value(&r.object).map_err(|e| KubeError::Api {
+        action: format!("cannot encode {} {}", r.object.kind(), r.object.name()),
+        message: e.to_string(),
+    })?;
+    if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        meta.insert("namespace".into(), target.namespace.clone().into());
+    }
+    let (group, version) = match value["apiVersion"].as_str().unwrap_or("v1").split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (
+            String::new(),
+            value["apiVersion"].as_str().unwrap_or("v1").to_string(),
+        ),
+    };
+    let gvk = GroupVersionKind::gvk(&group, &version, r.object.kind());
+    let resource = ApiResource::from_gvk(&gvk);
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(target.client.clone(), &target.namespace, &resource);
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let name = r.object.name().to_string();
+    let patch = Patch::Apply(&value);
+    retry(TRIES, || api.patch(&name, &params, &patch))
+        .await
+        .map_err(|e| target.classify(&format!("apply {} {name}", r.object.kind()), e))?;
+    Ok(())
+}

@@ -1,0 +1,479 @@
+//! Waiting for the stack to roll out: one watch per kind (Deployments, StatefulSets, Pods; no
+//! polling), a per-service phase reported through [`Reporter`] as it changes, and kubectl's
+//! rollout rule for "ready".
+//!
+//! 1. Start watches on the stack's Deployments, StatefulSets and Pods (label `part-of=onyx`).
+//! 2. On every change, recompute each service's [`Phase`] from its workload, its pods and its
+//!    dependencies; report the ones that changed.
+//! 3. Done when every service is ready. Stop early when a service fails for a reason time won't
+//!    fix (image pull back-off, a crash loop, OOM kills), when a service outlives its own timeout
+//!    (counted from when its dependencies were ready), or at the overall timeout.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use futures_util::{StreamExt, stream};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+use kube::runtime::watcher::{self, Event};
+use kube::{Resource, ResourceExt};
+
+use super::{KubeError, Target};
+use crate::stack::catalog::{Service, Workload};
+use crate::stack::render::{LABEL_NAME, LABEL_PART_OF, PART_OF};
+
+/// Where one service is on its way to ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Its dependencies are not ready yet (named).
+    WaitingFor(Vec<String>),
+    /// Pods are being scheduled, images pulled, containers created.
+    Pulling,
+    /// Containers run; readiness not reached yet.
+    Starting,
+    /// Rolled out: every replica updated and available.
+    Ready,
+    /// Something is wrong (a Kubernetes reason: CrashLoopBackOff, ImagePullBackOff, OOMKilled,
+    /// Unschedulable, ...); it may still recover.
+    Failing(String),
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Phase::WaitingFor(deps) => write!(f, "waiting for {}", deps.join(", ")),
+            Phase::Pulling => f.write_str("pulling"),
+            Phase::Starting => f.write_str("starting"),
+            Phase::Ready => f.write_str("ready"),
+            Phase::Failing(reason) => write!(f, "failing: {reason}"),
+        }
+    }
+}
+
+/// Receives progress; the UI draws it, tests record it.
+pub trait Reporter: Send + Sync {
+    /// `service` entered `phase`, `elapsed` after the wait began.
+    fn phase(&self, service: &str, phase: &Phase, elapsed: Duration);
+    /// The wait is over (bars can be cleared).
+    fn finish(&self) {}
+}
+
+/// A reporter that says nothing.
+pub struct Silent;
+impl Reporter for Silent {
+    fn phase(&self, _: &str, _: &Phase, _: Duration) {}
+}
+
+/// How long to wait.
+#[derive(Debug, Clone)]
+pub struct WaitOptions {
+    /// For the whole stack.
+    pub overall: Duration,
+    /// Per service, from when its dependencies are ready; `None`: [`default_timeout`].
+    pub per_service: Option<Duration>,
+    /// How long a pod may stay unschedulable (or its claim unbound) before we give up early.
+    pub pending_grace: Duration,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        WaitOptions {
+            overall: Duration::from_secs(20 * 60),
+            per_service: None,
+            pending_grace: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A first start of the API (250+ migrations) and of Vespa takes minutes; the model server moves
+/// its models into place; the rest start in seconds.
+pub fn default_timeout(service: &str) -> Duration {
+    match service {
+        "api-server" | "vespa" => Duration::from_secs(15 * 60),
+        "inference-model-server" => Duration::from_secs(10 * 60),
+        _ => Duration::from_secs(5 * 60),
+    }
+}
+
+/// Why a service was given up on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stuck {
+    /// It failed in a way waiting won't fix.
+    Failed(String),
+    /// It did not become ready in time.
+    TimedOut(Duration),
+}
+
+/// A service that did not become ready, and the last phase it was seen in.
+#[derive(Debug, Clone)]
+pub struct NotReady {
+    pub service: &'static str,
+    pub phase: Phase,
+    pub stuck: Stuck,
+}
+
+/// kubectl's rollout rule for a Deployment.
+pub fn deployment_ready(d: &Deployment) -> bool {
+    let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let Some(s) = d.status.as_ref() else {
+        return false;
+    };
+    s.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0)
+        && s.updated_replicas.unwrap_or(0) >= desired
+        && s.replicas.unwrap_or(0) <= s.updated_replicas.unwrap_or(0)
+        && s.available_replicas.unwrap_or(0) >= s.updated_replicas.unwrap_or(0)
+}
+
+/// kubectl's rollout rule for a StatefulSet (RollingUpdate without partition).
+pub fn statefulset_ready(s: &StatefulSet) -> bool {
+    let desired = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let Some(st) = s.status.as_ref() else {
+        return false;
+    };
+    st.observed_generation.unwrap_or(0) >= s.metadata.generation.unwrap_or(0)
+        && st.ready_replicas.unwrap_or(0) >= desired
+        && st.updated_replicas.unwrap_or(0) >= desired
+        && (st.update_revision.is_none() || st.update_revision == st.current_revision)
+}
+
+/// What the watches have seen so far.
+#[derive(Default)]
+pub struct View {
+    pub deployments: HashMap<String, Deployment>,
+    pub statefulsets: HashMap<String, StatefulSet>,
+    pub pods: HashMap<String, Pod>,
+}
+
+impl View {
+    pub fn workload_ready(&self, s: &Service) -> bool {
+        match s.workload {
+            Workload::Deployment => self.deployments.get(s.name).is_some_and(deployment_ready),
+            Workload::StatefulSet => self.statefulsets.get(s.name).is_some_and(statefulset_ready),
+        }
+    }
+
+    pub fn pods_of<'a>(&'a self, service: &'a str) -> impl Iterator<Item = &'a Pod> + 'a {
+        self.pods
+            .values()
+            .filter(move |p| p.labels().get(LABEL_NAME).map(String::as_str) == Some(service))
+    }
+}
+
+/// The phase of one service, from what is seen, and whether it is a failure waiting won't fix.
+pub fn phase_of(view: &View, s: &Service, all: &[&Service]) -> (Phase, bool) {
+    if view.workload_ready(s) {
+        return (Phase::Ready, false);
+    }
+    let mut reason: Option<(String, bool)> = None;
+    let mut any_running = false;
+    let mut any_pod = false;
+    for pod in view.pods_of(s.name) {
+        any_pod = true;
+        let Some(status) = pod.status.as_ref() else {
+            continue;
+        };
+        if let Some(c) = status.conditions.as_ref().and_then(|cs| {
+            cs.iter()
+                .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+        }) {
+            reason = Some((c.reason.clone().unwrap_or("Unschedulable".into()), false));
+        }
+        let statuses = status
+            .init_container_statuses
+            .iter()
+            .flatten()
+            .chain(status.container_statuses.iter().flatten());
+        for cs in statuses {
+            let waiting = cs
+                .state
+                .as_ref()
+                .and_then(|st| st.waiting.as_ref())
+                .and_then(|w| w.reason.clone());
+            let last_oom = cs
+                .last_state
+                .as_ref()
+                .and_then(|l| l.terminated.as_ref())
+                .and_then(|t| t.reason.as_deref())
+                == Some("OOMKilled");
+            if cs.state.as_ref().is_some_and(|s| s.running.is_some()) {
+                any_running = true;
+            }
+            match waiting.as_deref() {
+                Some("ImagePullBackOff") | Some("InvalidImageName") => {
+                    reason = Some(("ImagePullBackOff".into(), true));
+                }
+                Some("ErrImagePull") if reason.is_none() => {
+                    reason = Some(("ErrImagePull".into(), false));
+                }
+                Some("CrashLoopBackOff") if last_oom => {
+                    reason = Some(("OOMKilled".into(), cs.restart_count >= 2));
+                }
+                Some("CrashLoopBackOff") => {
+                    reason = Some(("CrashLoopBackOff".into(), cs.restart_count >= 3));
+                }
+                // Killed just now (not yet restarted); a running container with an OOM kill in
+                // its past has recovered (e.g. after `onyx up --profile` gave it more memory).
+                _ if reason.is_none()
+                    && cs
+                        .state
+                        .as_ref()
+                        .and_then(|s| s.terminated.as_ref())
+                        .and_then(|t| t.reason.as_deref())
+                        == Some("OOMKilled") =>
+                {
+                    reason = Some(("OOMKilled".into(), cs.restart_count >= 2));
+                }
+                _ => {}
+            }
+        }
+    }
+    if let Some((r, fatal)) = reason {
+        return (Phase::Failing(r), fatal);
+    }
+    let waiting: Vec<String> = s
+        .depends_on
+        .iter()
+        .filter(|d| {
+            all.iter()
+                .find(|x| x.name == **d)
+                .is_some_and(|x| !view.workload_ready(x))
+        })
+        .map(|d| d.to_string())
+        .collect();
+    if !waiting.is_empty() {
+        return (Phase::WaitingFor(waiting), false);
+    }
+    if any_running {
+        (Phase::Starting, false)
+    } else {
+        let _ = any_pod;
+        (Phase::Pulling, false)
+    }
+}
+
+enum Change {
+    Deployment(Event<Deployment>),
+    StatefulSet(Event<StatefulSet>),
+    Pod(Event<Pod>),
+    Lost(String),
+}
+
+fn absorb<K: Resource + Clone>(map: &mut HashMap<String, K>, ev: Event<K>) {
+    match ev {
+        Event::Init => map.clear(),
+        Event::InitApply(o) | Event::Apply(o) => {
+            map.insert(o.name_any(), o);
+        }
+        Event::Delete(o) => {
+            map.remove(&o.name_any());
+        }
+        Event::InitDone => {}
+    }
+}
+
+/// Watch until every service in `services` is rolled out, or give up (see the module doc).
+/// Returns the services that did not make it (empty: all ready).
+pub async fn wait(
+    target: &Target,
+    services: &[&'static Service],
+    opts: &WaitOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<NotReady>, KubeError> {
+    let selector = format!("{LABEL_PART_OF}={PART_OF}");
+    let cfg = watcher::Config::default().labels(&selector);
+    let ns = &target.namespace;
+    let c = &target.client;
+    let deployments = watcher::watcher(Api::<Deployment>::namespaced(c.clone(), ns), cfg.clone())
+        .map(|r| r.map_or_else(|e| Change::Lost(e.to_string()), Change::Deployment));
+    let statefulsets = watcher::watcher(Api::<StatefulSet>::namespaced(c.clone(), ns), cfg.clone())
+        .map(|r| r.map_or_else(|e| Change::Lost(e.to_string()), Change::StatefulSet));
+    let pods = watcher::watcher(Api::<Pod>::namespaced(c.clone(), ns), cfg)
+        .map(|r| r.map_or_else(|e| Change::Lost(e.to_string()), Change::Pod));
+    let mut changes = stream::select_all([deployments.boxed(), statefulsets.boxed(), pods.boxed()]);
+
+    let start = Instant::now();
+    let deadline = start + opts.overall;
+    let mut view = View::default();
+    let mut last: BTreeMap<&'static str, Phase> = BTreeMap::new();
+    // When each service's dependencies were all ready (its own clock starts then).
+    let mut clock: HashMap<&'static str, Instant> = HashMap::new();
+    // When a service entered a pending-type failure (unschedulable, claim unbound).
+    let mut pending_since: HashMap<&'static str, Instant> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut lost_since: Option<Instant> = None;
+
+    loop {
+        tokio::select! {
+            change = changes.next() => match change {
+                Some(Change::Deployment(e)) => absorb(&mut view.deployments, e),
+                Some(Change::StatefulSet(e)) => absorb(&mut view.statefulsets, e),
+                Some(Change::Pod(e)) => absorb(&mut view.pods, e),
+                Some(Change::Lost(e)) => {
+                    // The watcher reconnects by itself (with backoff); give up only when the API
+                    // stays away for long.
+                    tracing::debug!("watch interrupted: {e}");
+                    let since = *lost_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > Duration::from_secs(60) {
+                        return Err(KubeError::Unreachable {
+                            context: target.context.clone(),
+                            server: target.server.clone(),
+                            message: e,
+                        });
+                    }
+                    continue;
+                }
+                None => {}
+            },
+            _ = tick.tick() => {}
+        }
+        lost_since = None;
+        let now = Instant::now();
+        let mut out = Vec::new();
+        let mut all_ready = true;
+        for s in services {
+            let (phase, fatal) = phase_of(&view, s, services);
+            if last.get(s.name) != Some(&phase) {
+                reporter.phase(s.name, &phase, start.elapsed());
+                last.insert(s.name, phase.clone());
+            }
+            if phase == Phase::Ready {
+                continue;
+            }
+            all_ready = false;
+            if !matches!(phase, Phase::WaitingFor(_)) {
+                clock.entry(s.name).or_insert(now);
+            }
+            let limit = opts.per_service.unwrap_or_else(|| default_timeout(s.name));
+            let pendingish = matches!(&phase, Phase::Failing(r) if r == "Unschedulable");
+            if pendingish {
+                pending_since.entry(s.name).or_insert(now);
+            } else {
+                pending_since.remove(s.name);
+            }
+            let pending_too_long = pending_since
+                .get(s.name)
+                .is_some_and(|t| now.duration_since(*t) >= opts.pending_grace);
+            let stuck = if fatal || pending_too_long {
+                Some(Stuck::Failed(phase.to_string()))
+            } else if clock
+                .get(s.name)
+                .is_some_and(|t| now.duration_since(*t) >= limit)
+            {
+                Some(Stuck::TimedOut(limit))
+            } else {
+                None
+            };
+            if let Some(stuck) = stuck {
+                out.push(NotReady {
+                    service: s.name,
+                    phase,
+                    stuck,
+                });
+            }
+        }
+        if all_ready {
+            reporter.finish();
+            return Ok(Vec::new());
+        }
+        if now >= deadline {
+            reporter.finish();
+            return Ok(services
+                .iter()
+                .filter(|s| last.get(s.name) != Some(&Phase::Ready))
+                .map(|s| NotReady {
+                    service: s.name,
+                    phase: last.get(s.name).cloned().unwrap_or(Phase::Pulling),
+                    stuck: Stuck::TimedOut(opts.overall),
+                })
+                .collect());
+        }
+        if !out.is_empty() {
+            reporter.finish();
+            return Ok(out);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::{DeploymentSpec, DeploymentStatus};
+
+    fn dep(
+        generation: i64,
+        observed: i64,
+        desired: i32,
+        updated: i32,
+        total: i32,
+        avail: i32,
+    ) -> Deployment {
+        let mut d = Deployment {
+            spec: Some(DeploymentSpec {
+                replicas: Some(desired),
+                ..Default::default()
+            }),
+            status: Some(DeploymentStatus {
+                observed_generation: Some(observed),
+                updated_replicas: Some(updated),
+                replicas: Some(total),
+                available_replicas: Some(avail),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        d.metadata.generation = Some(generation);
+        d
+    }
+
+    #[test]
+    fn kubectl_rollout_rule_for_deployments() {
+        assert!(deployment_ready(&dep(2, 2, 1, 1, 1, 1)));
+        assert!(
+            !deployment_ready(&dep(3, 2, 1, 1, 1, 1)),
+            "status of an older spec"
+        );
+        assert!(!deployment_ready(&dep(2, 2, 1, 0, 1, 1)), "not updated");
+        assert!(
+            !deployment_ready(&dep(2, 2, 1, 1, 2, 1)),
+            "old replica still there"
+        );
+        assert!(!deployment_ready(&dep(2, 2, 1, 1, 1, 0)), "not available");
+        assert!(deployment_ready(&dep(2, 2, 0, 0, 0, 0)), "scaled to zero");
+    }
+
+    fn sts(desired: i32, ready: i32, updated: i32, current: &str, update: &str) -> StatefulSet {
+        use k8s_openapi::api::apps::v1::{StatefulSetSpec, StatefulSetStatus};
+        let mut s = StatefulSet {
+            spec: Some(StatefulSetSpec {
+                replicas: Some(desired),
+                ..Default::default()
+            }),
+            status: Some(StatefulSetStatus {
+                observed_generation: Some(1),
+                ready_replicas: Some(ready),
+                updated_replicas: Some(updated),
+                current_revision: Some(current.into()),
+                update_revision: Some(update.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        s.metadata.generation = Some(1);
+        s
+    }
+
+    #[test]
+    fn kubectl_rollout_rule_for_statefulsets() {
+        assert!(statefulset_ready(&sts(1, 1, 1, "v1", "v1")));
+        assert!(!statefulset_ready(&sts(1, 0, 1, "v1", "v1")), "not ready");
+        assert!(
+            !statefulset_ready(&sts(1, 1, 1, "v1", "v2")),
+            "update in progress"
+        );
+        assert!(!statefulset_ready(&sts(1, 1, 0, "v1", "v1")), "not updated");
+        let mut newer = sts(1, 1, 1, "v1", "v1");
+        newer.metadata.generation = Some(2);
+        assert!(!statefulset_ready(&newer), "status of an older spec");
+    }
+}

@@ -1,0 +1,730 @@
+//! `onyx up` and the day-2 commands, driven as the real binary against the Kubernetes API
+//! simulator (one simulator per test, in-process, short readiness delays, every run time-bound).
+//!
+//! Shown here: from nothing to all services ready with per-service progress in dependency
+//! order; each fault → its diagnosis and a non-zero exit, then the fault lifted → a re-run
+//! converges; transient API errors during apply are absorbed; `down` → `up` keeps claims and
+//! Secrets; `destroy` keeps claims unless `--data`; `status -o json` and its exit codes; Ctrl-C
+//! during the wait leaves a state the next `up` completes; the idempotent re-run.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_sim::{Fault, RequestFilter, Sim, SimConfig, Target};
+use kube::api::{Api, ListParams};
+use serde_json::Value;
+
+const NS: &str = "onyx-test";
+
+struct Env {
+    sim: Sim,
+    dir: tempfile::TempDir,
+    kubeconfig: PathBuf,
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    took: Duration,
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?} after {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.took, self.stdout, self.stderr
+        )
+    }
+}
+
+async fn env_with(ready_ms: u64) -> Env {
+    let sim = Sim::start(SimConfig {
+        ready_delay: Duration::from_millis(ready_ms),
+        crash_interval: Duration::from_millis(100),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts");
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    Env {
+        sim,
+        dir,
+        kubeconfig,
+    }
+}
+
+async fn env() -> Env {
+    env_with(150).await
+}
+
+fn command(e: &Env, args: &[&str]) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_onyx"));
+    cmd.args(args)
+        .arg("--kubeconfig")
+        .arg(&e.kubeconfig)
+        .args(["--context", "sim", "-n", NS]);
+    isolate(&mut cmd, e.dir.path());
+    cmd
+}
+
+fn isolate(cmd: &mut tokio::process::Command, home: &Path) {
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ONYX_") || k == "KUBECONFIG" || k == "DOCKER_HOST" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("ONYX_NO_UPDATE_CHECK", "1")
+        .env("NO_COLOR", "1")
+        // No Docker engine: sizing uses the host, quickly.
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+}
+
+async fn finish(child: tokio::process::Child, started: Instant, bound: u64) -> Run {
+    let out = tokio::time::timeout(Duration::from_secs(bound), child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("onyx did not finish within {bound}s"))
+        .expect("onyx runs");
+    Run {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        took: started.elapsed(),
+    }
+}
+
+async fn onyx(e: &Env, args: &[&str]) -> Run {
+    let started = Instant::now();
+    let child = command(e, args).spawn().expect("onyx starts");
+    finish(child, started, 90).await
+}
+
+/// `onyx up` sized to the small profile whatever this machine is.
+async fn up(e: &Env, timeout: &str) -> Run {
+    onyx(
+        e,
+        &[
+            "up",
+            "--profile",
+            "small",
+            "--force",
+            "--no-browser",
+            "--timeout",
+            timeout,
+        ],
+    )
+    .await
+}
+
+fn client(e: &Env) -> kube::Client {
+    // kube (ring) and other dependencies (aws-lc-rs) both link a rustls provider.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let config = kube::Config::new(e.sim.url().parse().unwrap());
+    kube::Client::try_from(config).unwrap()
+}
+
+async fn secrets(e: &Env) -> Vec<(String, Value)> {
+    let api: Api<Secret> = Api::namespaced(client(e), NS);
+    let mut out: Vec<(String, Value)> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|s| {
+            (
+                s.metadata.name.clone().unwrap(),
+                serde_json::to_value(&s.data).unwrap(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+async fn claims(e: &Env) -> Vec<(String, String)> {
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(client(e), NS);
+    let mut out: Vec<(String, String)> = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|c| (c.metadata.name.unwrap(), c.metadata.uid.unwrap()))
+        .collect();
+    out.sort();
+    out
+}
+
+fn position(stderr: &str, line: &str) -> usize {
+    stderr
+        .lines()
+        .position(|l| l.starts_with(line))
+        .unwrap_or_else(|| panic!("no line starting {line:?} in:\n{stderr}"))
+}
+
+const SERVICES: &[&str] = &[
+    "postgresql",
+    "redis",
+    "minio",
+    "vespa",
+    "inference-model-server",
+    "api-server",
+    "web-server",
+    "nginx",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_from_nothing_to_ready_then_an_idempotent_rerun() {
+    let e = env().await;
+    let run = up(&e, "60s").await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(run.stdout.trim(), "http://localhost:3000", "{run:?}");
+    assert!(
+        run.stderr.contains("first account becomes the admin"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("LLM provider"), "{run:?}");
+    assert!(run.stderr.contains(&format!("namespace {NS}")), "{run:?}");
+
+    // Per-service progress: every service moves forward (pulling or waiting for its
+    // dependencies → starting → ready) and ends ready; the API first waits for its dependencies.
+    // (The simulator does not run the API's init container, so the order in which services turn
+    // ready across services is not asserted: that gate is the init container's, not onyx's.)
+    let rank = |phase: &str| match phase {
+        p if p.starts_with("waiting for") => 0,
+        "pulling" => 0,
+        "starting" => 1,
+        "ready" => 2,
+        other => panic!("unexpected phase {other:?}"),
+    };
+    for s in SERVICES {
+        let phases: Vec<&str> = run
+            .stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{s}: ")))
+            .map(|rest| rest.rsplit_once(" (").map_or(rest, |(p, _)| p))
+            .collect();
+        assert!(phases.len() >= 2, "{s}: {phases:?}");
+        assert_eq!(phases.last(), Some(&"ready"), "{s}: {phases:?}");
+        let ranks: Vec<i32> = phases.iter().map(|p| rank(p)).collect();
+        assert!(
+            ranks.windows(2).all(|w| w[0] <= w[1]),
+            "{s} went backwards: {phases:?}"
+        );
+    }
+    let api_waits = position(
+        &run.stderr,
+        "api-server: waiting for postgresql, redis, minio, vespa, inference-model-server",
+    );
+    assert!(
+        api_waits < position(&run.stderr, "api-server: ready"),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("all 8 services ready"), "{run:?}");
+
+    // Applied with field manager onyx, into the namespace it created.
+    let d = e
+        .sim
+        .object("apps/v1", "Deployment", NS, "api-server")
+        .expect("api-server applied");
+    assert!(
+        d["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["manager"] == "onyx" && m["operation"] == "Apply"),
+        "{d}"
+    );
+
+    // The re-run verifies and returns: nothing to wait for, passwords unchanged.
+    let before = secrets(&e).await;
+    let again = up(&e, "60s").await;
+    assert_eq!(again.code, Some(0), "{again:?}");
+    assert!(again.took < Duration::from_secs(5), "{again:?}");
+    assert_eq!(before, secrets(&e).await, "a re-run changed the Secrets");
+    eprintln!("re-run took {:?}", again.took);
+}
+
+/// Inject `fault` on `target`, run up (short timeout) and expect a non-zero exit whose stderr
+/// holds every one of `expect`; then lift the fault and expect a re-run to converge.
+async fn fault_then_recover(target: Target, fault: Fault, timeout: &str, expect: &[&str]) {
+    let e = env().await;
+    e.sim.inject(target, fault);
+    let failed = up(&e, timeout).await;
+    assert_eq!(failed.code, Some(1), "{failed:?}");
+    for text in expect {
+        assert!(failed.stderr.contains(text), "missing {text:?}: {failed:?}");
+    }
+    assert!(failed.stderr.contains("`onyx up` again"), "{failed:?}");
+    assert!(!failed.stderr.contains("panicked"), "{failed:?}");
+    e.sim.clear_faults();
+    let ok = up(&e, "60s").await;
+    assert_eq!(ok.code, Some(0), "{ok:?}");
+}
+
+fn svc(name: &str) -> Target {
+    Target::labels(&format!("app.kubernetes.io/name={name}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_loop_shows_its_last_log_lines() {
+    fault_then_recover(
+        svc("web-server"),
+        Fault::crash_loop(1, &["starting web", "Error: cannot find module 'next'"]),
+        "30s",
+        &[
+            "web-server did not become ready",
+            "keeps crashing",
+            "Error: cannot find module 'next'",
+            "onyx logs web-server --previous",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn image_pull_error_names_the_image() {
+    fault_then_recover(
+        svc("redis"),
+        Fault::ImagePull { message: None },
+        "30s",
+        &["cannot pull image redis:7.4-alpine", "air-gapped"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn oom_killed_suggests_the_next_profile() {
+    fault_then_recover(
+        svc("vespa"),
+        Fault::OomKilled,
+        "30s",
+        &["OOMKilled", "--profile medium"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pending_claim_means_no_default_storage_class() {
+    fault_then_recover(
+        svc("postgresql"),
+        Fault::PvcPending,
+        "5s",
+        &["postgresql-data stays Pending", "default StorageClass"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unschedulable_for_memory() {
+    fault_then_recover(
+        svc("minio"),
+        Fault::Unschedulable {
+            message: Some("0/1 nodes are available: 1 Insufficient memory.".into()),
+        },
+        "5s",
+        &[
+            "cannot be scheduled",
+            "enough free memory",
+            "Insufficient memory",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vespa_illegal_instruction_means_no_avx2() {
+    fault_then_recover(
+        svc("vespa"),
+        Fault::crash_loop(132, &["Illegal instruction"]),
+        "30s",
+        &["AVX2", "vespa-generic-intel-x86_64"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_stuck_waiting_for_a_dependency_names_it() {
+    let e = env().await;
+    // The API's container runs but never gets ready; its init container's log says what it
+    // waits for (as the real `wait-for-dependencies` prints it).
+    let fault = e.sim.inject(
+        svc("api-server").container("api-server"),
+        Fault::NotReady { message: None },
+    );
+    let child = command(
+        &e,
+        &[
+            "up",
+            "--profile",
+            "small",
+            "--force",
+            "--no-browser",
+            "--timeout",
+            "6s",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let started = Instant::now();
+    let client = client(&e);
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client, NS);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let list = pods
+            .list(&ListParams::default().labels("app.kubernetes.io/name=api-server"))
+            .await
+            .unwrap();
+        if let Some(p) = list.items.first() {
+            let name = p.metadata.name.clone().unwrap();
+            assert!(e.sim.append_log(
+                NS,
+                &name,
+                "wait-for-dependencies",
+                "PostgreSQL is up at postgresql:5432"
+            ));
+            assert!(e.sim.append_log(
+                NS,
+                &name,
+                "wait-for-dependencies",
+                "waiting for Vespa at vespa-0.vespa-service:19071: timed out"
+            ));
+            break;
+        }
+        assert!(Instant::now() < deadline, "no api-server pod");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let failed = finish(child, started, 60).await;
+    assert_eq!(failed.code, Some(1), "{failed:?}");
+    assert!(
+        failed.stderr.contains("still waiting for Vespa"),
+        "{failed:?}"
+    );
+    assert!(failed.stderr.contains("onyx logs vespa"), "{failed:?}");
+    e.sim.clear_fault(fault);
+    let ok = up(&e, "60s").await;
+    assert_eq!(ok.code, Some(0), "{ok:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn server_errors_and_dropped_connections_during_apply_are_retried() {
+    let e = env().await;
+    e.sim.fail_next_matching(6, RequestFilter::method("PATCH"));
+    e.sim.cut_next_matching(3, RequestFilter::method("PATCH"));
+    e.sim.drop_next_connections(2);
+    let run = up(&e, "60s").await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let faults = e.sim.faults_json();
+    assert_eq!(faults["failNextRequests"], 0, "{faults}");
+    for s in SERVICES {
+        position(&run.stderr, &format!("{s}: ready"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn down_then_up_keeps_claims_and_secrets() {
+    let e = env().await;
+    assert_eq!(up(&e, "60s").await.code, Some(0));
+    let (secrets_before, claims_before) = (secrets(&e).await, claims(&e).await);
+    assert_eq!(secrets_before.len(), 3, "{secrets_before:?}");
+    assert!(claims_before.len() >= 3, "{claims_before:?}");
+
+    let down = onyx(&e, &["down"]).await;
+    assert_eq!(down.code, Some(0), "{down:?}");
+    let status = onyx(&e, &["status", "-o", "json"]).await;
+    assert_eq!(status.code, Some(1), "{status:?}");
+    let json: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(json["stopped"], true, "{json}");
+    assert!(
+        json["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["desired"] == 0)
+    );
+
+    let again = up(&e, "60s").await;
+    assert_eq!(again.code, Some(0), "{again:?}");
+    assert_eq!(
+        secrets_before,
+        secrets(&e).await,
+        "Secrets changed across down/up"
+    );
+    assert_eq!(
+        claims_before,
+        claims(&e).await,
+        "claims changed across down/up"
+    );
+    assert_eq!(onyx(&e, &["status"]).await.code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn destroy_keeps_claims_unless_data() {
+    let e = env().await;
+    assert_eq!(up(&e, "60s").await.code, Some(0));
+    let claims_before = claims(&e).await;
+
+    // No terminal and no --yes: refuse, remove nothing.
+    let refused = onyx(&e, &["destroy"]).await;
+    assert_eq!(refused.code, Some(2), "{refused:?}");
+    assert!(refused.stderr.contains("--yes"), "{refused:?}");
+    assert!(e.sim.object("apps/v1", "Deployment", NS, "nginx").is_some());
+
+    let kept = onyx(&e, &["destroy", "--yes"]).await;
+    assert_eq!(kept.code, Some(0), "{kept:?}");
+    assert!(e.sim.object("apps/v1", "Deployment", NS, "nginx").is_none());
+    assert!(
+        e.sim
+            .object("apps/v1", "StatefulSet", NS, "vespa")
+            .is_none()
+    );
+    assert_eq!(
+        claims_before,
+        claims(&e).await,
+        "claims went without --data"
+    );
+    assert_eq!(secrets(&e).await.len(), 3, "Secrets went without --data");
+    let gone = onyx(&e, &["status"]).await;
+    assert_eq!(gone.code, Some(1), "{gone:?}");
+    assert!(gone.stderr.contains("no Onyx stack"), "{gone:?}");
+
+    // Up again on the kept data; then remove everything.
+    assert_eq!(up(&e, "60s").await.code, Some(0));
+    assert_eq!(claims_before, claims(&e).await);
+    let all = onyx(&e, &["destroy", "--yes", "--data"]).await;
+    assert_eq!(all.code, Some(0), "{all:?}");
+    assert!(claims(&e).await.is_empty(), "claims kept with --data");
+    assert!(secrets(&e).await.is_empty(), "Secrets kept with --data");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_json_schema_and_exit_codes() {
+    let e = env().await;
+    let none = onyx(&e, &["status", "-o", "json"]).await;
+    assert_eq!(none.code, Some(1), "{none:?}");
+    assert!(
+        none.stderr.contains("no Onyx stack in namespace"),
+        "{none:?}"
+    );
+
+    assert_eq!(up(&e, "60s").await.code, Some(0));
+    let run = onyx(&e, &["status", "-o", "json", "--port", "8080"]).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let json: Value = serde_json::from_str(&run.stdout).unwrap();
+    let keys: Vec<&str> = json
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "context",
+            "healthy",
+            "namespace",
+            "services",
+            "stopped",
+            "url"
+        ],
+        "{json}"
+    );
+    assert_eq!(json["healthy"], true);
+    assert_eq!(json["url"], "http://localhost:8080");
+    assert_eq!(json["namespace"], NS);
+    let services = json["services"].as_array().unwrap();
+    let names: Vec<&str> = services
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, SERVICES);
+    for s in services {
+        let keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "age_seconds",
+                "desired",
+                "healthy",
+                "image",
+                "kind",
+                "missing",
+                "name",
+                "ready",
+                "restarts"
+            ],
+            "{s}"
+        );
+        assert_eq!(s["ready"], 1, "{s}");
+        assert_eq!(s["desired"], 1, "{s}");
+        assert!(s["image"].as_str().unwrap().contains(':'), "{s}");
+    }
+    let vespa = services.iter().find(|s| s["name"] == "vespa").unwrap();
+    assert_eq!(vespa["kind"], "StatefulSet");
+
+    let text = onyx(&e, &["status"]).await;
+    assert_eq!(text.code, Some(0), "{text:?}");
+    assert!(text.stdout.contains("SERVICE"), "{text:?}");
+    assert!(
+        text.stdout.contains("healthy: http://localhost:3000"),
+        "{text:?}"
+    );
+
+    // A crash-looping service makes it unhealthy.
+    e.sim.inject(svc("redis"), Fault::crash_loop(1, &["boom"]));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = onyx(&e, &["status", "-o", "json"]).await;
+        if r.code == Some(1) {
+            let json: Value = serde_json::from_str(&r.stdout).unwrap();
+            assert_eq!(json["healthy"], false);
+            break;
+        }
+        assert!(Instant::now() < deadline, "status stayed healthy: {r:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_and_restart() {
+    let e = env().await;
+    assert_eq!(up(&e, "60s").await.code, Some(0));
+    let logs = onyx(&e, &["logs", "api-server"]).await;
+    assert_eq!(logs.code, Some(0), "{logs:?}");
+    assert!(
+        logs.stdout.contains("container api-server started"),
+        "{logs:?}"
+    );
+
+    let bad = onyx(&e, &["logs", "apiserver"]).await;
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert!(
+        bad.stderr.contains("the services are: postgresql"),
+        "{bad:?}"
+    );
+
+    let before = e
+        .sim
+        .object("apps/v1", "Deployment", NS, "web-server")
+        .unwrap();
+    let restart = onyx(&e, &["restart", "web-server"]).await;
+    assert_eq!(restart.code, Some(0), "{restart:?}");
+    let after = e
+        .sim
+        .object("apps/v1", "Deployment", NS, "web-server")
+        .unwrap();
+    assert!(
+        after["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string(),
+        "{after}"
+    );
+    assert!(after["metadata"]["generation"].as_i64() > before["metadata"]["generation"].as_i64());
+    // up after a restart still converges (and keeps the restart's annotation owner apart).
+    assert_eq!(up(&e, "60s").await.code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_mid_up_then_up_completes() {
+    let e = env_with(2_000).await;
+    let mut child = command(
+        &e,
+        &[
+            "up",
+            "--profile",
+            "small",
+            "--force",
+            "--no-browser",
+            "--timeout",
+            "60s",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let started = Instant::now();
+    // Wait until it applied and is waiting.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while e.sim.object("apps/v1", "Deployment", NS, "nginx").is_none() {
+        assert!(Instant::now() < deadline, "nothing applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let pid = child.id().unwrap().to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = &mut child;
+    let interrupted = finish(child, started, 30).await;
+    assert_eq!(interrupted.code, Some(130), "{interrupted:?}");
+    assert!(
+        interrupted.stderr.contains("run `onyx up` again"),
+        "{interrupted:?}"
+    );
+
+    let ok = up(&e, "60s").await;
+    assert_eq!(ok.code, Some(0), "{ok:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_cluster_names_context_and_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        k8s_sim::kubeconfig_yaml(&format!("http://127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_onyx"));
+    cmd.args(["up", "--profile", "small", "--force", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .args(["--context", "sim"]);
+    isolate(&mut cmd, dir.path());
+    let run = finish(cmd.spawn().unwrap(), Instant::now(), 60).await;
+    assert_eq!(run.code, Some(3), "{run:?}");
+    assert!(run.stderr.contains("context \"sim\""), "{run:?}");
+    assert!(run.stderr.contains(&format!("127.0.0.1:{port}")), "{run:?}");
+    assert!(!run.stderr.contains("panicked"), "{run:?}");
+
+    // A context the kubeconfig lacks is a usage error listing the ones it has.
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_onyx"));
+    cmd.args(["status", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .args(["--context", "nope"]);
+    isolate(&mut cmd, dir.path());
+    let run = finish(cmd.spawn().unwrap(), Instant::now(), 60).await;
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(
+        run.stderr.contains("no context \"nope\" (it has: sim)"),
+        "{run:?}"
+    );
+
+    // No cluster named: day-2 commands use onyx's own cluster's context, which this kubeconfig
+    // lacks (`up` would make the cluster; it is not run here, as that pulls the node image).
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_onyx"));
+    cmd.args(["status"]).env("KUBECONFIG", &kubeconfig);
+    isolate(&mut cmd, dir.path());
+    let run = finish(cmd.spawn().unwrap(), Instant::now(), 60).await;
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("no context \"kind-onyx\" (it has: sim)"),
+        "{run:?}"
+    );
+}
