@@ -559,6 +559,8 @@ pub async fn check_gateway(
 ) -> Result<GatewayCheck, ForwardError> {
     let url = format!("{}/nginx-health", base_url.trim_end_matches('/'));
     let started = Instant::now();
+    // reqwest has no crypto provider of its own (see Cargo.toml): the process-wide one.
+    crate::init_tls();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(3))
         .no_proxy()

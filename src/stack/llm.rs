@@ -611,6 +611,8 @@ pub async fn configure(
     request: &ProviderRequest,
     store: &impl AdminStore,
 ) -> Result<Configured, LlmError> {
+    // reqwest has no crypto provider of its own (see Cargo.toml): the process-wide one.
+    crate::init_tls();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .no_proxy()
