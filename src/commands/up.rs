@@ -181,7 +181,10 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
         printer.info(&format!(
             "\nOnyx is ready in namespace {ns} of context {ctx}.\n\
              Reach it with `onyx up --forward` (a port-forward on 127.0.0.1:{port} while onyx \
-             runs), or `kubectl port-forward -n {ns} svc/nginx {port}:80`, or your own ingress.",
+             runs), `kubectl port-forward -n {ns} svc/nginx {port}:80`, or your own ingress.\n\
+             Log in: create an account there; the first account becomes the admin.\n\
+             Chat needs an LLM provider: Admin panel → LLM, or --llm-url / --llm ollama / \
+             --openai-api-key-env with --forward.",
             ns = target.namespace,
             ctx = target.context,
             port = settings.port,
