@@ -1,6 +1,6 @@
 //! `onyx down`: stop the stack by scaling every service to zero. Volumes, Secrets and config
-//! stay, so `onyx up` brings the same data back. For onyx's own cluster the node would stop
-//! too ([`stop_own_node`], a call point).
+//! stay, so `onyx up` brings the same data back. For onyx's own cluster the node container stops
+//! too ([`stop_own_node`]); `onyx up` starts it again.
 
 use std::process::ExitCode;
 
@@ -25,7 +25,7 @@ pub fn run(settings: &Settings, printer: &Printer, _args: &DownArgs) -> Result<E
         Ok::<_, crate::Error>(n)
     })?;
     if settings.context.is_none() && settings.kubeconfig.is_none() {
-        stop_own_node(settings)?;
+        runtime.block_on(stop_own_node(printer))?;
     }
     printer.info(&format!(
         "stopped {n} services; data and passwords are kept (`onyx up` starts them again)"
@@ -33,8 +33,14 @@ pub fn run(settings: &Settings, printer: &Printer, _args: &DownArgs) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-/// Call point: stop onyx's own cluster node (the `cluster` work). Not reached in this build:
-/// without --context, [`super::up::own_cluster_target`] already refused.
-fn stop_own_node(_settings: &Settings) -> Result<()> {
+/// Stop onyx's own cluster node (its volumes and the data directory stay).
+async fn stop_own_node(printer: &Printer) -> Result<()> {
+    let engine =
+        crate::docker::engine::connect(&crate::docker::engine::EngineEnv::from_process()).await?;
+    let node = crate::cluster::node_name(crate::cluster::CLUSTER_NAME);
+    match engine.docker.stop_container(&node, None).await {
+        Ok(()) => printer.info(&format!("stopped the node {node}")),
+        Err(e) => printer.warn(&format!("could not stop the node {node}: {e}")),
+    }
     Ok(())
 }

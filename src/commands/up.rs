@@ -2,15 +2,17 @@
 //!
 //! 1. Settings → the machine to size for → the profile (refused with numbers, as `onyx plan`).
 //! 2. The target: the cluster named by --context/--kubeconfig, else onyx's own
-//!    ([`own_cluster_target`]); the namespace is created if missing.
+//!    ([`own_cluster`]: made or reused, images pulled and put into its node); the namespace is
+//!    created if missing.
 //! 3. Images: another cluster pulls them itself (through --registry-mirror when given); a bundle
 //!    can only preload onyx's own cluster.
 //! 4. Credentials: the stack's Secrets already in the cluster are kept.
 //! 5. Render and apply, layer by layer (server-side apply, field manager `onyx`).
 //! 6. Wait, watching every workload, with a live line per service.
 //! 7. On failure or timeout: a diagnosis per service; nothing is torn down, a re-run resumes.
-//! 8. Expose and say how to log in ([`expose`], [`open_browser`], [`configure_llm`]: the call
-//!    points of the port-forward and LLM provider work).
+//! 8. Expose (own cluster: the mapped port; another: `--forward`), check nginx answers there,
+//!    configure the LLM provider when asked, say how to log in, open the browser
+//!    ([`expose`], [`open_browser`]).
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
