@@ -582,26 +582,10 @@ pub struct VersionArgs {
     pub output: DataFormat,
 }
 
-/// Which cluster and namespace to talk to.
-#[derive(Debug, Args, Clone, Default)]
-pub struct KubeArgs {
-    /// kubeconfig context to use (default: the current one)
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
-
-    /// kubeconfig file (default: $KUBECONFIG or ~/.kube/config)
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-
-    /// Namespace of the stack (default: the context's)
-    #[arg(short, long, env = env_vars::ONYX_NAMESPACE, value_name = "NS")]
-    pub namespace: Option<String>,
-}
-
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     #[command(flatten)]
-    pub kube: KubeArgs,
+    pub cluster: ClusterArgs,
 
     /// Host port the UI is expected on
     #[arg(long, env = env_vars::ONYX_PORT, value_name = "PORT")]
@@ -615,7 +599,7 @@ pub struct DoctorArgs {
 #[derive(Debug, Args)]
 pub struct BackupArgs {
     #[command(flatten)]
-    pub kube: KubeArgs,
+    pub cluster: ClusterArgs,
 
     /// The file to write
     #[arg(short, long, value_name = "FILE")]
@@ -625,7 +609,7 @@ pub struct BackupArgs {
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     #[command(flatten)]
-    pub kube: KubeArgs,
+    pub cluster: ClusterArgs,
 
     /// A file written by `onyx backup`
     pub file: PathBuf,

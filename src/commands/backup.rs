@@ -13,7 +13,8 @@ use crate::ui::Printer;
 pub fn backup(settings: &Settings, printer: &Printer, args: &BackupArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
     let header = rt.block_on(async {
-        let (client, ns) = super::kube_connect(settings, &args.kube).await?;
+        let target = super::up::target(settings, false).await?;
+        let (client, ns) = (target.client, target.namespace);
         printer.info(&format!("dumping the Onyx database in namespace {ns}..."));
         backup::backup(&client, &ns, &args.output).await
     })?;
@@ -51,7 +52,8 @@ pub fn restore(settings: &Settings, printer: &Printer, args: &RestoreArgs) -> Re
     }
     let rt = super::runtime()?;
     rt.block_on(async {
-        let (client, ns) = super::kube_connect(settings, &args.kube).await?;
+        let target = super::up::target(settings, false).await?;
+        let (client, ns) = (target.client, target.namespace);
         printer.info(&format!("restoring into namespace {ns}..."));
         backup::restore(&client, &ns, &args.file).await
     })?;

@@ -24,10 +24,14 @@ struct Report<'a> {
 pub fn run(settings: &Settings, printer: &Printer, args: &DoctorArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
     let findings = rt.block_on(async {
-        let mut f = machine_checks(settings, args.kube.context.is_some()).await;
-        match super::kube_connect(settings, &args.kube).await {
-            Ok((client, ns)) => {
-                f.push(Finding::ok("kubeconfig", format!("namespace {ns}")));
+        let mut f = machine_checks(settings, args.cluster.context.is_some()).await;
+        match super::up::target(settings, false).await {
+            Ok(target) => {
+                let (client, ns) = (target.client, target.namespace);
+                f.push(Finding::ok(
+                    "kubeconfig",
+                    format!("context {}, namespace {ns}", target.context),
+                ));
                 let cluster = doctor::cluster_checks(&client, &ns).await;
                 let reachable = cluster.first().is_some_and(|c| c.status == Status::Ok);
                 f.extend(cluster);

@@ -26,7 +26,7 @@ use std::process::ExitCode;
 #[cfg(feature = "self-update")]
 use crate::cli::SelfCommand;
 use crate::cli::{Cli, ClusterArgs, ClusterCommand, Command, ImagesCommand, StackArgs};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::host::HostFacts;
 use crate::settings::{Given, Settings, Verbosity};
 use crate::stack::profile::{self, Choice};
@@ -38,19 +38,15 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let given = match &cli.command {
         Command::Render(a) => given(&a.stack, a.namespace.clone()),
         Command::Plan(a) => given(&a.stack, None),
-        Command::Doctor(a) => Given {
-            namespace: a.kube.namespace.clone(),
-            port: a.port,
-            ..Given::default()
-        },
-        Command::Backup(a) => Given {
-            namespace: a.kube.namespace.clone(),
-            ..Given::default()
-        },
-        Command::Restore(a) => Given {
-            namespace: a.kube.namespace.clone(),
-            ..Given::default()
-        },
+        Command::Doctor(a) => with_cluster(
+            Given {
+                port: a.port,
+                ..Given::default()
+            },
+            &a.cluster,
+        ),
+        Command::Backup(a) => with_cluster(Given::default(), &a.cluster),
+        Command::Restore(a) => with_cluster(Given::default(), &a.cluster),
         Command::Open(a) => Given {
             port: a.port,
             ..Given::default()
@@ -150,51 +146,6 @@ pub fn sizing_machine(
         },
         _ => host.clone(),
     }
-}
-
-/// A client for the chosen context, and the namespace (flag/env/config, else the context's).
-pub async fn kube_connect(
-    settings: &Settings,
-    args: &crate::cli::KubeArgs,
-) -> Result<(kube::Client, String)> {
-    let options = kube::config::KubeConfigOptions {
-        context: args.context.clone(),
-        ..Default::default()
-    };
-    let which = args
-        .context
-        .clone()
-        .unwrap_or_else(|| "the current context".into());
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| {
-                Error::input(
-                    format!("cannot read kubeconfig {}: {e}", path.display()),
-                    "check the path given to --kubeconfig",
-                )
-            })?;
-            kube::Config::from_custom_kubeconfig(kc, &options).await
-        }
-        None => kube::Config::from_kubeconfig(&options).await,
-    }
-    .map_err(|e| {
-        Error::input(
-            format!("cannot use {which} of the kubeconfig: {e}"),
-            "name a context with --context (see `kubectl config get-contexts`), or --kubeconfig FILE",
-        )
-    })?;
-    let namespace = settings
-        .namespace
-        .clone()
-        .unwrap_or_else(|| config.default_namespace.clone());
-    let server = config.cluster_url.to_string();
-    let client = kube::Client::try_from(config).map_err(|e| {
-        Error::input(
-            format!("cannot connect to {server} ({which}): {e}"),
-            "check the cluster is up and the kubeconfig is right",
-        )
-    })?;
-    Ok((client, namespace))
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime> {
