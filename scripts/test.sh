@@ -141,4 +141,8 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 log "cargo test"
-cargo test --workspace --locked --all-targets
+cargo test --workspace --locked --all-targets 2>&1 | tee "$workdir/test.log"
+# One closing line for the whole run (cargo prints one per test binary, the last of which may be
+# a binary without tests).
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$workdir/test.log"
