@@ -82,7 +82,33 @@ async fn sim_with(services: &[&str], vespa_answer: &str) -> (k8s_sim::Sim, tempf
     }))
     .unwrap();
     pvcs.create(&PostParams::default(), &pvc).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Every pod Ready (and the claim Bound) before doctor looks: polled, bounded.
+    let pods: Api<Pod> = Api::namespaced(
+        kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap(),
+        "default",
+    );
+    let all_ready = async {
+        loop {
+            let list = pods.list(&Default::default()).await.unwrap();
+            let ready = list
+                .items
+                .iter()
+                .filter(|p| {
+                    p.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+                })
+                .count();
+            if ready == services.len() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), all_ready)
+        .await
+        .expect("every stand-in pod Ready within 30 s");
     (sim, dir)
 }
 
