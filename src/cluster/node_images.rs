@@ -187,20 +187,7 @@ async fn load_one(
     reporter: &dyn Reporter,
 ) -> Result<ImportResult, DockerError> {
     reporter.image(image, ImageEvent::Start);
-    let r = Reference::parse(image).map_err(|_| DockerError::ImageMissing {
-        image: image.into(),
-    })?;
-    let inspect = match docker.inspect_image(&r.local_name()).await {
-        Ok(i) => i,
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 404, ..
-        }) => {
-            return Err(DockerError::ImageMissing {
-                image: image.into(),
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let (r, inspect) = crate::docker::images::inspect_local(docker, image).await?;
     let id = inspect.id.clone().unwrap_or_default();
     let name = cri_name(&r);
     let result = |outcome, bytes| ImportResult {

@@ -91,20 +91,7 @@ pub async fn save(
     // Check every image first: a bundle missing one would fail only on the other machine.
     let mut found = Vec::new();
     for image in images {
-        let r = Reference::parse(image).map_err(|_| DockerError::ImageMissing {
-            image: image.clone(),
-        })?;
-        let inspect = match docker.inspect_image(&r.local_name()).await {
-            Ok(i) => i,
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {
-                return Err(DockerError::ImageMissing {
-                    image: image.clone(),
-                });
-            }
-            Err(e) => return Err(e.into()),
-        };
+        let (r, inspect) = super::images::inspect_local(docker, image).await?;
         found.push((r, inspect));
     }
 

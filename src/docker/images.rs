@@ -88,6 +88,25 @@ pub async fn present(docker: &Docker, r: &Reference) -> Result<Option<String>, D
     }
 }
 
+/// An image the engine must already have: its parsed reference and the engine's inspect of it,
+/// or [`DockerError::ImageMissing`] naming it.
+pub async fn inspect_local(
+    docker: &Docker,
+    image: &str,
+) -> Result<(Reference, bollard::models::ImageInspect), DockerError> {
+    let missing = || DockerError::ImageMissing {
+        image: image.into(),
+    };
+    let r = Reference::parse(image).map_err(|_| missing())?;
+    match docker.inspect_image(&r.local_name()).await {
+        Ok(i) => Ok((r, i)),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Err(missing()),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Whether an error from a pull is worth another attempt.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Failure {
