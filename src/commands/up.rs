@@ -128,7 +128,11 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
             // The own node maps the UI's host port to this node port.
             gateway_node_port: own.is_some().then_some(crate::cluster::node::UI_NODE_PORT),
         });
-        if let Some(mirror) = &args.registry_mirror {
+        // Another cluster pulls through the mirror by name; onyx's own node has the images under
+        // their usual names already (and reaches the mirror through containerd's config).
+        if let Some(mirror) = &args.registry_mirror
+            && own.is_none()
+        {
             through_mirror(&mut objects, mirror);
         }
         let applied = apply::apply_all(&target, &objects).await?;
@@ -164,7 +168,12 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
         ));
 
         // 8. Expose (checked through nginx), LLM provider.
-        let exposed = expose(&target, settings.port, own.is_some(), args.forward).await?;
+        // The own node's UI port is the one mapped when it was made (a reused node keeps its own).
+        let port = own
+            .as_ref()
+            .and_then(|c| c.ui_port)
+            .unwrap_or(settings.port);
+        let exposed = expose(&target, port, own.is_some(), args.forward).await?;
         if let (Some(request), Some((url, _))) = (&llm, &exposed) {
             let store =
                 crate::stack::llm::SecretStore::new(target.client.clone(), &target.namespace);
@@ -288,12 +297,45 @@ fn connect_options(settings: &Settings) -> ConnectOptions {
 
 /// The cluster commands run against: the one given, else onyx's own (context `kind-onyx`, made
 /// by `onyx up` or `onyx cluster create`).
+/// When onyx's own cluster can't be reached because its node is stopped or gone, that is what
+/// the error says.
 pub async fn target(settings: &Settings, create_namespace: bool) -> Result<Target> {
     let mut options = connect_options(settings);
-    if options.context.is_none() && options.kubeconfig.is_none() {
+    let own = options.context.is_none() && options.kubeconfig.is_none();
+    if own {
         options.context = Some(crate::cluster::CONTEXT_NAME.to_string());
     }
-    Ok(crate::kube::connect(&options, create_namespace).await?)
+    match crate::kube::connect(&options, create_namespace).await {
+        Ok(target) => Ok(target),
+        Err(e) if own => Err(own_node_state()
+            .await
+            .map_or(e, |state| KubeError::OwnCluster {
+                node: crate::cluster::node_name(crate::cluster::CLUSTER_NAME),
+                state,
+            })
+            .into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether onyx's own node is stopped or missing, when the engine can tell (`None`: it runs, or
+/// no engine answers).
+async fn own_node_state() -> Option<crate::kube::OwnClusterState> {
+    use crate::kube::OwnClusterState;
+    let engine = crate::docker::engine::connect(&crate::docker::engine::EngineEnv::from_process())
+        .await
+        .ok()?;
+    let node = crate::cluster::node_name(crate::cluster::CLUSTER_NAME);
+    match crate::cluster::kind::inspect(&engine.docker, &node)
+        .await
+        .ok()?
+    {
+        None => Some(OwnClusterState::Missing),
+        Some(i) if !i.state.as_ref().and_then(|s| s.running).unwrap_or(false) => {
+            Some(OwnClusterState::Stopped)
+        }
+        Some(_) => None,
+    }
 }
 
 /// Make the UI reachable on 127.0.0.1:`port` and check that nginx itself answers there before

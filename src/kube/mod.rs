@@ -94,9 +94,34 @@ pub enum KubeError {
     #[error("no Onyx stack in namespace {namespace:?} of context {context:?}")]
     NotInstalled { namespace: String, context: String },
 
+    /// onyx's own cluster was asked for, and its node is stopped or gone.
+    #[error("onyx's own cluster is {state} (node {node})")]
+    OwnCluster {
+        node: String,
+        state: OwnClusterState,
+    },
+
     /// Stopped by Ctrl-C.
     #[error("interrupted")]
     Interrupted,
+}
+
+/// Why onyx's own cluster can't be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnClusterState {
+    /// The node container exists but is not running (`onyx down` stops it).
+    Stopped,
+    /// There is no node container.
+    Missing,
+}
+
+impl std::fmt::Display for OwnClusterState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OwnClusterState::Stopped => "stopped",
+            OwnClusterState::Missing => "not there",
+        })
+    }
 }
 
 impl KubeError {
@@ -119,6 +144,14 @@ impl KubeError {
             KubeError::NotInstalled { .. } => {
                 Some("install it with `onyx up` (or pass the -n/--context it was installed with)".into())
             }
+            KubeError::OwnCluster { state, .. } => Some(match state {
+                OwnClusterState::Stopped => {
+                    "`onyx up` starts it again with its data (`onyx down` stopped it)".into()
+                }
+                OwnClusterState::Missing => {
+                    "`onyx up` makes one; or pass --context NAME for another cluster".into()
+                }
+            }),
             KubeError::Interrupted => Some(
                 "nothing was torn down: run `onyx up` again to finish".into(),
             ),

@@ -13,7 +13,17 @@
 //! `crictl inspecti` and `ctr images tag` work on `/fake/images` (lines `<id> <name>`), which the
 //! test seeds. A failure is injected with the container env `FAKE_FAIL=<step>` (systemd,
 //! write-config, kubeadm-init, taint, cni, storage, ready, kubeconfig).
+//!
+//! [`build_with_api`] adds a control plane that answers for real: the Kubernetes API simulator's
+//! standalone binary (`k8s-sim`, with the host's C libraries) runs as the API server on 6443 over
+//! HTTPS, keeps its objects in `/var/lib/k8s-sim` (so they survive a stop and start, as etcd's do),
+//! serves NodePort Services on the node as kube-proxy does, and sends the nginx pods' port 8080 to
+//! a stand-in for nginx in the node (busybox httpd on 127.0.0.1:9080 answering `/nginx-health`
+//! with `ok`). `kubeadm init` starts it and writes the admin.conf it serves for; every later boot
+//! starts it again before the node reports systemd ready.
 #![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
 
 use bollard::Docker;
 use bollard::query_parameters::ImportImageOptionsBuilder;
@@ -29,6 +39,7 @@ touch /fake/images
 date +%s >> /records/boots
 echo "INFO: onyx test fixture: fake kind node starting"
 echo "systemd 252 running in system mode (fake)"
+if [ -x /usr/bin/start-api ] && [ -f /etc/kubernetes/admin.conf ]; then /usr/bin/start-api; fi
 if [ "$FAKE_FAIL" = write-config ]; then rm -rf /kind; echo "not a directory" > /kind; fi
 if [ "$FAKE_FAIL" = systemd ]; then
   echo "Failed to start fake-unit.service"
@@ -47,7 +58,9 @@ if [ "$FAKE_FAIL" = kubeadm-init ]; then
 fi
 cp /kind/kubeadm.conf /records/kubeadm.conf.seen
 mkdir -p /etc/kubernetes
-if [ "$FAKE_FAIL" != kubeconfig ]; then
+if [ -x /usr/bin/start-api ]; then
+  /usr/bin/start-api || exit 1
+elif [ "$FAKE_FAIL" != kubeconfig ]; then
 cat > /etc/kubernetes/admin.conf <<EOF
 apiVersion: v1
 clusters:
@@ -88,6 +101,26 @@ case " $* " in
     if [ "$FAKE_FAIL" = ready ]; then echo "'False'"; else echo "'True'"; fi ;;
 esac
 exit 0
+"#;
+
+/// The stand-in control plane (see the module header); waits until the API server listens.
+const START_API: &str = r#"#!/bin/sh
+mkdir -p /var/lib/k8s-sim /var/log
+httpd -p 127.0.0.1:9080 -h /www
+kubeconfig=""
+[ -f /etc/kubernetes/admin.conf ] || kubeconfig="--kubeconfig /etc/kubernetes/admin.conf"
+k8s-sim --listen 0.0.0.0 --port 6443 --tls-dir /etc/kubernetes/pki --san "$(hostname)" \
+  $kubeconfig --server "https://$(hostname):6443" --state /var/lib/k8s-sim/state.json \
+  --node-ports 0.0.0.0 --ready-delay-ms 300 \
+  --forward '{"target":{"labels":"app.kubernetes.io/name=nginx"},"containerPort":8080,"local":"127.0.0.1:9080"}' \
+  >> /var/log/k8s-sim.log 2>&1 &
+echo "start-api $!" >> /records/calls
+i=0
+# 6443 is 192B in /proc/net/tcp; 0A is LISTEN.
+until grep -q ':192B 00000000:0000 0A' /proc/net/tcp && [ -f /etc/kubernetes/admin.conf ]; do
+  i=$((i+1)); [ $i -gt 100 ] && { echo "the API server did not start" >&2; cat /var/log/k8s-sim.log >&2; exit 1; }
+  sleep 0.1
+done
 "#;
 
 const CRICTL: &str = r#"#!/bin/sh
@@ -217,6 +250,56 @@ pub async fn build_version(
     broken_entrypoint: bool,
     kubernetes_version: &str,
 ) -> String {
+    build_image(
+        docker,
+        cleanup,
+        tag,
+        broken_entrypoint,
+        kubernetes_version,
+        None,
+    )
+    .await
+}
+
+/// [`build`] with the simulator binary at `sim` as the node's API server (module header).
+pub async fn build_with_api(docker: &Docker, cleanup: &Cleanup, tag: &str, sim: &Path) -> String {
+    build_image(docker, cleanup, tag, false, "v1.36.1", Some(sim)).await
+}
+
+/// The simulator's standalone binary beside this test's (`cargo test --workspace` builds it,
+/// since k8s-sim has tests of its own).
+pub fn sim_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let p = exe.parent()?.parent()?.join("k8s-sim");
+    p.is_file().then_some(p)
+}
+
+/// The shared libraries a dynamically linked binary needs, as `ldd` lists them (absolute paths).
+fn libraries(bin: &Path) -> Vec<PathBuf> {
+    let out = std::process::Command::new("ldd")
+        .arg(bin)
+        .output()
+        .expect("ldd (libc-bin)");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let path = match l.split_once("=>") {
+                Some((_, rest)) => rest.split_whitespace().next()?,
+                None => l.split_whitespace().next()?,
+            };
+            path.starts_with('/').then(|| PathBuf::from(path))
+        })
+        .collect()
+}
+
+async fn build_image(
+    docker: &Docker,
+    cleanup: &Cleanup,
+    tag: &str,
+    broken_entrypoint: bool,
+    kubernetes_version: &str,
+    sim: Option<&Path>,
+) -> String {
     let reference = format!("onyx-test/fake-kind-node:{tag}");
     let mut layer = tar::Builder::new(Vec::new());
     for d in [
@@ -239,11 +322,48 @@ pub async fn build_version(
     ] {
         dir(&mut layer, d);
     }
+    if let Some(sim) = sim {
+        for d in ["usr/local", "usr/local/bin", "www"] {
+            dir(&mut layer, d);
+        }
+        let mut made_dirs = std::collections::HashSet::new();
+        add(
+            &mut layer,
+            "usr/local/bin/k8s-sim",
+            &std::fs::read(sim).expect("the k8s-sim binary"),
+            0o755,
+        );
+        for lib in libraries(sim) {
+            let mut made = PathBuf::new();
+            let parent = lib.parent().unwrap().strip_prefix("/").unwrap();
+            for part in parent.components() {
+                made.push(part);
+                if made_dirs.insert(made.clone()) {
+                    dir(&mut layer, made.to_str().unwrap());
+                }
+            }
+            let data = std::fs::read(&lib).unwrap_or_else(|e| panic!("{}: {e}", lib.display()));
+            add(
+                &mut layer,
+                lib.strip_prefix("/").unwrap().to_str().unwrap(),
+                &data,
+                0o755,
+            );
+        }
+        add(&mut layer, "usr/bin/start-api", START_API.as_bytes(), 0o755);
+        add(&mut layer, "www/nginx-health", b"ok\n", 0o644);
+        add(
+            &mut layer,
+            "www/index.html",
+            b"<html><title>Onyx (stand-in for nginx)</title></html>\n",
+            0o644,
+        );
+    }
     let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (busybox-static)");
     add(&mut layer, "bin/busybox", &busybox, 0o755);
     for applet in [
         "sh", "cat", "cp", "mkdir", "echo", "sleep", "rm", "touch", "ls", "awk", "date", "printf",
-        "hostname", "grep", "wc", "head", "tail",
+        "hostname", "grep", "wc", "head", "tail", "httpd", "mv",
     ] {
         link(&mut layer, &format!("bin/{applet}"), "busybox");
     }

@@ -52,13 +52,30 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         }
         let svc = TowerToHyperService::new(app.clone());
         let stopped = shared.stopped();
+        let tls = shared.tls.clone();
         tokio::spawn(async move {
             let builder = auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+            let _ = stream.set_nodelay(true);
             // A stopped simulator closes kept-alive connections too, so a client sees it gone.
-            tokio::select! {
-                _ = conn => {}
-                _ = stopped => {}
+            match tls {
+                None => {
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    tokio::select! {
+                        _ = conn => {}
+                        _ = stopped => {}
+                    }
+                }
+                Some(config) => {
+                    let Ok(stream) = tokio_rustls::TlsAcceptor::from(config).accept(stream).await
+                    else {
+                        return;
+                    };
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+                    tokio::select! {
+                        _ = conn => {}
+                        _ = stopped => {}
+                    }
+                }
             }
         });
     }

@@ -23,16 +23,18 @@ pub mod apply;
 mod controllers;
 pub mod error;
 pub mod faults;
+mod nodeports;
 mod openapi;
 pub mod resources;
 pub mod select;
 pub mod store;
 mod streams;
+pub mod tls;
 mod watch;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::path::Path;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -68,6 +70,31 @@ impl Default for SimConfig {
     }
 }
 
+/// Where and how a simulator serves. The default is what in-process tests use: plain HTTP on
+/// 127.0.0.1, an OS-chosen port, nothing kept, no node ports.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub addr: SocketAddr,
+    /// Serve HTTPS with these certificates (the CA goes into the kubeconfig).
+    pub tls: Option<tls::TlsFiles>,
+    /// Keep the objects in this file: read at start, written as they change, so a restarted
+    /// simulator finds them again (as an API server finds etcd's data).
+    pub state_file: Option<PathBuf>,
+    /// Serve NodePort Services on this address, as kube-proxy does on a node.
+    pub node_ports: Option<IpAddr>,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            tls: None,
+            state_file: None,
+            node_ports: None,
+        }
+    }
+}
+
 /// Everything behind the one lock: objects and the simulator's private state.
 pub(crate) struct World {
     pub store: Store,
@@ -84,6 +111,8 @@ pub(crate) struct Shared {
     pub requests: Mutex<faults::RequestFaults>,
     pub drop_next: AtomicU32,
     pub addr: SocketAddr,
+    /// HTTPS when set.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// Live port-forward and exec WebSockets.
     pub open_streams: std::sync::atomic::AtomicUsize,
     /// Set when the simulator stops: connections, watches and streams end.
@@ -125,6 +154,8 @@ impl Shared {
 pub struct Sim {
     shared: Arc<Shared>,
     tasks: Vec<JoinHandle<()>>,
+    tls: Option<tls::TlsFiles>,
+    state_file: Option<PathBuf>,
 }
 
 impl Sim {
@@ -135,10 +166,37 @@ impl Sim {
 
     /// Starts on a given port (0: any free port).
     pub async fn start_on(config: SimConfig, port: u16) -> std::io::Result<Sim> {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        let mut serve = ServeOptions::default();
+        serve.addr.set_port(port);
+        Self::start_with(config, serve).await
+    }
+
+    /// Starts with the given address, TLS, state file and node ports.
+    pub async fn start_with(config: SimConfig, serve: ServeOptions) -> std::io::Result<Sim> {
+        let invalid = |e: String| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        let tls = match &serve.tls {
+            Some(files) => Some(files.server_config().map_err(invalid)?),
+            None => None,
+        };
+        let kept = match &serve.state_file {
+            Some(path) if path.exists() => {
+                let text = std::fs::read_to_string(path)?;
+                let v: Value = serde_json::from_str(&text)
+                    .map_err(|e| invalid(format!("{}: {e}", path.display())))?;
+                Some(
+                    Store::restore(config.watch_history, &v)
+                        .map_err(|e| invalid(format!("{}: {e}", path.display())))?,
+                )
+            }
+            _ => None,
+        };
+        let listener = tokio::net::TcpListener::bind(serve.addr).await?;
         let addr = listener.local_addr()?;
-        let mut store = Store::with_history(config.watch_history);
-        controllers::seed(&mut store);
+        let store = kept.unwrap_or_else(|| {
+            let mut store = Store::with_history(config.watch_history);
+            controllers::seed(&mut store);
+            store
+        });
         let shared = Arc::new(Shared {
             world: Mutex::new(World {
                 store,
@@ -152,20 +210,40 @@ impl Sim {
             requests: Mutex::new(faults::RequestFaults::default()),
             drop_next: AtomicU32::new(0),
             addr,
+            tls,
             open_streams: std::sync::atomic::AtomicUsize::new(0),
             stop: tokio::sync::watch::channel(false).0,
         });
-        let server = tokio::spawn(api::serve(listener, shared.clone()));
-        let ctl = tokio::spawn(controllers::run(shared.clone()));
+        let mut tasks = vec![
+            tokio::spawn(api::serve(listener, shared.clone())),
+            tokio::spawn(controllers::run(shared.clone())),
+        ];
+        if let Some(ip) = serve.node_ports {
+            tasks.push(tokio::spawn(nodeports::run(shared.clone(), ip)));
+        }
+        if let Some(path) = serve.state_file.clone() {
+            tasks.push(tokio::spawn(keep_state(shared.clone(), path)));
+        }
         Ok(Sim {
             shared,
-            tasks: vec![server, ctl],
+            tasks,
+            tls: serve.tls,
+            state_file: serve.state_file,
         })
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// Writes the objects to the state file now (also done within half a second of a change).
+    pub fn save_state(&self) -> std::io::Result<()> {
+        match &self.state_file {
+            Some(path) => write_state(&self.shared, path).map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` (`https://` when serving TLS).
     pub fn url(&self) -> String {
-        format!("http://{}", self.shared.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.shared.addr)
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -174,7 +252,27 @@ impl Sim {
 
     /// A kubeconfig with one cluster, user and context, all named `sim`, namespace `default`.
     pub fn kubeconfig_yaml(&self) -> String {
-        kubeconfig_yaml(&self.url())
+        self.kubeconfig_yaml_for(&self.url())
+    }
+
+    /// [`Sim::kubeconfig_yaml`] with another server address (e.g. the name clients reach a
+    /// simulator listening on 0.0.0.0 by), and the CA when serving TLS.
+    pub fn kubeconfig_yaml_for(&self, server: &str) -> String {
+        let yaml = kubeconfig_yaml(server);
+        match &self.tls {
+            // A token, which the simulator does not check: over HTTPS kubectl asks for a
+            // password when a user has no credentials at all.
+            Some(t) => yaml
+                .replace(
+                    &format!("    server: {server}\n"),
+                    &format!(
+                        "    server: {server}\n    certificate-authority-data: {}\n",
+                        base64(t.ca_pem.as_bytes())
+                    ),
+                )
+                .replace("  user: {}\n", "  user:\n    token: k8s-sim\n"),
+            None => yaml,
+        }
     }
 
     /// Writes [`Sim::kubeconfig_yaml`] to `path`.
@@ -319,6 +417,41 @@ pub(crate) fn faults_json(shared: &Shared) -> Value {
         "cutFilter": r.cut_filter,
         "dropNextConnections": shared.drop_next.load(Ordering::SeqCst),
     })
+}
+
+/// Keeps the state file current: written within half a second of a change, atomically.
+async fn keep_state(shared: Arc<Shared>, path: PathBuf) {
+    let mut saved = 0;
+    loop {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rv = shared.world().store.resource_version();
+        if rv != saved {
+            match write_state(&shared, &path) {
+                Ok(v) => saved = v,
+                Err(e) => eprintln!("k8s-sim: cannot write {}: {e}", path.display()),
+            }
+        }
+    }
+}
+
+fn write_state(shared: &Shared, path: &Path) -> std::io::Result<u64> {
+    let (rv, snapshot) = {
+        let w = shared.world();
+        (w.store.resource_version(), w.store.snapshot())
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, snapshot.to_string())?;
+    std::fs::rename(&tmp, path)?;
+    Ok(rv)
+}
+
+/// Standard base64 with padding (kubeconfig `*-data` fields).
+fn base64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 pub fn kubeconfig_yaml(url: &str) -> String {

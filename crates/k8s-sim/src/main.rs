@@ -1,23 +1,48 @@
 //! `k8s-sim`: the simulator as a standalone server, so anyone can point kubectl or onyx at it.
 //!
-//! Steps: parse flags → start the simulator on 127.0.0.1:PORT → write the kubeconfig → serve
-//! until Ctrl-C. Faults are switched through `POST /_sim/faults` (see README).
+//! Steps: parse flags → start the simulator (127.0.0.1:PORT by default; HTTPS, a kept state and
+//! node ports when asked) → write the kubeconfig → serve until Ctrl-C or SIGTERM, then write the
+//! state once more. Faults are switched through `POST /_sim/faults` (see README).
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Parser;
 
-/// A Kubernetes API simulator for tests: the real HTTP API on 127.0.0.1, simulated controllers.
+/// A Kubernetes API simulator for tests: the real HTTP API, simulated controllers.
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
-    /// Port to listen on (127.0.0.1 only); 0 picks a free one.
+    /// Port to listen on; 0 picks a free one.
     #[arg(long, default_value_t = 0)]
     port: u16,
+    /// Address to listen on. Anything but 127.0.0.1 is for a simulator inside a container.
+    #[arg(long, default_value_t = IpAddr::V4(Ipv4Addr::LOCALHOST))]
+    listen: IpAddr,
+    /// Serve HTTPS with a CA and certificate kept in this directory (made there if missing).
+    #[arg(long)]
+    tls_dir: Option<PathBuf>,
+    /// More names or addresses for the serving certificate (localhost and 127.0.0.1 always are).
+    #[arg(long = "san")]
+    sans: Vec<String>,
     /// Write a kubeconfig (context `sim`, namespace `default`) to this file.
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
+    /// The server address written into the kubeconfig (default: the address served).
+    #[arg(long)]
+    server: Option<String>,
+    /// Keep the objects in this file across restarts.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Serve NodePort Services on this address, as kube-proxy does on a node.
+    #[arg(long)]
+    node_ports: Option<IpAddr>,
+    /// A port-forward rule as JSON, as `POST /_sim/faults {"forward": …}` takes it:
+    /// `{"target":{"labels":"app=nginx"},"containerPort":80,"local":"127.0.0.1:8080"}`.
+    #[arg(long = "forward")]
+    forwards: Vec<String>,
     /// Milliseconds from a pod being scheduled to its containers being ready.
     #[arg(long, default_value_t = 300)]
     ready_delay_ms: u64,
@@ -34,14 +59,41 @@ async fn main() -> anyhow::Result<()> {
         crash_interval: Duration::from_millis(args.crash_interval_ms),
         ..Default::default()
     };
-    let sim = k8s_sim::Sim::start_on(config, args.port).await?;
+    let rules: Vec<k8s_sim::ForwardRule> = args
+        .forwards
+        .iter()
+        .map(|f| serde_json::from_str(f).with_context(|| format!("--forward {f}")))
+        .collect::<anyhow::Result<_>>()?;
+    let tls = match &args.tls_dir {
+        Some(dir) => Some(
+            k8s_sim::tls::TlsFiles::load_or_generate(dir, &args.sans)
+                .map_err(|e| anyhow::anyhow!("--tls-dir {}: {e}", dir.display()))?,
+        ),
+        None => None,
+    };
+    let serve = k8s_sim::ServeOptions {
+        addr: SocketAddr::new(args.listen, args.port),
+        tls,
+        state_file: args.state.clone(),
+        node_ports: args.node_ports,
+    };
+    let sim = k8s_sim::Sim::start_with(config, serve).await?;
+    for rule in rules {
+        sim.forward_port(rule.target, rule.container_port, rule.local);
+    }
     if let Some(path) = &args.kubeconfig {
-        sim.write_kubeconfig(path)?;
+        let server = args.server.clone().unwrap_or_else(|| sim.url());
+        std::fs::write(path, sim.kubeconfig_yaml_for(&server))?;
         eprintln!("kubeconfig written to {}", path.display());
     }
     eprintln!("k8s-sim serving on {} (Ctrl-C to stop)", sim.url());
     println!("{}", sim.url());
-    tokio::signal::ctrl_c().await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
     eprintln!("stopping");
+    sim.save_state()?;
     Ok(())
 }

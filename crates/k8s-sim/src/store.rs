@@ -280,6 +280,56 @@ impl Store {
         out
     }
 
+    /// Every object and the version counter, as JSON, for a simulator that must outlive its
+    /// process (the etcd of a node that is stopped and started again).
+    pub fn snapshot(&self) -> Value {
+        let objects: Vec<Value> = self
+            .all()
+            .into_iter()
+            .map(|(r, v)| json!({"group": r.group, "version": r.version, "plural": r.plural, "object": v}))
+            .collect();
+        json!({"resourceVersion": self.rv, "objects": objects})
+    }
+
+    /// A store holding a [`Store::snapshot`]'s objects, as a restarted API server finds them in
+    /// etcd. Pods are left out: the node restarted, so the workload controllers make them anew.
+    pub fn restore(limit: usize, snapshot: &Value) -> Result<Store, String> {
+        let mut store = Store::with_history(limit);
+        let rv = snapshot["resourceVersion"]
+            .as_u64()
+            .ok_or("the snapshot has no resourceVersion")?;
+        for entry in snapshot["objects"]
+            .as_array()
+            .ok_or("the snapshot has no objects")?
+        {
+            let s = |k: &str| entry[k].as_str().unwrap_or_default();
+            let res =
+                crate::resources::find(s("group"), s("version"), s("plural")).ok_or_else(|| {
+                    format!(
+                        "unknown resource {}/{}/{}",
+                        s("group"),
+                        s("version"),
+                        s("plural")
+                    )
+                })?;
+            if res.kind == "Pod" {
+                continue;
+            }
+            let obj = entry["object"].clone();
+            let key = (
+                meta_str(&obj, "namespace").to_string(),
+                meta_str(&obj, "name").to_string(),
+            );
+            store
+                .objects
+                .entry(res.plural)
+                .or_default()
+                .insert(key, obj);
+        }
+        store.rv = rv;
+        Ok(store)
+    }
+
     pub fn uid_exists(&self, uid: &str) -> bool {
         self.objects
             .values()

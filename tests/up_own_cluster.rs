@@ -1,0 +1,372 @@
+//! `onyx up` on onyx's own cluster, end to end through the CLI, against a real Docker engine and
+//! a real registry (scripts/test.sh starts both; without them this says SKIPPED, except under CI
+//! / ONYX_REQUIRE_DOCKER=1 / ONYX_REQUIRE_REAL=1).
+//!
+//! What is real: the engine, the registry the stack images are pulled from (`--registry-mirror`),
+//! the node container with its port mappings, the import of the images into the node, HTTPS to
+//! the node's API port, the request through the UI port, `onyx down` stopping the node and `onyx
+//! up` starting it again. What stands in: the node image (`support/fake_node.rs` with the
+//! simulator as its API server, kube-proxy's node port and a stand-in for nginx), and the stack's
+//! images (tiny busybox images under the stack's names). A privileged container can't start on
+//! these machines, so the node is made by the test from the product's spec with only the
+//! privilege fields changed (as in cluster_kind.rs), and `onyx up` finds it and reuses it; the
+//! boot of a fresh node by the CLI is covered by cluster_kind.rs.
+//!
+//! The own cluster has a fixed name (`onyx`): the test refuses to run where an `onyx` node
+//! exists already, so it never touches a user's cluster.
+
+#[path = "support/docker.rs"]
+mod support;
+
+#[path = "support/fake_node.rs"]
+mod fake_node;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::query_parameters::RemoveContainerOptionsBuilder;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use onyx::cluster::kind::{self, CreateOptions, Timeouts};
+use onyx::cluster::node::{NodeOptions, NodeSpec, node_spec};
+use onyx::cluster::{self, Step, StepEvent, StepReporter};
+use support::{Cleanup, Registry};
+
+/// The same change as cluster_kind.rs's: every capability but the withheld CAP_SYS_RESOURCE
+/// instead of `--privileged`.
+fn runnable_here(mut spec: NodeSpec) -> NodeSpec {
+    spec.privileged = false;
+    spec.cap_add = vec!["ALL".into()];
+    spec.cap_drop = vec!["SYS_RESOURCE".into()];
+    spec
+}
+
+struct Quiet;
+impl StepReporter for Quiet {
+    fn step(&self, _: Step, _: StepEvent) {}
+    fn message(&self, _: &str) {}
+}
+
+/// Removes the node (with its volume) and the images the test made, also on a failed assert.
+struct Guard {
+    docker: Docker,
+    node: String,
+    made: Vec<String>,
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let docker = self.docker.clone();
+        let node = self.node.clone();
+        let made = std::mem::take(&mut self.made);
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                let _ = docker
+                    .remove_container(
+                        &node,
+                        Some(
+                            RemoveContainerOptionsBuilder::new()
+                                .force(true)
+                                .v(true)
+                                .build(),
+                        ),
+                    )
+                    .await;
+                let _ = docker.remove_network(onyx::cluster::node::NETWORK).await;
+                for image in made {
+                    support::remove(&docker, &image).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn onyx(kubeconfig: &Path, data: &Path, args: &[&str]) -> Run {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_onyx"))
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("ONYX_DATA_DIR", data)
+        .env("NO_COLOR", "1")
+        .env("ONYX_NO_UPDATE_CHECK", "1")
+        .env_remove("ONYX_CONTEXT")
+        .env_remove("ONYX_KUBECONFIG")
+        .env_remove("ONYX_NAMESPACE")
+        .env_remove("ONYX_PORT")
+        .env_remove("BROWSER")
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A plain HTTP GET on 127.0.0.1 (what a browser does on the UI port).
+async fn get(port: u16, path: &str) -> (u16, String) {
+    onyx::init_tls();
+    let resp = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap()
+        .get(format!("http://127.0.0.1:{port}{path}"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET 127.0.0.1:{port}{path}: {e}"));
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// A client for the cluster `onyx up` merged into the kubeconfig (context `kind-onyx`).
+async fn client(kubeconfig: &Path) -> kube::Client {
+    onyx::init_tls();
+    let kc = kube::config::Kubeconfig::read_from(kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(
+        kc,
+        &kube::config::KubeConfigOptions {
+            context: Some(cluster::CONTEXT_NAME.into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+async fn postgres_password(client: &kube::Client) -> Vec<u8> {
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), "default");
+    let s = secrets.get("onyx-postgresql").await.unwrap();
+    s.data.unwrap()["password"].0.clone()
+}
+
+async fn running(docker: &Docker, node: &str) -> bool {
+    kind::inspect(docker, node)
+        .await
+        .unwrap()
+        .and_then(|i| i.state)
+        .and_then(|s| s.running)
+        .unwrap_or(false)
+}
+
+fn skip(what: &str) {
+    if support::required() {
+        panic!("own-cluster up: {what} (required here: CI/ONYX_REQUIRE_*)");
+    }
+    support::skipped(&format!("own-cluster up: {what}"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back() {
+    onyx::init_tls();
+    let Some(docker) = support::engine("own-cluster up").await else {
+        return;
+    };
+    if !fake_node::available("own-cluster up") {
+        return;
+    }
+    let Some(sim) = fake_node::sim_binary() else {
+        return skip("no k8s-sim binary beside the test (`cargo build -p k8s-sim`)");
+    };
+    let node = cluster::node_name(cluster::CLUSTER_NAME);
+    if kind::inspect(&docker, &node).await.unwrap().is_some() {
+        return skip(&format!(
+            "a node {node} exists on this engine; the test leaves a real cluster alone"
+        ));
+    }
+    let Some(registry) = Registry::start("own-cluster up") else {
+        return;
+    };
+    let cleanup = Cleanup::new(&docker);
+    let image = fake_node::build_with_api(&docker, &cleanup, &support::unique("node"), &sim).await;
+    let mut guard = Guard {
+        docker: docker.clone(),
+        node: node.clone(),
+        made: Vec::new(),
+    };
+
+    // The stack's images, tiny, in the registry under the stack's names; the engine lacks them,
+    // so `up` pulls every one through the mirror. An image the engine has already (a real one on
+    // a developer's machine) is left alone: `up` finds it present.
+    let mut stack: Vec<String> = onyx::stack::catalog::stack_images()
+        .map(|i| i.reference.clone())
+        .collect();
+    stack.sort();
+    stack.dedup();
+    for reference in &stack {
+        if support::image_id(&docker, reference).await.is_some() {
+            continue;
+        }
+        support::build_image(&docker, &cleanup, reference, 1024).await;
+        support::push_and_remove(&docker, reference, &registry.addr).await;
+        guard.made.push(reference.clone());
+    }
+
+    // The node as `onyx up` would make it (cluster `onyx`, its ports), privilege fields aside.
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kube").join("config");
+    let data: PathBuf = dir.path().join("onyx");
+    let ui_port = kind::free_port().unwrap();
+    let spec = runnable_here(node_spec(&NodeOptions {
+        cluster: cluster::CLUSTER_NAME.into(),
+        image: image.clone(),
+        api_server_port: kind::free_port().unwrap(),
+        ui_port,
+        data_dir: data.join("data"),
+    }));
+    kind::create(
+        &docker,
+        &CreateOptions {
+            cluster: cluster::CLUSTER_NAME.into(),
+            spec,
+            kubeconfig: kubeconfig.clone(),
+            retain: false,
+            timeouts: Timeouts {
+                systemd: Duration::from_secs(20),
+                ready: Duration::from_secs(20),
+            },
+        },
+        &Quiet,
+    )
+    .await
+    .expect("the stand-in node boots");
+    // Nothing is deployed yet: the UI port leads nowhere.
+    assert!(
+        reqwest::get(format!("http://127.0.0.1:{ui_port}/nginx-health"))
+            .await
+            .map(|r| !r.status().is_success())
+            .unwrap_or(true),
+        "the UI port answered before anything was deployed"
+    );
+
+    // 1. `onyx up`: reuses the node, pulls through the mirror, loads into the node, applies,
+    //    waits, and checks nginx on the mapped port.
+    let up = onyx(
+        &kubeconfig,
+        &data,
+        &[
+            "up",
+            "--no-browser",
+            "--registry-mirror",
+            &registry.addr,
+            "--timeout",
+            "180s",
+        ],
+    );
+    assert_eq!(up.code, 0, "onyx up failed:\n{}\n{}", up.stdout, up.stderr);
+    let url = format!("http://localhost:{ui_port}");
+    assert!(
+        up.stdout.contains(&url),
+        "up prints the mapped URL {url}:\n{}",
+        up.stdout
+    );
+    assert!(
+        up.stderr
+            .contains(&format!("reusing the running node {node}")),
+        "{}",
+        up.stderr
+    );
+    assert!(up.stderr.contains("all 8 services ready"), "{}", up.stderr);
+    // The UI port reaches the stand-in for nginx behind the gateway Service's node port.
+    assert_eq!(get(ui_port, "/nginx-health").await, (200, "ok\n".into()));
+    assert!(get(ui_port, "/").await.1.contains("stand-in for nginx"));
+    let client = client(&kubeconfig).await;
+    let svc: Service = kube::Api::namespaced(client.clone(), "default")
+        .get("nginx")
+        .await
+        .unwrap();
+    let spec = svc.spec.unwrap();
+    assert_eq!(spec.type_.as_deref(), Some("NodePort"));
+    assert_eq!(
+        spec.ports.unwrap()[0].node_port,
+        Some(i32::from(onyx::cluster::node::UI_NODE_PORT))
+    );
+    // Every stack image went into the node: looked up there by the engine's ID, then (the fresh
+    // node has none of them) streamed into its containerd.
+    let calls = String::from_utf8(
+        kind::exec(&docker, &node, &["cat", "/records/calls"], None)
+            .await
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    for image in &stack {
+        let id = support::image_id(&docker, image)
+            .await
+            .unwrap_or_else(|| panic!("{image} is not in the engine after up"));
+        assert!(
+            calls.contains(&format!("crictl inspecti {id}")),
+            "the node was not asked for {image} ({id}):\n{calls}"
+        );
+    }
+    assert_eq!(
+        calls
+            .matches("ctr --namespace=k8s.io images import")
+            .count(),
+        stack.len(),
+        "one import per image:\n{calls}"
+    );
+    let password = postgres_password(&client).await;
+
+    // 2. `onyx status`: healthy, exit 0.
+    let status = onyx(&kubeconfig, &data, &["status"]);
+    assert_eq!(status.code, 0, "{}\n{}", status.stdout, status.stderr);
+
+    // 3. `onyx down`: the services scaled to zero, then the node stopped.
+    let down = onyx(&kubeconfig, &data, &["down"]);
+    assert_eq!(down.code, 0, "{}\n{}", down.stdout, down.stderr);
+    assert!(
+        down.stderr.contains(&format!("stopped the node {node}")),
+        "{}",
+        down.stderr
+    );
+    assert!(!running(&docker, &node).await, "the node still runs");
+    // With the node stopped, status says so and what to do.
+    let status = onyx(&kubeconfig, &data, &["status"]);
+    assert_eq!(status.code, 3, "{}\n{}", status.stdout, status.stderr);
+    assert!(
+        status.stderr.contains("onyx's own cluster is stopped")
+            && status.stderr.contains("`onyx up` starts it again"),
+        "{}",
+        status.stderr
+    );
+
+    // 4. `onyx up` again: the node starts, the stack comes back with the same credentials, and
+    //    nothing is pulled again (the engine has every image).
+    let up = onyx(
+        &kubeconfig,
+        &data,
+        &["up", "--no-browser", "--timeout", "180s"],
+    );
+    assert_eq!(
+        up.code, 0,
+        "second up failed:\n{}\n{}",
+        up.stdout, up.stderr
+    );
+    assert!(
+        up.stderr
+            .contains(&format!("starting the stopped node {node}")),
+        "{}",
+        up.stderr
+    );
+    assert!(running(&docker, &node).await);
+    assert_eq!(get(ui_port, "/nginx-health").await, (200, "ok\n".into()));
+    let client = self::client(&kubeconfig).await;
+    assert_eq!(
+        postgres_password(&client).await,
+        password,
+        "the database password changed across down and up"
+    );
+    drop(guard);
+    drop(registry);
+}
