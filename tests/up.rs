@@ -685,6 +685,63 @@ async fn ctrl_c_mid_up_then_up_completes() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn logs_follow_prints_new_lines_as_they_come_and_ends_with_ctrl_c() {
+    use tokio::io::AsyncBufReadExt;
+    let e = env().await;
+    assert_eq!(up(&e, "60s").await.code, Some(0));
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client(&e), NS);
+    let pod = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=api-server"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let pod = pod.metadata.name.unwrap();
+
+    let mut child = command(&e, &["logs", "-f", "api-server"]).spawn().unwrap();
+    let started = Instant::now();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next_line = async || {
+        tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .expect("a line within 20s")
+            .unwrap()
+            .expect("the stream goes on")
+    };
+    // What was logged so far comes first...
+    assert!(
+        next_line().await.contains("container api-server started"),
+        "the log so far"
+    );
+    // ...then each line the container writes later, while onyx keeps following.
+    for i in 0..3 {
+        let line = format!("later line {i}");
+        assert!(e.sim.append_log(NS, &pod, "api-server", &line));
+        loop {
+            let got = next_line().await;
+            if got == line {
+                break;
+            }
+        }
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "logs -f must keep following"
+    );
+    // Ctrl-C is the normal way out of following: exit 0.
+    let pid = child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let done = finish(child, started, 30).await;
+    assert_eq!(done.code, Some(0), "{done:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn unreachable_cluster_names_context_and_server() {
     let dir = tempfile::tempdir().unwrap();
     let port = {
