@@ -318,9 +318,16 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
     );
     let password = postgres_password(&client).await;
 
-    // 2. `onyx status`: healthy, exit 0.
-    let status = onyx(&kubeconfig, &data, &["status"]);
+    // 2. `onyx status`: healthy, exit 0, with the node's UI URL (not the default port's);
+    //    `onyx open --print` gives the same URL.
+    let status = onyx(&kubeconfig, &data, &["status", "-o", "json"]);
     assert_eq!(status.code, 0, "{}\n{}", status.stdout, status.stderr);
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(json["url"], url.as_str(), "{json}");
+    assert_eq!(json["healthy"], true, "{json}");
+    let open = onyx(&kubeconfig, &data, &["open", "--print"]);
+    assert_eq!(open.code, 0, "{}", open.stderr);
+    assert_eq!(open.stdout.trim(), url);
 
     // 3. `onyx down`: the services scaled to zero, then the node stopped.
     let down = onyx(&kubeconfig, &data, &["down"]);

@@ -123,7 +123,8 @@ pub fn ui_url(port: u16) -> String {
 }
 
 pub fn run(settings: &Settings, printer: &Printer, args: &OpenArgs) -> Result<ExitCode> {
-    let url = ui_url(settings.port);
+    let port = super::runtime()?.block_on(super::up::ui_port(settings));
+    let url = ui_url(port);
     printer.data(&url)?;
     if args.print {
         return Ok(ExitCode::SUCCESS);

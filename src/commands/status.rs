@@ -14,7 +14,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &StatusArgs) -> Result<
     let runtime = super::runtime()?;
     let status = runtime.block_on(async {
         let target = super::up::target(settings, false).await?;
-        let url = format!("http://localhost:{}", settings.port);
+        let url = super::open::ui_url(super::up::ui_port(settings).await);
         Ok::<_, crate::Error>(stack::status(&target, &url).await?)
     })?;
     match args.output {

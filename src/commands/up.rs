@@ -77,6 +77,11 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
     } else {
         Some(own_cluster(settings, printer, &runtime, args)?)
     };
+    // The UI port: a reused own node keeps the one mapped when it was made.
+    let ui_port = own
+        .as_ref()
+        .and_then(|c| c.ui_port)
+        .unwrap_or(settings.port);
     let work = async {
         // 2. Target.
         let target = if let Some(created) = &own {
@@ -123,7 +128,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
         let mut objects = render::render(&RenderOptions {
             profile: choice.profile,
             namespace: Some(&target.namespace),
-            web_url: format!("http://localhost:{}", settings.port),
+            web_url: super::open::ui_url(ui_port),
             credentials: Some(&credentials),
             // The own node maps the UI's host port to this node port.
             gateway_node_port: own.is_some().then_some(crate::cluster::node::UI_NODE_PORT),
@@ -168,12 +173,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
         ));
 
         // 8. Expose (checked through nginx), LLM provider.
-        // The own node's UI port is the one mapped when it was made (a reused node keeps its own).
-        let port = own
-            .as_ref()
-            .and_then(|c| c.ui_port)
-            .unwrap_or(settings.port);
-        let exposed = expose(&target, port, own.is_some(), args.forward).await?;
+        let exposed = expose(&target, ui_port, own.is_some(), args.forward).await?;
         if let (Some(request), Some((url, _))) = (&llm, &exposed) {
             let store =
                 crate::stack::llm::SecretStore::new(target.client.clone(), &target.namespace);
@@ -316,6 +316,26 @@ pub async fn target(settings: &Settings, create_namespace: bool) -> Result<Targe
             .into()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The UI's port: for onyx's own cluster, the host port its node maps to the gateway (when the
+/// engine can tell); else `--port`.
+pub async fn ui_port(settings: &Settings) -> u16 {
+    if settings.context.is_some() || settings.kubeconfig.is_some() {
+        return settings.port;
+    }
+    let mapped = async {
+        let engine =
+            crate::docker::engine::connect(&crate::docker::engine::EngineEnv::from_process())
+                .await
+                .ok()?;
+        let node = crate::cluster::node_name(crate::cluster::CLUSTER_NAME);
+        let i = crate::cluster::kind::inspect(&engine.docker, &node)
+            .await
+            .ok()??;
+        crate::cluster::kind::published_port(&i, crate::cluster::node::UI_NODE_PORT)
+    };
+    mapped.await.unwrap_or(settings.port)
 }
 
 /// Whether onyx's own node is stopped or missing, when the engine can tell (`None`: it runs, or
