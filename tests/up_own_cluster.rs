@@ -217,6 +217,18 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
     let kubeconfig = dir.path().join("kube").join("config");
     let data: PathBuf = dir.path().join("onyx");
     let ui_port = kind::free_port().unwrap();
+    // Before there is a node, day-2 commands say so and what to do.
+    let status = onyx(&kubeconfig_for_missing(&data), &data, &["status"]);
+    assert_eq!(status.code, 3, "{}\n{}", status.stdout, status.stderr);
+    assert!(
+        status
+            .stderr
+            .contains(&format!("onyx's own cluster is not there (node {node})"))
+            && status.stderr.contains("`onyx up` makes one"),
+        "{}",
+        status.stderr
+    );
+
     let spec = runnable_here(node_spec(&NodeOptions {
         cluster: cluster::CLUSTER_NAME.into(),
         image: image.clone(),
@@ -376,4 +388,16 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
     );
     drop(guard);
     drop(registry);
+}
+
+/// A kubeconfig without onyx's context (none exists before the node is made).
+fn kubeconfig_for_missing(dir: &Path) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("empty-kubeconfig");
+    std::fs::write(
+        &path,
+        "apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n",
+    )
+    .unwrap();
+    path
 }

@@ -164,6 +164,7 @@ impl Store {
             name = format!("{prefix}{}", random_suffix(5));
         }
         validate_name(res, &name)?;
+        normalize(res, &mut obj);
         if res.namespaced && self.get(namespaces(), "", &ns).is_none() {
             return Err(ApiError::not_found(namespaces(), &ns));
         }
@@ -215,6 +216,7 @@ impl Store {
         }
         new["apiVersion"] = json!(res.api_version());
         new["kind"] = json!(res.kind);
+        normalize(res, &mut new);
         {
             let om = old["metadata"].clone();
             let meta = ensure_object(&mut new, "metadata");
@@ -334,6 +336,27 @@ impl Store {
         self.objects
             .values()
             .any(|m| m.values().any(|v| meta_str(v, "uid") == uid))
+    }
+}
+
+/// What the API server does to an object on every write: a Secret's `stringData` is merged into
+/// `data` (base64) and never stored.
+fn normalize(res: &ResourceDef, obj: &mut Value) {
+    use base64::Engine;
+    if res.kind != "Secret" {
+        return;
+    }
+    let Some(Value::Object(plain)) = obj.as_object_mut().and_then(|o| o.remove("stringData"))
+    else {
+        return;
+    };
+    let data = ensure_object(obj, "data");
+    for (k, v) in plain {
+        let text = v.as_str().unwrap_or_default();
+        data.insert(
+            k,
+            json!(base64::engine::general_purpose::STANDARD.encode(text)),
+        );
     }
 }
 
