@@ -236,6 +236,10 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
         ui_port,
         data_dir: data.join("data"),
     }));
+    // The user's kubeconfig has another local cluster; onyx keeps to its own and says how to
+    // use the other.
+    std::fs::create_dir_all(kubeconfig.parent().unwrap()).unwrap();
+    std::fs::write(&kubeconfig, DOCKER_DESKTOP).unwrap();
     kind::create(
         &docker,
         &CreateOptions {
@@ -285,6 +289,14 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
     assert!(
         up.stderr
             .contains(&format!("reusing the running node {node}")),
+        "{}",
+        up.stderr
+    );
+    assert!(
+        up.stderr.contains(
+            "your kubeconfig also has docker-desktop (Docker Desktop): \
+             `onyx up --context docker-desktop` would use that instead"
+        ),
         "{}",
         up.stderr
     );
@@ -401,3 +413,21 @@ fn kubeconfig_for_missing(dir: &Path) -> PathBuf {
     .unwrap();
     path
 }
+
+const DOCKER_DESKTOP: &str = "apiVersion: v1
+kind: Config
+clusters:
+- name: docker-desktop
+  cluster:
+    server: https://kubernetes.docker.internal:6443
+contexts:
+- name: docker-desktop
+  context:
+    cluster: docker-desktop
+    user: docker-desktop
+current-context: docker-desktop
+users:
+- name: docker-desktop
+  user:
+    token: not-used
+";

@@ -75,6 +75,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
     let own = if given_cluster {
         None
     } else {
+        mention_local_clusters(printer);
         Some(own_cluster(settings, printer, &runtime, args)?)
     };
     // The UI port: a reused own node keeps the one mapped when it was made.
@@ -97,8 +98,11 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
         } else {
             let target = crate::kube::connect(&connect_options(settings), true).await?;
             printer.info(&format!(
-                "cluster: context {} at {}, namespace {}",
-                target.context, target.server, target.namespace
+                "cluster: context {} ({}) at {}, namespace {}",
+                target.context,
+                target.kind.label(),
+                target.server,
+                target.namespace
             ));
             target
         };
@@ -285,6 +289,27 @@ fn own_cluster(
         }
     })?;
     Ok(created)
+}
+
+/// Say which local clusters the user's kubeconfig has besides onyx's own, and how to use one
+/// instead (onyx never picks another cluster by itself).
+fn mention_local_clusters(printer: &Printer) {
+    let Ok(kubeconfig) = kube::config::Kubeconfig::read() else {
+        return;
+    };
+    let others = crate::cluster::detect::local_alternatives(&kubeconfig);
+    if let Some(first) = others.first() {
+        let names: Vec<String> = others
+            .iter()
+            .map(|c| format!("{} ({})", c.name, c.kind.label()))
+            .collect();
+        printer.info(&format!(
+            "using onyx's own cluster; your kubeconfig also has {}: `onyx up --context {}` \
+             would use that instead",
+            names.join(", "),
+            first.name
+        ));
+    }
 }
 
 fn connect_options(settings: &Settings) -> ConnectOptions {

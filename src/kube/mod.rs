@@ -39,6 +39,8 @@ pub struct Target {
     pub context: String,
     /// The API server URL (for messages).
     pub server: String,
+    /// What the context points at, as its names tell.
+    pub kind: crate::cluster::detect::ClusterKind,
 }
 
 impl std::fmt::Debug for Target {
@@ -182,32 +184,11 @@ pub async fn client_for(opts: &ConnectOptions) -> Result<Target, KubeError> {
             message: e.to_string(),
         })?,
     };
-    let context = opts
-        .context
-        .clone()
-        .or_else(|| kubeconfig.current_context.clone())
-        .ok_or_else(|| KubeError::Config {
+    let context = crate::cluster::detect::choose_context(&kubeconfig, opts.context.as_deref())
+        .map_err(|message| KubeError::Config {
             path: opts.kubeconfig.clone(),
-            message: "it names no current context".into(),
+            message,
         })?;
-    if !kubeconfig.contexts.iter().any(|c| c.name == context) {
-        let known: Vec<&str> = kubeconfig
-            .contexts
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect();
-        return Err(KubeError::Config {
-            path: opts.kubeconfig.clone(),
-            message: format!(
-                "it has no context {context:?} (it has: {})",
-                if known.is_empty() {
-                    "none".to_string()
-                } else {
-                    known.join(", ")
-                }
-            ),
-        });
-    }
     let options = KubeConfigOptions {
         context: Some(context.clone()),
         ..Default::default()
@@ -234,6 +215,7 @@ pub async fn client_for(opts: &ConnectOptions) -> Result<Target, KubeError> {
         message: e.to_string(),
     })?;
     Ok(Target {
+        kind: crate::cluster::detect::kind_of(&context, &server),
         client,
         namespace,
         context,
