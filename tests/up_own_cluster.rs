@@ -398,6 +398,59 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
         password,
         "the database password changed across down and up"
     );
+
+    // 5. Offline: the images saved to one bundle, the registry gone, the images removed from the
+    //    engine; `onyx up --bundle` loads them from the file and puts them into the node again.
+    if guard.made.len() != stack.len() {
+        support::skipped("own-cluster up --bundle: the engine had real stack images; not removed");
+        return;
+    }
+    let bundle = dir.path().join("onyx-images.tar");
+    let mut save = vec!["images", "save", "-o", bundle.to_str().unwrap()];
+    for image in &stack {
+        save.extend(["--image", image.as_str()]);
+    }
+    let saved = onyx(&kubeconfig, &data, &save);
+    assert_eq!(saved.code, 0, "{}", saved.stderr);
+    let mut ids = Vec::new();
+    for image in &stack {
+        ids.push(support::image_id(&docker, image).await.unwrap());
+        support::remove(&docker, image).await;
+        assert!(support::image_id(&docker, image).await.is_none());
+    }
+    let mut registry = registry;
+    registry.stop();
+    let imports_before = imports(&docker, &node).await;
+    let up = onyx(
+        &kubeconfig,
+        &data,
+        &[
+            "up",
+            "--no-browser",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--timeout",
+            "180s",
+        ],
+    );
+    assert_eq!(
+        up.code, 0,
+        "up --bundle failed:\n{}\n{}",
+        up.stdout, up.stderr
+    );
+    for (image, id) in stack.iter().zip(&ids) {
+        assert_eq!(
+            support::image_id(&docker, image).await.as_ref(),
+            Some(id),
+            "{image} is back in the engine from the bundle, the same image"
+        );
+    }
+    assert_eq!(
+        imports(&docker, &node).await,
+        imports_before + stack.len(),
+        "each image streamed into the node again"
+    );
+    assert_eq!(get(ui_port, "/nginx-health").await, (200, "ok\n".into()));
     drop(guard);
     drop(registry);
 }
@@ -431,3 +484,14 @@ users:
   user:
     token: not-used
 ";
+
+/// How many image imports the node's containerd has been asked for.
+async fn imports(docker: &Docker, node: &str) -> usize {
+    let out = kind::exec(docker, node, &["cat", "/records/calls"], None)
+        .await
+        .unwrap();
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .matches("ctr --namespace=k8s.io images import")
+        .count()
+}
