@@ -11,7 +11,7 @@
 //! - `/records/boots`: one line per start of the node.
 //!
 //! `crictl inspecti` and `ctr images tag` work on `/fake/images` (lines `<id> <name>`), which the
-//! test seeds. A failure is injected with the container env `FAKE_FAIL=<step>` (systemd,
+//! test seeds and `ctr images import` adds to (the IDs and names in the stream's manifest.json). A failure is injected with the container env `FAKE_FAIL=<step>` (systemd,
 //! write-config, kubeadm-init, taint, cni, storage, ready, kubeconfig).
 //!
 //! [`build_with_api`] adds a control plane that answers for real: the Kubernetes API simulator's
@@ -134,8 +134,25 @@ printf '{"status":{"id":"%s","repoTags":[%s]}}\n' "$id" "$tags"
 
 const CTR: &str = r#"#!/bin/sh
 echo "ctr $*" >> /records/calls
+# containerd's name for an image: docker.io/ (and library/) spelled out.
+cri() {
+  case "$1" in
+    */*) case "${1%%/*}" in *.*|*:*|localhost) echo "$1" ;; *) echo "docker.io/$1" ;; esac ;;
+    *) echo "docker.io/library/$1" ;;
+  esac
+}
 case " $* " in
-  *" images import "*) cat > /records/import-$$.tar ;;
+  *" images import "*)
+    f=/records/import-$$.tar
+    cat > "$f"
+    # Remember what was imported (config ID and names, from the stream's manifest.json), so
+    # crictl finds it afterwards as containerd would.
+    tar -xOf "$f" manifest.json 2>/dev/null | sed 's/},{/}\n{/g' | while read -r entry; do
+      id=$(echo "$entry" | sed -n 's/.*"Config":"[^"]*\([0-9a-f]\{64\}\)[^"]*".*/\1/p')
+      tags=$(echo "$entry" | sed -n 's/.*"RepoTags":\[\([^]]*\)\].*/\1/p' | tr ',' ' ' | tr -d '"')
+      [ -n "$id" ] || continue
+      for t in $tags; do echo "sha256:$id $(cri "$t")" >> /fake/images; done
+    done ;;
   *" images tag "*)
     prev=""; last=""
     for a in "$@"; do prev=$last; last=$a; done
@@ -363,7 +380,7 @@ async fn build_image(
     add(&mut layer, "bin/busybox", &busybox, 0o755);
     for applet in [
         "sh", "cat", "cp", "mkdir", "echo", "sleep", "rm", "touch", "ls", "awk", "date", "printf",
-        "hostname", "grep", "wc", "head", "tail", "httpd", "mv",
+        "hostname", "grep", "wc", "head", "tail", "httpd", "mv", "tar", "sed", "tr",
     ] {
         link(&mut layer, &format!("bin/{applet}"), "busybox");
     }
