@@ -6,7 +6,7 @@
 //! - the node as the product specifies it (privileged) is created, not started, and checked
 //!   through the engine's inspect;
 //! - the boot flow runs on the stand-in node image of `support/fake_node.rs` (a test fixture),
-//!   from the product's spec with only the privilege fields changed by [`runnable_here`] (and the
+//!   from the product's spec with only the privilege fields changed by [`fake_node::runnable_here`] (and the
 //!   fault-injection env `FAKE_FAIL` where a test wants a step to fail).
 //!
 //! Every test uses its own cluster name, ports, kubeconfig and data directory, and removes its
@@ -32,16 +32,6 @@ use onyx::cluster::{self, Step, StepEvent, StepReporter, kubeconfig};
 use onyx::docker::ImageEvent;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-
-/// The only change a test makes to the product's spec so the node can start on these machines:
-/// every capability but the withheld CAP_SYS_RESOURCE instead of `--privileged` (seccomp and
-/// apparmor stay unconfined, cgroupns private, tmpfs /tmp /run, volume /var — as specified).
-fn runnable_here(mut spec: NodeSpec) -> NodeSpec {
-    spec.privileged = false;
-    spec.cap_add = vec!["ALL".into()];
-    spec.cap_drop = vec!["SYS_RESOURCE".into()];
-    spec
-}
 
 /// Fault injection for the fake node's tools.
 fn failing_at(mut spec: NodeSpec, what: &str) -> NodeSpec {
@@ -426,7 +416,7 @@ async fn boots_in_order_writes_the_config_byte_for_byte_and_merges_the_kubeconfi
     std::fs::create_dir_all(c.kubeconfig().parent().unwrap()).unwrap();
     std::fs::write(c.kubeconfig(), USER_KUBECONFIG).unwrap();
     let ui_port = kind::free_port().unwrap();
-    let spec = runnable_here(c.spec(&image, ui_port));
+    let spec = fake_node::runnable_here(c.spec(&image, ui_port));
     let api_port = spec.ports[0].host_port;
     let steps = Steps::default();
     let created = kind::create(&docker, &c.options(spec), &steps)
@@ -570,7 +560,7 @@ async fn a_running_node_is_reused_and_a_stopped_one_started_again() {
     let cleanup = support::Cleanup::new(&docker);
     let c = TestCluster::new(&docker, "reuse").await;
     let image = fake_node::build(&docker, &cleanup, &c.name, false).await;
-    let spec = runnable_here(c.spec(&image, kind::free_port().unwrap()));
+    let spec = fake_node::runnable_here(c.spec(&image, kind::free_port().unwrap()));
     let first = kind::create(&docker, &c.options(spec.clone()), &cluster::SilentSteps)
         .await
         .unwrap();
@@ -589,7 +579,7 @@ async fn a_running_node_is_reused_and_a_stopped_one_started_again() {
     let started = Instant::now();
     let steps = Steps::default();
     // Another spec (other ports) changes nothing: the node that exists is what counts.
-    let other = runnable_here(c.spec(&image, kind::free_port().unwrap()));
+    let other = fake_node::runnable_here(c.spec(&image, kind::free_port().unwrap()));
     let reused = kind::create(&docker, &c.options(other), &steps)
         .await
         .unwrap();
@@ -729,7 +719,7 @@ async fn volume_data_survives_delete_and_create() {
     let cleanup = support::Cleanup::new(&docker);
     let c = TestCluster::new(&docker, "data").await;
     let image = fake_node::build(&docker, &cleanup, &c.name, false).await;
-    let spec = runnable_here(c.spec(&image, kind::free_port().unwrap()));
+    let spec = fake_node::runnable_here(c.spec(&image, kind::free_port().unwrap()));
     kind::create(&docker, &c.options(spec.clone()), &cluster::SilentSteps)
         .await
         .unwrap();
@@ -842,7 +832,7 @@ async fn a_failure_at_each_boot_step_rolls_back_and_names_the_step() {
     ];
     for (fault, step) in cases {
         let spec = failing_at(
-            runnable_here(c.spec(&image, kind::free_port().unwrap())),
+            fake_node::runnable_here(c.spec(&image, kind::free_port().unwrap())),
             fault,
         );
         fails_at(&docker, &c, spec, step).await;
@@ -864,7 +854,7 @@ async fn create_and_start_failures_roll_back_and_retain_keeps_the_node() {
     fails_at(
         &docker,
         &c,
-        runnable_here(c.spec(&missing, kind::free_port().unwrap())),
+        fake_node::runnable_here(c.spec(&missing, kind::free_port().unwrap())),
         Step::CreateNode,
     )
     .await;
@@ -873,7 +863,7 @@ async fn create_and_start_failures_roll_back_and_retain_keeps_the_node() {
     fails_at(
         &docker,
         &c,
-        runnable_here(c.spec(&broken, kind::free_port().unwrap())),
+        fake_node::runnable_here(c.spec(&broken, kind::free_port().unwrap())),
         Step::StartNode,
     )
     .await;
@@ -881,7 +871,7 @@ async fn create_and_start_failures_roll_back_and_retain_keeps_the_node() {
     // --retain keeps the node of a failed create, and says how to look inside.
     let image = fake_node::build(&docker, &cleanup, &c.name, false).await;
     let mut options = c.options(failing_at(
-        runnable_here(c.spec(&image, kind::free_port().unwrap())),
+        fake_node::runnable_here(c.spec(&image, kind::free_port().unwrap())),
         "kubeadm-init",
     ));
     options.retain = true;
@@ -920,7 +910,7 @@ async fn a_taken_port_is_refused_naming_it_and_nothing_is_made() {
 
     let err = kind::create(
         &docker,
-        &c.options(runnable_here(c.spec(&image, port))),
+        &c.options(fake_node::runnable_here(c.spec(&image, port))),
         &cluster::SilentSteps,
     )
     .await
@@ -934,7 +924,7 @@ async fn a_taken_port_is_refused_naming_it_and_nothing_is_made() {
     assert!(!c.exists().await);
 
     // The API server's port taken: named too, with its own advice.
-    let mut spec = runnable_here(c.spec(&image, kind::free_port().unwrap()));
+    let mut spec = fake_node::runnable_here(c.spec(&image, kind::free_port().unwrap()));
     spec.ports[0].host_port = port;
     let err = kind::create(&docker, &c.options(spec), &cluster::SilentSteps)
         .await
@@ -985,7 +975,9 @@ async fn images_go_into_the_node_skipping_present_retagging_and_streaming_the_re
     let image = fake_node::build(&docker, &cleanup, &c.name, false).await;
     kind::create(
         &docker,
-        &c.options(runnable_here(c.spec(&image, kind::free_port().unwrap()))),
+        &c.options(fake_node::runnable_here(
+            c.spec(&image, kind::free_port().unwrap()),
+        )),
         &cluster::SilentSteps,
     )
     .await
@@ -1140,7 +1132,9 @@ async fn a_container_of_someone_else_with_the_node_name_is_left_alone() {
         .unwrap();
     let err = kind::create(
         &docker,
-        &c.options(runnable_here(c.spec(&image, kind::free_port().unwrap()))),
+        &c.options(fake_node::runnable_here(
+            c.spec(&image, kind::free_port().unwrap()),
+        )),
         &cluster::SilentSteps,
     )
     .await
@@ -1222,7 +1216,9 @@ async fn an_older_node_image_boots_with_the_v1beta3_config() {
     let image = fake_node::build_version(&docker, &cleanup, &c.name, false, "v1.35.2").await;
     kind::create(
         &docker,
-        &c.options(runnable_here(c.spec(&image, kind::free_port().unwrap()))),
+        &c.options(fake_node::runnable_here(
+            c.spec(&image, kind::free_port().unwrap()),
+        )),
         &cluster::SilentSteps,
     )
     .await

@@ -28,18 +28,9 @@ use bollard::Docker;
 use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use onyx::cluster::kind::{self, CreateOptions, Timeouts};
-use onyx::cluster::node::{NodeOptions, NodeSpec, node_spec};
+use onyx::cluster::node::{NodeOptions, node_spec};
 use onyx::cluster::{self, Step, StepEvent, StepReporter};
 use support::{Cleanup, Registry};
-
-/// The same change as cluster_kind.rs's: every capability but the withheld CAP_SYS_RESOURCE
-/// instead of `--privileged`.
-fn runnable_here(mut spec: NodeSpec) -> NodeSpec {
-    spec.privileged = false;
-    spec.cap_add = vec!["ALL".into()];
-    spec.cap_drop = vec!["SYS_RESOURCE".into()];
-    spec
-}
 
 struct Quiet;
 impl StepReporter for Quiet {
@@ -229,7 +220,7 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
         status.stderr
     );
 
-    let spec = runnable_here(node_spec(&NodeOptions {
+    let spec = fake_node::runnable_here(node_spec(&NodeOptions {
         cluster: cluster::CLUSTER_NAME.into(),
         image: image.clone(),
         api_server_port: kind::free_port().unwrap(),

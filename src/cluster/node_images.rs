@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bollard::Docker;
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
 use super::kind::{self, Stdin};
@@ -304,37 +304,25 @@ pub async fn load_all(
         }
     };
     let snap = &snap;
-    let mut results: Vec<(usize, Result<ImportResult, DockerError>)> =
-        stream::iter(images.iter().enumerate())
-            .map(|(i, image)| async move {
-                let r = load_one(docker, node, image, snap, options, reporter).await;
-                if let Err(e) = &r {
-                    reporter.image(image, ImageEvent::Failed(e.to_string()));
-                }
-                (i, r)
-            })
-            .buffer_unordered(options.parallel.max(1))
-            .collect()
-            .await;
-    results.sort_by_key(|(i, _)| *i);
-    let mut first_error = None;
-    let mut out = Vec::with_capacity(results.len());
-    for (i, r) in results {
-        match r {
-            Ok(r) => out.push(r),
-            Err(e) => {
-                out.push(ImportResult {
-                    image: images[i].clone(),
-                    id: None,
-                    outcome: Outcome::Failed,
-                    bytes: 0,
-                    error: Some(e.to_string()),
-                });
-                first_error.get_or_insert(e);
+    crate::docker::each_image(
+        images,
+        options.parallel,
+        |image| async move {
+            let r = load_one(docker, node, image, snap, options, reporter).await;
+            if let Err(e) = &r {
+                reporter.image(image, ImageEvent::Failed(e.to_string()));
             }
-        }
-    }
-    (out, first_error)
+            r
+        },
+        |image, e| ImportResult {
+            image: image.clone(),
+            id: None,
+            outcome: Outcome::Failed,
+            bytes: 0,
+            error: Some(e.to_string()),
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::query_parameters::{CreateImageOptionsBuilder, TagImageOptionsBuilder};
-use futures_util::{StreamExt, TryStreamExt, stream};
+use futures_util::TryStreamExt;
 use serde::Serialize;
 
 use super::reference::{self, Reference};
@@ -346,35 +346,22 @@ pub async fn pull_all(
     options: &PullOptions,
     reporter: &dyn Reporter,
 ) -> (Vec<PullResult>, Option<DockerError>) {
-    let results: Vec<(usize, Result<PullResult, DockerError>)> =
-        stream::iter(images.iter().enumerate())
-            .map(|(i, image)| async move { (i, pull_one(docker, image, options, reporter).await) })
-            .buffer_unordered(options.parallel.max(1))
-            .collect()
-            .await;
-    let mut results = results;
-    results.sort_by_key(|(i, _)| *i);
-    let mut first_error = None;
-    let mut out = Vec::with_capacity(results.len());
-    for (i, result) in results {
-        match result {
-            Ok(r) => out.push(r),
-            Err(e) => {
-                out.push(PullResult {
-                    image: images[i].clone(),
-                    pulled_as: Reference::parse(&images[i])
-                        .map(|r| r.pull_reference(options.mirror.as_deref()))
-                        .unwrap_or_else(|_| images[i].clone()),
-                    outcome: Outcome::Failed,
-                    id: None,
-                    attempts: 0,
-                    error: Some(e.to_string()),
-                });
-                first_error.get_or_insert(e);
-            }
-        }
-    }
-    (out, first_error)
+    super::each_image(
+        images,
+        options.parallel,
+        |image| pull_one(docker, image, options, reporter),
+        |image, e| PullResult {
+            image: image.clone(),
+            pulled_as: Reference::parse(image)
+                .map(|r| r.pull_reference(options.mirror.as_deref()))
+                .unwrap_or_else(|_| image.clone()),
+            outcome: Outcome::Failed,
+            id: None,
+            attempts: 0,
+            error: Some(e.to_string()),
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -11,6 +11,44 @@ pub mod reference;
 
 use std::path::PathBuf;
 
+use futures_util::{StreamExt, stream};
+
+/// Run `work` on every image, `parallel` at once, and give one result per image in the order
+/// given: a failure becomes `failed(image, error)`, and the first error (in that order) is
+/// returned once every image is done, so one bad image doesn't waste the others' work.
+pub async fn each_image<'a, T, Fut>(
+    images: &'a [String],
+    parallel: usize,
+    work: impl Fn(&'a String) -> Fut,
+    failed: impl Fn(&String, &DockerError) -> T,
+) -> (Vec<T>, Option<DockerError>)
+where
+    Fut: std::future::Future<Output = Result<T, DockerError>>,
+{
+    // Unordered, so a slow image doesn't hold back the start of the next ones; sorted after.
+    let mut results: Vec<(usize, Result<T, DockerError>)> = stream::iter(images.iter().enumerate())
+        .map(|(i, image)| {
+            let job = work(image);
+            async move { (i, job.await) }
+        })
+        .buffer_unordered(parallel.max(1))
+        .collect()
+        .await;
+    results.sort_by_key(|(i, _)| *i);
+    let mut first_error = None;
+    let mut out = Vec::with_capacity(results.len());
+    for (image, (_, r)) in images.iter().zip(results) {
+        match r {
+            Ok(r) => out.push(r),
+            Err(e) => {
+                out.push(failed(image, &e));
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    (out, first_error)
+}
+
 /// What can go wrong with the engine or the images, each worth its own hint.
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
