@@ -12,10 +12,13 @@
 # 4. create again: the running node is reused;
 # 5. `onyx images pull`, then `onyx cluster load`: the stack's images into the node, then again
 #    (all present: skipped);
-# 6. `onyx up` when this onyx has it (else `onyx render | kubectl apply --server-side`), wait for
-#    the rollouts, then curl the UI on 127.0.0.1:<port> through the node port mapping;
-# 7. `onyx cluster delete` + `create` + wait: PostgreSQL's data is still there;
-# 8. `onyx cluster delete --purge`; the kubeconfig has no kind-<name> entries left.
+# 6. `onyx cluster delete` + `create`: the data directory is still there; `delete --purge` removes
+#    it and the kubeconfig entries;
+# 7. the main job: `onyx up` on onyx's own cluster (`onyx`; the script refuses to run where one
+#    exists), nginx and the UI and the API through 127.0.0.1:<port>, `status`, the idempotent
+#    re-run, `doctor`;
+# 8. a PostgreSQL row and the passwords survive `onyx down` + `onyx up`;
+# 9. `onyx destroy` keeps the claims, `destroy --data` removes them, `cluster delete --purge`.
 #
 # Usage: scripts/e2e-real.sh            (needs: cargo, kubectl, curl; ~15-30 min, ~15 GB disk)
 # Env:   ONYX_E2E_KEEP=1 keeps the cluster at the end; ONYX_REGISTRY_MIRROR is honoured.
@@ -40,6 +43,7 @@ onyx() { "$onyx_bin" "$@"; }
 cleanup() {
   if [ "${ONYX_E2E_KEEP:-}" != 1 ]; then
     onyx cluster delete --name "$name" --purge >/dev/null 2>&1 || true
+    [ "${made_own:-}" = 1 ] && { onyx cluster delete --purge >/dev/null 2>&1 || true; }
     rm -rf "$work" 2>/dev/null || sudo rm -rf "$work" 2>/dev/null || true
   else
     log "kept: cluster $name, KUBECONFIG=$KUBECONFIG, ONYX_DATA_DIR=$ONYX_DATA_DIR"
@@ -49,6 +53,8 @@ trap cleanup EXIT
 
 log "1. build"
 cargo build --release --locked
+onyx cluster list -o json | grep -q '"name": "onyx"' \
+  && fail "a cluster named onyx exists; this script makes and deletes its own (delete yours first or run elsewhere)"
 
 log "2. onyx cluster create (real kindest/node)"
 onyx cluster create --name "$name" --port "$port" --wait 600
@@ -69,47 +75,48 @@ onyx images pull
 onyx cluster load --name "$name"
 onyx cluster load --name "$name" -o json | grep -q '"outcome": "imported"' && fail "a second load imported again"
 
-# The stack: `onyx up` when this onyx has it; else render + apply, with the nginx Service made the
-# NodePort (30080) that the node's UI port mapping points at.
-deploy() {
-  if onyx up --help >/dev/null 2>&1; then
-    onyx up --port "$port" "$@"
-  else
-    onyx render --port "$port" "$@" | kubectl --context "$ctx" apply --server-side -f -
-    kubectl --context "$ctx" patch service nginx --type=merge -p \
-      '{"spec":{"type":"NodePort","ports":[{"name":"http","port":80,"targetPort":"http","nodePort":30080}]}}'
-  fi
-}
-wait_stack() {
-  for d in postgresql redis minio inference-model-server api-server web-server nginx; do
-    kubectl --context "$ctx" rollout status "deployment/$d" --timeout=1200s
-  done
-  kubectl --context "$ctx" rollout status statefulset/vespa --timeout=1200s
-}
-
-log "6. the stack, and the UI on 127.0.0.1:$port"
-deploy
-wait_stack
-curl -fsS --retry 30 --retry-delay 10 --retry-all-errors "http://127.0.0.1:$port/" >/dev/null \
-  || fail "the UI does not answer on 127.0.0.1:$port"
-curl -fsS "http://127.0.0.1:$port/api/health" || fail "the API does not answer through the gateway"
-
-log "7. data survives delete + create"
-marker="e2e-$(date +%s)"
-kubectl --context "$ctx" exec deploy/postgresql -- sh -c \
-  "psql -U \"\$POSTGRES_USER\" -d postgres -c \"CREATE TABLE IF NOT EXISTS e2e(v text); INSERT INTO e2e VALUES ('$marker');\""
-kubectl --context "$ctx" get secret onyx-postgresql onyx-redis onyx-minio -o yaml >"$work/secrets.yaml"
+log "6. the named cluster's data survives delete + create"
+data_marker="$ONYX_DATA_DIR/clusters/$name/data/e2e-marker"
+echo kept >"$data_marker" 2>/dev/null || sudo sh -c "echo kept >'$data_marker'"
 onyx cluster delete --name "$name"
 onyx cluster create --name "$name" --port "$port" --wait 600
-onyx cluster load --name "$name"
-deploy --reuse-secrets "$work/secrets.yaml"
-kubectl --context "$ctx" rollout status deployment/postgresql --timeout=600s
-kubectl --context "$ctx" exec deploy/postgresql -- sh -c \
-  "psql -U \"\$POSTGRES_USER\" -d postgres -tAc 'SELECT v FROM e2e'" | grep -qx "$marker" \
-  || fail "PostgreSQL's data did not survive delete + create"
-
-log "8. delete --purge"
+[ -f "$data_marker" ] || fail "the data directory did not survive delete + create"
 onyx cluster delete --name "$name" --purge
 kubectl config get-contexts -o name | grep -qx "$ctx" && fail "$ctx left in the kubeconfig"
 [ ! -e "$ONYX_DATA_DIR/clusters/$name/data" ] || fail "data directory left after --purge"
+
+# The main job, as a user runs it: `onyx up` on onyx's own cluster (named onyx).
+ctx=kind-onyx
+log "7. onyx up: own cluster, images, stack, the UI on 127.0.0.1:$port"
+made_own=1
+onyx up --port "$port" --no-browser --timeout 30m
+curl -fsS "http://127.0.0.1:$port/nginx-health" | grep -qx ok || fail "nginx does not answer on the UI port"
+curl -fsS --retry 30 --retry-delay 10 --retry-all-errors "http://127.0.0.1:$port/" >/dev/null \
+  || fail "the UI does not answer on 127.0.0.1:$port"
+curl -fsS "http://127.0.0.1:$port/api/health" || fail "the API does not answer through the gateway"
+onyx status
+onyx status -o json | grep -q '"healthy": true' || fail "status is not healthy"
+onyx up --no-browser | grep -q "http://localhost:$port" || fail "the re-run did not verify the stack"
+onyx doctor || fail "doctor found a failing check"
+
+log "8. data survives down + up (PostgreSQL row, same passwords)"
+marker="e2e-$(date +%s)"
+kubectl --context "$ctx" exec deploy/postgresql -- sh -c \
+  "psql -U \"\$POSTGRES_USER\" -d postgres -c \"CREATE TABLE IF NOT EXISTS e2e(v text); INSERT INTO e2e VALUES ('$marker');\""
+before=$(kubectl --context "$ctx" get secret onyx-postgresql -o jsonpath='{.data.password}')
+onyx down
+onyx status && fail "status is healthy with the stack down"
+onyx up --no-browser --timeout 30m
+after=$(kubectl --context "$ctx" get secret onyx-postgresql -o jsonpath='{.data.password}')
+[ "$before" = "$after" ] || fail "the database password changed across down + up"
+kubectl --context "$ctx" exec deploy/postgresql -- sh -c \
+  "psql -U \"\$POSTGRES_USER\" -d postgres -tAc 'SELECT v FROM e2e'" | grep -qx "$marker" \
+  || fail "PostgreSQL's data did not survive down + up"
+
+log "9. destroy: the stack goes, the claims stay; then the cluster"
+onyx destroy --yes
+kubectl --context "$ctx" get pvc -o name | grep -q . || fail "destroy without --data removed the claims"
+onyx destroy --data --yes
+onyx cluster delete --purge
+kubectl config get-contexts -o name | grep -qx "$ctx" && fail "$ctx left in the kubeconfig"
 log "all real checks passed"
