@@ -39,6 +39,8 @@ pub struct Target {
     pub context: String,
     /// The API server URL (for messages).
     pub server: String,
+    /// [`connect`] created the namespace just now, so nothing of the stack can be in it yet.
+    pub created_namespace: bool,
 }
 
 impl std::fmt::Debug for Target {
@@ -211,12 +213,13 @@ pub async fn client_for(opts: &ConnectOptions) -> Result<Target, KubeError> {
         namespace,
         context,
         server,
+        created_namespace: false,
     })
 }
 
 /// Connect and check the API answers; with `create_namespace`, make the namespace if missing.
 pub async fn connect(opts: &ConnectOptions, create_namespace: bool) -> Result<Target, KubeError> {
-    let target = client_for(opts).await?;
+    let mut target = client_for(opts).await?;
     // A dropped connection or a 5xx gets another try; a server that is not there fails fast.
     let version = tokio::time::timeout(
         CONNECT_TIMEOUT,
@@ -241,7 +244,8 @@ pub async fn connect(opts: &ConnectOptions, create_namespace: bool) -> Result<Ta
             };
             let pp = PostParams::default();
             match retry(6, || namespaces.create(&pp, &ns)).await {
-                Ok(_) => {}
+                Ok(_) => target.created_namespace = true,
+                // Made by someone else meanwhile: it may hold anything.
                 Err(kube::Error::Api(s)) if s.code == 409 => {}
                 Err(e) => {
                     return Err(
