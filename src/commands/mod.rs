@@ -118,11 +118,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     result
 }
 
-/// A runtime for the commands that talk to the engine.
 /// The engine's facts, if one answers (quietly `None` otherwise: sizing works without Docker).
 pub fn engine_facts() -> Option<crate::docker::engine::EngineFacts> {
-    let rt = runtime().ok()?;
-    match rt.block_on(crate::docker::engine::detect()) {
+    runtime().ok()?.block_on(probe_engine())
+}
+
+/// [`engine_facts`] on a runtime the caller already has (so it can run beside other work).
+pub async fn probe_engine() -> Option<crate::docker::engine::EngineFacts> {
+    match crate::docker::engine::detect().await {
         Ok((_, facts)) => Some(facts),
         Err(e) => {
             tracing::debug!("{e}");

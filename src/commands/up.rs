@@ -1,6 +1,8 @@
 //! `onyx up`: install or update the stack and wait until it serves.
 //!
 //! 1. Settings → the machine to size for → the profile (refused with numbers, as `onyx plan`).
+//!    When the size cannot change the choice (`--profile cluster`, or a profile named with
+//!    `--force`), the engine is asked in the background and only its warning waits (after 5).
 //! 2. The target: the cluster named by --context/--kubeconfig, else onyx's own
 //!    ([`own_cluster`]: made or reused, images pulled and put into its node); the namespace is
 //!    created if missing.
@@ -25,16 +27,31 @@ use crate::kube::rollout::{self, NotReady, Stuck, WaitOptions};
 use crate::kube::{ConnectOptions, KubeError, Target, apply, diagnose};
 use crate::settings::Settings;
 use crate::stack::catalog::{SERVICES, Service};
-use crate::stack::profile::ProfileName;
+use crate::stack::profile::{self, ProfileName};
 use crate::stack::render::{self, Object, RenderOptions, Rendered};
 use crate::ui::{Printer, RolloutProgress};
 
 pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    // 1. Sized exactly as `onyx render` and `onyx plan` size it.
+    let runtime = super::runtime()?;
+    // 1. Sized exactly as `onyx render` and `onyx plan` size it. Asking the engine its size takes
+    // a tenth of a second or more; when the size cannot change the choice (`--profile cluster`,
+    // or a profile named with --force) that answer only decides a warning, so it is awaited
+    // after the apply instead of before it (and not at all for `cluster`).
     let host = HostFacts::detect();
-    let sizing = super::sizing_machine(&host, super::engine_facts().as_ref());
-    let choice = super::choose_profile(settings, printer, &sizing)?;
+    let (choice, deferred_sizing) =
+        match profile::regardless_of_size(settings.profile, settings.force) {
+            Some(choice) => {
+                let probe = (choice.profile.name != ProfileName::Cluster)
+                    .then(|| runtime.spawn(super::probe_engine()));
+                (choice, probe)
+            }
+            None => {
+                let engine = runtime.block_on(super::probe_engine());
+                let sizing = super::sizing_machine(&host, engine.as_ref());
+                (super::choose_profile(settings, printer, &sizing)?, None)
+            }
+        };
     if let Some(m) = &args.registry_mirror {
         validate_mirror(m).map_err(|e| {
             Error::input(
@@ -69,7 +86,6 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
         ));
     }
 
-    let runtime = super::runtime()?;
     // 2a. onyx's own cluster: made or reused, its images pulled (or loaded from the bundle) and
     // put into the node, before anything talks to Kubernetes.
     let own = if given_cluster {
@@ -145,6 +161,11 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
             through_mirror(&mut objects, mirror);
         }
         let applied = apply::apply_all(&target, &objects).await?;
+        if let Some(probe) = deferred_sizing {
+            // Same profile as chosen above; this only warns when the machine looks too small.
+            let sizing = super::sizing_machine(&host, probe.await.ok().flatten().as_ref());
+            super::choose_profile(settings, printer, &sizing)?;
+        }
         printer.info(&format!(
             "applied {applied} objects ({} profile) in {:.1}s",
             choice.profile.name,

@@ -1,7 +1,8 @@
 //! Server-side apply of the rendered stack, layer by layer.
 //!
 //! 1. [`existing_credentials`]: read the stack's Secrets from the cluster first, so a re-run renders
-//!    the same passwords (data volumes keep the passwords they were initialised with).
+//!    the same passwords (data volumes keep the passwords they were initialised with); skipped in
+//!    a namespace this run created.
 //! 2. [`apply_all`]: apply every object (field manager `onyx`, force) in layer order; the objects
 //!    of one layer go in parallel. Transient API errors (5xx, 429, dropped connections) are
 //!    retried with backoff; anything else stops the apply with the object named.
@@ -23,6 +24,10 @@ const TRIES: u32 = 8;
 /// The stack's credentials as stored in the cluster: every stack Secret that exists keeps its
 /// values; any that is missing (first install, or deleted by hand) gets fresh ones.
 pub async fn existing_credentials(target: &Target) -> Result<Credentials, KubeError> {
+    // A namespace made by this run holds no Secrets: no need to ask.
+    if target.created_namespace {
+        return Ok(Credentials::generate());
+    }
     let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
     let reads = join_all(SECRETS.iter().map(|(name, _)| {
         let secrets = &secrets;

@@ -41,6 +41,8 @@ pub struct Target {
     pub server: String,
     /// What the context points at, as its names tell.
     pub kind: crate::cluster::detect::ClusterKind,
+    /// [`connect`] created the namespace just now, so nothing of the stack can be in it yet.
+    pub created_namespace: bool,
 }
 
 impl std::fmt::Debug for Target {
@@ -201,6 +203,12 @@ pub async fn client_for(opts: &ConnectOptions) -> Result<Target, KubeError> {
         })?;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
     config.read_timeout = None;
+    // A plain-HTTP API (`kubectl proxy`, a local simulator) needs no trust store, but with no CA
+    // in the kubeconfig the client would load and parse the system's hundreds of root
+    // certificates anyway: an empty CA list skips that.
+    if config.cluster_url.scheme_str() == Some("http") && config.root_cert.is_none() {
+        config.root_cert = Some(Vec::new());
+    }
     let server = config
         .cluster_url
         .to_string()
@@ -220,12 +228,13 @@ pub async fn client_for(opts: &ConnectOptions) -> Result<Target, KubeError> {
         namespace,
         context,
         server,
+        created_namespace: false,
     })
 }
 
 /// Connect and check the API answers; with `create_namespace`, make the namespace if missing.
 pub async fn connect(opts: &ConnectOptions, create_namespace: bool) -> Result<Target, KubeError> {
-    let target = client_for(opts).await?;
+    let mut target = client_for(opts).await?;
     // A dropped connection or a 5xx gets another try; a server that is not there fails fast.
     let version = tokio::time::timeout(
         CONNECT_TIMEOUT,
@@ -250,7 +259,8 @@ pub async fn connect(opts: &ConnectOptions, create_namespace: bool) -> Result<Ta
             };
             let pp = PostParams::default();
             match retry(6, || namespaces.create(&pp, &ns)).await {
-                Ok(_) => {}
+                Ok(_) => target.created_namespace = true,
+                // Made by someone else meanwhile: it may hold anything.
                 Err(kube::Error::Api(s)) if s.code == 409 => {}
                 Err(e) => {
                     return Err(

@@ -355,6 +355,20 @@ fn shortfall(p: &Profile, c: Capacity, hint: String) -> Refusal {
     }
 }
 
+/// The choice when the machine's size cannot change it: `cluster` (it is for other clusters), or
+/// any profile named with `force` (then the size only decides whether [`choose`] marks it
+/// `forced`, i.e. whether to warn). `None`: the choice needs the machine's capacity.
+pub fn regardless_of_size(requested: Option<ProfileName>, force: bool) -> Option<Choice> {
+    match requested {
+        Some(name) if force || name == ProfileName::Cluster => Some(Choice {
+            profile: profile(name),
+            automatic: false,
+            forced: false,
+        }),
+        _ => None,
+    }
+}
+
 /// Choose the profile for a machine: the one asked for, or the largest that fits.
 ///
 /// A named profile that doesn't fit is refused unless `force`; with no profile named and not even
@@ -499,6 +513,32 @@ mod tests {
                 None => {
                     let r = got.err().unwrap_or_else(|| panic!("{mem}/{cpus} accepted"));
                     assert_eq!(r.profile, ProfileName::Small);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_choice_made_regardless_of_size_is_the_one_any_machine_gets() {
+        let names = [
+            ProfileName::Small,
+            ProfileName::Medium,
+            ProfileName::Large,
+            ProfileName::Cluster,
+        ];
+        let machines = [cap(1.0, 1), cap(7.6, 4), cap(64.0, 16)];
+        for force in [false, true] {
+            for requested in names.into_iter().map(Some).chain([None]) {
+                let Some(early) = regardless_of_size(requested, force) else {
+                    // Only an unforced host profile (or none named) needs the machine.
+                    assert!(!force || requested.is_none(), "{requested:?} force={force}");
+                    assert_ne!(requested, Some(ProfileName::Cluster));
+                    continue;
+                };
+                for &m in &machines {
+                    let c = choose(m, requested, force).expect("never refused");
+                    assert_eq!(c.profile.name, early.profile.name);
+                    assert!(!c.automatic && !early.automatic);
                 }
             }
         }

@@ -21,6 +21,7 @@ use axum::extract::Request;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use bytes::{BufMut, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,6 +39,10 @@ fn normal_close() -> Message {
         reason: "".into(),
     }))
 }
+
+/// Upper bound of one port-forward data frame (the channel byte and up to this much minus one of
+/// pod bytes): what one read from the pod's connection may return.
+const FRAME_CAPACITY: usize = 256 * 1024;
 
 /// Counts a live WebSocket session for [`crate::Sim::open_streams`].
 struct OpenGuard(Arc<Shared>);
@@ -313,9 +318,20 @@ async fn forward_session(
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = mpsc::channel::<Message>(64);
     let writer = tokio::spawn(async move {
-        while let Some(m) = out_rx.recv().await {
-            let close = matches!(m, Message::Close(_));
-            if sink.send(m).await.is_err() || close {
+        // Queue every frame that is ready, then flush once: a burst goes out in few writes.
+        'frames: while let Some(m) = out_rx.recv().await {
+            let mut next = Some(m);
+            let mut close = false;
+            while let Some(m) = next.take() {
+                close = matches!(m, Message::Close(_));
+                if sink.feed(m).await.is_err() {
+                    break 'frames;
+                }
+                if !close {
+                    next = out_rx.try_recv().ok();
+                }
+            }
+            if sink.flush().await.is_err() || close {
                 break;
             }
         }
@@ -350,17 +366,19 @@ async fn forward_session(
                 tcp_writers.push(Some(w));
                 let tx = out_tx.clone();
                 readers.push(tokio::spawn(async move {
-                    let mut buf = vec![0u8; 32 * 1024];
+                    // Read straight into the frame (channel byte first) and hand it over without
+                    // a copy. Once the WebSocket has sent a frame and dropped it, `reserve` takes
+                    // its block back, so a long transfer cycles through a few warm blocks instead
+                    // of faulting in fresh pages for every frame.
+                    let mut buf = BytesMut::new();
                     loop {
-                        match r.read(&mut buf[1..]).await {
+                        buf.reserve(FRAME_CAPACITY);
+                        buf.put_u8(data_ch);
+                        match r.read_buf(&mut buf).await {
                             Ok(0) | Err(_) => break,
-                            Ok(n) => {
-                                buf[0] = data_ch;
-                                if tx
-                                    .send(Message::Binary(Bytes::copy_from_slice(&buf[..=n])))
-                                    .await
-                                    .is_err()
-                                {
+                            Ok(_) => {
+                                let frame = buf.split().freeze();
+                                if tx.send(Message::Binary(frame)).await.is_err() {
                                     break;
                                 }
                             }
