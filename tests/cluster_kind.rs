@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::query_parameters::{CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
 use onyx::cluster::kind::{self, ClusterError, CreateOptions, Outcome, Timeouts};
 use onyx::cluster::kubeadm::{self, KubeadmApi, KubeadmParams};
 use onyx::cluster::node::{self, NodeOptions, NodeSpec, node_spec};
@@ -176,30 +176,18 @@ impl Drop for TestCluster {
     fn drop(&mut self) {
         let docker = self.docker.clone();
         let node = self.node();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            let _ = rt.block_on(
-                docker.remove_container(
-                    &node,
-                    Some(
-                        RemoveContainerOptionsBuilder::new()
-                            .force(true)
-                            .v(true)
-                            .build(),
-                    ),
-                ),
-            );
-            let mut users = NETWORK_USERS.lock().unwrap_or_else(|e| e.into_inner());
-            *users -= 1;
-            if *users == 0 {
+        support::in_drop(async move {
+            support::remove_container(&docker, &node).await;
+            let last = {
+                let mut users = NETWORK_USERS.lock().unwrap_or_else(|e| e.into_inner());
+                *users -= 1;
+                *users == 0
+            };
+            if last {
                 // Refused by the engine while anything is attached.
-                let _ = rt.block_on(docker.remove_network(node::NETWORK));
+                let _ = docker.remove_network(node::NETWORK).await;
             }
-        })
-        .join();
+        });
     }
 }
 

@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::query_parameters::RemoveContainerOptionsBuilder;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use onyx::cluster::kind::{self, CreateOptions, Timeouts};
 use onyx::cluster::node::{NodeOptions, node_spec};
@@ -50,30 +49,13 @@ impl Drop for Guard {
         let docker = self.docker.clone();
         let node = self.node.clone();
         let made = std::mem::take(&mut self.made);
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let _ = docker
-                    .remove_container(
-                        &node,
-                        Some(
-                            RemoveContainerOptionsBuilder::new()
-                                .force(true)
-                                .v(true)
-                                .build(),
-                        ),
-                    )
-                    .await;
-                let _ = docker.remove_network(onyx::cluster::node::NETWORK).await;
-                for image in made {
-                    support::remove(&docker, &image).await;
-                }
-            });
-        })
-        .join();
+        support::in_drop(async move {
+            support::remove_container(&docker, &node).await;
+            let _ = docker.remove_network(onyx::cluster::node::NETWORK).await;
+            for image in made {
+                support::remove(&docker, &image).await;
+            }
+        });
     }
 }
 

@@ -333,18 +333,38 @@ impl Drop for Cleanup {
     fn drop(&mut self) {
         let names = std::mem::take(&mut *self.names.lock().unwrap_or_else(|e| e.into_inner()));
         let docker = self.docker.clone();
-        // Drop can't await, and may run inside the test's runtime: use a thread of its own.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                for n in names {
-                    remove(&docker, &n).await;
-                }
-            });
-        })
-        .join();
+        in_drop(async move {
+            for n in names {
+                remove(&docker, &n).await;
+            }
+        });
     }
+}
+
+/// Run async clean-up from a `Drop`, which can't await and may run inside the test's runtime: on
+/// a thread of its own with a runtime of its own, waited for.
+pub fn in_drop(work: impl std::future::Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work)
+    })
+    .join();
+}
+
+/// Remove a container with its anonymous volumes (ignoring "no such container").
+pub async fn remove_container(docker: &Docker, name: &str) {
+    let _ = docker
+        .remove_container(
+            name,
+            Some(
+                bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+                    .force(true)
+                    .v(true)
+                    .build(),
+            ),
+        )
+        .await;
 }
