@@ -265,6 +265,14 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
         "{}",
         up.stderr
     );
+    // The node maps another port than the default one up was given: said, and that one used.
+    assert!(
+        up.stderr.contains(&format!(
+            "onyx's cluster serves the UI on port {ui_port}, not 3000"
+        )),
+        "{}",
+        up.stderr
+    );
     assert!(
         up.stderr.contains(
             "your kubeconfig also has docker-desktop (Docker Desktop): \

@@ -99,6 +99,13 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
         .as_ref()
         .and_then(|c| c.ui_port)
         .unwrap_or(settings.port);
+    if own.is_some() && ui_port != settings.port {
+        printer.warn(&format!(
+            "onyx's cluster serves the UI on port {ui_port}, not {}: the port is fixed when the \
+             node is made (`onyx cluster delete` then `onyx up --port {}` changes it; the data stays)",
+            settings.port, settings.port
+        ));
+    }
     let work = async {
         // 2. Target.
         let target = if let Some(created) = &own {
