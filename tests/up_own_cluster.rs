@@ -202,6 +202,32 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
         status.stderr
     );
 
+    // `up` with no node and a registry that lacks the pinned node image: a clear error naming
+    // the image, and nothing made (no container, no kubeconfig entry).
+    let missing = kubeconfig_for_missing(&data);
+    let refused = onyx(
+        &missing,
+        &data,
+        &["up", "--no-browser", "--registry-mirror", &registry.addr],
+    );
+    assert_eq!(refused.code, 3, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stderr.contains("error: image kindest/node:")
+            && refused.stderr.contains("was not found")
+            && refused
+                .stderr
+                .contains("hint: check the name and tag; with --registry-mirror"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("panicked"), "{}", refused.stderr);
+    assert!(kind::inspect(&docker, &node).await.unwrap().is_none());
+    assert!(
+        !std::fs::read_to_string(&missing)
+            .unwrap()
+            .contains("kind-onyx")
+    );
+
     let spec = fake_node::runnable_here(node_spec(&NodeOptions {
         cluster: cluster::CLUSTER_NAME.into(),
         image: image.clone(),
