@@ -377,38 +377,36 @@ pub async fn ui_port(settings: &Settings) -> u16 {
     if settings.context.is_some() || settings.kubeconfig.is_some() {
         return settings.port;
     }
-    let mapped = async {
-        let engine =
-            crate::docker::engine::connect(&crate::docker::engine::EngineEnv::from_process())
-                .await
-                .ok()?;
-        let node = crate::cluster::node_name(crate::cluster::CLUSTER_NAME);
-        let i = crate::cluster::kind::inspect(&engine.docker, &node)
-            .await
-            .ok()??;
-        crate::cluster::kind::published_port(&i, crate::cluster::node::UI_NODE_PORT)
-    };
-    mapped.await.unwrap_or(settings.port)
+    inspect_own_node()
+        .await
+        .flatten()
+        .and_then(|i| crate::cluster::kind::published_port(&i, crate::cluster::node::UI_NODE_PORT))
+        .unwrap_or(settings.port)
 }
 
 /// Whether onyx's own node is stopped or missing, when the engine can tell (`None`: it runs, or
 /// no engine answers).
 async fn own_node_state() -> Option<crate::kube::OwnClusterState> {
     use crate::kube::OwnClusterState;
-    let engine = crate::docker::engine::connect(&crate::docker::engine::EngineEnv::from_process())
-        .await
-        .ok()?;
-    let node = crate::cluster::node_name(crate::cluster::CLUSTER_NAME);
-    match crate::cluster::kind::inspect(&engine.docker, &node)
-        .await
-        .ok()?
-    {
+    match inspect_own_node().await? {
         None => Some(OwnClusterState::Missing),
         Some(i) if !i.state.as_ref().and_then(|s| s.running).unwrap_or(false) => {
             Some(OwnClusterState::Stopped)
         }
         Some(_) => None,
     }
+}
+
+/// onyx's own node as the engine sees it: `None` when no engine answers, `Some(None)` when there
+/// is no such container.
+async fn inspect_own_node() -> Option<Option<bollard::models::ContainerInspectResponse>> {
+    let engine = crate::docker::engine::connect(&crate::docker::engine::EngineEnv::from_process())
+        .await
+        .ok()?;
+    let node = crate::cluster::node_name(crate::cluster::CLUSTER_NAME);
+    crate::cluster::kind::inspect(&engine.docker, &node)
+        .await
+        .ok()
 }
 
 /// Make the UI reachable on 127.0.0.1:`port` and check that nginx itself answers there before

@@ -54,30 +54,34 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         let stopped = shared.stopped();
         let tls = shared.tls.clone();
         tokio::spawn(async move {
-            let builder = auto::Builder::new(TokioExecutor::new());
             let _ = stream.set_nodelay(true);
-            // A stopped simulator closes kept-alive connections too, so a client sees it gone.
             match tls {
-                None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    tokio::select! {
-                        _ = conn => {}
-                        _ = stopped => {}
-                    }
-                }
+                None => serve_connection(stream, svc, stopped).await,
                 Some(config) => {
-                    let Ok(stream) = tokio_rustls::TlsAcceptor::from(config).accept(stream).await
-                    else {
-                        return;
-                    };
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    tokio::select! {
-                        _ = conn => {}
-                        _ = stopped => {}
+                    if let Ok(stream) = tokio_rustls::TlsAcceptor::from(config).accept(stream).await
+                    {
+                        serve_connection(stream, svc, stopped).await;
                     }
                 }
             }
         });
+    }
+}
+
+/// One client connection (plain or TLS), HTTP/1 or 2 with upgrades. A stopped simulator closes
+/// kept-alive connections too, so a client sees it gone.
+async fn serve_connection<S>(
+    stream: S,
+    svc: TowerToHyperService<axum::Router>,
+    stopped: impl std::future::Future<Output = ()>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
+    tokio::select! {
+        _ = conn => {}
+        _ = stopped => {}
     }
 }
 

@@ -286,7 +286,7 @@ fn controlled_by(obj: &Value, uid: &str) -> bool {
         })
 }
 
-fn is_ready(pod: &Value) -> bool {
+pub(crate) fn is_ready(pod: &Value) -> bool {
     pod["status"]["conditions"].as_array().is_some_and(|cs| {
         cs.iter()
             .any(|c| c["type"] == "Ready" && c["status"] == "True")
@@ -1337,6 +1337,27 @@ impl PodRt {
     }
 }
 
+/// A Service port's target on the pods: a number as is, a name resolved through the pods'
+/// container ports (the port itself when none has that name), the port itself when unset.
+pub(crate) fn target_port(port: &Value, pods: &[Value]) -> Value {
+    match &port["targetPort"] {
+        Value::String(named) => pods
+            .iter()
+            .flat_map(|pod| {
+                pod["spec"]["containers"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+            .find(|cp| cp["name"] == named.as_str())
+            .map(|cp| cp["containerPort"].clone())
+            .unwrap_or(port["port"].clone()),
+        Value::Null => port["port"].clone(),
+        other => other.clone(),
+    }
+}
+
 fn endpoints(store: &mut Store) {
     let ep_res = res("", "endpoints");
     for svc in store.list(res("", "services"), None) {
@@ -1370,22 +1391,7 @@ fn endpoints(store: &mut Store) {
             .into_iter()
             .flatten()
             .map(|p| {
-                let target = match &p["targetPort"] {
-                    Value::String(named) => pods
-                        .iter()
-                        .flat_map(|pod| {
-                            pod["spec"]["containers"]
-                                .as_array()
-                                .cloned()
-                                .unwrap_or_default()
-                        })
-                        .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
-                        .find(|cp| cp["name"] == named.as_str())
-                        .map(|cp| cp["containerPort"].clone())
-                        .unwrap_or(p["port"].clone()),
-                    Value::Null => p["port"].clone(),
-                    other => other.clone(),
-                };
+                let target = target_port(p, &pods);
                 let mut e =
                     json!({"port": target, "protocol": p["protocol"].as_str().unwrap_or("TCP")});
                 if let Some(n) = p.get("name") {

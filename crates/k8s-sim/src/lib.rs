@@ -258,21 +258,7 @@ impl Sim {
     /// [`Sim::kubeconfig_yaml`] with another server address (e.g. the name clients reach a
     /// simulator listening on 0.0.0.0 by), and the CA when serving TLS.
     pub fn kubeconfig_yaml_for(&self, server: &str) -> String {
-        let yaml = kubeconfig_yaml(server);
-        match &self.tls {
-            // A token, which the simulator does not check: over HTTPS kubectl asks for a
-            // password when a user has no credentials at all.
-            Some(t) => yaml
-                .replace(
-                    &format!("    server: {server}\n"),
-                    &format!(
-                        "    server: {server}\n    certificate-authority-data: {}\n",
-                        base64(t.ca_pem.as_bytes())
-                    ),
-                )
-                .replace("  user: {}\n", "  user:\n    token: k8s-sim\n"),
-            None => yaml,
-        }
+        kubeconfig_yaml_with(server, self.tls.as_ref().map(|t| t.ca_pem.as_str()))
     }
 
     /// Writes [`Sim::kubeconfig_yaml`] to `path`.
@@ -455,8 +441,24 @@ fn base64(bytes: &[u8]) -> String {
 }
 
 pub fn kubeconfig_yaml(url: &str) -> String {
+    kubeconfig_yaml_with(url, None)
+}
+
+/// The kubeconfig for a server; with a CA (HTTPS) it carries the CA and a token the simulator
+/// does not check (over HTTPS kubectl asks for a password when a user has no credentials at all).
+fn kubeconfig_yaml_with(url: &str, ca_pem: Option<&str>) -> String {
+    let (ca, user) = match ca_pem {
+        Some(pem) => (
+            format!(
+                "    certificate-authority-data: {}\n",
+                base64(pem.as_bytes())
+            ),
+            "\n    token: k8s-sim",
+        ),
+        None => (String::new(), " {}"),
+    };
     format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {url}\ncontexts:\n- name: sim\n  context:\n    cluster: sim\n    user: sim\n    namespace: default\ncurrent-context: sim\nusers:\n- name: sim\n  user: {{}}\npreferences: {{}}\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: sim\n  cluster:\n    server: {url}\n{ca}contexts:\n- name: sim\n  context:\n    cluster: sim\n    user: sim\n    namespace: default\ncurrent-context: sim\nusers:\n- name: sim\n  user:{user}\npreferences: {{}}\n"
     )
 }
 

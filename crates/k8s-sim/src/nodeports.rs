@@ -98,26 +98,10 @@ fn backend(shared: &Shared, node_port: u16) -> Option<SocketAddr> {
         .list(res("", "pods"), Some(ns))
         .into_iter()
         .filter(|p| selector.matches_labels(&p["metadata"]["labels"]))
-        .find(is_ready)?;
-    let target = match &port["targetPort"] {
-        Value::Number(n) => n.as_u64(),
-        Value::String(named) => pod["spec"]["containers"]
-            .as_array()?
-            .iter()
-            .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
-            .find(|cp| cp["name"] == named.as_str())
-            .and_then(|cp| cp["containerPort"].as_u64()),
-        _ => port["port"].as_u64(),
-    }?;
+        .find(crate::controllers::is_ready)?;
+    let target = crate::controllers::target_port(&port, std::slice::from_ref(&pod)).as_u64()?;
     w.forwards
         .iter()
         .find(|r| u64::from(r.container_port) == target && r.target.matches(&pod))
         .map(|r| r.local)
-}
-
-fn is_ready(pod: &Value) -> bool {
-    pod["status"]["conditions"].as_array().is_some_and(|cs| {
-        cs.iter()
-            .any(|c| c["type"] == "Ready" && c["status"] == "True")
-    })
 }
