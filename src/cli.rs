@@ -157,6 +157,13 @@ pub struct StackArgs {
     /// Host port for the UI on 127.0.0.1 (sets the URL users open)
     #[arg(long, env = env_vars::ONYX_PORT, value_name = "PORT")]
     pub port: Option<u16>,
+
+    /// Run Onyx's background workers, which index connectors, uploads and search
+    ///
+    /// Default: on for medium, large and cluster where the machine holds them, off for small.
+    /// `up` keeps the choice in the cluster: an `off` stays off on re-runs until `--indexing on`.
+    #[arg(long, env = env_vars::ONYX_INDEXING, value_enum, value_name = "on|off")]
+    pub indexing: Option<crate::stack::indexing::Switch>,
 }
 
 /// Which cluster and namespace, shared by the commands that talk to one.

@@ -595,6 +595,7 @@ mod tests {
             web_url: "http://localhost:3000".into(),
             credentials: None,
             gateway_node_port: None,
+            indexing: crate::stack::indexing::Indexing::default_for(profile),
         })
         .into_iter()
         .filter_map(|r| {

@@ -5,6 +5,8 @@
 pub const ONYX_CONFIG: &str = "ONYX_CONFIG";
 /// Resource profile: `small`, `medium`, `large` or `cluster` (default: sized to the host).
 pub const ONYX_PROFILE: &str = "ONYX_PROFILE";
+/// Background workers (indexing): `on` or `off` (default: the profile's).
+pub const ONYX_INDEXING: &str = "ONYX_INDEXING";
 /// Kubernetes namespace to render for (default: none, i.e. the context's current namespace).
 pub const ONYX_NAMESPACE: &str = "ONYX_NAMESPACE";
 /// Kubeconfig context to deploy into (default: onyx's own local cluster).
@@ -36,6 +38,7 @@ pub const CI: &str = "CI";
 pub const ALL: &[(&str, &str)] = &[
     (ONYX_CONFIG, "config file path"),
     (ONYX_PROFILE, "resource profile"),
+    (ONYX_INDEXING, "background workers: on or off"),
     (ONYX_NAMESPACE, "namespace"),
     (ONYX_CONTEXT, "kubeconfig context"),
     (ONYX_KUBECONFIG, "kubeconfig file"),

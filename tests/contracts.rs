@@ -47,6 +47,7 @@ fn every_stack() -> Vec<Stack> {
                     web_url: "https://onyx.example.com".into(),
                     credentials: Some(&creds),
                     gateway_node_port: None,
+                    indexing: onyx::stack::indexing::Indexing::default_for(p),
                 }),
             });
         }

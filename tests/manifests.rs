@@ -28,6 +28,7 @@ fn render_with(name: ProfileName, ns: Option<&str>, creds: &Credentials) -> Vec<
         web_url: "http://localhost:3000".into(),
         credentials: Some(creds),
         gateway_node_port: None,
+        indexing: onyx::stack::indexing::Indexing::default_for(name),
     })
 }
 
@@ -632,6 +633,7 @@ fn skipping_secrets_leaves_them_out() {
         web_url: "http://localhost:3000".into(),
         credentials: None,
         gateway_node_port: None,
+        indexing: onyx::stack::indexing::Indexing::default_for(ProfileName::Small),
     });
     assert!(objects.iter().all(|r| r.object.kind() != "Secret"));
     assert!(objects.iter().any(|r| r.object.kind() == "Deployment"));
@@ -646,6 +648,7 @@ fn own_cluster_exposes_the_gateway_on_the_mapped_node_port() {
         web_url: "http://localhost:3000".into(),
         credentials: Some(&creds),
         gateway_node_port: Some(onyx::cluster::node::UI_NODE_PORT),
+        indexing: onyx::stack::indexing::Indexing::default_for(ProfileName::Small),
     });
     for r in &objects {
         if let Object::Service(s) = &r.object {

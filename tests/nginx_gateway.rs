@@ -79,6 +79,7 @@ fn shipped_conf() -> String {
         web_url: "http://localhost:3000".into(),
         credentials: None,
         gateway_node_port: None,
+        indexing: onyx::stack::indexing::Indexing::default_for(ProfileName::Small),
     };
     let rendered = render::render(&opts);
     let configmaps: Vec<_> = rendered

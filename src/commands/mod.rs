@@ -193,8 +193,7 @@ fn with_cluster(given: Given, cluster: &ClusterArgs) -> Given {
 /// A service of the stack by name, or a usage error listing them.
 pub fn service_named(name: &str) -> Result<&'static crate::stack::catalog::Service> {
     crate::stack::catalog::service(name).ok_or_else(|| {
-        let names: Vec<&str> = crate::stack::catalog::SERVICES
-            .iter()
+        let names: Vec<&str> = crate::stack::catalog::all_services()
             .map(|s| s.name)
             .collect();
         crate::error::Error::input(
@@ -220,4 +219,31 @@ pub fn choose_profile(settings: &Settings, printer: &Printer, host: &HostFacts) 
         ));
     }
     Ok(choice)
+}
+
+/// The indexing for a chosen profile ([`crate::stack::indexing::resolve`]): the flag over the
+/// choice kept in the cluster over the profile's default, checked against the machine unless the
+/// profile was chosen regardless of its size (`cluster`, or `--force`). Warns when the default
+/// can't be had here.
+pub fn resolve_indexing(
+    settings: &Settings,
+    printer: &Printer,
+    choice: &Choice,
+    sizing: Option<&HostFacts>,
+    asked: Option<crate::stack::indexing::Switch>,
+    kept: Option<crate::stack::indexing::Switch>,
+) -> Result<crate::stack::indexing::Indexing> {
+    let regardless = choice.profile.name == profile::ProfileName::Cluster || settings.force;
+    let capacity = sizing.filter(|_| !regardless).map(|h| h.capacity());
+    let resolved = crate::stack::indexing::resolve(
+        choice.profile,
+        capacity,
+        asked,
+        kept,
+        settings.force,
+    )?;
+    if let Some(w) = &resolved.warning {
+        printer.warn(w);
+    }
+    Ok(resolved.indexing)
 }

@@ -30,6 +30,8 @@ struct Plan<'a> {
     sized_for: Option<&'static str>,
     profile: &'a str,
     reason: String,
+    /// off | shared | dedicated, and what it means.
+    indexing: IndexingPlan,
     services: Vec<ServiceSummary>,
     totals: Totals,
 }
@@ -60,12 +62,21 @@ pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<Ex
         printer.info("no Docker engine answered: sized for this host's memory and CPUs");
     }
     let choice = super::choose_profile(settings, printer, &sizing)?;
+    let indexing = super::resolve_indexing(
+        settings,
+        printer,
+        &choice,
+        Some(&sizing),
+        args.stack.indexing,
+        None,
+    )?;
     let objects = render::render(&RenderOptions {
         profile: choice.profile,
         namespace: settings.namespace.as_deref(),
         web_url: format!("http://localhost:{}", settings.port),
         credentials: None,
         gateway_node_port: None,
+        indexing,
     });
     let (services, totals) = summary::summarize(&objects);
     let plan = Plan {
@@ -74,6 +85,11 @@ pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<Ex
         sized_for: (!given).then_some(if engine.is_some() { "engine" } else { "host" }),
         profile: choice.profile.name.as_str(),
         reason: reason(&choice),
+        indexing: IndexingPlan {
+            mode: indexing.mode,
+            floor_bytes: crate::stack::indexing::floor_bytes(choice.profile, indexing.mode),
+            detail: indexing_detail(&choice, indexing.mode),
+        },
         services,
         totals,
     };
@@ -83,6 +99,23 @@ pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<Ex
     };
     printer.data(&text)?;
     Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct IndexingPlan {
+    mode: crate::stack::indexing::Mode,
+    /// The memory the machine needs for this profile with this indexing.
+    floor_bytes: u64,
+    detail: String,
+}
+
+fn indexing_detail(choice: &Choice, mode: crate::stack::indexing::Mode) -> String {
+    use crate::stack::indexing::{self, Mode};
+    let mut d = mode.describe().to_string();
+    if mode == Mode::Off && choice.profile.name == profile::ProfileName::Small {
+        d = format!("{d}. {}", indexing::small_note());
+    }
+    d
 }
 
 fn reason(choice: &Choice) -> String {
@@ -159,6 +192,12 @@ fn text(plan: &Plan) -> String {
         None => {}
     }
     let _ = writeln!(s, "Profile: {} ({})", plan.profile, plan.reason);
+    let _ = writeln!(
+        s,
+        "Indexing: {} (machine needs {})",
+        plan.indexing.detail,
+        profile::gib(plan.indexing.floor_bytes)
+    );
     let _ = writeln!(s);
     let _ = writeln!(
         s,

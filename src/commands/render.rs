@@ -16,6 +16,14 @@ pub fn run(settings: &Settings, printer: &Printer, args: &RenderArgs) -> Result<
     let host = HostFacts::detect();
     let sizing = super::sizing_machine(&host, super::engine_facts().as_ref());
     let choice = super::choose_profile(settings, printer, &sizing)?;
+    let indexing = super::resolve_indexing(
+        settings,
+        printer,
+        &choice,
+        Some(&sizing),
+        args.stack.indexing,
+        None,
+    )?;
     let web_url = match &args.url {
         Some(url) => validate_url(url)?,
         None => format!("http://localhost:{}", settings.port),
@@ -31,6 +39,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &RenderArgs) -> Result<
         web_url,
         credentials: credentials.as_ref(),
         gateway_node_port: args.node_port,
+        indexing,
     });
     let text = match args.output {
         ManifestFormat::Yaml => render::to_yaml(&objects),

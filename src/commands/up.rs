@@ -26,7 +26,7 @@ use crate::host::HostFacts;
 use crate::kube::rollout::{self, NotReady, Stuck, WaitOptions};
 use crate::kube::{ConnectOptions, KubeError, Target, apply, diagnose};
 use crate::settings::Settings;
-use crate::stack::catalog::{SERVICES, Service};
+use crate::stack::catalog::{Service, all_services};
 use crate::stack::profile::{self, ProfileName};
 use crate::stack::render::{self, Object, RenderOptions, Rendered};
 use crate::ui::{Printer, RolloutProgress};
@@ -39,19 +39,34 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
     // or a profile named with --force) that answer only decides a warning, so it is awaited
     // after the apply instead of before it (and not at all for `cluster`).
     let host = HostFacts::detect();
-    let (choice, deferred_sizing) =
+    let (choice, deferred_sizing, sizing) =
         match profile::regardless_of_size(settings.profile, settings.force) {
             Some(choice) => {
                 let probe = (choice.profile.name != ProfileName::Cluster)
                     .then(|| runtime.spawn(super::probe_engine()));
-                (choice, probe)
+                (choice, probe, None)
             }
             None => {
                 let engine = runtime.block_on(super::probe_engine());
                 let sizing = super::sizing_machine(&host, engine.as_ref());
-                (super::choose_profile(settings, printer, &sizing)?, None)
+                (
+                    super::choose_profile(settings, printer, &sizing)?,
+                    None,
+                    Some(sizing),
+                )
             }
         };
+    // Indexing asked for on a machine too small for it is refused here, before anything is made;
+    // the choice kept in the cluster is read once it is reachable (below).
+    if args.stack.indexing.is_some() && !settings.force {
+        crate::stack::indexing::resolve(
+            choice.profile,
+            sizing.as_ref().map(|h| h.capacity()),
+            args.stack.indexing,
+            None,
+            false,
+        )?;
+    }
     if let Some(m) = &args.registry_mirror {
         validate_mirror(m).map_err(|e| {
             Error::input(
@@ -152,6 +167,16 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
 
         // 4–5. Keep credentials, render, apply.
         let credentials = apply::existing_credentials(&target).await?;
+        let kept = crate::kube::workers::kept_indexing(&target).await?;
+        let indexing = super::resolve_indexing(
+            settings,
+            printer,
+            &choice,
+            sizing.as_ref(),
+            args.stack.indexing,
+            kept,
+        )?;
+        printer.info(&format!("indexing: {}", indexing.mode.describe()));
         let mut objects = render::render(&RenderOptions {
             profile: choice.profile,
             namespace: Some(&target.namespace),
@@ -159,6 +184,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
             credentials: Some(&credentials),
             // The own node maps the UI's host port to this node port.
             gateway_node_port: own.is_some().then_some(crate::cluster::node::UI_NODE_PORT),
+            indexing,
         });
         // Another cluster pulls through the mirror by name; onyx's own node has the images under
         // their usual names already (and reaches the mirror through containerd's config).
@@ -168,6 +194,15 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
             through_mirror(&mut objects, mirror);
         }
         let applied = apply::apply_all(&target, &objects).await?;
+        // Indexing turned off (or a profile without its own indexing model server): the
+        // services the stack no longer runs go.
+        let pruned = crate::kube::workers::prune(&target, indexing.mode).await?;
+        if pruned > 0 {
+            printer.info(&format!(
+                "removed {pruned} objects of services indexing {} no longer runs",
+                indexing.mode.as_str()
+            ));
+        }
         if let Some(probe) = deferred_sizing {
             // Same profile as chosen above; this only warns when the machine looks too small.
             let sizing = super::sizing_machine(&host, probe.await.ok().flatten().as_ref());
@@ -180,7 +215,9 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
         ));
 
         // 6. Wait.
-        let services: Vec<&'static Service> = SERVICES.iter().collect();
+        let services: Vec<&'static Service> = all_services()
+            .filter(|s| indexing.mode.runs(s.name))
+            .collect();
         let names: Vec<&str> = services.iter().map(|s| s.name).collect();
         let progress = RolloutProgress::new(printer, &names);
         let opts = WaitOptions {

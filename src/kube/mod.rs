@@ -18,6 +18,7 @@ pub mod exec;
 pub mod forward;
 pub mod rollout;
 pub mod stack;
+pub mod workers;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

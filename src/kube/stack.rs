@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::rollout::{deployment_ready, statefulset_ready};
 use super::{KubeError, Target, retry};
-use crate::stack::catalog::{SERVICES, Service, Workload};
+use crate::stack::catalog::{Service, Workload, all_services};
 use crate::stack::render::{LABEL_NAME, LABEL_PART_OF, PART_OF};
 
 const TRIES: u32 = 6;
@@ -89,8 +89,10 @@ pub async fn status(target: &Target, url: &str) -> Result<StackStatus, KubeError
         });
     }
     let now = Timestamp::now();
-    let services: Vec<ServiceStatus> = SERVICES
-        .iter()
+    // The indexing services count only where the installed stack runs them.
+    let mode = super::workers::installed_mode(target).await?;
+    let services: Vec<ServiceStatus> = all_services()
+        .filter(|s| mode.runs(s.name))
         .map(|s| {
             let restarts = pods
                 .iter()

@@ -20,6 +20,8 @@ pub enum Layer {
     Model,
     /// The API server.
     Api,
+    /// The background workers (Celery), after the API has migrated the database.
+    Workers,
     /// The web server.
     Web,
     /// The nginx gateway.
@@ -141,9 +143,18 @@ pub const SERVICES: &[Service] = &[
     },
 ];
 
+/// The services that index (issue #12): deployed only when indexing is on; see
+/// [`crate::stack::indexing`] for which of them each profile runs, and why.
+pub const INDEXING_SERVICES: &[Service] = crate::stack::indexing::SERVICES;
+
+/// Every service onyx can deploy: the core stack, then the indexing services.
+pub fn all_services() -> impl Iterator<Item = &'static Service> {
+    SERVICES.iter().chain(INDEXING_SERVICES)
+}
+
 /// Look a service up by name.
 pub fn service(name: &str) -> Option<&'static Service> {
-    SERVICES.iter().find(|s| s.name == name)
+    all_services().find(|s| s.name == name)
 }
 
 /// One embedded manifest file and the service whose objects it holds (`None`: shared config).
@@ -175,6 +186,12 @@ pub const MANIFESTS: &[Manifest] = &[
         Some("inference-model-server")
     ),
     manifest!("30-api-server.yaml", Some("api-server")),
+    manifest!("02-indexing.yaml", None),
+    manifest!(
+        "21-indexing-model-server.yaml",
+        Some("indexing-model-server")
+    ),
+    manifest!("35-background.yaml", Some("background")),
     manifest!("40-web-server.yaml", Some("web-server")),
     manifest!("50-nginx.yaml", Some("nginx")),
 ];

@@ -4,6 +4,7 @@
 //! ([`llm`]).
 
 pub mod catalog;
+pub mod indexing;
 pub mod llm;
 pub mod profile;
 pub mod render;

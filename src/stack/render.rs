@@ -27,6 +27,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 use crate::stack::catalog::{self, Layer, MANIFESTS, NGINX_CONF};
+use crate::stack::indexing::{self, Indexing};
 use crate::stack::profile::{INIT_CONTAINER, Profile, ProfileName, Resources};
 use crate::stack::secrets::Credentials;
 
@@ -49,6 +50,8 @@ pub struct RenderOptions<'a> {
     /// Expose the gateway as a NodePort on this port (onyx's own cluster maps the UI's host port
     /// to it); `None` keeps it ClusterIP, for your own ingress or a port-forward.
     pub gateway_node_port: Option<u16>,
+    /// Whether the background workers (and an indexing model server) are part of the stack.
+    pub indexing: Indexing,
 }
 
 /// A Kubernetes object of one of the kinds the stack uses.
@@ -210,6 +213,7 @@ pub fn embedded_objects() -> Vec<Rendered> {
 /// Render the stack for one install. Pure: same options (and credentials) → same objects.
 pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
     let mut objects = embedded_objects();
+    objects.retain(|r| r.service.is_none_or(|s| opts.indexing.mode.runs(s)));
     if opts.credentials.is_none() {
         objects.retain(|r| !matches!(r.object, Object::Secret(_)));
     }
@@ -220,6 +224,12 @@ pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
             Object::ConfigMap(cm) if cm.metadata.name.as_deref() == Some("onyx-config") => {
                 let data = cm.data.get_or_insert_with(BTreeMap::new);
                 data.insert("WEB_DOMAIN".into(), opts.web_url.clone());
+            }
+            Object::ConfigMap(cm) if cm.metadata.name.as_deref() == Some("onyx-indexing") => {
+                let data = cm.data.get_or_insert_with(BTreeMap::new);
+                data.insert("mode".into(), opts.indexing.mode.as_str().into());
+                let requested = opts.indexing.requested.map(|s| s.as_str()).unwrap_or("");
+                data.insert("requested".into(), requested.into());
             }
             Object::ConfigMap(cm) if cm.metadata.name.as_deref() == Some("onyx-nginx") => {
                 let data = cm.data.get_or_insert_with(BTreeMap::new);
@@ -250,10 +260,29 @@ pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
         if let Some(service) = r.service {
             patch_workload(&mut r.object, service, opts.profile);
         }
+        if let (Some(host), Some(t)) = (
+            opts.indexing.mode.indexing_model_server_host(),
+            r.object.pod_template_mut(),
+        ) {
+            for c in t.spec.iter_mut().flat_map(|s| {
+                s.init_containers
+                    .iter_mut()
+                    .flatten()
+                    .chain(s.containers.iter_mut())
+            }) {
+                if c.env
+                    .iter()
+                    .flatten()
+                    .any(|e| e.name == "INDEXING_MODEL_SERVER_HOST")
+                {
+                    set_env(c, "INDEXING_MODEL_SERVER_HOST", host);
+                }
+            }
+        }
     }
 
     if cluster {
-        for s in catalog::SERVICES.iter().filter(|s| s.stateless) {
+        for s in catalog::all_services().filter(|s| s.stateless && opts.indexing.mode.runs(s.name)) {
             objects.push(Rendered {
                 layer: s.layer,
                 service: Some(s.name),
@@ -364,6 +393,7 @@ fn set_env(c: &mut Container, name: &str, value: &str) {
 fn patch_pod(spec: &mut PodSpec, service: &str, profile: &Profile) {
     let size = profile
         .size(service)
+        .or_else(|| indexing::size(profile.name, service))
         .unwrap_or_else(|| panic!("profile {} has no size for {service}", profile.name));
     let psc = spec
         .security_context

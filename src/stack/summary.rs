@@ -65,7 +65,7 @@ fn gib_of(q: &str) -> u64 {
 /// Summarise the rendered objects, services in catalog order.
 pub fn summarize(objects: &[Rendered]) -> (Vec<ServiceSummary>, Totals) {
     let mut rows = Vec::new();
-    for s in catalog::SERVICES {
+    for s in catalog::all_services() {
         let Some(workload) = objects
             .iter()
             .find(|r| r.service == Some(s.name) && r.object.pod_template().is_some())
