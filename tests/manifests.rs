@@ -232,7 +232,9 @@ fn every_container_is_sized_hardened_pinned_and_probed() {
     for p in PROFILES {
         let objects = render_with(p, None, &creds);
         let specs = pod_specs(&objects);
-        assert_eq!(specs.len(), catalog::SERVICES.len(), "{p}");
+        let mode = onyx::stack::indexing::Indexing::default_for(p).mode;
+        let deployed = catalog::all_services().filter(|s| mode.runs(s.name));
+        assert_eq!(specs.len(), deployed.count(), "{p}");
         for (r, spec) in specs {
             let name = r.object.name();
             let psc = spec.security_context.as_ref().expect("pod securityContext");
@@ -466,17 +468,26 @@ fn each_profile_fits_the_floor_it_asks_of_the_machine() {
         let p = profile::profile(name);
         let (_, t) = summary::summarize(&render_with(name, None, &creds));
         // What the pods request, plus the reserve for Kubernetes itself, is the floor `up` checks.
+        // With the profile's default indexing (src/stack/indexing.rs): its workers on top.
+        let mode = onyx::stack::indexing::Indexing::default_for(name).mode;
         let need = (t.memory_request_mib + profile::CLUSTER_RESERVE_MIB as u64) * 1024 * 1024;
-        assert!(need <= p.min_memory_bytes, "{name}: {t:?}");
+        let floor = onyx::stack::indexing::floor_bytes(p, mode);
+        assert!(need <= floor, "{name}: {t:?}");
         assert!(t.memory_request_mib > previous, "{name}");
         previous = t.memory_request_mib;
         // The rendered numbers are the profile's own (init containers included, one replica each).
         let table = profile::totals(p);
+        use onyx::stack::indexing::{extra_cpu_request_m, extra_request_mib};
         assert_eq!(
-            t.memory_request_mib, table.memory_request_mib as u64,
+            t.memory_request_mib,
+            (table.memory_request_mib + extra_request_mib(name, mode)) as u64,
             "{name}"
         );
-        assert_eq!(t.cpu_request_m, table.cpu_request_m as u64, "{name}");
+        assert_eq!(
+            t.cpu_request_m,
+            (table.cpu_request_m + extra_cpu_request_m(name, mode)) as u64,
+            "{name}"
+        );
     }
 }
 
