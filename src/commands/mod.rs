@@ -235,13 +235,8 @@ pub fn resolve_indexing(
 ) -> Result<crate::stack::indexing::Indexing> {
     let regardless = choice.profile.name == profile::ProfileName::Cluster || settings.force;
     let capacity = sizing.filter(|_| !regardless).map(|h| h.capacity());
-    let resolved = crate::stack::indexing::resolve(
-        choice.profile,
-        capacity,
-        asked,
-        kept,
-        settings.force,
-    )?;
+    let resolved =
+        crate::stack::indexing::resolve(choice.profile, capacity, asked, kept, settings.force)?;
     if let Some(w) = &resolved.warning {
         printer.warn(w);
     }

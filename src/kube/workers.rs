@@ -62,11 +62,16 @@ pub async fn installed_mode(target: &Target) -> Result<Mode, KubeError> {
                 .map_err(|e| target.classify(&format!("read Deployment {name}"), e))
         }
     };
-    Ok(match (has("background").await?, has("indexing-model-server").await?) {
-        (false, _) => Mode::Off,
-        (true, false) => Mode::Shared,
-        (true, true) => Mode::Dedicated,
-    })
+    Ok(
+        match (
+            has("background").await?,
+            has("indexing-model-server").await?,
+        ) {
+            (false, _) => Mode::Off,
+            (true, false) => Mode::Shared,
+            (true, true) => Mode::Dedicated,
+        },
+    )
 }
 
 /// Delete the objects of every indexing service `mode` does not run (Deployments, Services,

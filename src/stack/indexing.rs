@@ -447,7 +447,10 @@ mod tests {
     #[test]
     fn floors_add_the_workers_to_the_profile() {
         // small: 6.2 GiB of requests + 1 GiB worker + 1 GiB reserve.
-        assert_eq!(floor_bytes(&profile::SMALL, Mode::Off), profile::SMALL.min_memory_bytes);
+        assert_eq!(
+            floor_bytes(&profile::SMALL, Mode::Off),
+            profile::SMALL.min_memory_bytes
+        );
         assert_eq!(floor_bytes(&profile::SMALL, Mode::Shared), 17 * GIB / 2);
         assert_eq!(floor_bytes(&profile::MEDIUM, Mode::Shared), 11 * GIB);
         assert_eq!(floor_bytes(&profile::LARGE, Mode::Shared), 37 * GIB / 2);
@@ -491,15 +494,24 @@ mod tests {
     fn large_falls_back_to_the_shared_model_server_where_memory_allows_only_that() {
         let l = &profile::LARGE;
         assert_eq!(
-            resolve(l, cap(24.0), None, None, false).unwrap().indexing.mode,
+            resolve(l, cap(24.0), None, None, false)
+                .unwrap()
+                .indexing
+                .mode,
             Mode::Dedicated
         );
         assert_eq!(
-            resolve(l, cap(19.0), None, None, false).unwrap().indexing.mode,
+            resolve(l, cap(19.0), None, None, false)
+                .unwrap()
+                .indexing
+                .mode,
             Mode::Shared
         );
         assert_eq!(
-            resolve(l, cap(17.0), None, None, false).unwrap().indexing.mode,
+            resolve(l, cap(17.0), None, None, false)
+                .unwrap()
+                .indexing
+                .mode,
             Mode::Off
         );
         // The cluster profile is not sized to this machine.
@@ -516,7 +528,10 @@ mod tests {
     fn small_indexes_only_when_asked_and_the_machine_holds_it() {
         let s = &profile::SMALL;
         assert_eq!(
-            resolve(s, cap(15.0), None, None, false).unwrap().indexing.mode,
+            resolve(s, cap(15.0), None, None, false)
+                .unwrap()
+                .indexing
+                .mode,
             Mode::Off
         );
         assert_eq!(

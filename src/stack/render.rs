@@ -282,7 +282,8 @@ pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
     }
 
     if cluster {
-        for s in catalog::all_services().filter(|s| s.stateless && opts.indexing.mode.runs(s.name)) {
+        for s in catalog::all_services().filter(|s| s.stateless && opts.indexing.mode.runs(s.name))
+        {
             objects.push(Rendered {
                 layer: s.layer,
                 service: Some(s.name),
