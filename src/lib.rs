@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod commands;
 pub mod docker;
 pub mod doctor;
+pub mod doctor_workers;
 pub mod env_vars;
 pub mod error;
 pub mod host;

@@ -27,6 +27,10 @@ pub fn run(settings: &Settings, printer: &Printer, args: &DoctorArgs) -> Result<
         let mut f = machine_checks(settings, args.cluster.context.is_some()).await;
         match super::up::target(settings, false).await {
             Ok(target) => {
+                // Whether the installed stack runs the workers (doctor then checks them too).
+                let workers = crate::kube::workers::installed_mode(&target)
+                    .await
+                    .is_ok_and(|m| m.runs("background"));
                 let (client, ns) = (target.client, target.namespace);
                 f.push(Finding::ok(
                     "kubeconfig",
@@ -38,6 +42,10 @@ pub fn run(settings: &Settings, printer: &Printer, args: &DoctorArgs) -> Result<
                 if reachable {
                     for p in doctor::SERVICE_PROBES {
                         f.push(doctor::probe(&client, &ns, p).await);
+                    }
+                    // The workers, where the installed stack runs them.
+                    if workers {
+                        f.extend(crate::doctor_workers::checks(&client, &ns).await);
                     }
                 }
             }
