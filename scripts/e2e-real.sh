@@ -17,6 +17,11 @@
 # 7. the main job: `onyx up` on onyx's own cluster (`onyx`; the script refuses to run where one
 #    exists), nginx and the UI and the API through 127.0.0.1:<port>, `status`, the idempotent
 #    re-run, `doctor`;
+# 7b. indexing (issue #12): the background workers are ready; through the API (Onyx v2.3.0 routes:
+#    fastapi-users /auth/register and /auth/login, /manage/admin/connector/file/upload,
+#    /manage/admin/connector, /manage/credential, /manage/connector/{id}/credential/{id},
+#    /manage/admin/cc-pair/{id}, /admin/search) a user is made, a small text file uploaded as a
+#    file connector, indexed by the workers, and found by a search;
 # 8. a PostgreSQL row and the passwords survive `onyx down` + `onyx up`;
 # 9. `onyx destroy` keeps the claims, `destroy --data` removes them, `cluster delete --purge`.
 #
@@ -98,6 +103,46 @@ onyx status
 onyx status -o json | grep -q '"healthy": true' || fail "status is not healthy"
 onyx up --no-browser | grep -q "http://localhost:$port" || fail "the re-run did not verify the stack"
 onyx doctor || fail "doctor found a failing check"
+
+log "7b. indexing: a user, a file, the workers index it, a search finds it"
+onyx status -o json | grep -q '"name": "background"' || fail "status does not list the background workers"
+api="http://127.0.0.1:$port/api"
+jar="$work/cookies"
+email="e2e-$$@example.com"
+password="E2e-password-$$-long"
+curl -fsS -X POST "$api/auth/register" -H 'Content-Type: application/json' \
+  -d "{\"email\":\"$email\",\"password\":\"$password\"}" >/dev/null \
+  || fail "could not create a user through the API"
+curl -fsS -c "$jar" -X POST "$api/auth/login" \
+  --data-urlencode "username=$email" --data-urlencode "password=$password" >/dev/null \
+  || fail "could not log in"
+word="onyxe2e$$zebra"
+printf 'The e2e check of onyx wrote this file. Its marker word is %s.\n' "$word" >"$work/e2e.txt"
+upload=$(curl -fsS -b "$jar" -F "files=@$work/e2e.txt;type=text/plain" \
+  "$api/manage/admin/connector/file/upload") || fail "the upload was refused"
+path=$(printf '%s' "$upload" | python3 -c 'import json,sys; print(json.load(sys.stdin)["file_paths"][0])')
+connector=$(curl -fsS -b "$jar" -X POST "$api/manage/admin/connector" -H 'Content-Type: application/json' \
+  -d "{\"name\":\"e2e\",\"source\":\"file\",\"input_type\":\"load_state\",\"connector_specific_config\":{\"file_locations\":[\"$path\"],\"file_names\":[\"e2e.txt\"]},\"refresh_freq\":null,\"prune_freq\":null,\"indexing_start\":null}" \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') || fail "could not create the file connector"
+credential=$(curl -fsS -b "$jar" -X POST "$api/manage/credential" -H 'Content-Type: application/json' \
+  -d '{"credential_json":{},"admin_public":true,"source":"file"}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') || fail "could not create a credential"
+pair=$(curl -fsS -b "$jar" -X PUT "$api/manage/connector/$connector/credential/$credential" \
+  -H 'Content-Type: application/json' -d '{"name":"e2e","access_type":"public"}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"])') || fail "could not link them"
+indexed=0
+for _ in $(seq 1 60); do
+  indexed=$(curl -fsS -b "$jar" "$api/manage/admin/cc-pair/$pair" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin).get("num_docs_indexed", 0))')
+  [ "$indexed" -ge 1 ] && break
+  sleep 10
+done
+[ "$indexed" -ge 1 ] || { onyx logs background --tail 50 >&2; fail "the workers did not index the file in 10 minutes"; }
+curl -fsS -b "$jar" -X POST "$api/admin/search" -H 'Content-Type: application/json' \
+  -d "{\"query\":\"$word\",\"filters\":{}}" | grep -q "$word" \
+  || fail "a search does not find the indexed file"
+[ "$(onyx doctor | grep -cE '^ok +(background workers|celery queues)')" = 2 ] \
+  || fail "doctor does not find the workers alive and consuming"
 
 log "8. data survives down + up (PostgreSQL row, same passwords)"
 marker="e2e-$(date +%s)"
