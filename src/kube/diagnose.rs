@@ -315,6 +315,8 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
     if let Some(line) = f
         .logs
         .get(WAIT_CONTAINER)
+        // The background workers' wait (embedded/manifests/35-background.yaml).
+        .or_else(|| f.logs.get("wait-for-api-migrations"))
         .and_then(|l| {
             l.iter()
                 .rev()
@@ -334,14 +336,17 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
             "Redis" => "redis",
             "MinIO" => "minio",
             "Vespa" => "vespa",
+            d if d.starts_with("Vespa") => "vespa",
+            d if d.starts_with("the API server") => "api-server",
             _ => "inference-model-server",
         };
         return d(
             format!("it is still waiting for {dep} to answer"),
             vec![line.clone()],
             format!(
-                "see why {dep} does not answer: `onyx status` and `onyx logs {svc}`; the API starts \
-                 by itself once it does (run `onyx up` again to keep waiting)"
+                "see why {dep} does not answer: `onyx status` and `onyx logs {svc}`; {} starts \
+                 by itself once it does (run `onyx up` again to keep waiting)",
+                f.service
             ),
         );
     }
