@@ -98,6 +98,24 @@ fn plan_for_a_workstation_picks_large() {
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["profile"], "large");
     assert_eq!(v["host"]["memory_bytes"], 32u64 << 30);
+    // With its default indexing: the background workers and their own indexing model server.
+    assert_eq!(v["indexing"]["mode"], "dedicated");
+    assert_eq!(v["services"].as_array().unwrap().len(), 10);
+    let req = v["totals"]["memory_request_mib"].as_u64().unwrap();
+    assert!(req <= 21 * 1024, "{req}");
+    // Without them, the core stack as before.
+    let r = onyx(&[
+        "plan",
+        "--memory",
+        "32GiB",
+        "--cpus",
+        "8",
+        "--indexing",
+        "off",
+        "-o",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["services"].as_array().unwrap().len(), 8);
     let req = v["totals"]["memory_request_mib"].as_u64().unwrap();
     assert!(req <= 17 * 1024, "{req}");
@@ -311,8 +329,9 @@ fn render_prints_yaml_and_warns_about_credentials_on_stderr() {
         r.stdout
             .starts_with("---\napiVersion: v1\nkind: ConfigMap\n")
     );
-    // 29 objects: the model server has no cache claim (as Onyx's helm chart).
-    assert_eq!(r.stdout.matches("\n---\n").count() + 1, 29);
+    // 30 objects: the model server has no cache claim (as Onyx's helm chart); the
+    // onyx-indexing record is there with indexing off too.
+    assert_eq!(r.stdout.matches("\n---\n").count() + 1, 30);
     assert!(r.stderr.contains("credentials"), "{}", r.stderr);
     // -q silences the note; the data is unchanged in shape.
     let q = onyx(&["render", "--profile", "small", "-q"]);
