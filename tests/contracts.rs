@@ -942,6 +942,7 @@ mod with_the_simulator {
             web_url: "http://localhost:3000".into(),
             credentials: Some(&Credentials::generate()),
             gateway_node_port: None,
+            indexing: onyx::stack::indexing::Indexing::default_for(p),
         })
     }
 
