@@ -169,10 +169,11 @@ async fn large_indexes_with_its_own_model_server_then_off_stays_off() {
     }
 
     // Day 2 by name.
-    let r = onyx(&e, &["restart", "background"]).await;
-    assert_eq!(r.code, Some(0), "{r:?}");
+    // Logs first: right after a restart the old pod may be going and the new one not started.
     let l = onyx(&e, &["logs", "background", "--tail", "5"]).await;
     assert_eq!(l.code, Some(0), "{l:?}");
+    let r = onyx(&e, &["restart", "background"]).await;
+    assert_eq!(r.code, Some(0), "{r:?}");
 
     // Off: removed, and kept off on a re-run without the flag.
     let off = up(&e, "large", &["--indexing", "off"]).await;
