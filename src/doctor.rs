@@ -4,14 +4,16 @@
 //! 1. the machine: Docker reachable, its memory/CPUs against the smallest profile, free disk where
 //!    it keeps images, AVX2, the UI port;
 //! 2. the cluster: kubeconfig and context, API reachable, a Ready node, a default StorageClass, the
-//!    stack's PVCs Bound;
+//!    stack's PVCs Bound; the images' own start rules against what the cluster really runs (Vespa's
+//!    memory limit, the API's pool) and LimitRanges that would refuse the stack's pods;
 //! 3. each service from inside its pod: PostgreSQL `SELECT 1`, Vespa's health, Redis `PING` with
 //!    the generated password, MinIO live, the API's `/health`, and nginx routing `/api/health` to
 //!    the API and `/` to the web server.
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Node, PersistentVolumeClaim};
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::{LimitRange, Node, PersistentVolumeClaim, Pod, PodSpec};
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::ListParams;
 use kube::{Api, Client};
@@ -360,12 +362,350 @@ pub async fn cluster_checks(client: &Client, namespace: &str) -> Vec<Finding> {
             "check the namespace (-n) and your permissions",
         )),
     }
+    out.extend(stack_rule_checks(client, namespace).await);
+    out
+}
+
+/// The stack's pod specs as the cluster has them (templates and running pods: a webhook or a
+/// LimitRange default may have changed the pods) and the namespace's LimitRanges, judged by
+/// [`judge_stack_rules`]. Nothing to judge (no stack, no permission) gives no finding.
+async fn stack_rule_checks(client: &Client, namespace: &str) -> Vec<Finding> {
+    let selector = ListParams::default().labels("app.kubernetes.io/part-of=onyx");
+    let name_of = |labels: Option<&std::collections::BTreeMap<String, String>>| {
+        labels
+            .and_then(|l| l.get("app.kubernetes.io/name"))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let mut specs: Vec<(String, PodSpec)> = Vec::new();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    for d in deployments
+        .list(&selector)
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+    {
+        if let Some(t) = d.spec.map(|s| s.template) {
+            let name = name_of(t.metadata.as_ref().and_then(|m| m.labels.as_ref()));
+            specs.extend(t.spec.map(|s| (name, s)));
+        }
+    }
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
+    for d in sets
+        .list(&selector)
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+    {
+        if let Some(t) = d.spec.map(|s| s.template) {
+            let name = name_of(t.metadata.as_ref().and_then(|m| m.labels.as_ref()));
+            specs.extend(t.spec.map(|s| (name, s)));
+        }
+    }
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    for p in pods
+        .list(&selector)
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default()
+    {
+        let name = name_of(p.metadata.labels.as_ref());
+        specs.extend(p.spec.map(|s| (name, s)));
+    }
+    let ranges: Api<LimitRange> = Api::namespaced(client.clone(), namespace);
+    let ranges = ranges
+        .list(&ListParams::default())
+        .await
+        .map(|l| l.items)
+        .unwrap_or_default();
+    judge_stack_rules(&specs, &ranges)
+}
+
+const GIB_MIB: u64 = 1024;
+
+fn memory_mib(
+    map: Option<
+        &std::collections::BTreeMap<
+            String,
+            k8s_openapi::apimachinery::pkg::api::resource::Quantity,
+        >,
+    >,
+) -> Option<u64> {
+    map.and_then(|m| m.get("memory"))
+        .and_then(|q| crate::stack::summary::parse_quantity(&q.0))
+        .map(|(mib, _)| mib)
+}
+
+fn mib_text(mib: u64) -> String {
+    if mib % GIB_MIB == 0 {
+        format!("{} GiB", mib / GIB_MIB)
+    } else {
+        format!("{mib} MiB")
+    }
+}
+
+/// The images' start rules over the stack's pod specs (`(service, spec)`), and LimitRanges that
+/// would refuse its containers:
+/// - Vespa v8.526.15 (`vespa-wrapper/services/container.go`) exits under 3 GiB unless
+///   VESPA_IGNORE_NOT_ENOUGH_MEMORY is set; with it set, its JVMs alone take about 2.3 GiB;
+/// - Onyx v2.3.0's API (`backend/onyx/db/engine/connection_warmup.py`) needs pool + overflow ≥ 20;
+/// - a LimitRange `max` below a container's limit makes the cluster refuse the pod.
+pub fn judge_stack_rules(specs: &[(String, PodSpec)], ranges: &[LimitRange]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let main_of = |service: &str| {
+        specs
+            .iter()
+            .filter(|(s, _)| s == service)
+            .flat_map(|(_, spec)| spec.containers.iter().filter(move |c| c.name == service))
+            .collect::<Vec<_>>()
+    };
+    let env = |c: &k8s_openapi::api::core::v1::Container, name: &str| {
+        c.env
+            .iter()
+            .flatten()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.clone())
+    };
+    let vespa = main_of("vespa");
+    if let Some((c, limit)) = vespa
+        .iter()
+        .filter_map(|c| Some((*c, memory_mib(c.resources.as_ref()?.limits.as_ref())?)))
+        .min_by_key(|(_, l)| *l)
+    {
+        let ignored = env(c, "VESPA_IGNORE_NOT_ENOUGH_MEMORY").is_some_and(|v| !v.is_empty());
+        out.push(if limit >= 3 * GIB_MIB {
+            Finding::ok(
+                "vespa memory",
+                format!("limit {} (Vespa's start check needs 3 GiB)", mib_text(limit)),
+            )
+        } else if !ignored {
+            Finding::fail(
+                "vespa memory",
+                format!(
+                    "limit {}: Vespa 8.526.15 exits at start with less than 3 GiB (\"requires at \
+                     least 4GB available memory\")",
+                    mib_text(limit)
+                ),
+                "give it at least 4 GiB: `onyx up` re-applies onyx's sizes; if the limit comes back \
+                 lower, a LimitRange or policy in the cluster changes it (`kubectl get limitrange -o yaml`)",
+            )
+        } else {
+            Finding::warn(
+                "vespa memory",
+                format!(
+                    "limit {}: the start check is off, but Vespa's JVMs alone take about 2.3 GiB",
+                    mib_text(limit)
+                ),
+                "expect Vespa to be OOM-killed: give it at least 4 GiB (`onyx up` re-applies onyx's sizes)",
+            )
+        });
+    }
+    if let Some(c) = main_of("api-server").first() {
+        let n = |name: &str, default: u64| {
+            env(c, name)
+                .filter(|v| !v.is_empty())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(default)
+        };
+        let (size, overflow) = (
+            n("POSTGRES_API_SERVER_POOL_SIZE", 40),
+            n("POSTGRES_API_SERVER_POOL_OVERFLOW", 10),
+        );
+        out.push(if size + overflow >= 20 {
+            Finding::ok(
+                "api database pool",
+                format!("{size} + {overflow} overflow (its warm-up holds 20)"),
+            )
+        } else {
+            Finding::fail(
+                "api database pool",
+                format!(
+                    "{size} + {overflow} overflow: the API holds 20 connections at once while \
+                     warming up, times out after 30 s and exits"
+                ),
+                "set POSTGRES_API_SERVER_POOL_SIZE + POSTGRES_API_SERVER_POOL_OVERFLOW to 20 or \
+                 more (`onyx up` re-applies onyx's profile)",
+            )
+        });
+    }
+    let mut refused = Vec::new();
+    for r in ranges {
+        let name = r.metadata.name.clone().unwrap_or_default();
+        for item in r
+            .spec
+            .as_ref()
+            .map(|s| s.limits.as_slice())
+            .unwrap_or_default()
+        {
+            if item.type_ != "Container" {
+                continue;
+            }
+            let Some(max) = memory_mib(item.max.as_ref()) else {
+                continue;
+            };
+            for (service, spec) in specs {
+                for c in spec
+                    .init_containers
+                    .iter()
+                    .flatten()
+                    .chain(&spec.containers)
+                {
+                    if let Some(limit) =
+                        memory_mib(c.resources.as_ref().and_then(|r| r.limits.as_ref()))
+                        && limit > max
+                    {
+                        let line = format!(
+                            "LimitRange {name} allows {} per container, {service}/{} asks {}",
+                            mib_text(max),
+                            c.name,
+                            mib_text(limit)
+                        );
+                        if !refused.contains(&line) {
+                            refused.push(line);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if !ranges.is_empty() {
+        out.push(if refused.is_empty() {
+            Finding::ok("limit ranges", "none below the stack's limits")
+        } else {
+            Finding::fail(
+                "limit ranges",
+                format!("the cluster refuses these pods: {}", refused.join("; ")),
+                "raise the LimitRange's max (`kubectl edit limitrange`) or install into another \
+                 namespace with -n",
+            )
+        });
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rendered(profile: crate::stack::profile::ProfileName) -> Vec<(String, PodSpec)> {
+        use crate::stack::render::{RenderOptions, render};
+        render(&RenderOptions {
+            profile: crate::stack::profile::profile(profile),
+            namespace: None,
+            web_url: "http://localhost:3000".into(),
+            credentials: None,
+            gateway_node_port: None,
+        })
+        .into_iter()
+        .filter_map(|r| {
+            let spec = r.object.pod_template()?.spec.clone()?;
+            Some((r.service?.to_string(), spec))
+        })
+        .collect()
+    }
+
+    fn set(
+        specs: &mut [(String, PodSpec)],
+        service: &str,
+        f: impl Fn(&mut k8s_openapi::api::core::v1::Container),
+    ) {
+        for (s, spec) in specs.iter_mut() {
+            if s == service {
+                spec.containers
+                    .iter_mut()
+                    .filter(|c| c.name == service)
+                    .for_each(&f);
+            }
+        }
+    }
+
+    #[test]
+    fn the_rendered_stack_passes_its_images_rules() {
+        for p in [
+            crate::stack::profile::ProfileName::Small,
+            crate::stack::profile::ProfileName::Large,
+        ] {
+            let found = judge_stack_rules(&rendered(p), &[]);
+            assert_eq!(found.len(), 2, "{found:?}");
+            assert!(found.iter().all(|f| f.status == Status::Ok), "{found:?}");
+        }
+    }
+
+    #[test]
+    fn a_lowered_vespa_limit_and_a_small_pool_are_named() {
+        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+        let mut specs = rendered(crate::stack::profile::ProfileName::Small);
+        set(&mut specs, "vespa", |c| {
+            c.resources
+                .as_mut()
+                .unwrap()
+                .limits
+                .as_mut()
+                .unwrap()
+                .insert("memory".into(), Quantity("2Gi".into()));
+        });
+        let found = judge_stack_rules(&specs, &[]);
+        let vespa = found.iter().find(|f| f.check == "vespa memory").unwrap();
+        // onyx sets VESPA_IGNORE_NOT_ENOUGH_MEMORY: no start failure, but too little for its JVMs.
+        assert_eq!(vespa.status, Status::Warn, "{vespa:?}");
+        set(&mut specs, "vespa", |c| {
+            c.env
+                .as_mut()
+                .unwrap()
+                .retain(|e| e.name != "VESPA_IGNORE_NOT_ENOUGH_MEMORY");
+        });
+        set(&mut specs, "api-server", |c| {
+            for e in c.env.as_mut().unwrap() {
+                if e.name == "POSTGRES_API_SERVER_POOL_SIZE" {
+                    e.value = Some("10".into());
+                }
+            }
+        });
+        let found = judge_stack_rules(&specs, &[]);
+        let vespa = found.iter().find(|f| f.check == "vespa memory").unwrap();
+        assert_eq!(vespa.status, Status::Fail);
+        assert!(vespa.detail.contains("limit 2 GiB"), "{vespa:?}");
+        let pool = found
+            .iter()
+            .find(|f| f.check == "api database pool")
+            .unwrap();
+        assert_eq!(pool.status, Status::Fail);
+        assert!(pool.detail.starts_with("10 + 5 overflow"), "{pool:?}");
+    }
+
+    #[test]
+    fn a_limit_range_below_vespas_limit_is_named() {
+        use k8s_openapi::api::core::v1::{LimitRangeItem, LimitRangeSpec};
+        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+        let range = LimitRange {
+            metadata: kube::api::ObjectMeta {
+                name: Some("team-caps".into()),
+                ..Default::default()
+            },
+            spec: Some(LimitRangeSpec {
+                limits: vec![LimitRangeItem {
+                    type_: "Container".into(),
+                    max: Some(std::collections::BTreeMap::from([(
+                        "memory".into(),
+                        Quantity("3Gi".into()),
+                    )])),
+                    ..Default::default()
+                }],
+            }),
+        };
+        let found = judge_stack_rules(
+            &rendered(crate::stack::profile::ProfileName::Small),
+            &[range],
+        );
+        let f = found.iter().find(|f| f.check == "limit ranges").unwrap();
+        assert_eq!(f.status, Status::Fail);
+        assert!(
+            f.detail.contains(
+                "LimitRange team-caps allows 3 GiB per container, vespa/vespa asks 4 GiB"
+            ),
+            "{f:?}"
+        );
+    }
 
     #[test]
     fn verdicts_read_the_real_answers() {

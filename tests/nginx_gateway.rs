@@ -740,6 +740,37 @@ fn forwarding_headers_keep_the_port_the_browser_used() {
     assert_eq!(seen.header("X-Forwarded-Port"), "3000");
 }
 
+#[test]
+fn a_tls_proxy_in_front_keeps_its_scheme_and_port() {
+    let Some(gw) = Gateway::start() else { return };
+
+    // An ingress terminating TLS talks plain HTTP to the gateway and says so in its headers; Onyx
+    // rebuilds OAuth/OIDC callbacks from them, so they must still say https (443) upstream.
+    let headers = [("Host", "onyx.example.com"), ("X-Forwarded-Proto", "https")];
+    for path in ["/api/auth/oauth/callback", "/auth/login"] {
+        let r = try_request(gw.port, "GET", path, &headers, &[]).expect("GET through nginx");
+        assert_eq!(r.status, 200, "{r:?}");
+    }
+    for seen in [gw.api.only_request(), gw.web.only_request()] {
+        assert_eq!(seen.header("X-Forwarded-Proto"), "https", "{seen:#?}");
+        assert_eq!(seen.header("X-Forwarded-Port"), "443", "{seen:#?}");
+        assert_eq!(seen.header("X-Forwarded-Host"), "onyx.example.com");
+    }
+
+    // A proxy on another port names it; that wins over the scheme's default.
+    let headers = [
+        ("Host", "onyx.example.com"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Port", "8443"),
+    ];
+    let r = try_request(gw.port, "GET", "/api/me", &headers, &[]).expect("GET /api/me");
+    assert_eq!(r.status, 200, "{r:?}");
+    let requests = gw.api.requests();
+    let seen = requests.last().expect("API stand-in got nothing");
+    assert_eq!(seen.header("X-Forwarded-Proto"), "https");
+    assert_eq!(seen.header("X-Forwarded-Port"), "8443");
+}
+
 /// GET `path` through nginx and check the first part of the stream arrives while the API
 /// stand-in still holds the second back, then that the whole stream arrives once released.
 fn assert_stream_passes_unbuffered(path: &str, upstream_path: &str) {

@@ -8,11 +8,14 @@
 //! 2. the pod cannot be scheduled for lack of memory or CPU;
 //! 3. an image cannot be pulled (offline: which image the bundle lacks);
 //! 4. Vespa dies with "Illegal instruction" (no AVX2: the generic image);
-//! 5. a container is OOM-killed (the next profile);
-//! 6. a crash loop (its last 20 log lines);
-//! 7. the API waits in its init container for a dependency (which one);
-//! 8. a readiness probe keeps failing;
-//! 9. otherwise: not ready in time.
+//! 5. the images' own start rules, read from their messages: Vespa's memory check (its limit, and
+//!    who may have lowered it), Vespa's config-server name, the API's connection pool under its
+//!    warm-up; and the cluster refusing the pods (a LimitRange's maximum);
+//! 6. a container is OOM-killed (the next profile);
+//! 7. a crash loop (its last 20 log lines);
+//! 8. the API waits in its init container for a dependency (which one);
+//! 9. a readiness probe keeps failing;
+//! 10. otherwise: not ready in time.
 
 use std::collections::BTreeMap;
 
@@ -245,7 +248,12 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
         );
     }
 
-    // 5. Memory.
+    // 5. The images' own start rules.
+    if let Some(found) = image_rules(f, &d) {
+        return found;
+    }
+
+    // 6. Memory.
     if let Some(cs) = states
         .iter()
         .find(|cs| terminated(cs).and_then(|t| t.reason).as_deref() == Some("OOMKilled"))
@@ -269,7 +277,7 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
         );
     }
 
-    // 6. Crash loops.
+    // 7. Crash loops.
     if let Some(cs) = states.iter().find(|cs| {
         cs.state
             .as_ref()
@@ -303,7 +311,7 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
         return d(problem, last(&lines, LOG_LINES), hint);
     }
 
-    // 7. The API waiting for a dependency.
+    // 8. The API waiting for a dependency.
     if let Some(line) = f
         .logs
         .get(WAIT_CONTAINER)
@@ -338,7 +346,7 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
         );
     }
 
-    // 8. Readiness probe.
+    // 9. Readiness probe.
     if let Some(e) = f
         .events
         .iter()
@@ -355,7 +363,7 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
         );
     }
 
-    // 9. Just slow.
+    // 10. Just slow.
     d(
         "it did not become ready in time".into(),
         tail(f, 5),
@@ -363,6 +371,138 @@ pub fn diagnose(f: &Facts) -> Diagnosis {
          larger --timeout) to keep waiting"
             .into(),
     )
+}
+
+/// Vespa v8.526.15 `client/go/internal/admin/vespa-wrapper/services/container.go`: the check's
+/// threshold, 3 GiB (its message says 4GB).
+const VESPA_MIN_MEMORY_MIB: u64 = 3 * 1024;
+
+/// The memory limit of a service's main container in its (first) pod, as the cluster has it.
+fn pod_memory_limit(f: &Facts) -> Option<String> {
+    f.pods
+        .iter()
+        .filter_map(|p| p.spec.as_ref())
+        .flat_map(|s| &s.containers)
+        .find(|c| c.name == f.service)
+        .and_then(|c| c.resources.as_ref()?.limits.as_ref()?.get("memory"))
+        .map(|q| q.0.clone())
+}
+
+/// Failures the images themselves announce (their log lines cite the same sources as
+/// `tests/contracts.rs` and k8s-sim's `images.rs`), and pods the cluster refuses to create.
+fn image_rules(
+    f: &Facts,
+    d: &dyn Fn(String, Vec<String>, String) -> Diagnosis,
+) -> Option<Diagnosis> {
+    let line = |needle: &str| {
+        f.logs
+            .values()
+            .flatten()
+            .find(|l| l.contains(needle))
+            .cloned()
+    };
+    if f.service == "vespa"
+        && let Some(l) = line("requires at least 4GB available memory")
+    {
+        let limit = pod_memory_limit(f);
+        let low = limit
+            .as_deref()
+            .and_then(crate::stack::summary::parse_quantity)
+            .is_some_and(|(mib, _)| mib < VESPA_MIN_MEMORY_MIB);
+        let problem = match (&limit, low) {
+            (Some(l), true) => format!(
+                "Vespa refuses to start: its memory limit is {l}, and Vespa 8.526.15 exits at start \
+                 with less than 3 GiB"
+            ),
+            _ => "Vespa refuses to start: the node has less than 3 GiB of memory available \
+                  (Vespa 8.526.15 checks the smaller of its limit and the node's free memory)"
+                .into(),
+        };
+        let hint = if low {
+            "onyx gives Vespa at least 4 GiB: something in the cluster lowered it (a LimitRange \
+             or a policy that rewrites limits; see `kubectl get limitrange -o yaml` and \
+             `kubectl get statefulset vespa -o yaml`): lift it, then run `onyx up` again"
+        } else {
+            "free memory on the node (or give Docker more), or set \
+             VESPA_IGNORE_NOT_ENOUGH_MEMORY=true on the vespa StatefulSet (onyx's manifests do); \
+             then run `onyx up` again"
+        };
+        return Some(d(problem, vec![l], hint.into()));
+    }
+    if f.service == "vespa"
+        && let Some(l) = line("should not run a config server")
+    {
+        let mut detail: Vec<String> = f
+            .logs
+            .values()
+            .flatten()
+            .filter(|x| x.contains("config server") && **x != l)
+            .take(1)
+            .cloned()
+            .collect();
+        detail.push(l);
+        return Some(d(
+            "Vespa's config server refuses to start: the name it has is not the one in \
+             VESPA_CONFIGSERVERS"
+                .into(),
+            detail,
+            "VESPA_HOSTNAME and VESPA_CONFIGSERVERS must be the same name (onyx sets both to \
+             vespa-0.vespa-service.<namespace>.svc); re-apply with `onyx up`, or fix an edited \
+             StatefulSet"
+                .into(),
+        ));
+    }
+    if f.service == "api-server"
+        && let Some(l) = line("QueuePool limit of size")
+    {
+        let pool: Vec<u64> = l
+            .split_whitespace()
+            .filter_map(|w| w.trim_end_matches(',').parse().ok())
+            .take(2)
+            .collect();
+        let problem = match pool.as_slice() {
+            [size, overflow] => format!(
+                "the API exits at start: its database pool ({size} + {overflow} overflow) is smaller \
+                 than the 20 connections Onyx holds at once while warming up"
+            ),
+            _ => "the API exits at start: its database pool is smaller than the 20 connections \
+                  Onyx holds at once while warming up"
+                .into(),
+        };
+        return Some(d(
+            problem,
+            vec![l],
+            "set POSTGRES_API_SERVER_POOL_SIZE + POSTGRES_API_SERVER_POOL_OVERFLOW to 20 or more \
+             (onyx's profiles do: run `onyx up` again to re-apply them)"
+                .into(),
+        ));
+    }
+    // The cluster refuses to create the pods, e.g. a LimitRange's maximum below onyx's limit.
+    if let Some(e) = f.events.iter().rev().find(|e| {
+        e.reason.as_deref() == Some("FailedCreate")
+            && e.message
+                .as_deref()
+                .is_some_and(|m| m.contains("forbidden"))
+    }) {
+        let msg = e.message.clone().unwrap_or_default();
+        let hint = if msg.contains("maximum memory usage") || msg.contains("maximum cpu usage") {
+            format!(
+                "a LimitRange in the namespace caps containers below what {} needs (`kubectl get \
+                 limitrange -o yaml`): raise its maximum, or install into another namespace with -n",
+                f.service
+            )
+        } else {
+            "the cluster's admission rules refuse the pod: see the message, fix the policy or quota, \
+             then run `onyx up` again"
+                .into()
+        };
+        return Some(d(
+            "the cluster refuses to create its pod".into(),
+            vec![msg],
+            hint,
+        ));
+    }
+    None
 }
 
 fn events_for<'a>(f: &'a Facts, name: &str) -> Vec<&'a Event> {
@@ -429,10 +569,16 @@ pub async fn gather(
         .unwrap_or_default()
         .into_iter()
         .filter(|e| {
-            e.involved_object
-                .name
-                .as_ref()
-                .is_some_and(|n| involved.contains(n))
+            let o = &e.involved_object;
+            let workload = matches!(
+                o.kind.as_deref(),
+                Some("StatefulSet" | "ReplicaSet" | "Deployment")
+            );
+            o.name.as_ref().is_some_and(|n| {
+                involved.contains(n)
+                    // The controllers' FailedCreate when admission refuses the pods.
+                    || (workload && (n == service || n.starts_with(&format!("{service}-"))))
+            })
         })
         .collect();
     events.sort_by_key(|e| {
@@ -581,6 +727,93 @@ mod tests {
         assert_eq!(d.detail.len(), 20);
         assert_eq!(d.detail[0], "line 11");
         assert_eq!(d.detail[19], "line 30");
+    }
+
+    fn with_limit(mut p: Pod, container: &str, limit: &str) -> Pod {
+        use k8s_openapi::api::core::v1::{Container, PodSpec, ResourceRequirements};
+        use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+        p.spec = Some(PodSpec {
+            containers: vec![Container {
+                name: container.into(),
+                resources: Some(ResourceRequirements {
+                    limits: Some(BTreeMap::from([("memory".into(), Quantity(limit.into()))])),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        p
+    }
+
+    // The log lines are the images' own, as k8s-sim's images.rs reproduces them.
+    #[test]
+    fn vespa_refusing_a_lowered_memory_limit_is_named_with_the_limit() {
+        let mut f = facts("vespa");
+        let crashing = terminated_last(waiting("vespa", "CrashLoopBackOff", 3), "Error", 1);
+        f.pods = vec![with_limit(pod(vec![crashing]), "vespa", "2Gi")];
+        f.logs.insert(
+            "vespa".into(),
+            vec!["Running the Vespa container image requires at least 4GB available memory. See the relevant docs (https://docs.vespa.ai/en/operations-selfhosted/docker-containers.html#memory)  or set VESPA_IGNORE_NOT_ENOUGH_MEMORY=true".into()],
+        );
+        let d = diagnose(&f);
+        assert!(d.problem.contains("memory limit is 2Gi"), "{d}");
+        assert!(d.problem.contains("less than 3 GiB"), "{d}");
+        assert!(d.hint.contains("LimitRange"), "{d}");
+        // With a limit that passes, the node's free memory was the short half of the check.
+        f.pods = vec![with_limit(f.pods[0].clone(), "vespa", "4096Mi")];
+        let d = diagnose(&f);
+        assert!(d.problem.contains("node has less than 3 GiB"), "{d}");
+        assert!(d.hint.contains("VESPA_IGNORE_NOT_ENOUGH_MEMORY"), "{d}");
+    }
+
+    #[test]
+    fn vespa_config_server_name_mismatch() {
+        let mut f = facts("vespa");
+        f.pods = vec![pod(vec![waiting("vespa", "CrashLoopBackOff", 1)])];
+        f.logs.insert(
+            "vespa".into(),
+            vec![
+                "WARNING only these hosts should run a config server: [vespa-0.vespa-service.a.svc.cluster.local]".into(),
+                "this host [vespa-0.vespa-service.a.svc.corp] should not run a config server".into(),
+            ],
+        );
+        let d = diagnose(&f);
+        assert!(d.problem.contains("VESPA_CONFIGSERVERS"), "{d}");
+        assert_eq!(d.detail.len(), 2, "{d}");
+        assert!(d.hint.contains("VESPA_HOSTNAME"), "{d}");
+    }
+
+    #[test]
+    fn api_pool_under_the_warm_up_is_named_with_its_numbers() {
+        let mut f = facts("api-server");
+        f.pods = vec![pod(vec![waiting("api-server", "CrashLoopBackOff", 2)])];
+        f.logs.insert(
+            "api-server".into(),
+            vec![
+                "sqlalchemy.exc.TimeoutError: QueuePool limit of size 10 overflow 5 reached, connection timed out, timeout 30.00 (Background on this error at: https://sqlalche.me/e/20/3o7r)".into(),
+                "ERROR:    Application startup failed. Exiting.".into(),
+            ],
+        );
+        let d = diagnose(&f);
+        assert!(d.problem.contains("(10 + 5 overflow)"), "{d}");
+        assert!(d.hint.contains("POSTGRES_API_SERVER_POOL_SIZE"), "{d}");
+    }
+
+    #[test]
+    fn a_limit_range_refusing_the_pod_is_named() {
+        let mut f = facts("vespa");
+        let mut e = event(
+            "FailedCreate",
+            "vespa",
+            "create Pod vespa-0 in StatefulSet vespa failed error: pods \"vespa-0\" is forbidden: maximum memory usage per Container is 2Gi, but limit is 4Gi",
+        );
+        e.involved_object.kind = Some("StatefulSet".into());
+        f.events = vec![e];
+        let d = diagnose(&f);
+        assert_eq!(d.problem, "the cluster refuses to create its pod");
+        assert!(d.hint.contains("LimitRange"), "{d}");
+        assert!(d.detail[0].contains("maximum memory usage per Container is 2Gi"));
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! Resource profiles: how much CPU and memory each service gets, and the in-app knobs that go with
 //! it (Vespa's JVM heaps, the API's connection pool), for a machine of a given size.
 //!
-//! `small` fits an 8 GiB laptop (the whole stack requests under 6 GiB, limits under 7 GiB),
-//! `medium` a 16 GiB one, `large` a workstation (requests under 17 GiB). `cluster` is `large` with
-//! the stateless tiers replicated, for real multi-node clusters; it is never chosen automatically.
+//! Each number is derived from upstream's own figures and the images' own start rules (cited at
+//! the size tables below). A profile's floor is what its services request plus room for
+//! Kubernetes itself ([`floor_bytes`]): `small` needs 7.5 GiB (so an 8 GiB Linux laptop, not an
+//! 8 GiB Mac whose Docker VM gets less), `medium` 10 GiB (Onyx's documented minimum), `large`
+//! 16.5 GiB (helm's requests). `cluster` is `large` with the stateless tiers replicated, for real
+//! multi-node clusters; it is never chosen automatically.
 
 use serde::{Deserialize, Serialize};
 
@@ -116,92 +119,127 @@ pub fn profile(name: ProfileName) -> &'static Profile {
     }
 }
 
+// Where the numbers come from (quoted in README's profile table; re-derive them together):
+//
+// - Onyx v2.3.0 `deployment/docker_compose/docker-compose.resources.yml` limits: api_server 2 CPUs /
+//   4g, inference_model_server 5g, relational_db 2 CPUs / 4g, nginx 1 CPU / 1g, (minio, commented
+//   out) 1 CPU / 1g.
+// - Onyx v2.3.0 `deployment/helm/charts/onyx/values.yaml`: vespa 4000m/8000Mi requests, 8000m/
+//   32000Mi limits; inferenceCapability 2000m/3Gi, 4000m/10Gi; api 500m/1Gi, 1000m/3Gi; webserver
+//   200m/512Mi, 1000m/1Gi; redis 100m/128Mi, 500m/512Mi.
+// - Vespa v8.526.15 `client/go/internal/admin/vespa-wrapper/services/container.go`: exits at start
+//   when min(cgroup limit, MemAvailable) < 3 GiB (unless VESPA_IGNORE_NOT_ENOUGH_MEMORY, which the
+//   manifest sets so a busy node's MemAvailable can't stop a restart); the limit stays ≥ 4 GiB, the
+//   figure its own message names. Its JVMs: the query container's heap is 1536 MiB
+//   (`container-search/.../search.config.qr-start.def`, and `config-model/.../
+//   ApplicationContainerCluster.java` for a self-hosted app with no `<nodes><resources>`, which is
+//   what Onyx's `services.xml.jinja` deploys) plus direct memory 75 + 1536/8 MiB
+//   (`client/go/internal/admin/jvm/application_container.go`; VESPA_CONTAINER_JVMARGS comes before
+//   that -Xmx, so it cannot lower it); config server 128–2048 MiB by default
+//   (`vespa-wrapper/configserver/start.go`), config proxy 32–128 MiB (`jvm/configproxy_jvm.go`),
+//   cluster controller 128 MiB (`ClusterControllerContainerCluster.java`), metrics proxy 256 MiB
+//   (`MetricsProxyContainer.java`), plus proton and the C++ daemons. In small (config server and
+//   proxy trimmed) that is about 2.3 GiB of heaps before any index: request 3 GiB, limit 4 GiB.
+// - The API server: pool + overflow ≥ 20 (`backend/onyx/db/engine/connection_warmup.py` holds 20
+//   connections at once; with 10 + 5 startup exits, reproduced by running v2.3.0's API from source).
+//   Defaults 40 + 10 (`backend/onyx/configs/app_configs.py`).
+// - Requests are what each service uses in steady state (the floor the machine must hold); limits
+//   are upstream's ceilings. Where upstream gives no figure (PostgreSQL, MinIO and nginx requests,
+//   the small profile's CPU requests) the number is ours and README says so.
 const SMALL_SIZES: &[ServiceSize] = &[
     ServiceSize {
         service: "postgresql",
-        resources: res(50, 500, 256, 512),
+        resources: res(50, 1000, 256, 1024),
         env: &[],
     },
     ServiceSize {
         service: "redis",
-        resources: res(25, 250, 32, 128),
+        resources: res(25, 250, 64, 256),
         env: &[],
     },
     ServiceSize {
         service: "minio",
-        resources: res(25, 250, 128, 256),
+        resources: res(25, 500, 128, 512),
         env: &[],
     },
     ServiceSize {
         service: "vespa",
-        resources: res(200, 1000, 1280, 2048),
+        resources: res(250, 2000, 3072, 4096),
         env: &[
             ("VESPA_CONFIGSERVER_JVMARGS", "-Xms32M -Xmx128M"),
             ("VESPA_CONFIGPROXY_JVMARGS", "-Xms32M -Xmx32M"),
         ],
     },
+    // helm's request (3Gi) as the limit: torch and the embedding model load at the first query.
     ServiceSize {
         service: "inference-model-server",
-        resources: res(100, 1000, 1024, 1536),
+        resources: res(100, 2000, 1536, 3072),
         env: &[],
     },
+    // helm: 1Gi request, 3Gi limit. 15 + 5 = the 20 connections of the warm-up.
     ServiceSize {
         service: "api-server",
-        resources: res(200, 1000, 1024, 1536),
+        resources: res(200, 1000, 1024, 3072),
         env: &[
-            ("POSTGRES_API_SERVER_POOL_SIZE", "10"),
+            ("POSTGRES_API_SERVER_POOL_SIZE", "15"),
             ("POSTGRES_API_SERVER_POOL_OVERFLOW", "5"),
         ],
     },
     ServiceSize {
         service: "web-server",
-        resources: res(50, 500, 256, 512),
+        resources: res(50, 1000, 256, 1024),
         env: &[],
     },
     ServiceSize {
         service: "nginx",
-        resources: res(25, 250, 32, 64),
+        resources: res(25, 250, 32, 128),
         env: &[],
     },
 ];
 
 const MEDIUM_SIZES: &[ServiceSize] = &[
+    // compose: 2 CPUs / 4g.
     ServiceSize {
         service: "postgresql",
-        resources: res(250, 1000, 1024, 2048),
+        resources: res(250, 2000, 1024, 4096),
         env: &[],
     },
+    // helm: 128Mi / 512Mi.
     ServiceSize {
         service: "redis",
-        resources: res(50, 500, 128, 256),
+        resources: res(50, 500, 128, 512),
         env: &[],
     },
+    // compose (commented out): 1 CPU / 1g.
     ServiceSize {
         service: "minio",
-        resources: res(50, 500, 256, 512),
+        resources: res(50, 1000, 256, 1024),
         env: &[],
     },
     ServiceSize {
         service: "vespa",
-        resources: res(500, 2000, 4096, 6144),
+        resources: res(500, 4000, 4096, 8192),
         env: &[
             ("VESPA_CONFIGSERVER_JVMARGS", "-Xms128M -Xmx512M"),
             ("VESPA_CONFIGPROXY_JVMARGS", "-Xms32M -Xmx64M"),
         ],
     },
+    // compose: 5g; helm: 4000m CPU limit.
     ServiceSize {
         service: "inference-model-server",
-        resources: res(500, 2000, 2048, 3072),
+        resources: res(500, 4000, 2048, 5120),
         env: &[],
     },
+    // helm: 1Gi request; compose: 2 CPUs / 4g.
     ServiceSize {
         service: "api-server",
-        resources: res(500, 2000, 2048, 3072),
+        resources: res(500, 2000, 1024, 4096),
         env: &[
             ("POSTGRES_API_SERVER_POOL_SIZE", "20"),
             ("POSTGRES_API_SERVER_POOL_OVERFLOW", "10"),
         ],
     },
+    // helm: 512Mi / 1Gi.
     ServiceSize {
         service: "web-server",
         resources: res(100, 1000, 512, 1024),
@@ -209,58 +247,83 @@ const MEDIUM_SIZES: &[ServiceSize] = &[
     },
     ServiceSize {
         service: "nginx",
-        resources: res(50, 500, 64, 128),
+        resources: res(50, 1000, 64, 256),
         env: &[],
     },
 ];
 
 const LARGE_SIZES: &[ServiceSize] = &[
+    // compose: 2 CPUs / 4g.
     ServiceSize {
         service: "postgresql",
         resources: res(500, 2000, 2048, 4096),
         env: &[],
     },
+    // helm: 100m/128Mi, 500m/512Mi.
     ServiceSize {
         service: "redis",
-        resources: res(100, 1000, 256, 512),
+        resources: res(100, 500, 128, 512),
         env: &[],
     },
+    // compose (commented out): 1 CPU / 1g.
     ServiceSize {
         service: "minio",
         resources: res(100, 1000, 512, 1024),
         env: &[],
     },
-    // Vespa's own JVM defaults: no trimming.
+    // helm's memory (8000Mi / 32000Mi) and CPU limit (8000m); Vespa's own JVM defaults. The CPU
+    // request is below helm's 4000m so the whole stack fits the 6 CPUs this profile asks for.
     ServiceSize {
         service: "vespa",
-        resources: res(1000, 4000, 8192, 12288),
+        resources: res(1500, 8000, 8000, 32000),
         env: &[],
     },
+    // helm: 3Gi / 10Gi, 4000m CPU limit (request below helm's 2000m, as for Vespa).
     ServiceSize {
         service: "inference-model-server",
-        resources: res(1000, 4000, 3072, 6144),
+        resources: res(1000, 4000, 3072, 10240),
         env: &[],
     },
+    // helm: 500m / 1Gi request; compose: 2 CPUs / 4g. Onyx's default pool (40 + 10).
     ServiceSize {
         service: "api-server",
-        resources: res(1000, 4000, 2048, 4096),
+        resources: res(500, 2000, 1024, 4096),
         env: &[],
     },
+    // helm: 200m/512Mi, 1000m/1Gi.
     ServiceSize {
         service: "web-server",
-        resources: res(250, 1000, 1024, 2048),
+        resources: res(200, 1000, 512, 1024),
         env: &[],
     },
+    // compose: 1 CPU / 1g.
     ServiceSize {
         service: "nginx",
-        resources: res(250, 1000, 128, 256),
+        resources: res(100, 1000, 128, 1024),
         env: &[],
     },
 ];
 
+/// What the machine needs beyond the stack's requests: kind's control plane (API server, etcd,
+/// controller manager, scheduler, CoreDNS, kindnet), the kubelet and containerd. Not a figure from
+/// any source: an estimate (README says so).
+pub const CLUSTER_RESERVE_MIB: u32 = 1024;
+
+/// The memory a profile asks of the machine: its requests plus [`CLUSTER_RESERVE_MIB`], rounded
+/// up to half a GiB.
+pub const fn floor_bytes(sizes: &[ServiceSize]) -> u64 {
+    let mut mib = CLUSTER_RESERVE_MIB as u64;
+    let mut i = 0;
+    while i < sizes.len() {
+        mib += sizes[i].resources.memory_request_mib as u64;
+        i += 1;
+    }
+    mib.div_ceil(512) * 512 * MIB
+}
+
 pub static SMALL: Profile = Profile {
     name: ProfileName::Small,
-    min_memory_bytes: 6 * GIB,
+    min_memory_bytes: floor_bytes(SMALL_SIZES),
     min_cpus: 2,
     stateless_replicas: 1,
     sizes: SMALL_SIZES,
@@ -268,7 +331,7 @@ pub static SMALL: Profile = Profile {
 
 pub static MEDIUM: Profile = Profile {
     name: ProfileName::Medium,
-    min_memory_bytes: 12 * GIB,
+    min_memory_bytes: floor_bytes(MEDIUM_SIZES),
     min_cpus: 4,
     stateless_replicas: 1,
     sizes: MEDIUM_SIZES,
@@ -276,7 +339,7 @@ pub static MEDIUM: Profile = Profile {
 
 pub static LARGE: Profile = Profile {
     name: ProfileName::Large,
-    min_memory_bytes: 20 * GIB,
+    min_memory_bytes: floor_bytes(LARGE_SIZES),
     min_cpus: 6,
     stateless_replicas: 1,
     sizes: LARGE_SIZES,
@@ -284,7 +347,7 @@ pub static LARGE: Profile = Profile {
 
 pub static CLUSTER: Profile = Profile {
     name: ProfileName::Cluster,
-    min_memory_bytes: 20 * GIB,
+    min_memory_bytes: floor_bytes(LARGE_SIZES),
     min_cpus: 6,
     stateless_replicas: 2,
     sizes: LARGE_SIZES,
@@ -341,7 +404,12 @@ fn shortfall(p: &Profile, c: Capacity, hint: String) -> Refusal {
     let mut need = Vec::new();
     if c.memory_bytes < p.min_memory_bytes {
         have.push(format!("{} of memory", gib(c.memory_bytes)));
-        need.push(gib(p.min_memory_bytes));
+        need.push(format!(
+            "{} ({} requested by its services + {} for Kubernetes itself)",
+            gib(p.min_memory_bytes),
+            gib(mib_to_bytes(totals(p).memory_request_mib)),
+            gib(mib_to_bytes(CLUSTER_RESERVE_MIB))
+        ));
     }
     if c.cpus < p.min_cpus {
         have.push(format!("{} CPUs", c.cpus));
@@ -439,6 +507,29 @@ pub fn choose(
     }
 }
 
+/// The choice for output that is not applied here (`render`, `plan`): never refused for the size
+/// of this machine, since it may be printed for another cluster. Returns what [`choose`] would
+/// have refused with, for a warning: the profile named (or `small` when none fits).
+pub fn choose_for_output(
+    capacity: Capacity,
+    requested: Option<ProfileName>,
+) -> (Choice, Option<Refusal>) {
+    match choose(capacity, requested, false) {
+        Ok(c) => (c, None),
+        Err(r) => {
+            let p = profile(requested.unwrap_or(ProfileName::Small));
+            (
+                Choice {
+                    profile: p,
+                    automatic: requested.is_none(),
+                    forced: true,
+                },
+                Some(r),
+            )
+        }
+    }
+}
+
 /// Sum of memory requests/limits and CPU requests of a profile's services, one replica each.
 pub fn totals(p: &Profile) -> Resources {
     p.sizes.iter().fold(res(0, 0, 0, 0), |acc, s| {
@@ -490,16 +581,18 @@ mod tests {
         let table: &[(f64, u32, Option<ProfileName>)] = &[
             (2.0, 2, None),
             (4.0, 8, None),
-            (5.9, 4, None),
-            (6.0, 1, None),
-            (6.0, 2, Some(ProfileName::Small)),
-            (7.6, 4, Some(ProfileName::Small)), // an "8 GiB" laptop as the OS reports it
-            (11.9, 8, Some(ProfileName::Small)),
-            (12.0, 4, Some(ProfileName::Medium)),
-            (15.5, 8, Some(ProfileName::Medium)),
-            (24.0, 2, Some(ProfileName::Small)), // memory alone is not enough
+            (6.0, 4, None), // the old floor: Vespa's 3 GiB alone leaves too little for the rest
+            (7.4, 4, None),
+            (7.5, 1, None),
+            (7.5, 2, Some(ProfileName::Small)),
+            (7.6, 4, Some(ProfileName::Small)), // an "8 GiB" Linux laptop as the OS reports it
+            (9.9, 8, Some(ProfileName::Small)),
+            (10.0, 4, Some(ProfileName::Medium)),
+            (15.5, 8, Some(ProfileName::Medium)), // a "16 GiB" machine
+            (24.0, 2, Some(ProfileName::Small)),  // memory alone is not enough
             (24.0, 4, Some(ProfileName::Medium)),
-            (20.0, 6, Some(ProfileName::Large)),
+            (16.4, 6, Some(ProfileName::Medium)),
+            (16.5, 6, Some(ProfileName::Large)),
             (64.0, 16, Some(ProfileName::Large)), // never `cluster` by itself
         ];
         for &(mem, cpus, want) in table {
@@ -548,10 +641,35 @@ mod tests {
     fn refusal_gives_the_numbers() {
         let r = choose(cap(4.0, 2), None, false).unwrap_err();
         assert_eq!(r.have, "4.0 GiB of memory");
-        assert_eq!(r.need, "at least 6.0 GiB");
+        assert_eq!(
+            r.need,
+            "at least 7.5 GiB (6.2 GiB requested by its services + 1.0 GiB for Kubernetes itself)"
+        );
         let r = choose(cap(4.0, 1), None, false).unwrap_err();
         assert_eq!(r.have, "4.0 GiB of memory and 1 CPUs");
-        assert_eq!(r.need, "at least 6.0 GiB and 2 CPUs");
+        assert!(r.need.ends_with(" and 2 CPUs"), "{}", r.need);
+    }
+
+    #[test]
+    fn output_choices_are_never_refused_for_this_machine() {
+        for requested in [
+            Some(ProfileName::Small),
+            Some(ProfileName::Medium),
+            Some(ProfileName::Large),
+            Some(ProfileName::Cluster),
+            None,
+        ] {
+            let (c, refusal) = choose_for_output(cap(2.0, 1), requested);
+            assert_eq!(
+                c.profile.name,
+                requested.unwrap_or(ProfileName::Small),
+                "{requested:?}"
+            );
+            // `cluster` is never about this machine; the others say what `up` would refuse.
+            assert_eq!(refusal.is_some(), requested != Some(ProfileName::Cluster));
+            let (c, refusal) = choose_for_output(cap(64.0, 16), requested);
+            assert!(refusal.is_none() && !c.forced);
+        }
     }
 
     #[test]
@@ -579,18 +697,19 @@ mod tests {
 
     #[test]
     fn profile_budgets() {
+        // The floors, re-derived: requests + the reserve for Kubernetes, rounded up to 0.5 GiB.
+        assert_eq!(SMALL.min_memory_bytes, 15 * GIB / 2);
+        assert_eq!(MEDIUM.min_memory_bytes, 10 * GIB);
+        assert_eq!(LARGE.min_memory_bytes, 33 * GIB / 2);
         let small = totals(&SMALL);
-        assert!(small.memory_request_mib <= 6 * 1024, "{small:?}");
-        assert!(small.memory_limit_mib <= 7 * 1024, "{small:?}");
         // Leaves room for kind's control plane (~1 CPU of requests) on a 2-CPU machine.
         assert!(small.cpu_request_m <= 1000, "{small:?}");
-        let large = totals(&LARGE);
-        assert!(large.memory_request_mib <= 17 * 1024, "{large:?}");
         for p in Profile::host_profiles() {
             let t = totals(p);
+            let need = mib_to_bytes(t.memory_request_mib + CLUSTER_RESERVE_MIB);
             assert!(
-                mib_to_bytes(t.memory_request_mib) < p.min_memory_bytes,
-                "{}: requests must fit in the memory it asks the host for",
+                need <= p.min_memory_bytes && p.min_memory_bytes - need < 512 * MIB,
+                "{}: the floor is requests + reserve, rounded up to half a GiB",
                 p.name
             );
             assert!(t.cpu_request_m < p.min_cpus * 1000, "{}", p.name);
@@ -607,7 +726,8 @@ mod tests {
             for s in w[0].sizes {
                 let b = w[1].size(s.service).unwrap().resources;
                 assert!(
-                    b.memory_request_mib >= s.resources.memory_request_mib,
+                    b.memory_request_mib >= s.resources.memory_request_mib
+                        && b.memory_limit_mib >= s.resources.memory_limit_mib,
                     "{}",
                     s.service
                 );

@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStrategy, StatefulSet};
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, Container, EmptyDirVolumeSource, EnvVar, PersistentVolumeClaim,
-    PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret,
-    SecurityContext, Service, TopologySpreadConstraint,
+    Capabilities, ConfigMap, Container, EnvVar, PersistentVolumeClaim, PodSecurityContext, PodSpec,
+    PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret, SecurityContext, Service,
+    TopologySpreadConstraint,
 };
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
@@ -214,11 +214,6 @@ pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
         objects.retain(|r| !matches!(r.object, Object::Secret(_)));
     }
     let cluster = opts.profile.name == ProfileName::Cluster;
-    if cluster {
-        // Replicated model servers can't share one ReadWriteOnce cache volume; the models are
-        // baked into the image anyway, so each replica caches into an emptyDir.
-        objects.retain(|r| r.object.name() != "inference-model-cache");
-    }
 
     for r in &mut objects {
         match &mut r.object {
@@ -378,8 +373,16 @@ fn patch_pod(spec: &mut PodSpec, service: &str, profile: &Profile) {
         type_: "RuntimeDefault".into(),
         localhost_profile: None,
     });
+    // No pod of the stack talks to the Kubernetes API.
+    spec.automount_service_account_token = Some(false);
     for c in spec.init_containers.iter_mut().flatten() {
-        c.resources = Some(requirements(INIT_CONTAINER));
+        // The API's migrations load all of Onyx: they get the API's own size.
+        let r = if FULL_SIZE_INIT_CONTAINERS.contains(&c.name.as_str()) {
+            size.resources
+        } else {
+            INIT_CONTAINER
+        };
+        c.resources = Some(requirements(r));
         harden(c);
     }
     for c in &mut spec.containers {
@@ -394,6 +397,9 @@ fn patch_pod(spec: &mut PodSpec, service: &str, profile: &Profile) {
         harden(c);
     }
 }
+
+/// Init containers that run the service's own program (not a wait or a copy), sized like it.
+pub const FULL_SIZE_INIT_CONTAINERS: &[&str] = &["migrate"];
 
 fn patch_workload(object: &mut Object, service: &str, profile: &Profile) {
     let Some(template) = object.pod_template_mut() else {
@@ -418,19 +424,11 @@ fn patch_workload(object: &mut Object, service: &str, profile: &Profile) {
             }),
             ..Default::default()
         }]);
-        if service == "inference-model-server" {
-            for v in spec.volumes.iter_mut().flatten() {
-                if v.persistent_volume_claim.is_some() {
-                    v.persistent_volume_claim = None;
-                    v.empty_dir = Some(EmptyDirVolumeSource::default());
-                }
-            }
-        }
     }
     if svc.stateless {
         object.set_replicas(profile.stateless_replicas);
         if cluster && let Object::Deployment(d) = object {
-            // Rolling updates keep a replica serving; Recreate was only for the shared volume.
+            // Rolling updates keep a replica serving.
             d.spec.as_mut().expect("spec").strategy = Some(DeploymentStrategy {
                 type_: Some("RollingUpdate".into()),
                 rolling_update: None,

@@ -1058,7 +1058,9 @@ fn pods(
                 "name": cname, "image": image, "imageID": "", "containerID": "",
                 "started": false, "ready": false, "restartCount": *rt.restarts.get(&cname).unwrap_or(&0),
             });
-            let fault = fault_for(faults, &pod, Some(&cname));
+            // An injected fault first; else what the image itself does with this spec.
+            let own = crate::images::start_failure(&pod, c, &cfg.cluster_domain);
+            let fault = fault_for(faults, &pod, Some(&cname)).or(own.as_ref());
             match fault {
                 Some(Fault::ImagePull { message }) => {
                     let since = *rt.fault_since.entry(cname.clone()).or_insert(now);

@@ -23,6 +23,7 @@ pub mod apply;
 mod controllers;
 pub mod error;
 pub mod faults;
+pub mod images;
 mod nodeports;
 mod openapi;
 pub mod resources;
@@ -57,6 +58,9 @@ pub struct SimConfig {
     pub tick: Duration,
     /// How many changes watches can replay; a watch from an older version gets `410 Gone`.
     pub watch_history: usize,
+    /// The cluster's DNS domain: the end of `hostname -f` in a pod with a subdomain, which
+    /// Vespa's start rules read ([`images`]).
+    pub cluster_domain: String,
 }
 
 impl Default for SimConfig {
@@ -66,6 +70,7 @@ impl Default for SimConfig {
             crash_interval: Duration::from_millis(300),
             tick: Duration::from_millis(20),
             watch_history: store::DEFAULT_HISTORY,
+            cluster_domain: "cluster.local".into(),
         }
     }
 }

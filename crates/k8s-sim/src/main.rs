@@ -49,6 +49,9 @@ struct Args {
     /// Milliseconds between crashes of a crash-looping container (fault).
     #[arg(long, default_value_t = 1000)]
     crash_interval_ms: u64,
+    /// The cluster's DNS domain (what `hostname -f` ends in for a StatefulSet's pods).
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
 }
 
 #[tokio::main]
@@ -57,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
     let config = k8s_sim::SimConfig {
         ready_delay: Duration::from_millis(args.ready_delay_ms),
         crash_interval: Duration::from_millis(args.crash_interval_ms),
+        cluster_domain: args.cluster_domain.clone(),
         ..Default::default()
     };
     let rules: Vec<k8s_sim::ForwardRule> = args
