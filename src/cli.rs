@@ -51,7 +51,8 @@ pub enum Command {
     /// or interrupted run is resumed, and passwords already in the cluster are kept.
     Up(UpArgs),
 
-    /// Show each service: ready/desired, restarts, age, image (exit 0 only when all are ready)
+    /// Show each service: ready/desired, restarts, age, state, image (exit 0 only when all are
+    /// ready)
     Status(StatusArgs),
 
     /// Print a service's logs
@@ -159,9 +160,26 @@ pub struct StackArgs {
     pub port: Option<u16>,
 }
 
-/// Which cluster and namespace, shared by the commands that talk to one.
+/// Which cluster and namespace the stack runs in, shared by the day-2 commands (status, logs,
+/// restart, down, destroy, doctor, backup, restore).
 #[derive(Debug, Args, Clone, Default)]
 pub struct ClusterArgs {
+    /// Kubeconfig context of the cluster the stack runs in (default: onyx's own local cluster)
+    #[arg(long, env = env_vars::ONYX_CONTEXT, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Kubeconfig file to read (default: KUBECONFIG, else ~/.kube/config)
+    #[arg(long, env = env_vars::ONYX_KUBECONFIG, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Namespace the stack was installed in (default: the context's current namespace)
+    #[arg(short, long, env = env_vars::ONYX_NAMESPACE, value_name = "NS")]
+    pub namespace: Option<String>,
+}
+
+/// Where `onyx up` deploys: the same flags as [`ClusterArgs`], with what `up` does with them.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
     /// Kubeconfig context to deploy into (default: onyx's own local cluster)
     ///
     /// Any cluster kubectl can reach: Docker Desktop, OrbStack, k3d, minikube, kind, EKS, GKE,
@@ -173,7 +191,7 @@ pub struct ClusterArgs {
     #[arg(long, env = env_vars::ONYX_KUBECONFIG, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
-    /// Namespace (default: the context's current namespace); created if missing
+    /// Namespace to deploy into (default: the context's current namespace); created if missing
     #[arg(short, long, env = env_vars::ONYX_NAMESPACE, value_name = "NS")]
     pub namespace: Option<String>,
 }
@@ -184,7 +202,14 @@ pub struct UpArgs {
     pub stack: StackArgs,
 
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub cluster: TargetArgs,
+
+    /// Host directory for onyx's own cluster's data (its volumes live in its `data/`)
+    ///
+    /// Default: the platform data directory + `onyx` (on Linux `~/.local/share/onyx`). Not used
+    /// with --context/--kubeconfig.
+    #[arg(long, env = env_vars::ONYX_DATA_DIR, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 
     /// Give up when the stack is not ready after this long (e.g. 90s, 20m, 1h)
     ///

@@ -79,7 +79,10 @@ pub fn ensure(
     args: &ClusterCreateArgs,
 ) -> Result<(kind::Created, std::path::PathBuf)> {
     let name = checked_name(&args.target)?.to_string();
-    let data = data_dir(&data_root(&args.target)?, &name);
+    let root = data_root(&args.target)?;
+    let data = data_dir(&root, &name);
+    // What this run makes it removes again when it fails: no empty data directory is left.
+    let made = missing_dirs(&root, &data);
     std::fs::create_dir_all(&data).map_err(|e| {
         Error::input(
             format!("cannot create the data directory {}: {e}", data.display()),
@@ -89,6 +92,47 @@ pub fn ensure(
             ),
         )
     })?;
+    let result = ensure_in(settings, printer, rt, args, name, &data);
+    if result.is_err() && !args.retain {
+        remove_empty(&made);
+    }
+    Ok((result?, data))
+}
+
+/// The directories from `root` (included) down to `data` that do not exist yet, deepest first.
+fn missing_dirs(root: &Path, data: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut dir = Some(data);
+    while let Some(d) = dir {
+        if d.exists() {
+            break;
+        }
+        out.push(d.to_path_buf());
+        if d == root {
+            break;
+        }
+        dir = d.parent();
+    }
+    out
+}
+
+/// Remove these directories, deepest first, each only while empty.
+fn remove_empty(dirs: &[PathBuf]) {
+    for d in dirs {
+        if std::fs::remove_dir(d).is_err() {
+            break;
+        }
+    }
+}
+
+fn ensure_in(
+    settings: &Settings,
+    printer: &Printer,
+    rt: &tokio::runtime::Runtime,
+    args: &ClusterCreateArgs,
+    name: String,
+    data: &Path,
+) -> Result<kind::Created> {
     let image = args
         .node_image
         .clone()
@@ -99,7 +143,7 @@ pub fn ensure(
         image,
         api_server_port,
         ui_port: settings.port,
-        data_dir: data.clone(),
+        data_dir: data.to_path_buf(),
     });
     let options = CreateOptions {
         cluster: name,
@@ -118,6 +162,8 @@ pub fn ensure(
         let node = cluster::node_name(&options.cluster);
         let existed = kind::inspect(&engine.docker, &node).await?.is_some();
         if !existed {
+            // A taken UI port is refused before anything else (not after a pull).
+            kind::check_ports(&options.spec)?;
             let r = reference::Reference::parse(&options.spec.image)
                 .map_err(|e| Error::input(e, "give a node image like kindest/node:v1.36.1"))?;
             if images::present(&engine.docker, &r).await?.is_none() {
@@ -153,7 +199,7 @@ pub fn ensure(
             printer.warn(&format!("could not remove {}: {e}", options.spec.name));
         }
     }
-    Ok((created?, data))
+    created
 }
 
 pub fn create(
@@ -195,7 +241,8 @@ pub fn create(
 
 pub fn delete(printer: &Printer, args: &ClusterDeleteArgs) -> Result<ExitCode> {
     let name = checked_name(&args.target)?.to_string();
-    let data = data_dir(&data_root(&args.target)?, &name);
+    let root = data_root(&args.target)?;
+    let data = data_dir(&root, &name);
     let file = kubeconfig_file(&args.target);
     let rt = super::runtime()?;
     let deleted = super::until_interrupted(&rt, async {
@@ -208,6 +255,18 @@ pub fn delete(printer: &Printer, args: &ClusterDeleteArgs) -> Result<ExitCode> {
         )
         .await?)
     })?;
+    if deleted.data_removed.is_some() {
+        // --purge: the folders above the data that are left empty go too (onyx's data folder
+        // itself included), never one that still holds something.
+        let mut above: Vec<PathBuf> = data
+            .ancestors()
+            .skip(1)
+            .take_while(|d| d.starts_with(&root))
+            .map(Path::to_path_buf)
+            .collect();
+        above.retain(|d| d.exists());
+        remove_empty(&above);
+    }
     match args.output {
         DataFormat::Json => printer.data(&json(&deleted))?,
         DataFormat::Text => {
@@ -273,7 +332,8 @@ pub fn status(printer: &Printer, args: &ClusterStatusArgs) -> Result<ExitCode> {
     let status = super::until_interrupted(&rt, async {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         Ok(kind::status(&engine.docker, &name).await?)
-    })?;
+    })
+    .map_err(|e| no_cluster_yet(e, &name))?;
     match args.output {
         DataFormat::Json => printer.data(&json(&status))?,
         DataFormat::Text => {
@@ -299,6 +359,23 @@ pub fn status(printer: &Printer, args: &ClusterStatusArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The own cluster not made yet is a state with a way out, said as such (exit 3, as the day-2
+/// commands say it); a cluster named with `--name` that is not there stays "no cluster named".
+fn no_cluster_yet(e: Error, name: &str) -> Error {
+    match e {
+        Error::Cluster(kind::ClusterError::NotFound(n)) if n == cluster::CLUSTER_NAME => {
+            Error::environment(
+                format!(
+                    "no local cluster yet (no node {})",
+                    cluster::node_name(name)
+                ),
+                "`onyx up` or `onyx cluster create` makes one",
+            )
+        }
+        e => e,
+    }
+}
+
 pub fn load(printer: &Printer, args: &ClusterLoadArgs) -> Result<ExitCode> {
     let name = checked_name(&args.target)?.to_string();
     let images: Vec<String> = if args.images.is_empty() {
@@ -313,7 +390,9 @@ pub fn load(printer: &Printer, args: &ClusterLoadArgs) -> Result<ExitCode> {
     let outcome = super::until_interrupted(&rt, async {
         let (engine, facts) = engine::detect().await?;
         let node = cluster::node_name(&name);
-        let status = kind::status(&engine.docker, &name).await?;
+        let status = kind::status(&engine.docker, &name)
+            .await
+            .map_err(|e| no_cluster_yet(e.into(), &name))?;
         if status.state != "running" {
             return Err(Error::input(
                 format!("the node {node} is {}, not running", status.state),

@@ -85,6 +85,11 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
             "add --forward (a port-forward to the gateway while onyx runs)",
         ));
     }
+    // The port --forward will listen on is checked before any work that needs it (the own
+    // cluster's is checked before its node is made, in `cluster::ensure`).
+    if given_cluster && args.forward {
+        crate::kube::forward::check_port(settings.port)?;
+    }
 
     // 2a. onyx's own cluster: made or reused, its images pulled (or loaded from the bundle) and
     // put into the node, before anything talks to Kubernetes.
@@ -221,15 +226,25 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
         }
     })?;
     let Some((url, forward)) = exposed else {
+        let mut kubectl = String::from("kubectl");
+        if let Some(k) = &settings.kubeconfig {
+            kubectl.push_str(&format!(
+                " --kubeconfig {}",
+                crate::ui::shell_quote(&k.display().to_string())
+            ));
+        }
         printer.info(&format!(
             "\nOnyx is ready in namespace {ns} of context {ctx}.\n\
              Reach it with `onyx up --forward` (a port-forward on 127.0.0.1:{port} while onyx \
-             runs), `kubectl port-forward -n {ns} svc/nginx {port}:80`, or your own ingress.\n\
+             runs), `{kubectl} --context {qctx} port-forward -n {qns} svc/nginx {port}:80`, or \
+             your own ingress.\n\
              Log in: create an account there; the first account becomes the admin.\n\
              Chat needs an LLM provider: Admin panel → LLM, or --llm-url / --llm ollama / \
              --openai-api-key-env with --forward.",
             ns = target.namespace,
             ctx = target.context,
+            qns = crate::ui::shell_quote(&target.namespace),
+            qctx = crate::ui::shell_quote(&target.context),
             port = settings.port,
         ));
         return Ok(ExitCode::SUCCESS);
@@ -266,7 +281,7 @@ fn own_cluster(
         target: crate::cli::ClusterTarget {
             name: crate::cluster::CLUSTER_NAME.into(),
             kubeconfig: settings.kubeconfig.clone(),
-            data_dir: None,
+            data_dir: args.data_dir.clone(),
         },
         port: Some(settings.port),
         retain: false,
@@ -478,48 +493,74 @@ fn through_mirror(objects: &mut [Rendered], mirror: &str) {
 }
 
 /// Diagnose each service that did not come up, most useful first (failures, then the ones that
-/// wait on others), as one error.
+/// wait on others or were still on their way), as one error. Every piece of advice is given
+/// once: a hint shared by several services is printed once, and when there is only one, it is
+/// the error's hint rather than a line of its own.
 async fn explain(
     target: &Target,
     not_ready: &[NotReady],
     offline: bool,
     profile: ProfileName,
 ) -> Error {
-    let mut lines = Vec::new();
-    let mut first_hint = None;
-    // A service waiting for another is explained by the other; say it once, briefly.
-    let blocked: Vec<&NotReady> = not_ready
-        .iter()
-        .filter(|n| matches!(n.phase, rollout::Phase::WaitingFor(_)))
-        .collect();
-    for n in not_ready
-        .iter()
-        .filter(|n| !matches!(n.phase, rollout::Phase::WaitingFor(_)))
-    {
+    // Diagnosed: what failed or timed out, and what was failing when onyx gave up.
+    let diagnosed = |n: &&NotReady| match (&n.stuck, &n.phase) {
+        (_, rollout::Phase::WaitingFor(_)) => false,
+        (Stuck::Unfinished, phase) => matches!(phase, rollout::Phase::Failing(_)),
+        _ => true,
+    };
+    let mut diagnoses = Vec::new();
+    for n in not_ready.iter().filter(diagnosed) {
         let facts = diagnose::gather(target, n.service, offline, Some(profile)).await;
-        let d = diagnose::diagnose(&facts);
-        first_hint.get_or_insert_with(|| d.hint.clone());
+        diagnoses.push((n, diagnose::diagnose(&facts)));
+    }
+    let mut hints: Vec<String> = Vec::new();
+    for (_, d) in &diagnoses {
+        if !hints.contains(&d.hint) {
+            hints.push(d.hint.clone());
+        }
+    }
+    let single_hint = hints.len() == 1;
+    let mut shown: Vec<&str> = Vec::new();
+    let mut lines = Vec::new();
+    for (n, d) in &diagnoses {
         let when = match &n.stuck {
-            Stuck::Failed(_) => String::new(),
             Stuck::TimedOut(t) => format!(" (not ready after {})", human(*t)),
+            Stuck::Failed(_) | Stuck::Unfinished => String::new(),
         };
-        lines.push(format!("{d}{when}"));
+        let mut text = format!("{}: {}{when}", d.service, d.problem);
+        for line in &d.detail {
+            text.push_str(&format!("\n    {line}"));
+        }
+        if !single_hint && !shown.contains(&d.hint.as_str()) {
+            text.push_str(&format!("\n  → {}", d.hint));
+            shown.push(&d.hint);
+        }
+        lines.push(text);
     }
-    for n in &blocked {
-        lines.push(format!("{}: {}", n.service, n.phase));
+    for n in not_ready.iter().filter(|n| !diagnosed(n)) {
+        lines.push(match n.phase {
+            rollout::Phase::WaitingFor(_) => format!("{}: {}", n.service, n.phase),
+            _ => format!("{}: still {} when onyx stopped waiting", n.service, n.phase),
+        });
     }
-    let summary = if not_ready.len() == 1 {
-        format!("{} did not become ready", not_ready[0].service)
+    let summary = match diagnoses.as_slice() {
+        [(n, _)] => format!("{} did not become ready", n.service),
+        [] if not_ready.len() == 1 => format!("{} did not become ready", not_ready[0].service),
+        _ => format!(
+            "{} did not become ready",
+            crate::ui::plural(not_ready.len() as u64, "service", "services")
+        ),
+    };
+    let hint = if single_hint {
+        format!("{}; nothing was torn down", hints[0])
     } else {
-        format!("{} services did not become ready", not_ready.len())
+        "nothing was torn down: after acting on the advice above (→), `onyx up` again resumes"
+            .into()
     };
     KubeError::NotReady {
         summary,
         details: lines.join("\n"),
-        hint: format!(
-            "{}; nothing was torn down: `onyx up` again resumes",
-            first_hint.unwrap_or_else(|| "see above".into())
-        ),
+        hint,
     }
     .into()
 }
