@@ -154,7 +154,7 @@ pub(crate) fn port_taken(port: u16, container_port: u16) -> ClusterError {
 }
 
 /// The first host port of the spec that can't be bound, as an error.
-pub(crate) fn check_ports(spec: &NodeSpec) -> Result<(), ClusterError> {
+pub fn check_ports(spec: &NodeSpec) -> Result<(), ClusterError> {
     for p in &spec.ports {
         if !port_is_free(p.host_port) {
             return Err(port_taken(p.host_port, p.container_port));
