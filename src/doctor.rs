@@ -437,7 +437,7 @@ fn memory_mib(
 }
 
 fn mib_text(mib: u64) -> String {
-    if mib % GIB_MIB == 0 {
+    if mib.is_multiple_of(GIB_MIB) {
         format!("{} GiB", mib / GIB_MIB)
     } else {
         format!("{mib} MiB")

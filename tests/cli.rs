@@ -105,11 +105,23 @@ fn plan_for_a_workstation_picks_large() {
 }
 
 #[test]
-fn too_little_memory_is_refused_with_the_numbers() {
+fn too_little_memory_is_planned_with_a_warning_giving_the_numbers() {
+    // `plan` may be for another machine: it never refuses for this one's size (only `up` does),
+    // and says what `up` would refuse, with the numbers.
     let r = onyx(&["plan", "--memory", "4GiB", "--cpus", "4"]);
-    assert_eq!(r.code, 3);
-    assert!(r.stdout.is_empty());
-    snapshot!("refuse_4gib", r.stderr);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout
+            .contains("Profile: small (the machine looks too small"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr.contains("warning:") && r.stderr.contains("would refuse"),
+        "{}",
+        r.stderr
+    );
+    snapshot!("plan_warn_4gib", r.stderr);
 
     let r = onyx(&[
         "plan",
@@ -120,14 +132,14 @@ fn too_little_memory_is_refused_with_the_numbers() {
         "--cpus",
         "4",
     ]);
-    assert_eq!(r.code, 3);
-    snapshot!("refuse_large_on_8gib", r.stderr);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("Profile: large"), "{}", r.stdout);
+    snapshot!("plan_warn_large_on_8gib", r.stderr);
 
-    // --force tries anyway, with a warning.
+    // The same with --force: still planned, still warned.
     let r = onyx(&["plan", "--memory", "4GiB", "--cpus", "4", "--force"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("warning:"), "{}", r.stderr);
-    assert!(r.stdout.contains("Profile: small (forced"), "{}", r.stdout);
 }
 
 #[test]
@@ -299,7 +311,8 @@ fn render_prints_yaml_and_warns_about_credentials_on_stderr() {
         r.stdout
             .starts_with("---\napiVersion: v1\nkind: ConfigMap\n")
     );
-    assert_eq!(r.stdout.matches("\n---\n").count() + 1, 30);
+    // 29 objects: the model server has no cache claim (as Onyx's helm chart).
+    assert_eq!(r.stdout.matches("\n---\n").count() + 1, 29);
     assert!(r.stderr.contains("credentials"), "{}", r.stderr);
     // -q silences the note; the data is unchanged in shape.
     let q = onyx(&["render", "--profile", "small", "-q"]);

@@ -21,6 +21,16 @@ use crate::stack::summary::{self, ServiceSummary, Totals};
 use crate::ui::Printer;
 
 #[derive(Serialize)]
+struct Needs {
+    memory_bytes: u64,
+    /// The services' requests, plus `reserve_bytes` for Kubernetes itself, rounded up to half a
+    /// GiB, make `memory_bytes`.
+    requests_bytes: u64,
+    reserve_bytes: u64,
+    cpus: u32,
+}
+
+#[derive(Serialize)]
 struct Plan<'a> {
     host: &'a HostFacts,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -30,6 +40,8 @@ struct Plan<'a> {
     sized_for: Option<&'static str>,
     profile: &'a str,
     reason: String,
+    /// What the profile asks of the machine.
+    needs: Needs,
     services: Vec<ServiceSummary>,
     totals: Totals,
 }
@@ -59,7 +71,14 @@ pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<Ex
     if !given && engine.is_none() && args.output == DataFormat::Json {
         printer.info("no Docker engine answered: sized for this host's memory and CPUs");
     }
-    let choice = super::choose_profile(settings, printer, &sizing)?;
+    // Never refused for this machine's size: plan may be for another one (only `up` refuses).
+    let (choice, refusal) = profile::choose_for_output(sizing.capacity(), settings.profile);
+    if let Some(r) = &refusal {
+        printer.warn(&format!(
+            "{} has {}; the {} profile needs {}: `onyx up` would refuse it here (--force tries anyway)",
+            sizing.source, r.have, choice.profile.name, r.need
+        ));
+    }
     let objects = render::render(&RenderOptions {
         profile: choice.profile,
         namespace: settings.namespace.as_deref(),
@@ -74,6 +93,14 @@ pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<Ex
         sized_for: (!given).then_some(if engine.is_some() { "engine" } else { "host" }),
         profile: choice.profile.name.as_str(),
         reason: reason(&choice),
+        needs: Needs {
+            memory_bytes: choice.profile.min_memory_bytes,
+            requests_bytes: profile::mib_to_bytes(
+                profile::totals(choice.profile).memory_request_mib,
+            ),
+            reserve_bytes: profile::mib_to_bytes(profile::CLUSTER_RESERVE_MIB),
+            cpus: choice.profile.min_cpus,
+        },
         services,
         totals,
     };
@@ -87,7 +114,8 @@ pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<Ex
 
 fn reason(choice: &Choice) -> String {
     if choice.forced {
-        return "forced with --force: the machine looks too small for it".into();
+        return "the machine looks too small for it: `onyx up` would refuse it without --force"
+            .into();
     }
     if !choice.automatic {
         return "as asked".into();
@@ -159,6 +187,16 @@ fn text(plan: &Plan) -> String {
         None => {}
     }
     let _ = writeln!(s, "Profile: {} ({})", plan.profile, plan.reason);
+    let n = &plan.needs;
+    let _ = writeln!(
+        s,
+        "Needs: {} of memory ({} requested by the services + {} for Kubernetes itself, rounded \
+         up to half a GiB), {} CPUs",
+        profile::gib(n.memory_bytes),
+        profile::gib(n.requests_bytes),
+        profile::gib(n.reserve_bytes),
+        n.cpus
+    );
     let _ = writeln!(s);
     let _ = writeln!(
         s,

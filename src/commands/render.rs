@@ -7,15 +7,36 @@ use crate::cli::{ManifestFormat, RenderArgs};
 use crate::error::{Error, Result};
 use crate::host::HostFacts;
 use crate::settings::Settings;
+use crate::stack::profile;
 use crate::stack::render::{self, RenderOptions};
 use crate::stack::secrets::Credentials;
 use crate::ui::Printer;
 
 pub fn run(settings: &Settings, printer: &Printer, args: &RenderArgs) -> Result<ExitCode> {
-    // Sized exactly as `up` sizes it, so that render prints what up would apply.
-    let host = HostFacts::detect();
-    let sizing = super::sizing_machine(&host, super::engine_facts().as_ref());
-    let choice = super::choose_profile(settings, printer, &sizing)?;
+    // A named profile is rendered as named: the output may be for any cluster, so this machine's
+    // size never refuses it (only `up` refuses). Without one, sized exactly as `up` sizes it, so
+    // that render prints what up would apply; on a machine too small even for that, the smallest
+    // profile with a warning.
+    let choice = match settings.profile {
+        Some(name) => profile::Choice {
+            profile: profile::profile(name),
+            automatic: false,
+            forced: false,
+        },
+        None => {
+            let host = HostFacts::detect();
+            let sizing = super::sizing_machine(&host, super::engine_facts().as_ref());
+            let (choice, refusal) = profile::choose_for_output(sizing.capacity(), None);
+            if let Some(r) = refusal {
+                printer.warn(&format!(
+                    "{} has {}; rendering the {} profile, which needs {}: `onyx up` would refuse \
+                     it here",
+                    sizing.source, r.have, choice.profile.name, r.need
+                ));
+            }
+            choice
+        }
+    };
     let web_url = match &args.url {
         Some(url) => validate_url(url)?,
         None => format!("http://localhost:{}", settings.port),
