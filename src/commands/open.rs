@@ -5,7 +5,7 @@
 //! browser can open); then [`decide`] picks how to open it from the environment (pure, tested):
 //! `BROWSER` if set (the Unix convention: `:`-separated commands, `%s` for the URL), also on an
 //! SSH session or without a display, since it is the user's explicit choice (a text browser, a
-//! script that hands the URL to another machine; Python's `webbrowser` honours it the same way);
+//! script that hands the URL to another machine);
 //! otherwise nothing on an SSH session or a Linux/BSD session without a display; otherwise the
 //! system's opener (the `open` crate: xdg-open, macOS `open`, Windows `start`).
 

@@ -612,7 +612,10 @@ fn detail(body: &str) -> String {
 }
 
 fn looks_like_html(body: &str) -> bool {
-    let head = body.trim_start().get(..64.min(body.trim_start().len())).unwrap_or("");
+    let head = body
+        .trim_start()
+        .get(..64.min(body.trim_start().len()))
+        .unwrap_or("");
     let head = head.to_ascii_lowercase();
     head.starts_with("<!doctype html") || head.starts_with("<html") || head.starts_with("<head")
 }
