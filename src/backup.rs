@@ -159,7 +159,8 @@ async fn exec_status(
     let _ = process.join().await;
     match status {
         Some(s) if s.status.as_deref() == Some("Success") => Ok(()),
-        Some(s) => Err(Error::input(
+        // A job that ran and failed (exit 1); a lost connection is the environment (exit 3).
+        Some(s) => Err(Error::failed(
             format!(
                 "{what} failed in the PostgreSQL pod: {}{}",
                 s.message.unwrap_or_default(),
@@ -167,7 +168,7 @@ async fn exec_status(
             ),
             "check `onyx logs postgresql`; nothing was changed locally",
         )),
-        None => Err(Error::input(
+        None => Err(Error::environment(
             format!(
                 "{what} ended without an exit status (connection lost?){}",
                 tail(&stderr)
@@ -236,7 +237,7 @@ pub async fn backup(client: &Client, namespace: &str, out: &Path) -> Result<Head
         let stderr = err_task.await.unwrap_or_default();
         exec_status(process, "pg_dump", stderr).await?;
         if size == 0 {
-            return Err(Error::input(
+            return Err(Error::failed(
                 "pg_dump wrote nothing",
                 "check `onyx logs postgresql`",
             ));

@@ -92,13 +92,15 @@ pub enum Command {
 
     /// Open the Onyx UI in the browser, and print its URL on stdout
     ///
-    /// The browser is the one BROWSER names, else the system's default. Where none can open (no
-    /// display, an SSH session) only the URL is printed.
+    /// The browser is the one BROWSER names (your explicit choice, used also over SSH and without
+    /// a display), else the system's default, which is not started on an SSH session or without a
+    /// display: then only the URL is printed.
     Open(OpenArgs),
 
     /// Print a shell completion script
     ///
-    /// bash: `onyx completions bash > ~/.local/share/bash-completion/completions/onyx`
+    /// bash, zsh, fish, powershell or elvish; e.g. bash: `onyx completions bash >
+    /// ~/.local/share/bash-completion/completions/onyx`
     Completions(CompletionsArgs),
 
     /// Print onyx's version and the Onyx stack version it deploys

@@ -116,7 +116,13 @@ impl Settings {
             validate_namespace(ns)?;
         }
         if given.port.is_none() && config.port == Some(0) {
-            return Err(from_file("port", port_zero()));
+            return Err(from_file(
+                "port",
+                Error::input(
+                    "0 is not a usable UI port",
+                    "give a port between 1 and 65535, e.g. 3000",
+                ),
+            ));
         }
         let port = given.port.or(config.port).unwrap_or(DEFAULT_PORT);
         if port == 0 {

@@ -77,6 +77,8 @@ fn help_texts() {
         ("help_up", vec!["up", "--help"]),
         ("help_status", vec!["status", "--help"]),
         ("help_destroy", vec!["destroy", "--help"]),
+        ("help_logs", vec!["logs", "--help"]),
+        ("help_doctor", vec!["doctor", "--help"]),
     ] {
         let r = onyx(&args);
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
@@ -136,6 +138,12 @@ fn too_little_memory_is_planned_with_a_warning_giving_the_numbers() {
     assert!(r.stdout.contains("Profile: large"), "{}", r.stdout);
     snapshot!("plan_warn_large_on_8gib", r.stderr);
 
+    // Only the CPUs short: the warning is about CPUs, and "1 CPU" is singular.
+    let r = onyx(&["plan", "--memory", "8GiB", "--cpus", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("1 CPU ") || r.stderr.contains("1 CPU,") || r.stderr.contains("1 CPU\n") || r.stderr.contains("1 CPU;"), "{}", r.stderr);
+    snapshot!("plan_warn_1cpu", r.stderr);
+
     // The same with --force: still planned, still warned.
     let r = onyx(&["plan", "--memory", "4GiB", "--cpus", "4", "--force"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -189,6 +197,8 @@ fn bad_config_files_name_file_line_and_key() {
         ),
         ("config_bad_profile", "profile = \"huge\"\n"),
         ("config_not_toml", "port = \n"),
+        ("config_bad_namespace", "namespace = \"Bad_NS\"\n"),
+        ("config_port_zero", "port = 0\n"),
     ] {
         std::fs::write(&config, text).unwrap();
         let r = onyx_in(
@@ -291,7 +301,7 @@ fn images_list_and_version() {
 
 #[test]
 fn completions_for_every_shell() {
-    for shell in ["bash", "zsh", "fish", "powershell"] {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let r = onyx(&["completions", shell]);
         assert_eq!(r.code, 0, "{shell}");
         assert!(
@@ -451,4 +461,245 @@ fn open_prints_the_url_and_hands_it_to_browser() {
         "{}",
         r.stderr
     );
+}
+
+/// A closed stderr (`onyx … 2>&1 | head -1`) or a full one (`2>/dev/full`) is never a panic: the
+/// exit code is the command's own (here the refusal's 3), not Rust's 101.
+#[test]
+fn closed_or_full_stderr_is_not_a_panic() {
+    let home = tempfile::tempdir().unwrap();
+    let args = ["plan", "--memory", "4GiB", "--cpus", "4"];
+    let spawn = |stderr: Stdio| {
+        Command::new(env!("CARGO_BIN_EXE_onyx"))
+            .args(args)
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path())
+            .env("ONYX_NO_UPDATE_CHECK", "1")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap()
+    };
+    // The read end closed before onyx writes.
+    let mut child = spawn(Stdio::piped());
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+    // /dev/full: every write fails with ENOSPC.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut child = spawn(Stdio::from(full));
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+    // A command that talks to a cluster and logs on the way (-vv), into a closed stderr.
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dead_kubeconfig(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_onyx"))
+        .args(["-vv", "status", "--context", "sim", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .env("HOME", home.path())
+        .env("ONYX_NO_UPDATE_CHECK", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+}
+
+/// A kubeconfig whose API server is a closed port on 127.0.0.1.
+fn dead_kubeconfig(dir: &Path) -> std::path::PathBuf {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster: {{server: \"http://127.0.0.1:{port}\"}}\n  name: sim\ncontexts:\n- context: {{cluster: sim, user: sim}}\n  name: sim\ncurrent-context: sim\nusers:\n- name: sim\n  user: {{token: x}}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Log lines: none of a library's own (kube's ERROR per refused connection) without -v, so the
+/// one error onyx prints stands alone, also with -q; -v shows debug lines, -vv trace lines; the
+/// hint names the real context, no placeholder.
+#[test]
+fn log_levels_and_one_error_for_an_unreachable_cluster() {
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = dead_kubeconfig(home.path());
+    let k = kubeconfig.to_str().unwrap();
+    let base = ["status", "--context", "sim", "--kubeconfig", k];
+    for quiet in [false, true] {
+        let mut args = base.to_vec();
+        if quiet {
+            args.push("-q");
+        }
+        let r = onyx_in(home.path(), &args, &[]);
+        assert_eq!(r.code, 3, "{}", r.stderr);
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "one error and its hint only: {}", r.stderr);
+        assert!(lines[0].starts_with("error: the Kubernetes API of context \"sim\""));
+        assert!(
+            lines[1].contains("`kubectl --context sim get ns`"),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains('<'), "a placeholder: {}", r.stderr);
+    }
+    let mut args = base.to_vec();
+    args.push("-v");
+    let v = onyx_in(home.path(), &args, &[]);
+    assert!(v.stderr.contains("DEBUG"), "{}", v.stderr);
+    assert!(!v.stderr.contains("TRACE"), "{}", v.stderr);
+    let mut args = base.to_vec();
+    args.push("-vv");
+    let vv = onyx_in(home.path(), &args, &[]);
+    assert!(vv.stderr.contains("TRACE"), "-vv must trace: {}", vv.stderr);
+}
+
+/// On a terminal the log lines are coloured, but never with --no-color or NO_COLOR (util-linux
+/// `script` gives the command a terminal).
+#[test]
+fn no_color_also_for_log_lines_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "`script` (util-linux) is needed"
+        );
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = dead_kubeconfig(home.path());
+    let on_a_terminal = |extra: &str, env: &[(&str, &str)]| {
+        let line = format!(
+            "{} -v {extra} status --context sim --kubeconfig {}",
+            env!("CARGO_BIN_EXE_onyx"),
+            kubeconfig.display()
+        );
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"])
+            .env("HOME", home.path())
+            .env("ONYX_NO_UPDATE_CHECK", "1")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = on_a_terminal("", &[]);
+    assert!(coloured.contains("DEBUG"), "{coloured}");
+    assert!(
+        coloured.contains('\x1b'),
+        "a terminal gets colour: {coloured}"
+    );
+    for (extra, env) in [("--no-color", &[][..]), ("", &[("NO_COLOR", "1")][..])] {
+        let plain = on_a_terminal(extra, env);
+        assert!(plain.contains("DEBUG"), "{plain}");
+        assert!(!plain.contains('\x1b'), "{extra} {env:?}: {plain:?}");
+    }
+}
+
+/// `up` on onyx's own cluster honours --data-dir / ONYX_DATA_DIR, and a failed run leaves no
+/// empty data directory behind.
+#[test]
+fn up_uses_the_data_dir_and_leaves_none_behind_when_it_fails() {
+    let home = tempfile::tempdir().unwrap();
+    let env = [("DOCKER_HOST", "unix:///nonexistent/docker.sock")];
+    let up = ["up", "--profile", "small", "--force", "--no-browser"];
+    // A directory that can't be made: the error names it, so `up` used the flag's value.
+    let mut args = up.to_vec();
+    args.extend(["--data-dir", "/proc/onyx-test"]);
+    let r = onyx_in(home.path(), &args, &env);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("cannot create the data directory /proc/onyx-test/data"),
+        "{}",
+        r.stderr
+    );
+    // The same from the environment.
+    let r = onyx_in(
+        home.path(),
+        &up,
+        &[env[0], ("ONYX_DATA_DIR", "/proc/onyx-env")],
+    );
+    assert!(r.stderr.contains("/proc/onyx-env/data"), "{}", r.stderr);
+    // No engine: up fails after making the data directory, and removes it again.
+    let data = home.path().join("share/onyx");
+    let r = onyx_in(
+        home.path(),
+        &up,
+        &[env[0], ("ONYX_DATA_DIR", data.to_str().unwrap())],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(!data.exists(), "left behind: {}", data.display());
+}
+
+/// `cluster status` before any cluster exists says so and how to make one (needs an engine).
+#[test]
+fn cluster_status_without_a_cluster_says_how_to_make_one() {
+    if std::os::unix::net::UnixStream::connect("/var/run/docker.sock").is_err() {
+        assert!(std::env::var("CI").is_err(), "no Docker engine");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let probe = Command::new(env!("CARGO_BIN_EXE_onyx"))
+        .args(["cluster", "list", "-o", "json"])
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    if String::from_utf8_lossy(&probe.stdout).contains("\"name\": \"onyx\"") {
+        eprintln!("an own cluster exists on this engine; not checked");
+        return;
+    }
+    for args in [["cluster", "status"], ["cluster", "load"]] {
+        let r = onyx_in(home.path(), &args, &[]);
+        assert_eq!(r.code, 3, "{}", r.stderr);
+        snapshot!("cluster_status_none", r.stderr);
+    }
+}
+
+/// `cluster delete --purge` removes the data and onyx's data folder itself when nothing else is
+/// in it (needs an engine; the cluster name is unique, so no node exists).
+#[test]
+fn purge_removes_the_onyx_data_folder() {
+    if std::os::unix::net::UnixStream::connect("/var/run/docker.sock").is_err() {
+        assert!(std::env::var("CI").is_err(), "no Docker engine");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let root = home.path().join("onyx");
+    let name = format!("purge{}", std::process::id());
+    let data = root.join("clusters").join(&name).join("data");
+    std::fs::create_dir_all(data.join("onyx/postgresql-data")).unwrap();
+    std::fs::write(data.join("onyx/postgresql-data/PG_VERSION"), "16").unwrap();
+    let args = [
+        "cluster",
+        "delete",
+        "--purge",
+        "--name",
+        &name,
+        "--data-dir",
+        root.to_str().unwrap(),
+        "--kubeconfig",
+    ];
+    let kubeconfig = home.path().join("kubeconfig");
+    let mut all: Vec<&str> = args.to_vec();
+    all.push(kubeconfig.to_str().unwrap());
+    let r = onyx_in(home.path(), &all, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!root.exists(), "{} left: {}", root.display(), r.stderr);
+    // A data folder that holds something else stays (only the data goes).
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(root.join("notes.txt"), "mine").unwrap();
+    let r = onyx_in(home.path(), &all, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!data.exists() && root.join("notes.txt").exists());
 }

@@ -56,7 +56,8 @@ pub fn run(settings: &Settings, printer: &Printer, args: &DoctorArgs) -> Result<
             findings: &findings,
         })
         .expect("json"),
-        DataFormat::Text => text(&findings),
+        // The fixes name onyx commands: they repeat the user's --context/--kubeconfig/-n.
+        DataFormat::Text => printer.runnable(&text(&findings)),
     };
     printer.data(&text)?;
     Ok(if healthy {
@@ -109,10 +110,10 @@ async fn machine_checks(settings: &Settings, other_cluster: bool) -> Vec<Finding
             Ok(c) => Finding::ok(
                 "memory and CPUs",
                 format!(
-                    "{}: {} and {} CPUs fit the {} profile",
+                    "{}: {} and {} fit the {} profile",
                     sizing.source,
                     gib(sizing.memory_bytes),
-                    sizing.cpus,
+                    crate::ui::plural(sizing.cpus, "CPU", "CPUs"),
                     c.profile.name
                 ),
             ),
@@ -165,8 +166,9 @@ fn text(findings: &[Finding]) -> String {
     let warns = findings.iter().filter(|f| f.status == Status::Warn).count();
     let _ = write!(
         s,
-        "{fails} failed, {warns} warnings, {} checks",
-        findings.len()
+        "{fails} failed, {}, {}",
+        crate::ui::plural(warns as u64, "warning", "warnings"),
+        crate::ui::plural(findings.len() as u64, "check", "checks")
     );
     s
 }

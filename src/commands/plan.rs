@@ -125,10 +125,10 @@ fn reason(choice: &Choice) -> String {
         .find(|p| p.name > choice.profile.name);
     match next {
         Some(p) => format!(
-            "the largest that fits; {} needs {} and {} CPUs",
+            "the largest that fits; {} needs {} and {}",
             p.name,
             profile::gib(p.min_memory_bytes),
-            p.min_cpus
+            crate::ui::plural(p.min_cpus, "CPU", "CPUs")
         ),
         None => "the largest profile".into(),
     }
@@ -144,10 +144,10 @@ fn text(plan: &Plan) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Host ({}): {} memory, {} CPUs, {}/{}{avx2}",
+        "Host ({}): {} memory, {}, {}/{}{avx2}",
         h.source,
         profile::gib(h.memory_bytes),
-        h.cpus,
+        crate::ui::plural(h.cpus, "CPU", "CPUs"),
         h.os,
         h.arch
     );
@@ -165,12 +165,12 @@ fn text(plan: &Plan) -> String {
         };
         let _ = writeln!(
             s,
-            "Docker engine ({}, {} API {}): {} memory, {} CPUs{cgroup}, {}{rootless}{store}",
+            "Docker engine ({}, {} API {}): {} memory, {}{cgroup}, {}{rootless}{store}",
             e.endpoint,
             e.server_version,
             e.api_version,
             profile::gib(e.memory_bytes),
-            e.cpus,
+            crate::ui::plural(e.cpus as u64, "CPU", "CPUs"),
             e.storage_driver,
         );
     }

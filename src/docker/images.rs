@@ -65,6 +65,7 @@ pub struct PullResult {
     pub outcome: Outcome,
     /// The engine's image ID, when the image is there.
     pub id: Option<String>,
+    /// Pull attempts made (0: present already, or never tried).
     pub attempts: u32,
     pub error: Option<String>,
 }
@@ -357,7 +358,13 @@ pub async fn pull_all(
                 .unwrap_or_else(|_| image.clone()),
             outcome: Outcome::Failed,
             id: None,
-            attempts: 0,
+            // As many as the error says were made: retried transient failures, or the one
+            // attempt a missing or forbidden image gets.
+            attempts: match e {
+                DockerError::PullFailed { attempts, .. } => *attempts,
+                DockerError::NotFound { .. } | DockerError::Unauthorized { .. } => 1,
+                _ => 0,
+            },
             error: Some(e.to_string()),
         },
     )
