@@ -31,6 +31,10 @@ pub enum Error {
     #[error("{message}")]
     Input { message: String, hint: String },
 
+    /// A step onyx will not take on this stack (a downgrade; an upgrade whose backup failed).
+    #[error("{message}")]
+    Refused { message: String, hint: String },
+
     /// The host (or the Docker engine's VM) is too small for the profile.
     #[error("this machine has {have}, but the {profile} profile needs {need}")]
     TooSmall {
@@ -92,7 +96,9 @@ impl Error {
                 "create the file, or unset {} / drop --config to use the default location",
                 crate::env_vars::ONYX_CONFIG
             )),
-            Error::Input { hint, .. } | Error::TooSmall { hint, .. } => Some(hint.clone()),
+            Error::Input { hint, .. }
+            | Error::Refused { hint, .. }
+            | Error::TooSmall { hint, .. } => Some(hint.clone()),
             Error::DiskFull { .. } => Some(
                 "free disk space (e.g. `docker system prune`), or give the Docker engine (or its \
                  VM) a bigger disk"
@@ -110,7 +116,7 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
             Error::Config { .. } | Error::ConfigMissing { .. } | Error::Input { .. } => EXIT_USAGE,
-            Error::TooSmall { .. } | Error::DiskFull { .. } => EXIT_REFUSED,
+            Error::TooSmall { .. } | Error::DiskFull { .. } | Error::Refused { .. } => EXIT_REFUSED,
             Error::Docker(crate::docker::DockerError::Interrupted) => EXIT_INTERRUPTED,
             Error::Docker(crate::docker::DockerError::BadBundle { .. }) => EXIT_USAGE,
             Error::Docker(

@@ -1,6 +1,7 @@
 //! `onyx status`: each service's ready/desired replicas, restarts, age and image, and the URL.
 //! Exit 0 when every service is ready, 1 when not (stopped, starting, failing), so scripts can
-//! wait on it; `-o json` for scripts that read it.
+//! wait on it; `-o json` for scripts that read it. Both show the deployed Onyx release beside the
+//! one this onyx deploys (`release` in the JSON).
 
 use std::process::ExitCode;
 
@@ -8,20 +9,34 @@ use crate::cli::{DataFormat, StatusArgs};
 use crate::error::{EXIT_FAILED, Result};
 use crate::kube::stack::{self, StackStatus};
 use crate::settings::Settings;
+use crate::stack::release::ReleaseStatus;
 use crate::ui::Printer;
 
 pub fn run(settings: &Settings, printer: &Printer, args: &StatusArgs) -> Result<ExitCode> {
     let runtime = super::runtime()?;
-    let status = runtime.block_on(async {
+    let (status, release) = runtime.block_on(async {
         let target = super::up::target(settings, false).await?;
         let url = super::open::ui_url(super::up::ui_port(settings).await);
-        Ok::<_, crate::Error>(stack::status(&target, &url).await?)
+        let status = stack::status(&target, &url).await?;
+        // The deployed Onyx release beside the one this onyx would deploy (crate::stack::release).
+        let (exists, recorded) = crate::upgrade::deployed(&target).await?;
+        Ok::<_, crate::Error>((status, ReleaseStatus::new(recorded.as_ref(), exists)))
     })?;
     match args.output {
         DataFormat::Json => {
-            printer.data(&serde_json::to_string_pretty(&status).map_err(anyhow::Error::from)?)?
+            #[derive(serde::Serialize)]
+            struct WithRelease<'a> {
+                #[serde(flatten)]
+                status: &'a StackStatus,
+                release: &'a ReleaseStatus,
+            }
+            let out = WithRelease {
+                status: &status,
+                release: &release,
+            };
+            printer.data(&serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?)?
         }
-        DataFormat::Text => printer.data(&table(&status))?,
+        DataFormat::Text => printer.data(&format!("{}\n{}", table(&status), release.line()))?,
     }
     Ok(if status.healthy {
         ExitCode::SUCCESS

@@ -250,21 +250,21 @@ pub fn downgrade_refusal(
             names.concat()
         )
     };
-    crate::error::Error::input(
-        format!(
+    crate::error::Error::Refused {
+        message: format!(
             "namespace {namespace} (context {context}) runs Onyx {from}, newer than the Onyx \
              {ONYX_VERSION} this onyx deploys; nothing was applied.\n  Onyx's API migrates the \
              database with alembic when it starts; Onyx {ONYX_VERSION} has no migration scripts \
              for {from}'s newer schema, so its API would fail to start (\"Can't locate revision\") \
              and the database cannot be migrated back with it.{listed}"
         ),
-        format!(
+        hint: format!(
             "keep Onyx {from}: use the onyx release that deploys it (`onyx self update`, or \
              that release's installer); or go back to Onyx {ONYX_VERSION} with a backup taken \
              before the upgrade: `onyx restore FILE` (it records Onyx {ONYX_VERSION} as \
              deployed), then `onyx up`"
         ),
-    )
+    }
 }
 
 #[cfg(test)]
@@ -438,7 +438,7 @@ mod tests {
         ] {
             assert!(text.contains(part), "{part}: {text}");
         }
-        let crate::error::Error::Input { hint, .. } = e else {
+        let crate::error::Error::Refused { hint, .. } = e else {
             panic!()
         };
         assert!(hint.contains("onyx restore FILE") && hint.contains("self update"));
