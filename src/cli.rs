@@ -239,6 +239,20 @@ pub struct UpArgs {
     #[arg(long)]
     pub forward: bool,
 
+    /// Don't back up the database before upgrading to another Onyx release
+    ///
+    /// When the stack runs an older Onyx release than this onyx deploys, `up` first writes a
+    /// backup to `<data dir>/backups/` (the newest 3 are kept) and stops if that fails.
+    #[arg(long)]
+    pub no_backup: bool,
+
+    /// Host directory that holds onyx's data: the own cluster's volumes (`data/`) and the
+    /// backups taken before upgrades (`backups/`)
+    ///
+    /// Default: the platform data directory + `onyx` (on Linux `~/.local/share/onyx`).
+    #[arg(long, env = env_vars::ONYX_DATA_DIR, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
     #[command(flatten)]
     pub llm: LlmArgs,
 }

@@ -31,6 +31,10 @@ pub enum Error {
     #[error("{message}")]
     Input { message: String, hint: String },
 
+    /// A step onyx will not take on this stack (a downgrade; an upgrade whose backup failed).
+    #[error("{message}")]
+    Refused { message: String, hint: String },
+
     /// The machine (this host, the Docker engine's VM, or one given to `plan`) is too small for
     /// the profile.
     #[error("{machine} has {have}, but the {profile} profile needs {need}")]
@@ -121,6 +125,7 @@ impl Error {
                 crate::env_vars::ONYX_CONFIG
             )),
             Error::Input { hint, .. }
+            | Error::Refused { hint, .. }
             | Error::TooSmall { hint, .. }
             | Error::Environment { hint, .. }
             | Error::Failed { hint, .. } => Some(hint.clone()),
@@ -141,7 +146,10 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
             Error::Config { .. } | Error::ConfigMissing { .. } | Error::Input { .. } => EXIT_USAGE,
-            Error::TooSmall { .. } | Error::DiskFull { .. } | Error::Environment { .. } => {
+            Error::TooSmall { .. }
+            | Error::DiskFull { .. }
+            | Error::Environment { .. }
+            | Error::Refused { .. } => {
                 EXIT_REFUSED
             }
             Error::Failed { .. } => EXIT_FAILED,

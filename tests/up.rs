@@ -541,6 +541,7 @@ async fn status_json_schema_and_exit_codes() {
             "context",
             "healthy",
             "namespace",
+            "release",
             "services",
             "stopped",
             "url"

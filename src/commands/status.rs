@@ -1,7 +1,8 @@
 //! `onyx status`: each service's ready/desired replicas, restarts, age (of its running pod),
 //! state and image, and the URL when something serves it here.
 //! Exit 0 when every service is ready, 1 when not (stopped, starting, failing), so scripts can
-//! wait on it; `-o json` for scripts that read it.
+//! wait on it; `-o json` for scripts that read it. Both show the deployed Onyx release beside the
+//! one this onyx deploys (`release` in the JSON).
 
 use std::process::ExitCode;
 
@@ -9,11 +10,12 @@ use crate::cli::{DataFormat, StatusArgs};
 use crate::error::{EXIT_FAILED, Result};
 use crate::kube::stack::{self, StackStatus};
 use crate::settings::Settings;
+use crate::stack::release::ReleaseStatus;
 use crate::ui::Printer;
 
 pub fn run(settings: &Settings, printer: &Printer, args: &StatusArgs) -> Result<ExitCode> {
     let runtime = super::runtime()?;
-    let status = runtime.block_on(async {
+    let (status, release) = runtime.block_on(async {
         let target = super::up::target(settings, false).await?;
         let url = super::open::ui_url(super::up::ui_port(settings).await);
         // onyx's own node maps the UI port itself; on another cluster something must be serving
@@ -23,13 +25,30 @@ pub fn run(settings: &Settings, printer: &Printer, args: &StatusArgs) -> Result<
             || crate::kube::forward::check_gateway(&url, std::time::Duration::from_millis(300))
                 .await
                 .is_ok();
-        Ok::<_, crate::Error>(stack::status(&target, served.then_some(url)).await?)
+        let status = stack::status(&target, served.then_some(url)).await?;
+        // The deployed Onyx release beside the one this onyx would deploy (crate::stack::release).
+        let (exists, recorded) = crate::upgrade::deployed(&target).await?;
+        Ok::<_, crate::Error>((status, ReleaseStatus::new(recorded.as_ref(), exists)))
     })?;
     match args.output {
         DataFormat::Json => {
-            printer.data(&serde_json::to_string_pretty(&status).map_err(anyhow::Error::from)?)?
+            #[derive(serde::Serialize)]
+            struct WithRelease<'a> {
+                #[serde(flatten)]
+                status: &'a StackStatus,
+                release: &'a ReleaseStatus,
+            }
+            let out = WithRelease {
+                status: &status,
+                release: &release,
+            };
+            printer.data(&serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?)?
         }
-        DataFormat::Text => printer.data(&printer.runnable(&table(&status)))?,
+        DataFormat::Text => printer.data(&printer.runnable(&format!(
+            "{}\n{}",
+            table(&status),
+            release.line()
+        )))?,
     }
     Ok(if status.healthy {
         ExitCode::SUCCESS

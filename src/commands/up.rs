@@ -5,7 +5,9 @@
 //!    `--force`), the engine is asked in the background and only its warning waits (after 5).
 //! 2. The target: the cluster named by --context/--kubeconfig, else onyx's own
 //!    ([`own_cluster`]: made or reused, images pulled and put into its node); the namespace is
-//!    created if missing.
+//!    created if missing. Then the Onyx release already deployed is checked
+//!    ([`crate::upgrade::before_apply`]): a newer one is refused, an older one is backed up
+//!    before anything of the stack is applied.
 //! 3. Images: another cluster pulls them itself (through --registry-mirror when given); a bundle
 //!    can only preload onyx's own cluster.
 //! 4. Credentials: the stack's Secrets already in the cluster are kept.
@@ -134,6 +136,14 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
             ));
             target
         };
+
+        // 2b. The release already deployed: a newer one is refused, an older one backed up
+        // first (crate::upgrade), before anything of the stack is applied.
+        let guard = crate::upgrade::GuardOptions {
+            no_backup: args.no_backup,
+            data_root: crate::upgrade::data_root(args.data_dir.as_deref())?,
+        };
+        crate::upgrade::before_apply(&target, &guard, printer).await?;
 
         // 3. Images: onyx's own node has them now; another cluster's nodes pull them.
         if own.is_some() {

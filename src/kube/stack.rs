@@ -298,6 +298,46 @@ pub async fn remove(target: &Target, data: bool) -> Result<usize, KubeError> {
     Ok(n)
 }
 
+/// One of the stack's claims, as `destroy --data` lists it before asking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub name: String,
+    /// The size the cluster reports (`status.capacity.storage`), when it does.
+    pub capacity: Option<String>,
+    /// The size asked for (`spec.resources.requests.storage`).
+    pub requested: Option<String>,
+}
+
+/// The stack's claims (what `remove(.., true)` deletes), by name.
+pub async fn claims(target: &Target) -> Result<Vec<Claim>, KubeError> {
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(target.client.clone(), &target.namespace);
+    let lp = part_of();
+    let mut out: Vec<Claim> = retry(TRIES, || api.list(&lp))
+        .await
+        .map_err(|e| target.classify("list PersistentVolumeClaims", e))?
+        .items
+        .into_iter()
+        .map(|c| Claim {
+            name: c.name_any(),
+            capacity: c
+                .status
+                .as_ref()
+                .and_then(|s| s.capacity.as_ref())
+                .and_then(|m| m.get("storage"))
+                .map(|q| q.0.clone()),
+            requested: c
+                .spec
+                .as_ref()
+                .and_then(|s| s.resources.as_ref())
+                .and_then(|r| r.requests.as_ref())
+                .and_then(|m| m.get("storage"))
+                .map(|q| q.0.clone()),
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
 async fn delete_all<K>(target: &Target, api: Api<K>) -> Result<usize, KubeError>
 where
     K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
