@@ -1,0 +1,224 @@
+//! The node container: its create body (pure, from the [`NodeSpec`]), inspect, the host ports it
+//! publishes, and its removal.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, ContainerInspectResponse, HostConfig, HostConfigCgroupnsModeEnum,
+    PortBinding, RestartPolicy, RestartPolicyNameEnum,
+};
+use bollard::query_parameters::RemoveContainerOptionsBuilder;
+
+use super::ClusterError;
+use crate::cluster::node::{self, NodeSpec};
+use crate::docker::DockerError;
+
+/// The engine's create body for a spec (pure: the spec decides everything).
+pub fn create_body(spec: &NodeSpec) -> ContainerCreateBody {
+    let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    let mut exposed = Vec::new();
+    for p in &spec.ports {
+        let key = format!("{}/{}", p.container_port, p.protocol);
+        exposed.push(key.clone());
+        port_bindings
+            .entry(key)
+            .or_insert_with(|| Some(Vec::new()))
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: Some(p.host_ip.clone()),
+                host_port: Some(p.host_port.to_string()),
+            });
+    }
+    let restart = match spec.restart.name.as_str() {
+        "always" => RestartPolicyNameEnum::ALWAYS,
+        "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+        "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+        _ => RestartPolicyNameEnum::NO,
+    };
+    let host_config = HostConfig {
+        privileged: Some(spec.privileged),
+        security_opt: Some(spec.security_opt.clone()),
+        tmpfs: Some(spec.tmpfs.clone().into_iter().collect()),
+        binds: Some(spec.binds.clone()),
+        cgroupns_mode: Some(if spec.cgroupns_private {
+            HostConfigCgroupnsModeEnum::PRIVATE
+        } else {
+            HostConfigCgroupnsModeEnum::HOST
+        }),
+        restart_policy: Some(RestartPolicy {
+            name: Some(restart),
+            maximum_retry_count: Some(spec.restart.maximum_retry_count),
+        }),
+        init: Some(spec.init),
+        cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+        cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
+        network_mode: Some(spec.network.clone()),
+        port_bindings: Some(port_bindings),
+        ..Default::default()
+    };
+    ContainerCreateBody {
+        hostname: Some(spec.hostname.clone()),
+        image: Some(spec.image.clone()),
+        labels: Some(spec.labels.clone().into_iter().collect()),
+        tty: Some(spec.tty),
+        env: Some(spec.env.clone()),
+        volumes: Some(spec.volumes.clone()),
+        exposed_ports: Some(exposed),
+        host_config: Some(host_config),
+        ..Default::default()
+    }
+}
+
+/// The container, if it exists.
+pub async fn inspect(
+    docker: &Docker,
+    name: &str,
+) -> Result<Option<ContainerInspectResponse>, DockerError> {
+    match docker.inspect_container(name, None).await {
+        Ok(i) => Ok(Some(i)),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The host port published for `container_port/tcp`, from an inspect.
+pub fn published_port(i: &ContainerInspectResponse, container_port: u16) -> Option<u16> {
+    let key = format!("{container_port}/tcp");
+    let from = |map: Option<&HashMap<String, Option<Vec<PortBinding>>>>| {
+        map.and_then(|m| m.get(&key))
+            .and_then(|b| b.as_ref())
+            .and_then(|b| b.first())
+            .and_then(|b| b.host_port.as_deref())
+            .and_then(|p| p.parse().ok())
+            .filter(|p: &u16| *p != 0)
+    };
+    from(i.network_settings.as_ref().and_then(|n| n.ports.as_ref())).or_else(|| {
+        from(
+            i.host_config
+                .as_ref()
+                .and_then(|h| h.port_bindings.as_ref()),
+        )
+    })
+}
+
+/// The node's address on `network`.
+pub(crate) fn node_address(i: &ContainerInspectResponse, network: &str) -> Option<String> {
+    i.network_settings
+        .as_ref()?
+        .networks
+        .as_ref()?
+        .get(network)?
+        .ip_address
+        .clone()
+        .filter(|a| !a.is_empty())
+}
+
+pub(crate) fn is_running(i: &ContainerInspectResponse) -> bool {
+    i.state.as_ref().and_then(|s| s.running).unwrap_or(false)
+}
+
+/// A free port on 127.0.0.1 (the API server's host port).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
+}
+
+/// Whether a port on 127.0.0.1 can be bound now.
+pub fn port_is_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+pub(crate) fn port_taken(port: u16, container_port: u16) -> ClusterError {
+    if container_port == node::API_SERVER_PORT {
+        ClusterError::PortTaken {
+            port,
+            what: "the API server's host port",
+            hint: "onyx picks this port free just before creating the node; something took it \
+                   meanwhile: run the command again"
+                .into(),
+        }
+    } else {
+        ClusterError::PortTaken {
+            port,
+            what: "the UI port",
+            hint: format!(
+                "stop what listens there, or choose another UI port with --port (or {})",
+                crate::env_vars::ONYX_PORT
+            ),
+        }
+    }
+}
+
+/// The first host port of the spec that can't be bound, as an error.
+pub(crate) fn check_ports(spec: &NodeSpec) -> Result<(), ClusterError> {
+    for p in &spec.ports {
+        if !port_is_free(p.host_port) {
+            return Err(port_taken(p.host_port, p.container_port));
+        }
+    }
+    Ok(())
+}
+
+/// Remove a node container with its anonymous volume (`/var`); a missing one is no error.
+pub async fn remove_node(docker: &Docker, node: &str) -> Result<(), DockerError> {
+    let options = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
+    match docker.remove_container(node, Some(options)).await {
+        Ok(())
+        | Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_body_carries_the_spec() {
+        let spec = node::node_spec(&node::NodeOptions {
+            cluster: "c".into(),
+            image: "img:1".into(),
+            api_server_port: 40000,
+            ui_port: 3000,
+            data_dir: "/data".into(),
+        });
+        let body = create_body(&spec);
+        let h = body.host_config.as_ref().unwrap();
+        assert_eq!(h.privileged, Some(true));
+        assert_eq!(h.init, Some(false));
+        assert_eq!(h.cgroupns_mode, Some(HostConfigCgroupnsModeEnum::PRIVATE));
+        assert_eq!(h.network_mode.as_deref(), Some("kind"));
+        assert_eq!(
+            h.restart_policy,
+            Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::ON_FAILURE),
+                maximum_retry_count: Some(1)
+            })
+        );
+        assert_eq!(h.cap_add, None);
+        let ports = h.port_bindings.as_ref().unwrap();
+        assert_eq!(
+            ports["6443/tcp"],
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".into()),
+                host_port: Some("40000".into())
+            }])
+        );
+        assert_eq!(
+            ports["30080/tcp"].as_ref().unwrap()[0].host_port.as_deref(),
+            Some("3000")
+        );
+        assert_eq!(body.volumes, Some(vec!["/var".to_string()]));
+        assert_eq!(body.hostname.as_deref(), Some("c-control-plane"));
+        assert_eq!(body.tty, Some(true));
+    }
+}

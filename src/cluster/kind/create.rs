@@ -1,0 +1,227 @@
+//! Make, reuse or restart the cluster's node and boot it (see the [module docs](super) for the steps);
+//! a fresh create that fails removes what it made unless asked to keep it.
+
+use bollard::Docker;
+use bollard::models::ContainerInspectResponse;
+use bollard::query_parameters::CreateContainerOptionsBuilder;
+
+use super::boot::{
+    boot, last_log_lines, merge_kubeconfig, now_unix, start, step, wait_ready, wait_systemd,
+};
+use super::container::{
+    check_ports, create_body, inspect, is_running, published_port, remove_node,
+};
+use super::network::{ensure_network, remove_network_if_unused};
+use super::{ClusterError, CreateOptions, Created, LOG_LINES, Outcome};
+use crate::cluster::node;
+use crate::cluster::{Step, StepEvent, StepReporter};
+
+/// Make (or reuse, or restart) the cluster's node and boot it; see the module docs.
+pub async fn create(
+    docker: &Docker,
+    opts: &CreateOptions,
+    reporter: &dyn StepReporter,
+) -> Result<Created, ClusterError> {
+    let spec = &opts.spec;
+    let name = spec.name.clone();
+    let done = |outcome, api_port: u16, i: Option<&ContainerInspectResponse>| Created {
+        cluster: opts.cluster.clone(),
+        node: name.clone(),
+        context: crate::cluster::context_name(&opts.cluster),
+        outcome,
+        api_server: format!("https://127.0.0.1:{api_port}"),
+        ui_port: i
+            .and_then(|i| published_port(i, node::UI_NODE_PORT))
+            .or_else(|| {
+                spec.ports
+                    .iter()
+                    .find(|p| p.container_port == node::UI_NODE_PORT)
+                    .map(|p| p.host_port)
+            }),
+        kubeconfig: opts.kubeconfig.clone(),
+    };
+
+    if let Some(existing) = inspect(docker, &name).await? {
+        let labels = existing
+            .config
+            .as_ref()
+            .and_then(|c| c.labels.clone())
+            .unwrap_or_default();
+        if labels.get(node::LABEL_CLUSTER) != Some(&opts.cluster) {
+            return Err(ClusterError::Foreign {
+                name,
+                cluster: opts.cluster.clone(),
+            });
+        }
+        reporter.step(Step::Network, StepEvent::Skipped("the node exists".into()));
+        reporter.step(
+            Step::CreateNode,
+            StepEvent::Skipped("the node exists".into()),
+        );
+        let outcome = if is_running(&existing) {
+            reporter.message(&format!("reusing the running node {name}"));
+            reporter.step(Step::StartNode, StepEvent::Skipped("running".into()));
+            reporter.step(Step::WaitSystemd, StepEvent::Skipped("running".into()));
+            Outcome::Reused
+        } else {
+            reporter.message(&format!("starting the stopped node {name}"));
+            let since = now_unix();
+            let started = async {
+                step(reporter, Step::StartNode, async {
+                    docker
+                        .start_container(&name, None)
+                        .await
+                        .map_err(|e| e.to_string())
+                })
+                .await?;
+                step(
+                    reporter,
+                    Step::WaitSystemd,
+                    wait_systemd(docker, &name, since - 1, opts.timeouts.systemd),
+                )
+                .await
+            };
+            if let Err((s, message)) = started.await {
+                return Err(failed(docker, opts, s, message, Some(name.clone())).await);
+            }
+            Outcome::Restarted
+        };
+        let rest = async {
+            step(
+                reporter,
+                Step::WaitReady,
+                wait_ready(docker, &name, opts.timeouts.ready),
+            )
+            .await?;
+            step(reporter, Step::Kubeconfig, merge_kubeconfig(docker, opts)).await
+        };
+        return match rest.await {
+            Ok(port) => {
+                let i = inspect(docker, &name).await?;
+                Ok(done(outcome, port, i.as_ref()))
+            }
+            // A node that was there before is not ours to remove.
+            Err((s, message)) => Err(failed(docker, opts, s, message, Some(name.clone())).await),
+        };
+    }
+
+    // A fresh node.
+    check_ports(spec)?;
+    let made_network = match step(reporter, Step::Network, async {
+        ensure_network(docker, &spec.network)
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await
+    {
+        Ok(made) => made,
+        Err((s, message)) => {
+            return Err(ClusterError::StepFailed {
+                cluster: opts.cluster.clone(),
+                step: s,
+                message,
+                logs: Vec::new(),
+                kept: None,
+            });
+        }
+    };
+    for bind in &spec.binds {
+        // The data directory must exist as the user's, not be made by the engine as root.
+        if let Some((host, _)) = bind.split_once(':')
+            && !host.starts_with("/lib/modules")
+        {
+            let _ = std::fs::create_dir_all(host);
+        }
+    }
+    reporter.step(Step::CreateNode, StepEvent::Start);
+    let options = CreateContainerOptionsBuilder::new().name(&name).build();
+    if let Err(e) = docker
+        .create_container(Some(options), create_body(spec))
+        .await
+    {
+        reporter.step(Step::CreateNode, StepEvent::Failed(e.to_string()));
+        if made_network {
+            remove_network_if_unused(docker, &spec.network).await;
+        }
+        return Err(ClusterError::StepFailed {
+            cluster: opts.cluster.clone(),
+            step: Step::CreateNode,
+            message: crate::docker::engine::with_causes(&e),
+            logs: Vec::new(),
+            kept: None,
+        });
+    }
+    reporter.step(Step::CreateNode, StepEvent::Done);
+
+    let since = now_unix();
+    reporter.step(Step::StartNode, StepEvent::Start);
+    let result = match start(docker, spec).await {
+        Err(ClusterError::PortTaken { port, what, hint }) => {
+            reporter.step(
+                Step::StartNode,
+                StepEvent::Failed(format!("port {port} is in use")),
+            );
+            rollback(docker, opts, made_network).await;
+            return Err(ClusterError::PortTaken { port, what, hint });
+        }
+        Err(e) => {
+            reporter.step(Step::StartNode, StepEvent::Failed(e.to_string()));
+            Err((Step::StartNode, e.to_string()))
+        }
+        Ok(()) => {
+            reporter.step(Step::StartNode, StepEvent::Done);
+            match step(
+                reporter,
+                Step::WaitSystemd,
+                wait_systemd(docker, &name, since - 1, opts.timeouts.systemd),
+            )
+            .await
+            {
+                Ok(()) => boot(docker, opts, reporter).await,
+                Err(e) => Err(e),
+            }
+        }
+    };
+    match result {
+        Ok(port) => {
+            let i = inspect(docker, &name).await?;
+            Ok(done(Outcome::Created, port, i.as_ref()))
+        }
+        Err((s, message)) => {
+            let kept = opts.retain.then(|| name.clone());
+            let err = failed(docker, opts, s, message, kept).await;
+            if !opts.retain {
+                rollback(docker, opts, made_network).await;
+            }
+            Err(err)
+        }
+    }
+}
+
+/// The error for a failed step, with the node's last log lines.
+async fn failed(
+    docker: &Docker,
+    opts: &CreateOptions,
+    step: Step,
+    message: String,
+    kept: Option<String>,
+) -> ClusterError {
+    ClusterError::StepFailed {
+        cluster: opts.cluster.clone(),
+        step,
+        message,
+        logs: last_log_lines(docker, &opts.spec.name, LOG_LINES).await,
+        kept,
+    }
+}
+
+/// Remove what a failed create made: the container with its anonymous volume, the network if it
+/// was made by this run and nothing else uses it.
+async fn rollback(docker: &Docker, opts: &CreateOptions, made_network: bool) {
+    if let Err(e) = remove_node(docker, &opts.spec.name).await {
+        tracing::warn!("could not remove {} after the failure: {e}", opts.spec.name);
+    }
+    if made_network {
+        remove_network_if_unused(docker, &opts.spec.network).await;
+    }
+}
