@@ -104,6 +104,8 @@ pub enum StepEvent {
     Done,
     /// Not needed (e.g. the network exists, the node is already running); says why.
     Skipped(String),
+    /// Ended without what it waited for, and that is not fatal (kind's Ready timeout); says why.
+    Warned(String),
     Failed(String),
 }
 

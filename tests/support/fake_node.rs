@@ -17,8 +17,10 @@
 //! digest of the image's target — for a classic `docker save` stream a manifest containerd makes
 //! from it (modelled here as a digest of that entry, never the config's), for the containerd
 //! image store's save the index Docker reports as the image ID. A failure is injected with the
-//! container env `FAKE_FAIL=<step>` (systemd, write-config, kubeadm-init, taint, cni, storage,
-//! ready, kubeconfig).
+//! container env `FAKE_FAIL=<step>` (systemd, systemd-again: only after a restart, write-config,
+//! kubeadm-init, taint, cni, storage, ready: never Ready, kubeconfig). The node's Ready condition
+//! (`kubectl get nodes` with `lastHeartbeatTime`) is, for 2 s after a restart, the status written
+//! before the stop, as the API server serves it until the kubelet posts a new one.
 //!
 //! [`build_with_api`] adds a control plane that answers for real: the Kubernetes API simulator's
 //! standalone binary (`k8s-sim`, with the host's C libraries) runs as the API server on 6443 over
@@ -47,7 +49,8 @@ echo "INFO: onyx test fixture: fake kind node starting"
 echo "systemd 252 running in system mode (fake)"
 if [ -x /usr/bin/start-api ] && [ -f /etc/kubernetes/admin.conf ]; then /usr/bin/start-api; fi
 if [ "$FAKE_FAIL" = write-config ]; then rm -rf /kind; echo "not a directory" > /kind; fi
-if [ "$FAKE_FAIL" = systemd ]; then
+# systemd-again: systemd comes up on the first boot only (the line of that boot stays in the log).
+if [ "$FAKE_FAIL" = systemd ] || { [ "$FAKE_FAIL" = systemd-again ] && [ "$(wc -l < /records/boots)" -gt 1 ]; }; then
   echo "Failed to start fake-unit.service"
 else
   echo "[  OK  ] Reached target Multi-User System."
@@ -103,8 +106,26 @@ case " $* " in
   *" apply "*)
     cat > /records/storage.yaml
     if [ "$FAKE_FAIL" = storage ]; then echo "fake storage failure" >&2; exit 1; fi ;;
+  *" get nodes "*lastHeartbeatTime*)
+    # The Ready condition (status|lastHeartbeatTime|reason|message). Like the API server after a
+    # restart, the node's status is first the one written before the stop (its old heartbeat),
+    # until the kubelet posts a new one (here: 2 s after the boot).
+    if [ "$FAKE_FAIL" = ready ]; then
+      echo "False|$(date -u +%Y-%m-%dT%H:%M:%SZ)|KubeletNotReady|container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"
+      exit 0
+    fi
+    boot=$(tail -n 1 /records/boots)
+    if [ -f /records/heartbeat ] && [ "$(date +%s)" -lt $((boot + 2)) ]; then
+      hb=$(cat /records/heartbeat)
+    else
+      hb=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+      echo "$hb" > /records/heartbeat
+    fi
+    echo "True|$hb|KubeletReady|kubelet is posting ready status" ;;
   *" get nodes "*)
     if [ "$FAKE_FAIL" = ready ]; then echo "'False'"; else echo "'True'"; fi ;;
+  *" get pods "*)
+    if [ "$FAKE_FAIL" = ready ]; then printf 'coredns-7db6d8ff4d-x2x8k Pending\nkindnet-abcde Running\n'; fi ;;
 esac
 exit 0
 "#;

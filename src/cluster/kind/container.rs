@@ -8,7 +8,9 @@ use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, HostConfig, HostConfigCgroupnsModeEnum,
     PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
-use bollard::query_parameters::RemoveContainerOptionsBuilder;
+use bollard::query_parameters::{
+    ContainerArchiveInfoOptionsBuilder, RemoveContainerOptionsBuilder,
+};
 
 use super::ClusterError;
 use crate::cluster::node::{self, NodeSpec};
@@ -149,6 +151,82 @@ pub(crate) fn port_taken(port: u16, container_port: u16) -> ClusterError {
                 "stop what listens there, or choose another UI port with --port (or {})",
                 crate::env_vars::ONYX_PORT
             ),
+        }
+    }
+}
+
+/// Whether the node has `/etc/kubernetes/admin.conf`, which `kubeadm init` writes: a node without
+/// it never finished booting. Read through the engine's archive API, which answers for a stopped
+/// container too.
+pub async fn has_admin_conf(docker: &Docker, node: &str) -> Result<bool, DockerError> {
+    let options = ContainerArchiveInfoOptionsBuilder::new()
+        .path(super::ADMIN_CONF)
+        .build();
+    match docker.get_container_archive_info(node, Some(options)).await {
+        Ok(_) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The engine's words when a host port can't be bound, if that is what they say: the port.
+pub fn port_in_error(text: &str, ports: &[u16]) -> Option<u16> {
+    if !(text.contains("port is already allocated") || text.contains("address already in use")) {
+        return None;
+    }
+    ports
+        .iter()
+        .copied()
+        .find(|p| text.contains(&format!(":{p}:")) || text.contains(&format!(":{p} ")))
+        .or_else(|| ports.iter().copied().find(|p| !port_is_free(*p)))
+}
+
+/// Start an existing (stopped) node. A host port it maps that something took meanwhile is the
+/// port-in-use error, not the engine's raw words; its ports are the node's own (fixed when it was
+/// made), so the hint is to free the port or make the cluster again.
+pub(crate) async fn start_existing(
+    docker: &Docker,
+    existing: &ContainerInspectResponse,
+) -> Result<(), ClusterError> {
+    let name = existing
+        .name
+        .as_deref()
+        .unwrap_or_default()
+        .trim_start_matches('/');
+    match docker.start_container(name, None).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let text = crate::docker::engine::with_causes(&e);
+            let mapped: Vec<(u16, u16)> = [node::API_SERVER_PORT, node::UI_NODE_PORT]
+                .into_iter()
+                .filter_map(|c| published_port(existing, c).map(|h| (h, c)))
+                .collect();
+            let hosts: Vec<u16> = mapped.iter().map(|(h, _)| *h).collect();
+            match port_in_error(&text, &hosts) {
+                Some(port) => {
+                    let container_port = mapped
+                        .iter()
+                        .find(|(h, _)| *h == port)
+                        .map_or(node::UI_NODE_PORT, |(_, c)| *c);
+                    Err(ClusterError::PortTaken {
+                        port,
+                        what: if container_port == node::API_SERVER_PORT {
+                            "the API server's host port of the stopped node"
+                        } else {
+                            "the UI port of the stopped node"
+                        },
+                        hint: format!(
+                            "something took the port while the node {name} was stopped: stop \
+                             it, then run the command again (the node's ports are fixed when it \
+                             is made; `onyx cluster delete` then `onyx up --port P` makes it \
+                             with another, keeping the data)"
+                        ),
+                    })
+                }
+                None => Err(ClusterError::Docker(DockerError::Engine(e))),
+            }
         }
     }
 }

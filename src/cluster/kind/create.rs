@@ -6,10 +6,12 @@ use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 
 use super::boot::{
-    boot, last_log_lines, merge_kubeconfig, now_unix, start, step, wait_ready, wait_systemd,
+    LogFrom, boot, finished_at, last_log_lines, merge_kubeconfig, ready_step, start, started_at,
+    step, wait_systemd,
 };
 use super::container::{
-    check_ports, create_body, inspect, is_running, published_port, remove_node,
+    check_ports, create_body, has_admin_conf, inspect, is_running, published_port, remove_node,
+    start_existing,
 };
 use super::network::{ensure_network, remove_network_if_unused};
 use super::{ClusterError, CreateOptions, Created, LOG_LINES, Outcome};
@@ -58,44 +60,48 @@ pub async fn create(
             Step::CreateNode,
             StepEvent::Skipped("the node exists".into()),
         );
-        let outcome = if is_running(&existing) {
+        // A node whose boot never finished (kept by --retain, or killed mid-boot) has no
+        // admin.conf: reusing it would wait for a cluster that isn't there.
+        if !has_admin_conf(docker, &name).await? {
+            return Err(ClusterError::HalfMade {
+                cluster: opts.cluster.clone(),
+                node: name,
+            });
+        }
+        let (outcome, started) = if is_running(&existing) {
             reporter.message(&format!("reusing the running node {name}"));
             reporter.step(Step::StartNode, StepEvent::Skipped("running".into()));
             reporter.step(Step::WaitSystemd, StepEvent::Skipped("running".into()));
-            Outcome::Reused
+            (Outcome::Reused, None)
         } else {
             reporter.message(&format!("starting the stopped node {name}"));
-            let since = now_unix();
-            let started = async {
-                step(reporter, Step::StartNode, async {
-                    docker
-                        .start_container(&name, None)
-                        .await
-                        .map_err(|e| e.to_string())
-                })
-                .await?;
-                step(
-                    reporter,
-                    Step::WaitSystemd,
-                    wait_systemd(docker, &name, since - 1, opts.timeouts.systemd),
-                )
-                .await
-            };
-            if let Err((s, message)) = started.await {
+            // The engine's clock, not ours: the log is read after the last run's end, and the
+            // node's status trusted from this start on.
+            let from = finished_at(&existing).map_or(LogFrom::Beginning, LogFrom::After);
+            reporter.step(Step::StartNode, StepEvent::Start);
+            if let Err(e) = start_existing(docker, &existing).await {
+                let text = e.to_string();
+                reporter.step(Step::StartNode, StepEvent::Failed(text.clone()));
+                return Err(match e {
+                    e @ ClusterError::PortTaken { .. } => e,
+                    _ => failed(docker, opts, Step::StartNode, text, Some(name.clone())).await,
+                });
+            }
+            reporter.step(Step::StartNode, StepEvent::Done);
+            let started = inspect(docker, &name).await?.as_ref().and_then(started_at);
+            if let Err((s, message)) = step(
+                reporter,
+                Step::WaitSystemd,
+                wait_systemd(docker, &name, from, opts.timeouts.systemd),
+            )
+            .await
+            {
                 return Err(failed(docker, opts, s, message, Some(name.clone())).await);
             }
-            Outcome::Restarted
+            (Outcome::Restarted, started)
         };
-        let rest = async {
-            step(
-                reporter,
-                Step::WaitReady,
-                wait_ready(docker, &name, opts.timeouts.ready),
-            )
-            .await?;
-            step(reporter, Step::Kubeconfig, merge_kubeconfig(docker, opts)).await
-        };
-        return match rest.await {
+        ready_step(docker, &name, reporter, opts.timeouts.ready, started).await;
+        return match step(reporter, Step::Kubeconfig, merge_kubeconfig(docker, opts)).await {
             Ok(port) => {
                 let i = inspect(docker, &name).await?;
                 Ok(done(outcome, port, i.as_ref()))
@@ -153,7 +159,6 @@ pub async fn create(
     }
     reporter.step(Step::CreateNode, StepEvent::Done);
 
-    let since = now_unix();
     reporter.step(Step::StartNode, StepEvent::Start);
     let result = match start(docker, spec).await {
         Err(ClusterError::PortTaken { port, what, hint }) => {
@@ -173,7 +178,7 @@ pub async fn create(
             match step(
                 reporter,
                 Step::WaitSystemd,
-                wait_systemd(docker, &name, since - 1, opts.timeouts.systemd),
+                wait_systemd(docker, &name, LogFrom::Beginning, opts.timeouts.systemd),
             )
             .await
             {

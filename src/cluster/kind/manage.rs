@@ -89,6 +89,26 @@ pub async fn delete(
     })
 }
 
+/// How long a stopping node gets between SIGTERM and SIGKILL. Docker's default is 10 s; the
+/// node's systemd then stops kubelet, the control plane's static pods and containerd in turn, and
+/// etcd killed mid-write has to recover its WAL on the next start, so the node gets 30 s.
+pub const STOP_GRACE_SECS: i32 = 30;
+
+/// Stop the node, giving it [`STOP_GRACE_SECS`] to shut down cleanly. `Ok(false)`: it was not
+/// running.
+pub async fn stop_node(docker: &Docker, node: &str) -> Result<bool, DockerError> {
+    let options = bollard::query_parameters::StopContainerOptionsBuilder::new()
+        .t(STOP_GRACE_SECS)
+        .build();
+    match docker.stop_container(node, Some(options)).await {
+        Ok(()) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 304, ..
+        }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// One cluster as the engine shows it.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ClusterInfo {

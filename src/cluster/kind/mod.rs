@@ -48,7 +48,7 @@ pub use container::{create_body, free_port, inspect, port_is_free, published_por
 pub use create::create;
 pub use error::ClusterError;
 pub use exec::{ExecOutput, Stdin, exec, stdin_bytes};
-pub use manage::{ClusterInfo, Deleted, Status, delete, list, status};
+pub use manage::{ClusterInfo, Deleted, STOP_GRACE_SECS, Status, delete, list, status, stop_node};
 pub use manifests::{cni_manifest, storage_manifest};
 pub use network::{ensure_network, ula_subnet};
 
