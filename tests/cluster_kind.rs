@@ -126,7 +126,8 @@ impl TestCluster {
             image: image.into(),
             api_server_port: kind::free_port().unwrap(),
             ui_port,
-            data_dir: self.data_dir(),
+            data: node::DataMount::HostDir(self.data_dir()),
+            host: Default::default(),
         })
     }
 
@@ -140,6 +141,7 @@ impl TestCluster {
                 systemd: Duration::from_secs(4),
                 ready: Duration::from_secs(3),
             },
+            host: Default::default(),
         }
     }
 
@@ -176,8 +178,18 @@ impl Drop for TestCluster {
     fn drop(&mut self) {
         let docker = self.docker.clone();
         let node = self.node();
+        let name = self.name.clone();
         support::in_drop(async move {
             support::remove_container(&docker, &node).await;
+            // The volumes onyx made for this test's cluster (its data, podman's /var).
+            for what in ["data", "var"] {
+                for v in kind::volumes::of_cluster(&docker, &name, what)
+                    .await
+                    .unwrap_or_default()
+                {
+                    let _ = kind::volumes::remove(&docker, &v).await;
+                }
+            }
             let last = {
                 let mut users = NETWORK_USERS.lock().unwrap_or_else(|e| e.into_inner());
                 *users -= 1;

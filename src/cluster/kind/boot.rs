@@ -237,7 +237,8 @@ pub(crate) async fn boot(
         let api = KubeadmApi::for_version(version).ok_or_else(|| {
             format!("cannot read the Kubernetes version {version:?} in {KIND_VERSION}")
         })?;
-        let params = KubeadmParams::single_node(&opts.cluster, version, &address, "systemd");
+        let params = KubeadmParams::single_node(&opts.cluster, version, &address, "systemd")
+            .on_host(&opts.host);
         let config = kubeadm::render(&params, api);
         run(docker, name, &["mkdir", "-p", "/kind"], None).await?;
         run(
@@ -251,20 +252,9 @@ pub(crate) async fn boot(
     })
     .await?;
     step(reporter, Step::KubeadmInit, async {
-        run(
-            docker,
-            name,
-            &[
-                "kubeadm",
-                "init",
-                "--config=/kind/kubeadm.conf",
-                "--skip-token-print",
-                "--v=6",
-            ],
-            None,
-        )
-        .await
-        .map(drop)
+        let args = kubeadm::init_args(&params.kubernetes_version);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(docker, name, &args, None).await.map(drop)
     })
     .await?;
     step(reporter, Step::RemoveTaint, async {

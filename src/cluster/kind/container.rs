@@ -5,8 +5,8 @@ use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, HostConfig, HostConfigCgroupnsModeEnum,
-    PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, DeviceMapping, HostConfig,
+    HostConfigCgroupnsModeEnum, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     ContainerArchiveInfoOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -57,6 +57,17 @@ pub fn create_body(spec: &NodeSpec) -> ContainerCreateBody {
         cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
         network_mode: Some(spec.network.clone()),
         port_bindings: Some(port_bindings),
+        devices: (!spec.devices.is_empty()).then(|| {
+            spec.devices
+                .iter()
+                .map(|d| DeviceMapping {
+                    path_on_host: Some(d.clone()),
+                    path_in_container: Some(d.clone()),
+                    cgroup_permissions: Some("rwm".into()),
+                })
+                .collect()
+        }),
+        userns_mode: spec.userns_mode.clone(),
         ..Default::default()
     };
     ContainerCreateBody {
@@ -65,7 +76,7 @@ pub fn create_body(spec: &NodeSpec) -> ContainerCreateBody {
         labels: Some(spec.labels.clone().into_iter().collect()),
         tty: Some(spec.tty),
         env: Some(spec.env.clone()),
-        volumes: Some(spec.volumes.clone()),
+        volumes: (!spec.volumes.is_empty()).then(|| spec.volumes.clone()),
         exposed_ports: Some(exposed),
         host_config: Some(host_config),
         ..Default::default()
@@ -267,7 +278,8 @@ mod tests {
             image: "img:1".into(),
             api_server_port: 40000,
             ui_port: 3000,
-            data_dir: "/data".into(),
+            data: node::DataMount::HostDir("/data".into()),
+            host: Default::default(),
         });
         let body = create_body(&spec);
         let h = body.host_config.as_ref().unwrap();
@@ -298,5 +310,36 @@ mod tests {
         assert_eq!(body.volumes, Some(vec!["/var".to_string()]));
         assert_eq!(body.hostname.as_deref(), Some("c-control-plane"));
         assert_eq!(body.tty, Some(true));
+        assert_eq!(h.devices, None);
+        assert_eq!(h.userns_mode, None);
+    }
+
+    #[test]
+    fn create_body_passes_devices_and_userns() {
+        // kind v0.32.0 docker/provision.go: `--device /dev/fuse` (rootless), `--userns=host`
+        // (userns-remap).
+        let spec = node::node_spec(&node::NodeOptions {
+            cluster: "c".into(),
+            image: "img:1".into(),
+            api_server_port: 40000,
+            ui_port: 3000,
+            data: node::DataMount::Volume("c-data".into()),
+            host: crate::cluster::host::NodeHost {
+                rootless: true,
+                userns_remap: true,
+                ..Default::default()
+            },
+        });
+        let body = create_body(&spec);
+        let h = body.host_config.as_ref().unwrap();
+        assert_eq!(
+            h.devices,
+            Some(vec![DeviceMapping {
+                path_on_host: Some("/dev/fuse".into()),
+                path_in_container: Some("/dev/fuse".into()),
+                cgroup_permissions: Some("rwm".into()),
+            }])
+        );
+        assert_eq!(h.userns_mode.as_deref(), Some("host"));
     }
 }

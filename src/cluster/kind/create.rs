@@ -13,10 +13,13 @@ use super::container::{
     check_ports, create_body, has_admin_conf, inspect, is_running, published_port, remove_node,
     start_existing,
 };
-use super::network::{ensure_network, remove_network_if_unused};
+use super::network::{self, ensure_network_mtu, remove_network_if_unused};
+use super::volumes;
 use super::{ClusterError, CreateOptions, Created, LOG_LINES, Outcome};
-use crate::cluster::node;
+use crate::cluster::kubeadm::KubeadmParams;
+use crate::cluster::node::{self, NodeSpec};
 use crate::cluster::{Step, StepEvent, StepReporter};
+use crate::docker::DockerError;
 
 /// Make (or reuse, or restart) the cluster's node and boot it; see the module docs.
 pub async fn create(
@@ -114,7 +117,7 @@ pub async fn create(
     // A fresh node.
     check_ports(spec)?;
     let made_network = match step(reporter, Step::Network, async {
-        ensure_network(docker, &spec.network)
+        ensure_network_mtu(docker, &spec.network, opts.host.bridge_mtu)
             .await
             .map_err(|e| e.to_string())
     })
@@ -131,32 +134,42 @@ pub async fn create(
             });
         }
     };
-    for bind in &spec.binds {
-        // The data directory must exist as the user's, not be made by the engine as root.
-        if let Some((host, _)) = bind.split_once(':')
-            && !host.starts_with("/lib/modules")
-        {
-            let _ = std::fs::create_dir_all(host);
-        }
+    // The data directory must exist as the user's, not be made by the engine as root.
+    if let node::DataMount::HostDir(dir) = &spec.data {
+        let _ = std::fs::create_dir_all(dir);
     }
     reporter.step(Step::CreateNode, StepEvent::Start);
-    let options = CreateContainerOptionsBuilder::new().name(&name).build();
-    if let Err(e) = docker
-        .create_container(Some(options), create_body(spec))
-        .await
-    {
-        reporter.step(Step::CreateNode, StepEvent::Failed(e.to_string()));
-        if made_network {
-            remove_network_if_unused(docker, &spec.network).await;
+    let mut made = Made {
+        network: made_network,
+        volumes: Vec::new(),
+    };
+    let prepared = async {
+        let spec = with_proxy(docker, opts).await?;
+        made.volumes = volumes::ensure(docker, &spec.named_volumes).await?;
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        docker
+            .create_container(Some(options), create_body(&spec))
+            .await?;
+        Ok::<_, DockerError>(spec)
+    };
+    let spec = &match prepared.await {
+        Ok(spec) => spec,
+        Err(e) => {
+            let message = match &e {
+                DockerError::Engine(e) => crate::docker::engine::with_causes(e),
+                e => e.to_string(),
+            };
+            reporter.step(Step::CreateNode, StepEvent::Failed(message.clone()));
+            rollback(docker, opts, &made).await;
+            return Err(ClusterError::StepFailed {
+                cluster: opts.cluster.clone(),
+                step: Step::CreateNode,
+                message,
+                logs: Vec::new(),
+                kept: None,
+            });
         }
-        return Err(ClusterError::StepFailed {
-            cluster: opts.cluster.clone(),
-            step: Step::CreateNode,
-            message: crate::docker::engine::with_causes(&e),
-            logs: Vec::new(),
-            kept: None,
-        });
-    }
+    };
     reporter.step(Step::CreateNode, StepEvent::Done);
 
     reporter.step(Step::StartNode, StepEvent::Start);
@@ -166,7 +179,7 @@ pub async fn create(
                 Step::StartNode,
                 StepEvent::Failed(format!("port {port} is in use")),
             );
-            rollback(docker, opts, made_network).await;
+            rollback(docker, opts, &made).await;
             return Err(ClusterError::PortTaken { port, what, hint });
         }
         Err(e) => {
@@ -196,7 +209,7 @@ pub async fn create(
             let kept = opts.retain.then(|| name.clone());
             let err = failed(docker, opts, s, message, kept).await;
             if !opts.retain {
-                rollback(docker, opts, made_network).await;
+                rollback(docker, opts, &made).await;
             }
             Err(err)
         }
@@ -220,13 +233,46 @@ async fn failed(
     }
 }
 
-/// Remove what a failed create made: the container with its anonymous volume, the network if it
-/// was made by this run and nothing else uses it.
-async fn rollback(docker: &Docker, opts: &CreateOptions, made_network: bool) {
+/// What a fresh create made, for its rollback.
+struct Made {
+    network: bool,
+    /// Named volumes made by this run (a data volume that was there before is never removed).
+    volumes: Vec<String>,
+}
+
+/// The spec with the proxy variables of this host, `NO_PROXY` naming the network's subnets
+/// (known once the network exists), as kind's getProxyEnv (kind v0.32.0
+/// pkg/cluster/internal/providers/docker/provision.go).
+async fn with_proxy(docker: &Docker, opts: &CreateOptions) -> Result<NodeSpec, DockerError> {
+    let mut spec = opts.spec.clone();
+    if opts.host.proxy.is_set() {
+        let subnets = network::subnets(docker, &spec.network)
+            .await?
+            .unwrap_or_default();
+        let k = KubeadmParams::single_node(&opts.cluster, "", "", "");
+        spec.env.extend(node::proxy_env(
+            &opts.host.proxy,
+            &subnets,
+            &k.service_subnet,
+            &k.pod_subnet,
+            std::slice::from_ref(&spec.name),
+        ));
+    }
+    Ok(spec)
+}
+
+/// Remove what a failed create made: the container with its anonymous volume, the volumes and
+/// the network this run made (the network only if nothing else uses it).
+async fn rollback(docker: &Docker, opts: &CreateOptions, made: &Made) {
     if let Err(e) = remove_node(docker, &opts.spec.name).await {
         tracing::warn!("could not remove {} after the failure: {e}", opts.spec.name);
     }
-    if made_network {
+    for v in &made.volumes {
+        if let Err(e) = volumes::remove(docker, v).await {
+            tracing::warn!("could not remove the volume {v} after the failure: {e}");
+        }
+    }
+    if made.network {
         remove_network_if_unused(docker, &opts.spec.network).await;
     }
 }
