@@ -481,9 +481,10 @@ pub struct ClusterTarget {
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
-    /// Host directory that holds onyx's data; the cluster's volumes live in its `data/`
+    /// Host directory of onyx's data from before the data volume; kept while its `data/` holds any
     ///
-    /// Default: the platform data directory + `onyx` (on Linux `~/.local/share/onyx`).
+    /// New clusters keep the stack's data in the Docker volume `onyx-data`. Default: the
+    /// platform data directory + `onyx` (on Linux `~/.local/share/onyx`).
     #[arg(long, env = env_vars::ONYX_DATA_DIR, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 }
@@ -513,6 +514,14 @@ pub struct ClusterCreateArgs {
     #[arg(long, env = env_vars::ONYX_REGISTRY_MIRROR, value_name = "HOST")]
     pub registry_mirror: Option<String>,
 
+    /// Print what would be made and make nothing
+    ///
+    /// Reads the engine's facts (cgroup version, rootless, userns-remap, storage, MTU, podman)
+    /// and prints the network, the volumes, the node container's Docker API body and the
+    /// kubeadm config that `cluster create` would use on this host.
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// Output format of the result
     #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
     pub output: DataFormat,
@@ -523,7 +532,7 @@ pub struct ClusterDeleteArgs {
     #[command(flatten)]
     pub target: ClusterTarget,
 
-    /// Also remove the data directory (every database, index and file of the stack)
+    /// Also remove the data volume (or directory): every database, index and file of the stack
     #[arg(long)]
     pub purge: bool,
 

@@ -27,7 +27,7 @@ use std::time::Duration;
 use bollard::Docker;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use onyx::cluster::kind::{self, CreateOptions, Timeouts};
-use onyx::cluster::node::{NodeOptions, node_spec};
+use onyx::cluster::node::{self, NodeOptions, node_spec};
 use onyx::cluster::{self, Step, StepEvent, StepReporter};
 use support::{Cleanup, Registry};
 
@@ -233,7 +233,8 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
         image: image.clone(),
         api_server_port: kind::free_port().unwrap(),
         ui_port,
-        data_dir: data.join("data"),
+        data: node::DataMount::HostDir(data.join("data")),
+        host: Default::default(),
     }));
     // The user's kubeconfig has another local cluster; onyx keeps to its own and says how to
     // use the other.
@@ -250,6 +251,7 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
                 systemd: Duration::from_secs(20),
                 ready: Duration::from_secs(20),
             },
+            host: Default::default(),
         },
         &Quiet,
     )

@@ -1,7 +1,8 @@
 //! `onyx cluster`: onyx's own local cluster. `create` makes (or reuses, or restarts) the
-//! kind-compatible node and merges its kubeconfig; `delete` removes it and our kubeconfig entries,
-//! keeping the data directory unless `--purge`; `list` and `status` show what the engine has;
-//! `load` puts the stack's images into the node.
+//! kind-compatible node and merges its kubeconfig (`--dry-run` prints what it would make, from
+//! the engine's facts, and makes nothing); `delete` removes it and our kubeconfig entries,
+//! keeping the data volume (or directory) unless `--purge`; `list` and `status` show what the
+//! engine has; `load` puts the stack's images into the node.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,8 +12,10 @@ use crate::cli::{
     ClusterCreateArgs, ClusterDeleteArgs, ClusterListArgs, ClusterLoadArgs, ClusterStatusArgs,
     ClusterTarget, DataFormat,
 };
+use crate::cluster::host::{self, NodeHost};
 use crate::cluster::kind::{self, CreateOptions, Timeouts};
-use crate::cluster::node::{NodeOptions, node_spec};
+use crate::cluster::kubeadm::{self, KubeadmApi, KubeadmParams};
+use crate::cluster::node::{self, DataMount, NodeOptions, node_spec};
 use crate::cluster::{self, kubeconfig, node_images};
 use crate::docker::images::{self, PullOptions};
 use crate::docker::{engine, reference};
@@ -46,6 +49,28 @@ pub fn data_dir(root: &Path, cluster: &str) -> PathBuf {
     }
 }
 
+/// Where a cluster's data lives: the host directory of the layout before the data volume while
+/// it holds anything (kept and read as before, so nothing is lost), else the named volume
+/// `onyx-data`.
+pub fn data_mount(target: &ClusterTarget, cluster: &str) -> DataMount {
+    if let Ok(root) = data_root(target) {
+        let dir = data_dir(&root, cluster);
+        let holds_data = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
+        if holds_data {
+            return DataMount::HostDir(dir);
+        }
+    }
+    DataMount::Volume(node::data_volume_name(cluster))
+}
+
+/// How a data mount reads in messages.
+fn describe(data: &DataMount) -> String {
+    match data {
+        DataMount::Volume(v) => format!("the Docker volume {v}"),
+        DataMount::HostDir(d) => format!("{} (kept from an older onyx)", d.display()),
+    }
+}
+
 fn checked_name(target: &ClusterTarget) -> Result<&str> {
     cluster::validate_name(&target.name)
         .map_err(|e| Error::input(e, "leave --name out to use the default cluster, onyx"))?;
@@ -70,80 +95,60 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).expect("json")
 }
 
+/// Refuse what kind refuses on this host (rootless without cgroup v2 or delegated controllers);
+/// its warnings (cgroup v1) otherwise.
+fn check_host(host: &NodeHost) -> Result<Vec<String>> {
+    host.check().map_err(|r| Error::input(r.message, r.hint))
+}
+
 /// Make (or reuse, or restart) the own cluster, as `cluster create` and `up` both need it; the
-/// node image is pulled first when the engine lacks it. Returns the cluster and its data dir.
+/// engine's facts are read once and shape the node; the node image is pulled first when the
+/// engine lacks it. Returns the cluster and where its data lives.
 pub fn ensure(
     settings: &Settings,
     printer: &Printer,
     rt: &tokio::runtime::Runtime,
     args: &ClusterCreateArgs,
-) -> Result<(kind::Created, std::path::PathBuf)> {
+) -> Result<(kind::Created, DataMount)> {
     let name = checked_name(&args.target)?.to_string();
-    let root = data_root(&args.target)?;
-    let data = data_dir(&root, &name);
-    // What this run makes it removes again when it fails: no empty data directory is left.
-    let made = missing_dirs(&root, &data);
-    std::fs::create_dir_all(&data).map_err(|e| {
-        Error::input(
-            format!("cannot create the data directory {}: {e}", data.display()),
-            format!(
-                "choose another with --data-dir (or {})",
-                crate::env_vars::ONYX_DATA_DIR
-            ),
-        )
-    })?;
-    let result = ensure_in(settings, printer, rt, args, name, &data);
-    if result.is_err() && !args.retain {
-        remove_empty(&made);
-    }
-    Ok((result?, data))
-}
-
-/// The directories from `root` (included) down to `data` that do not exist yet, deepest first.
-fn missing_dirs(root: &Path, data: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut dir = Some(data);
-    while let Some(d) = dir {
-        if d.exists() {
-            break;
-        }
-        out.push(d.to_path_buf());
-        if d == root {
-            break;
-        }
-        dir = d.parent();
-    }
-    out
-}
-
-/// Remove these directories, deepest first, each only while empty.
-fn remove_empty(dirs: &[PathBuf]) {
-    for d in dirs {
-        if std::fs::remove_dir(d).is_err() {
-            break;
-        }
-    }
-}
-
-fn ensure_in(
-    settings: &Settings,
-    printer: &Printer,
-    rt: &tokio::runtime::Runtime,
-    args: &ClusterCreateArgs,
-    name: String,
-    data: &Path,
-) -> Result<kind::Created> {
+    let data = data_mount(&args.target, &name);
     let image = args
         .node_image
         .clone()
         .unwrap_or_else(|| catalog::node_image().reference.clone());
+    let node = cluster::node_name(&name);
+    let (engine, host, existed) = super::until_interrupted(rt, async {
+        let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
+        let host = host::gather(&engine.docker).await?;
+        let existed = kind::inspect(&engine.docker, &node).await?.is_some();
+        Ok((engine, host, existed))
+    })?;
+    if !existed {
+        // kind v0.32.0 pkg/cluster/internal/create/create.go validateProvider, before anything
+        // is pulled or made.
+        for w in check_host(&host)? {
+            printer.warn(&w);
+        }
+    }
+    if let DataMount::HostDir(dir) = &data {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::input(
+                format!("cannot create the data directory {}: {e}", dir.display()),
+                format!(
+                    "choose another with --data-dir (or {})",
+                    crate::env_vars::ONYX_DATA_DIR
+                ),
+            )
+        })?;
+    }
     let api_server_port = kind::free_port()?;
     let spec = node_spec(&NodeOptions {
         cluster: name.clone(),
         image,
         api_server_port,
         ui_port: settings.port,
-        data_dir: data.to_path_buf(),
+        data: data.clone(),
+        host: host.clone(),
     });
     let options = CreateOptions {
         cluster: name,
@@ -154,14 +159,12 @@ fn ensure_in(
             ready: Duration::from_secs(args.wait.max(1)),
             ..Timeouts::default()
         },
+        host,
     };
-    let engine = super::until_interrupted(rt, async {
-        let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
-        // The node image, pulled first when the engine lacks it (a node that exists already
-        // needs none).
-        let node = cluster::node_name(&options.cluster);
-        let existed = kind::inspect(&engine.docker, &node).await?.is_some();
-        if !existed {
+    if !existed {
+        super::until_interrupted(rt, async {
+            // The node image, pulled first when the engine lacks it (a node that exists
+            // already needs none).
             // A taken UI port is refused before anything else (not after a pull).
             kind::check_ports(&options.spec)?;
             let r = reference::Reference::parse(&options.spec.image)
@@ -177,10 +180,9 @@ fn ensure_in(
                 progress.finish();
                 pulled?;
             }
-        }
-        Ok((engine, existed))
-    })?;
-    let (engine, existed) = engine;
+            Ok(())
+        })?;
+    }
     let progress = StepProgress::new(printer);
     let created = super::until_interrupted(rt, async {
         Ok(kind::create(&engine.docker, &options, &progress).await?)
@@ -199,7 +201,178 @@ fn ensure_in(
             printer.warn(&format!("could not remove {}: {e}", options.spec.name));
         }
     }
-    created
+    Ok((created?, data))
+}
+
+/// Remove these directories, deepest first, each only while empty.
+fn remove_empty(dirs: &[PathBuf]) {
+    for d in dirs {
+        if std::fs::remove_dir(d).is_err() {
+            break;
+        }
+    }
+}
+
+/// The kubeadm config's node address in a dry run: the engine assigns it when the node starts.
+pub const DRY_RUN_NODE_ADDRESS: &str = "<node-ip>";
+
+/// The Kubernetes version a node image will report: its tag (`kindest/node:v1.36.1`), else the
+/// pinned node image's.
+fn image_kubernetes_version(image: &str) -> String {
+    let tag = |i: &str| {
+        reference::Reference::parse(i)
+            .ok()
+            .and_then(|r| r.tag)
+            .filter(|t| KubeadmApi::for_version(t).is_some())
+    };
+    tag(image)
+        .or_else(|| tag(&catalog::node_image().reference))
+        .unwrap_or_else(|| "v1.36.1".into())
+}
+
+/// What `cluster create` would make on this engine, made of the same pure functions the create
+/// runs: the network request (or the existing network), the named volumes, the node container's
+/// create body and the kubeadm config. Proxy credentials are hidden.
+pub fn plan_create(
+    cluster_name: &str,
+    image: &str,
+    ui_port: u16,
+    data: &DataMount,
+    host: &NodeHost,
+    network_subnets: Option<&[String]>,
+    node_exists: bool,
+) -> serde_json::Value {
+    let mut spec = node_spec(&NodeOptions {
+        cluster: cluster_name.into(),
+        image: image.into(),
+        // Picked free just before the create.
+        api_server_port: 0,
+        ui_port,
+        data: data.clone(),
+        host: host.clone(),
+    });
+    let version = image_kubernetes_version(image);
+    let params =
+        KubeadmParams::single_node(cluster_name, &version, DRY_RUN_NODE_ADDRESS, "systemd")
+            .on_host(host);
+    let planned_subnet = kind::ula_subnet(node::NETWORK, 0);
+    let subnets: Vec<String> = match network_subnets {
+        Some(s) => s.to_vec(),
+        None => vec![planned_subnet.clone()],
+    };
+    spec.env.extend(
+        node::proxy_env(
+            &host.proxy,
+            &subnets,
+            &params.service_subnet,
+            &params.pod_subnet,
+            std::slice::from_ref(&spec.name),
+        )
+        .iter()
+        .map(|e| host::redact_userinfo(e)),
+    );
+    let network = match network_subnets {
+        Some(s) => serde_json::json!({"name": node::NETWORK, "exists": true, "subnets": s}),
+        None => serde_json::json!({
+            "name": node::NETWORK,
+            "exists": false,
+            "create": kind::network_request(node::NETWORK, Some(planned_subnet), host.bridge_mtu),
+        }),
+    };
+    let api = KubeadmApi::for_version(&version).unwrap_or(KubeadmApi::V1Beta4);
+    let mut shown = host.clone();
+    shown.proxy = host.proxy.redacted();
+    serde_json::json!({
+        "cluster": cluster_name,
+        "node_exists": node_exists,
+        "engine": shown,
+        "warnings": host.check().unwrap_or_default(),
+        "network": network,
+        "volumes": spec.named_volumes,
+        "data": data,
+        "node": {
+            "name": spec.name,
+            "body": kind::create_body(&spec),
+        },
+        "kubeadm": {
+            "kubernetes_version": version,
+            "node_address": format!(
+                "{DRY_RUN_NODE_ADDRESS}: the node's address on network {}, assigned when it starts",
+                node::NETWORK
+            ),
+            "path": kind::KUBEADM_CONF,
+            "init": kubeadm::init_args(&version),
+            "config": kubeadm::render(&params, api),
+        },
+    })
+}
+
+/// `cluster create --dry-run`: read the engine's facts and print [`plan_create`]; make nothing.
+fn dry_run(settings: &Settings, printer: &Printer, args: &ClusterCreateArgs) -> Result<ExitCode> {
+    let name = checked_name(&args.target)?.to_string();
+    let data = data_mount(&args.target, &name);
+    let image = args
+        .node_image
+        .clone()
+        .unwrap_or_else(|| catalog::node_image().reference.clone());
+    let rt = super::runtime()?;
+    let node = cluster::node_name(&name);
+    let (host, exists, subnets) = super::until_interrupted(&rt, async {
+        let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
+        let host = host::gather(&engine.docker).await?;
+        let exists = kind::inspect(&engine.docker, &node).await?.is_some();
+        let subnets = kind::network::subnets(&engine.docker, node::NETWORK).await?;
+        Ok((host, exists, subnets))
+    })?;
+    // What create would refuse, the dry run refuses the same way.
+    if !exists {
+        check_host(&host)?;
+    }
+    let plan = plan_create(
+        &name,
+        &image,
+        settings.port,
+        &data,
+        &host,
+        subnets.as_deref(),
+        exists,
+    );
+    match args.output {
+        DataFormat::Json => printer.data(&json(&plan))?,
+        DataFormat::Text => {
+            for w in plan["warnings"].as_array().into_iter().flatten() {
+                printer.warn(w.as_str().unwrap_or_default());
+            }
+            let mut text = String::new();
+            if exists {
+                text.push_str(&format!(
+                    "# the node {node} exists: `cluster create` would reuse it, not make this\n"
+                ));
+            }
+            text.push_str(&format!(
+                "# engine facts\n{}\n# network (POST /networks/create, when missing)\n{}\n\
+                 # volumes (POST /volumes/create, when missing)\n{}\n\
+                 # node container (POST /containers/create?name={node})\n{}\n\
+                 # kubeadm config ({}; {}; then `{}`)\n{}",
+                json(&plan["engine"]),
+                json(&plan["network"]),
+                json(&plan["volumes"]),
+                json(&plan["node"]["body"]),
+                kind::KUBEADM_CONF,
+                plan["kubeadm"]["node_address"].as_str().unwrap_or_default(),
+                plan["kubeadm"]["init"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                plan["kubeadm"]["config"].as_str().unwrap_or_default(),
+            ));
+            printer.data(&text)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub fn create(
@@ -207,6 +380,9 @@ pub fn create(
     printer: &Printer,
     args: &ClusterCreateArgs,
 ) -> Result<ExitCode> {
+    if args.dry_run {
+        return dry_run(settings, printer, args);
+    }
     let rt = super::runtime()?;
     let (created, data) = ensure(settings, printer, &rt, args)?;
     match args.output {
@@ -223,7 +399,7 @@ pub fn create(
                 created.api_server,
                 created.context,
                 created.kubeconfig.display(),
-                data.display()
+                describe(&data)
             ));
             if let Some(p) = created.ui_port
                 && p != settings.port
@@ -245,15 +421,18 @@ pub fn delete(printer: &Printer, args: &ClusterDeleteArgs) -> Result<ExitCode> {
     let data = data_dir(&root, &name);
     let file = kubeconfig_file(&args.target);
     let rt = super::runtime()?;
-    let deleted = super::until_interrupted(&rt, async {
+    let (deleted, data_volume_exists) = super::until_interrupted(&rt, async {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
-        Ok(kind::delete(
+        let deleted = kind::delete(
             &engine.docker,
             &name,
             &file,
             args.purge.then_some(data.as_path()),
         )
-        .await?)
+        .await?;
+        let volume = node::data_volume_name(&name);
+        let exists = kind::volumes::exists(&engine.docker, &volume).await?;
+        Ok((deleted, exists))
     })?;
     if deleted.data_removed.is_some() {
         // --purge: the folders above the data that are left empty go too (onyx's data folder
@@ -280,6 +459,14 @@ pub fn delete(printer: &Printer, args: &ClusterDeleteArgs) -> Result<ExitCode> {
                     "removed context {} from {}",
                     cluster::context_name(&name),
                     file.display()
+                ));
+            }
+            let volume = node::data_volume_name(&name);
+            if deleted.volumes_removed.contains(&volume) {
+                printer.info(&format!("removed the data volume {volume}"));
+            } else if !args.purge && data_volume_exists {
+                printer.info(&format!(
+                    "kept the data volume {volume} (--purge removes it)"
                 ));
             }
             match &deleted.data_removed {
@@ -352,7 +539,11 @@ pub fn status(printer: &Printer, args: &ClusterStatusArgs) -> Result<ExitCode> {
                 or_dash(&status.api_server),
                 status.context,
                 or_dash(&status.ui_url),
-                or_dash(&status.data_dir),
+                match (&status.data_volume, &status.data_dir) {
+                    (Some(v), _) => format!("volume {v}"),
+                    (None, Some(d)) => d.clone(),
+                    (None, None) => "-".into(),
+                },
             ))?;
         }
     }

@@ -298,6 +298,7 @@ fn own_cluster(
         wait: 300,
         node_image: None,
         registry_mirror: args.registry_mirror.clone(),
+        dry_run: false,
         output: crate::cli::DataFormat::Text,
     };
     let (created, _data) = super::cluster::ensure(settings, printer, rt, &create)?;

@@ -330,6 +330,9 @@ impl crate::cluster::StepReporter for StepProgress {
             }
             E::Done => self.end(format!("{} {step}", self.printer.paint(CYAN, "✓"))),
             E::Skipped(why) => self.end(format!("- {step}: {why}")),
+            E::Warned(why) => {
+                self.end(format!("{} {step}: {why}", self.printer.paint(YELLOW, "!")))
+            }
             E::Failed(e) => {
                 let first = e.lines().next().unwrap_or_default().to_string();
                 self.end(format!("{} {step}: {first}", self.printer.paint(RED, "✗")));

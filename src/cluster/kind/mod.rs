@@ -25,7 +25,8 @@
 //! inside the node), [`container`] (the node container's create body, inspect, ports, removal),
 //! [`network`] (the `kind` network), [`manifests`] (the CNI and storage manifests as kind
 //! templates them), [`boot`] (the steps after the container starts), [`mod@create`] (the create /
-//! reuse / restart flow and its rollback) and [`manage`] (delete, list, status).
+//! reuse / restart flow and its rollback), [`volumes`] (the named data and podman `/var`
+//! volumes) and [`manage`] (delete, list, status).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,15 +43,16 @@ pub mod exec;
 pub mod manage;
 pub mod manifests;
 pub mod network;
+pub mod volumes;
 
 pub use boot::{all_ready, is_systemd_ready_line, last_log_lines};
 pub use container::{check_ports, create_body, free_port, inspect, port_is_free, published_port, remove_node};
 pub use create::create;
 pub use error::ClusterError;
 pub use exec::{ExecOutput, Stdin, exec, stdin_bytes};
-pub use manage::{ClusterInfo, Deleted, Status, delete, list, status};
+pub use manage::{ClusterInfo, Deleted, STOP_GRACE_SECS, Status, delete, list, status, stop_node};
 pub use manifests::{cni_manifest, storage_manifest};
-pub use network::{ensure_network, ula_subnet};
+pub use network::{ensure_network, ensure_network_mtu, network_request, ula_subnet};
 
 /// Where kind's node images keep what the boot reads and writes.
 pub const KUBEADM_CONF: &str = "/kind/kubeadm.conf";
@@ -95,6 +97,9 @@ pub struct CreateOptions {
     /// Keep the node after a failed create, for debugging.
     pub retain: bool,
     pub timeouts: Timeouts,
+    /// What the engine says about the host (the kubeadm config, the network's MTU and the
+    /// proxy variables follow it).
+    pub host: crate::cluster::host::NodeHost,
 }
 
 /// How the create went.
