@@ -4,7 +4,7 @@
 //! Each number is derived from upstream's own figures and the images' own start rules (cited at
 //! the size tables below). A profile's floor is what its services request plus room for
 //! Kubernetes itself ([`floor_bytes`]): `small` needs 7.5 GiB (so an 8 GiB Linux laptop, not an
-//! 8 GiB Mac whose Docker VM gets less), `medium` 10 GiB (Onyx's documented minimum), `large`
+//! 8 GiB Mac whose Docker VM gets less), `medium` 10 GiB (the 10 GB minimum Onyx's docs give; not in its repository, not checked here), `large`
 //! 16.5 GiB (helm's requests). `cluster` is `large` with the stateless tiers replicated, for real
 //! multi-node clusters; it is never chosen automatically.
 

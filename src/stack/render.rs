@@ -4,7 +4,8 @@
 //! 1. connection settings (the URL users open) and nginx.conf into their ConfigMaps;
 //! 2. credentials into the Secrets (or the Secrets left out);
 //! 3. the profile's requests/limits and in-app knobs onto every container;
-//! 4. the security baseline (non-root, no privilege escalation, no capabilities, seccomp);
+//! 4. the security baseline (non-root, no privilege escalation, no capabilities, seccomp, no
+//!    service account token);
 //! 5. the common labels, replicas and, for `cluster`, disruption budgets and topology spread;
 //! 6. the namespace, when one is given;
 //! 7. the Onyx release and onyx's version ([`crate::stack::release::stamp`]).
