@@ -388,6 +388,11 @@ async fn upgrades_back_up_first_same_applies_newer_is_refused() {
         "onyxupgrade",
         "UPDATE chat SET body = 'written by v2.4.0' WHERE id = 1",
     );
+    // One backup of v2.3.0 where `up` keeps them, for the refusal to list.
+    let listed = e
+        .backups()
+        .join("20000101T000000.000Z-onyx-v2.3.0.onyx-backup");
+    std::fs::copy(&ours, &listed).unwrap();
     e.record("v2.4.0").await;
     assert_eq!(status_json(&e).await["release"]["deployed_is"], "newer");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -401,9 +406,16 @@ async fn upgrades_back_up_first_same_applies_newer_is_refused() {
         "Can't locate revision",
         "onyx restore FILE",
         "the onyx release that deploys it",
+        "backups of Onyx v2.3.0 for this namespace:",
     ] {
         assert!(refused.stderr.contains(part), "{part}: {refused:?}");
     }
+    assert!(
+        refused.stderr.contains(&listed.display().to_string()),
+        "{refused:?}"
+    );
+    // Only backups of this onyx's release are offered (not the v2.2.0 ones).
+    assert!(!refused.stderr.contains("-onyx-v2.2.0"), "{refused:?}");
     assert!(!refused.stderr.contains("Backing it up"), "{refused:?}");
     assert_eq!(
         before,
