@@ -206,13 +206,6 @@ pub struct UpArgs {
     #[command(flatten)]
     pub cluster: TargetArgs,
 
-    /// Host directory for onyx's own cluster's data (its volumes live in its `data/`)
-    ///
-    /// Default: the platform data directory + `onyx` (on Linux `~/.local/share/onyx`). Not used
-    /// with --context/--kubeconfig.
-    #[arg(long, env = env_vars::ONYX_DATA_DIR, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-
     /// Give up when the stack is not ready after this long (e.g. 90s, 20m, 1h)
     ///
     /// Services have their own limits too (a first start of the API or Vespa may take minutes).
@@ -246,10 +239,11 @@ pub struct UpArgs {
     #[arg(long)]
     pub no_backup: bool,
 
-    /// Host directory that holds onyx's data: the own cluster's volumes (`data/`) and the
-    /// backups taken before upgrades (`backups/`)
+    /// Host directory that holds onyx's data: the backups taken before upgrades (`backups/`)
+    /// and an older onyx's own-cluster data (`data/`)
     ///
-    /// Default: the platform data directory + `onyx` (on Linux `~/.local/share/onyx`).
+    /// Default: the platform data directory + `onyx` (on Linux `~/.local/share/onyx`). The own
+    /// cluster's volumes live in the Docker volume `onyx-data`.
     #[arg(long, env = env_vars::ONYX_DATA_DIR, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 
