@@ -1520,3 +1520,51 @@ async fn dry_run_prints_the_specs_from_this_engines_facts_and_makes_nothing() {
 fn onyx_node_image() -> String {
     onyx::stack::catalog::node_image().reference.clone()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_proxy_reaches_the_node_with_the_networks_real_subnets_in_no_proxy() {
+    let Some(docker) = support::engine("proxy env").await else {
+        return;
+    };
+    if !fake_node::available("proxy env") {
+        return;
+    }
+    let cleanup = support::Cleanup::new(&docker);
+    let c = TestCluster::new(&docker, "proxy").await;
+    let image = fake_node::build(&docker, &cleanup, &c.name, false).await;
+    let mut options = c.options(fake_node::runnable_here(
+        c.spec(&image, kind::free_port().unwrap()),
+    ));
+    options.host.proxy = host::Proxy {
+        http: Some("http://proxy.corp:3128".into()),
+        https: Some("http://proxy.corp:3128".into()),
+        no: Some("corp.example".into()),
+    };
+    kind::create(&docker, &options, &cluster::SilentSteps)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nhint: {:?}", e.hint()));
+    // kind v0.32.0 providers/docker/provision.go getProxyEnv: the network's subnets (from the
+    // engine), then the user's NO_PROXY with the service and pod subnets, the node, DNS suffixes.
+    let subnets = kind::network::subnets(&docker, node::NETWORK)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!subnets.is_empty());
+    let want_no = format!(
+        "{},corp.example,10.96.0.0/16,10.244.0.0/16,{},.svc,.svc.cluster,.svc.cluster.local",
+        subnets.join(","),
+        c.node()
+    );
+    let i = kind::inspect(&docker, &c.node()).await.unwrap().unwrap();
+    let env = i.config.unwrap().env.unwrap();
+    for want in [
+        "HTTP_PROXY=http://proxy.corp:3128".to_string(),
+        "http_proxy=http://proxy.corp:3128".to_string(),
+        "HTTPS_PROXY=http://proxy.corp:3128".to_string(),
+        "https_proxy=http://proxy.corp:3128".to_string(),
+        format!("NO_PROXY={want_no}"),
+        format!("no_proxy={want_no}"),
+    ] {
+        assert!(env.contains(&want), "{want} not in {env:?}");
+    }
+}
