@@ -475,7 +475,7 @@ pub struct ClusterTarget {
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
-    /// Host directory of onyx's data from before the data volume; kept while its `data/` holds any
+    /// Directory of data made by older onyx versions (used while its `data/` holds files)
     ///
     /// New clusters keep the stack's data in the Docker volume `onyx-data`. Default: the
     /// platform data directory + `onyx` (on Linux `~/.local/share/onyx`).

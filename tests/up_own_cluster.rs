@@ -228,13 +228,14 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
             .contains("kind-onyx")
     );
 
+    let host = onyx::cluster::host::gather(&docker).await.unwrap();
     let spec = fake_node::runnable_here(node_spec(&NodeOptions {
         cluster: cluster::CLUSTER_NAME.into(),
         image: image.clone(),
         api_server_port: kind::free_port().unwrap(),
         ui_port,
         data: node::DataMount::HostDir(data.join("data")),
-        host: Default::default(),
+        host: host.clone(),
     }));
     // The user's kubeconfig has another local cluster; onyx keeps to its own and says how to
     // use the other.
@@ -251,7 +252,7 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
                 systemd: Duration::from_secs(20),
                 ready: Duration::from_secs(20),
             },
-            host: Default::default(),
+            host,
         },
         &Quiet,
     )

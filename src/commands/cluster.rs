@@ -617,3 +617,78 @@ pub fn load(printer: &Printer, args: &ClusterLoadArgs) -> Result<ExitCode> {
         None => Ok(ExitCode::SUCCESS),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(dir: &Path) -> ClusterTarget {
+        ClusterTarget {
+            name: cluster::CLUSTER_NAME.into(),
+            kubeconfig: None,
+            data_dir: Some(dir.to_path_buf()),
+        }
+    }
+
+    #[test]
+    fn data_of_the_older_host_directory_layout_is_kept_else_the_volume() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = target(dir.path());
+        // Nothing there, or an empty directory: the named volume.
+        assert_eq!(
+            data_mount(&t, "onyx"),
+            DataMount::Volume("onyx-data".into())
+        );
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        assert_eq!(
+            data_mount(&t, "onyx"),
+            DataMount::Volume("onyx-data".into())
+        );
+        // Data made by an older onyx: that directory stays the data's home.
+        std::fs::create_dir_all(dir.path().join("data/onyx/postgresql")).unwrap();
+        assert_eq!(
+            data_mount(&t, "onyx"),
+            DataMount::HostDir(dir.path().join("data"))
+        );
+        // Other clusters look in their own directory.
+        assert_eq!(data_mount(&t, "t-1"), DataMount::Volume("t-1-data".into()));
+    }
+
+    #[test]
+    fn the_plan_of_a_proxied_userns_remap_host_hides_proxy_credentials() {
+        let host = NodeHost {
+            cgroup_version: "2".into(),
+            userns_remap: true,
+            bridge_mtu: Some(1400),
+            proxy: host::Proxy {
+                http: Some("http://me:secret@proxy:3128".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let plan = plan_create(
+            "onyx",
+            "kindest/node:v1.36.1@sha256:abc",
+            3000,
+            &DataMount::Volume("onyx-data".into()),
+            &host,
+            None,
+            false,
+        );
+        let text = plan.to_string();
+        assert!(!text.contains("secret"), "{text}");
+        assert!(text.contains("http://***@proxy:3128"), "{text}");
+        assert_eq!(plan["node"]["body"]["HostConfig"]["UsernsMode"], "host");
+        assert_eq!(
+            plan["network"]["create"]["Options"]["com.docker.network.driver.mtu"],
+            "1400"
+        );
+        assert_eq!(plan["kubeadm"]["kubernetes_version"], "v1.36.1");
+        let env = plan["node"]["body"]["Env"].as_array().unwrap();
+        assert!(
+            env.iter()
+                .any(|e| e.as_str().unwrap().starts_with("NO_PROXY=fc00:")),
+            "{env:?}"
+        );
+    }
+}

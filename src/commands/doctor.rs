@@ -67,16 +67,53 @@ pub fn run(settings: &Settings, printer: &Printer, args: &DoctorArgs) -> Result<
     })
 }
 
+/// What kind would refuse or warn about on this engine for onyx's own cluster (kind v0.32.0
+/// pkg/cluster/internal/create/create.go validateProvider): rootless without cgroup v2 or the
+/// delegated controllers; cgroup v1, deprecated.
+async fn own_cluster_host(engine: &engine::Engine, other_cluster: bool) -> Vec<Finding> {
+    let host = match crate::cluster::host::gather(&engine.docker).await {
+        Ok(h) => h,
+        Err(_) => return Vec::new(),
+    };
+    match host.check() {
+        Err(r) if other_cluster => vec![Finding::warn(
+            "cgroup",
+            r.message,
+            format!("only needed for onyx's own cluster: {}", r.hint),
+        )],
+        Err(r) => vec![Finding::fail("cgroup", r.message, r.hint)],
+        Ok(w) if w.is_empty() => vec![Finding::ok(
+            "cgroup",
+            if host.cgroup_version.is_empty() {
+                "the engine doesn't say which cgroup version".to_string()
+            } else {
+                format!("cgroup v{}", host.cgroup_version)
+            },
+        )],
+        Ok(w) => w
+            .into_iter()
+            .map(|w| {
+                Finding::warn(
+                    "cgroup",
+                    w,
+                    "boot the host with cgroup v2 (systemd.unified_cgroup_hierarchy=1)",
+                )
+            })
+            .collect(),
+    }
+}
+
 async fn machine_checks(settings: &Settings, other_cluster: bool) -> Vec<Finding> {
     let mut f = Vec::new();
     let host = HostFacts::detect();
     let engine = engine::detect().await;
     let sizing = match &engine {
-        Ok((_, facts)) => {
+        Ok((engine, facts)) => {
             f.push(Finding::ok(
                 "docker",
                 format!("Docker {} at {}", facts.server_version, facts.endpoint),
             ));
+            f.extend(own_cluster_host(engine, other_cluster).await);
             let local = cfg!(target_os = "linux") && facts.endpoint.starts_with("unix://");
             f.push(match host::check_engine_disk(&facts.root_dir, local, 0) {
                 Ok(host::Check::Ok) => {

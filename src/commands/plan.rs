@@ -173,6 +173,9 @@ fn text(plan: &Plan) -> String {
             crate::ui::plural(e.cpus as u64, "CPU", "CPUs"),
             e.storage_driver,
         );
+        if e.cgroup_version == "1" {
+            let _ = writeln!(s, "  note: {}", crate::cluster::host::CGROUP_V1_DEPRECATED);
+        }
     }
     match plan.sized_for {
         Some("engine") => {

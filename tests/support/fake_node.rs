@@ -65,6 +65,24 @@ if [ "$FAKE_FAIL" = kubeadm-init ]; then
   echo "error execution phase preflight: fake failure" >&2
   exit 1
 fi
+# As the real kubeadm in a kind node: preflight runs unless the InitConfiguration's skipPhases
+# or --skip-phases names it, and fails in a container (kind v0.32.0
+# pkg/cluster/internal/kubeadm/config.go InitSkipPhases, kubeadminit/init.go).
+case " $* " in *" --skip-phases=preflight "*) skip=1 ;; *) skip=0 ;; esac
+if [ $skip = 0 ] && ! awk '/^kind: InitConfiguration/{i=1} /^---/{i=0} i&&/^skipPhases:/{s=1} i&&s&&/"preflight"/{f=1} END{exit !f}' /kind/kubeadm.conf; then
+  echo "[ERROR SystemVerification]: failed to parse kernel config: unable to load kernel module: \"configs\"" >&2
+  echo "error execution phase preflight: [preflight] Some fatal errors occurred" >&2
+  exit 1
+fi
+# As the kubelet from 1.35 on a cgroup v1 host: it refuses to start unless the
+# KubeletConfiguration says failCgroupV1: false (kubernetes
+# staging/src/k8s.io/kubelet/config/v1beta1/types.go FailCgroupV1, default true).
+minor=$(sed 's/^v//' /kind/version | cut -d. -f2)
+if [ ! -f /sys/fs/cgroup/cgroup.controllers ] && [ "$minor" -ge 35 ] && ! awk '/^kind: KubeletConfiguration/{k=1} /^---/{k=0} k&&/^failCgroupV1: false/{f=1} END{exit !f}' /kind/kubeadm.conf; then
+  echo "[kubelet-check] The kubelet is not healthy after 4m0s" >&2
+  echo "error execution phase wait-control-plane: kubelet: cgroup v1 support is unsupported" >&2
+  exit 1
+fi
 cp /kind/kubeadm.conf /records/kubeadm.conf.seen
 mkdir -p /etc/kubernetes
 if [ -x /usr/bin/start-api ]; then

