@@ -122,7 +122,8 @@ impl Error {
             )) => EXIT_INTERRUPTED,
             Error::Cluster(crate::cluster::kind::ClusterError::NotFound(_)) => EXIT_USAGE,
             Error::Cluster(crate::cluster::kind::ClusterError::Docker(
-                crate::docker::DockerError::NoEngine { .. },
+                crate::docker::DockerError::NoEngine { .. }
+                | crate::docker::DockerError::NamedEngine { .. },
             )) => EXIT_REFUSED,
             Error::Cluster(crate::cluster::kind::ClusterError::Docker(_)) => EXIT_INTERNAL,
             Error::Cluster(_) => EXIT_REFUSED,

@@ -56,6 +56,15 @@ pub enum DockerError {
     #[error("no Docker engine answered; tried:\n{}", .tried.iter().map(|t| format!("  - {t}")).collect::<Vec<_>>().join("\n"))]
     NoEngine { tried: Vec<String>, hint: String },
 
+    /// The engine the user named (DOCKER_HOST, a Docker context) does not answer; no other is
+    /// tried in its place.
+    #[error("the Docker engine named by {named} does not answer: {error}")]
+    NamedEngine {
+        named: String,
+        error: String,
+        hint: String,
+    },
+
     /// The registry (or mirror) says the image does not exist.
     #[error("image {image} was not found (pulled as {pulled_as}): {message}")]
     NotFound {
@@ -104,7 +113,9 @@ pub enum DockerError {
 impl DockerError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            DockerError::NoEngine { hint, .. } => Some(hint.clone()),
+            DockerError::NoEngine { hint, .. } | DockerError::NamedEngine { hint, .. } => {
+                Some(hint.clone())
+            }
             DockerError::NotFound { .. } => Some(
                 "check the name and tag; with --registry-mirror, check that the mirror carries it"
                     .into(),
