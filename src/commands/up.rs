@@ -262,6 +262,47 @@ fn own_cluster(
     args: &UpArgs,
 ) -> Result<crate::cluster::kind::Created> {
     use crate::docker::{bundle, engine, images};
+    // An air-gapped start: the bundle is checked whole before anything is made or pulled (a
+    // garbage or truncated file fails here, at once), then every image in it — the node image
+    // included — goes into the engine, so making the cluster needs no registry.
+    let mut node_image = None;
+    let from_bundle = match &args.bundle {
+        Some(path) => {
+            let verified = bundle::verify(path)?;
+            let loaded = super::until_interrupted(rt, async {
+                let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
+                let progress = crate::ui::ImageProgress::new(printer, "ready in the engine");
+                let loaded =
+                    bundle::load_verified(&engine.docker, path, &verified, &progress).await;
+                progress.finish();
+                let loaded = loaded?;
+                let pinned = &crate::stack::catalog::node_image().reference;
+                let tag = crate::docker::reference::Reference::parse(pinned)
+                    .ok()
+                    .and_then(|r| r.tag.as_ref().map(|t| format!("{}:{t}", r.repository())));
+                let engine_id = match tag {
+                    Some(t) => engine
+                        .docker
+                        .inspect_image(&t)
+                        .await
+                        .ok()
+                        .and_then(|i| i.id),
+                    None => None,
+                };
+                Ok((
+                    loaded,
+                    bundle::node_image_from_bundle(
+                        &verified.manifest,
+                        pinned,
+                        engine_id.as_deref(),
+                    ),
+                ))
+            })?;
+            node_image = loaded.1;
+            true
+        }
+        None => false,
+    };
     let create = crate::cli::ClusterCreateArgs {
         target: crate::cli::ClusterTarget {
             name: crate::cluster::CLUSTER_NAME.into(),
@@ -271,7 +312,7 @@ fn own_cluster(
         port: Some(settings.port),
         retain: false,
         wait: 300,
-        node_image: None,
+        node_image,
         registry_mirror: args.registry_mirror.clone(),
         dry_run: false,
         output: crate::cli::DataFormat::Text,
@@ -284,6 +325,8 @@ fn own_cluster(
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         let fetched = crate::ui::ImageProgress::new(printer, "ready in the engine");
         let outcome = match &args.bundle {
+            // Loaded above, before the cluster was made.
+            Some(_) if from_bundle => Ok(()),
             Some(b) => bundle::load(&engine.docker, b, &fetched).await.map(|_| ()),
             None => {
                 let options = images::PullOptions {

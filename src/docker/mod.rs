@@ -73,6 +73,14 @@ pub enum DockerError {
         message: String,
     },
 
+    /// The registry's name does not resolve from here; not retried.
+    #[error("the registry for {image} can't be reached (pulled as {pulled_as}): {message}")]
+    RegistryUnreachable {
+        image: String,
+        pulled_as: String,
+        message: String,
+    },
+
     /// The registry refused us.
     #[error("not allowed to pull {image} (pulled as {pulled_as}): {message}")]
     Unauthorized {
@@ -118,6 +126,13 @@ impl DockerError {
             }
             DockerError::NotFound { .. } => Some(
                 "check the name and tag; with --registry-mirror, check that the mirror carries it"
+                    .into(),
+            ),
+            DockerError::RegistryUnreachable { .. } => Some(
+                "this machine can't resolve the registry's name (offline or air-gapped). Go \
+                 offline: on a machine with registry access run `onyx images save -o \
+                 onyx-images.tar`, copy the file here, then `onyx up --bundle onyx-images.tar`; \
+                 or pull through a registry you reach with --registry-mirror HOST"
                     .into(),
             ),
             DockerError::Unauthorized { .. } => Some(
