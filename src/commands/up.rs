@@ -92,7 +92,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
         None
     } else {
         mention_local_clusters(printer);
-        Some(own_cluster(settings, printer, &runtime, args)?)
+        Some(own_cluster(settings, printer, &runtime, args, &choice)?)
     };
     // The UI port: a reused own node keeps the one mapped when it was made.
     let ui_port = own
@@ -260,8 +260,18 @@ fn own_cluster(
     printer: &Printer,
     rt: &tokio::runtime::Runtime,
     args: &UpArgs,
+    choice: &profile::Choice,
 ) -> Result<crate::cluster::kind::Created> {
     use crate::docker::{bundle, engine, images};
+    // What the user sees first, before any pull: the engine, the profile and why, the cluster.
+    if let Ok(line) = super::until_interrupted(rt, async {
+        let (engine, facts) = engine::detect().await?;
+        let node = crate::cluster::node_name(crate::cluster::CLUSTER_NAME);
+        let state = crate::cluster::kind::inspect(&engine.docker, &node).await?;
+        Ok(first_line(&facts, choice, state.as_ref()))
+    }) {
+        printer.info(&line);
+    }
     // An air-gapped start: the bundle is checked whole before anything is made or pulled (a
     // garbage or truncated file fails here, at once), then every image in it — the node image
     // included — goes into the engine, so making the cluster needs no registry.
@@ -361,6 +371,35 @@ fn own_cluster(
         }
     })?;
     Ok(created)
+}
+
+/// `up`'s first line on the own cluster: the engine found (its memory and CPUs), the profile and
+/// why, and whether the cluster is new, reused or stopped.
+pub fn first_line(
+    facts: &crate::docker::engine::EngineFacts,
+    choice: &profile::Choice,
+    node: Option<&bollard::models::ContainerInspectResponse>,
+) -> String {
+    let why = if choice.forced {
+        "named with --force"
+    } else if choice.automatic {
+        "the largest that fits the engine"
+    } else {
+        "named"
+    };
+    let cluster = match node {
+        None => "new (made now)",
+        Some(i) if i.state.as_ref().and_then(|s| s.running).unwrap_or(false) => "reused (running)",
+        Some(_) => "stopped (started again)",
+    };
+    format!(
+        "engine {} ({}, {} CPUs); profile {} ({why}); cluster {}: {cluster}",
+        facts.endpoint,
+        profile::gib(facts.memory_bytes),
+        facts.cpus,
+        choice.profile.name,
+        crate::cluster::CLUSTER_NAME,
+    )
 }
 
 /// Say which local clusters the user's kubeconfig has besides onyx's own, and how to use one
