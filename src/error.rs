@@ -149,9 +149,7 @@ impl Error {
             Error::TooSmall { .. }
             | Error::DiskFull { .. }
             | Error::Environment { .. }
-            | Error::Refused { .. } => {
-                EXIT_REFUSED
-            }
+            | Error::Refused { .. } => EXIT_REFUSED,
             Error::Failed { .. } => EXIT_FAILED,
             Error::Docker(crate::docker::DockerError::Interrupted) => EXIT_INTERRUPTED,
             Error::Docker(crate::docker::DockerError::BadBundle { .. }) => EXIT_USAGE,
@@ -167,7 +165,8 @@ impl Error {
                 | crate::cluster::kind::ClusterError::PortTaken { .. },
             ) => EXIT_USAGE,
             Error::Cluster(crate::cluster::kind::ClusterError::Docker(
-                crate::docker::DockerError::NoEngine { .. },
+                crate::docker::DockerError::NoEngine { .. }
+                | crate::docker::DockerError::NamedEngine { .. },
             )) => EXIT_REFUSED,
             Error::Cluster(crate::cluster::kind::ClusterError::Docker(_)) => EXIT_INTERNAL,
             Error::Cluster(_) => EXIT_REFUSED,

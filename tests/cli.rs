@@ -141,7 +141,14 @@ fn too_little_memory_is_planned_with_a_warning_giving_the_numbers() {
     // Only the CPUs short: the warning is about CPUs, and "1 CPU" is singular.
     let r = onyx(&["plan", "--memory", "8GiB", "--cpus", "1"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stderr.contains("1 CPU ") || r.stderr.contains("1 CPU,") || r.stderr.contains("1 CPU\n") || r.stderr.contains("1 CPU;"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("1 CPU ")
+            || r.stderr.contains("1 CPU,")
+            || r.stderr.contains("1 CPU\n")
+            || r.stderr.contains("1 CPU;"),
+        "{}",
+        r.stderr
+    );
     snapshot!("plan_warn_1cpu", r.stderr);
 
     // The same with --force: still planned, still warned.

@@ -781,11 +781,13 @@ async fn unreachable_cluster_names_context_and_server() {
 
     // No cluster named: day-2 commands use onyx's own cluster's context, which this kubeconfig
     // lacks (`up` would make the cluster; it is not run here, as that pulls the node image).
-    // Where a Docker engine answers (the child finds the system one when DOCKER_HOST does not),
-    // onyx looks for its node and says the cluster is not there; else, that the context is missing.
+    // Where a Docker engine answers (with no DOCKER_HOST the child searches the usual sockets; a
+    // named engine that is dead would be the error instead), onyx looks for its node and says the
+    // cluster is not there; else, that the context is missing.
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_onyx"));
     cmd.args(["status"]).env("KUBECONFIG", &kubeconfig);
     isolate(&mut cmd, dir.path());
+    cmd.env_remove("DOCKER_HOST");
     let run = finish(cmd.spawn().unwrap(), Instant::now(), 60).await;
     let engine = std::os::unix::net::UnixStream::connect("/var/run/docker.sock").is_ok();
     if engine {

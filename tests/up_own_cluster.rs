@@ -228,6 +228,24 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
             .contains("kind-onyx")
     );
 
+    // `up --bundle` with a garbage file: refused at once with the bundle's error (exit 2),
+    // before anything is pulled or made (truncated bundles: src/docker/bundle.rs's tests).
+    let garbage = dir.path().join("garbage.tar");
+    std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
+    let run = onyx(
+        &missing,
+        &data,
+        &["up", "--no-browser", "--bundle", garbage.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("is not a usable onyx bundle"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("pull"), "{}", run.stderr);
+    assert!(kind::inspect(&docker, &node).await.unwrap().is_none());
+
     let host = onyx::cluster::host::gather(&docker).await.unwrap();
     let spec = fake_node::runnable_here(node_spec(&NodeOptions {
         cluster: cluster::CLUSTER_NAME.into(),
@@ -291,6 +309,22 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
     assert!(
         up.stderr
             .contains(&format!("reusing the running node {node}")),
+        "{}",
+        up.stderr
+    );
+    // The first line, before any pull: the engine with its size, the profile and why, the
+    // cluster's state.
+    let first = up
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("engine "))
+        .unwrap_or_else(|| panic!("no first line:\n{}", up.stderr));
+    assert!(
+        first.contains(" CPUs); profile ") && first.ends_with("cluster onyx: reused (running)"),
+        "{first}"
+    );
+    assert!(
+        up.stderr.find(first).unwrap() < up.stderr.find("pulled").unwrap_or(usize::MAX),
         "{}",
         up.stderr
     );

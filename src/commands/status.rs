@@ -44,11 +44,9 @@ pub fn run(settings: &Settings, printer: &Printer, args: &StatusArgs) -> Result<
             };
             printer.data(&serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?)?
         }
-        DataFormat::Text => printer.data(&printer.runnable(&format!(
-            "{}\n{}",
-            table(&status),
-            release.line()
-        )))?,
+        DataFormat::Text => {
+            printer.data(&printer.runnable(&format!("{}\n{}", table(&status), release.line())))?
+        }
     }
     Ok(if status.healthy {
         ExitCode::SUCCESS

@@ -99,7 +99,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
         None
     } else {
         mention_local_clusters(printer);
-        Some(own_cluster(settings, printer, &runtime, args)?)
+        Some(own_cluster(settings, printer, &runtime, args, &choice)?)
     };
     // The UI port: a reused own node keeps the one mapped when it was made.
     let ui_port = own
@@ -285,8 +285,59 @@ fn own_cluster(
     printer: &Printer,
     rt: &tokio::runtime::Runtime,
     args: &UpArgs,
+    choice: &profile::Choice,
 ) -> Result<crate::cluster::kind::Created> {
     use crate::docker::{bundle, engine, images};
+    // What the user sees first, before any pull: the engine, the profile and why, the cluster.
+    if let Ok(line) = super::until_interrupted(rt, async {
+        let (engine, facts) = engine::detect().await?;
+        let node = crate::cluster::node_name(crate::cluster::CLUSTER_NAME);
+        let state = crate::cluster::kind::inspect(&engine.docker, &node).await?;
+        Ok(first_line(&facts, choice, state.as_ref()))
+    }) {
+        printer.info(&line);
+    }
+    // An air-gapped start: the bundle is checked whole before anything is made or pulled (a
+    // garbage or truncated file fails here, at once), then every image in it — the node image
+    // included — goes into the engine, so making the cluster needs no registry.
+    let mut node_image = None;
+    let from_bundle = match &args.bundle {
+        Some(path) => {
+            let verified = bundle::verify(path)?;
+            let loaded = super::until_interrupted(rt, async {
+                let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
+                let progress = crate::ui::ImageProgress::new(printer, "ready in the engine");
+                let loaded =
+                    bundle::load_verified(&engine.docker, path, &verified, &progress).await;
+                progress.finish();
+                let loaded = loaded?;
+                let pinned = &crate::stack::catalog::node_image().reference;
+                let tag = crate::docker::reference::Reference::parse(pinned)
+                    .ok()
+                    .and_then(|r| r.tag.as_ref().map(|t| format!("{}:{t}", r.repository())));
+                let engine_id = match tag {
+                    Some(t) => engine
+                        .docker
+                        .inspect_image(&t)
+                        .await
+                        .ok()
+                        .and_then(|i| i.id),
+                    None => None,
+                };
+                Ok((
+                    loaded,
+                    bundle::node_image_from_bundle(
+                        &verified.manifest,
+                        pinned,
+                        engine_id.as_deref(),
+                    ),
+                ))
+            })?;
+            node_image = loaded.1;
+            true
+        }
+        None => false,
+    };
     let create = crate::cli::ClusterCreateArgs {
         target: crate::cli::ClusterTarget {
             name: crate::cluster::CLUSTER_NAME.into(),
@@ -296,7 +347,7 @@ fn own_cluster(
         port: Some(settings.port),
         retain: false,
         wait: 300,
-        node_image: None,
+        node_image,
         registry_mirror: args.registry_mirror.clone(),
         dry_run: false,
         output: crate::cli::DataFormat::Text,
@@ -309,6 +360,8 @@ fn own_cluster(
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         let fetched = crate::ui::ImageProgress::new(printer, "ready in the engine");
         let outcome = match &args.bundle {
+            // Loaded above, before the cluster was made.
+            Some(_) if from_bundle => Ok(()),
             Some(b) => bundle::load(&engine.docker, b, &fetched).await.map(|_| ()),
             None => {
                 let options = images::PullOptions {
@@ -343,6 +396,35 @@ fn own_cluster(
         }
     })?;
     Ok(created)
+}
+
+/// `up`'s first line on the own cluster: the engine found (its memory and CPUs), the profile and
+/// why, and whether the cluster is new, reused or stopped.
+pub fn first_line(
+    facts: &crate::docker::engine::EngineFacts,
+    choice: &profile::Choice,
+    node: Option<&bollard::models::ContainerInspectResponse>,
+) -> String {
+    let why = if choice.forced {
+        "named with --force"
+    } else if choice.automatic {
+        "the largest that fits the engine"
+    } else {
+        "named"
+    };
+    let cluster = match node {
+        None => "new (made now)",
+        Some(i) if i.state.as_ref().and_then(|s| s.running).unwrap_or(false) => "reused (running)",
+        Some(_) => "stopped (started again)",
+    };
+    format!(
+        "engine {} ({}, {} CPUs); profile {} ({why}); cluster {}: {cluster}",
+        facts.endpoint,
+        profile::gib(facts.memory_bytes),
+        facts.cpus,
+        choice.profile.name,
+        crate::cluster::CLUSTER_NAME,
+    )
 }
 
 /// Say which local clusters the user's kubeconfig has besides onyx's own, and how to use one

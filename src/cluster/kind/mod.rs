@@ -47,7 +47,9 @@ pub mod network;
 pub mod volumes;
 
 pub use boot::{all_ready, is_systemd_ready_line, last_log_lines};
-pub use container::{check_ports, create_body, free_port, inspect, port_is_free, published_port, remove_node};
+pub use container::{
+    check_ports, create_body, free_port, inspect, port_is_free, published_port, remove_node,
+};
 pub use create::create;
 pub use error::ClusterError;
 pub use exec::{ExecOutput, Stdin, exec, stdin_bytes};
