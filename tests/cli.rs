@@ -856,11 +856,24 @@ fn readme_settings_table_matches_the_binary() {
                 args.push("--help");
                 let help = onyx(&args).stdout;
                 let long = flag.rsplit('/').next().unwrap();
-                let at = help
-                    .find(&format!("{long} "))
-                    .or_else(|| help.find(&format!("{long}\n")))
-                    .unwrap_or_else(|| panic!("`onyx {cmd}` has no {long}"));
-                // The flag's own entry (up to the next option) names its variable.
+                // The option's own line: `      --context <NAME>` or `  -n, --namespace <NS>`.
+                let mut offset = 0;
+                let mut at = None;
+                for line in help.split_inclusive('\n') {
+                    let t = line.trim_start();
+                    let t = t.split_once(", ").map_or(
+                        t,
+                        |(short, rest)| {
+                            if short.len() == 2 { rest } else { t }
+                        },
+                    );
+                    if t.starts_with(&format!("{long} ")) || t.trim_end() == long {
+                        at = Some(offset);
+                        break;
+                    }
+                    offset += line.len();
+                }
+                let at = at.unwrap_or_else(|| panic!("`onyx {cmd}` has no {long}"));
                 let paragraphs: Vec<&str> = help[at..].split("\n\n").collect();
                 let next = paragraphs[1..]
                     .iter()
