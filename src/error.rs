@@ -160,10 +160,14 @@ impl Error {
             Error::Cluster(crate::cluster::kind::ClusterError::Docker(
                 crate::docker::DockerError::Interrupted,
             )) => EXIT_INTERRUPTED,
-            Error::Cluster(
-                crate::cluster::kind::ClusterError::NotFound(_)
-                | crate::cluster::kind::ClusterError::PortTaken { .. },
-            ) => EXIT_USAGE,
+            Error::Cluster(crate::cluster::kind::ClusterError::NotFound(_)) => EXIT_USAGE,
+            // README: "a UI port already in use" is bad input (the user picks the port); the API
+            // server's port, which onyx picks itself, taken meanwhile, is not.
+            Error::Cluster(crate::cluster::kind::ClusterError::PortTaken { what, .. })
+                if what.contains("UI port") =>
+            {
+                EXIT_USAGE
+            }
             Error::Cluster(crate::cluster::kind::ClusterError::Docker(
                 crate::docker::DockerError::NoEngine { .. }
                 | crate::docker::DockerError::NamedEngine { .. },

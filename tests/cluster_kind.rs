@@ -953,7 +953,8 @@ async fn a_taken_port_is_refused_naming_it_and_nothing_is_made() {
     );
     assert!(!c.exists().await);
 
-    // Through the binary: exit code 3, the port and the flag named.
+    // Through the binary: exit code 2 (README's "a UI port already in use" is bad input), the
+    // port and the flag named.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_onyx"))
         .args([
             "cluster",
@@ -970,7 +971,7 @@ async fn a_taken_port_is_refused_naming_it_and_nothing_is_made() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(
         stderr.contains(&format!("port {port} on 127.0.0.1 is already in use")),
         "{stderr}"

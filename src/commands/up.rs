@@ -612,7 +612,7 @@ async fn explain(
             hints.push(d.hint.clone());
         }
     }
-    let single_hint = hints.len() == 1;
+    let single_hint = hints.len() <= 1;
     let mut shown: Vec<&str> = Vec::new();
     let mut lines = Vec::new();
     for (n, d) in &diagnoses {
@@ -644,11 +644,11 @@ async fn explain(
             crate::ui::plural(not_ready.len() as u64, "service", "services")
         ),
     };
-    let hint = if single_hint {
-        format!("{}; nothing was torn down", hints[0])
-    } else {
-        "nothing was torn down: after acting on the advice above (→), `onyx up` again resumes"
-            .into()
+    let hint = match hints.as_slice() {
+        // The advice already says to run `onyx up` (again, or with another profile).
+        [one] if one.contains("`onyx up") => format!("{one}; nothing was torn down"),
+        [one] => format!("{one}; nothing was torn down: `onyx up` again resumes"),
+        _ => "nothing was torn down; each service's advice is above".into(),
     };
     KubeError::NotReady {
         summary,
