@@ -8,6 +8,12 @@
 //! dump **before** touching the database, then streams the dump into `psql -v ON_ERROR_STOP=1`.
 //! Inside the pod both tools reach the server over its local socket as the image's own user, with
 //! the database and user names from the pod's environment (no password ever on a command line).
+//!
+//! A dump holds every user's chats and accounts, so the file (and its `.partial`) is created mode
+//! 0600 whatever the umask, and [`readable_by_others`] lets `restore` warn about a file that is
+//! not. The header's Onyx version is the release whose database was dumped (the deployed one,
+//! [`crate::stack::release`]), which is not always the one this onyx deploys: `up` backs up the
+//! older release's database before it upgrades.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -159,7 +165,8 @@ async fn exec_status(
     let _ = process.join().await;
     match status {
         Some(s) if s.status.as_deref() == Some("Success") => Ok(()),
-        Some(s) => Err(Error::input(
+        // A job that ran and failed (exit 1); a lost connection is the environment (exit 3).
+        Some(s) => Err(Error::failed(
             format!(
                 "{what} failed in the PostgreSQL pod: {}{}",
                 s.message.unwrap_or_default(),
@@ -167,7 +174,7 @@ async fn exec_status(
             ),
             "check `onyx logs postgresql`; nothing was changed locally",
         )),
-        None => Err(Error::input(
+        None => Err(Error::environment(
             format!(
                 "{what} ended without an exit status (connection lost?){}",
                 tail(&stderr)
@@ -196,8 +203,51 @@ fn partial(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Dump the database into `out`.
-pub async fn backup(client: &Client, namespace: &str, out: &Path) -> Result<Header> {
+/// Create `path` for writing, mode 0600 exactly (not 0600 minus the umask, and not whatever mode
+/// a file left there had): a leftover is removed first, then the new file is made with
+/// `create_new` and its mode set again.
+fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let file = options.open(path)?;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        Ok(file)
+    }
+    #[cfg(not(unix))]
+    options.open(path)
+}
+
+/// The file's mode when group or others may read it (`None`: private, or not a Unix system).
+pub fn readable_by_others(path: &Path) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o044 != 0).then_some(mode)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Dump the database into `out` (mode 0600). `stack_version` is the Onyx release the database
+/// belongs to (the deployed one), written into the header.
+pub async fn backup(
+    client: &Client,
+    namespace: &str,
+    out: &Path,
+    stack_version: &str,
+) -> Result<Header> {
     let pod = postgres_pod(client, namespace).await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let ap = AttachParams::default()
@@ -219,7 +269,7 @@ pub async fn backup(client: &Client, namespace: &str, out: &Path) -> Result<Head
 
     let tmp = partial(out);
     let result = async {
-        let mut file = std::fs::File::create(&tmp)?;
+        let mut file = create_private(&tmp)?;
         file.write_all(&vec![b' '; HEADER_LEN])?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
@@ -236,14 +286,14 @@ pub async fn backup(client: &Client, namespace: &str, out: &Path) -> Result<Head
         let stderr = err_task.await.unwrap_or_default();
         exec_status(process, "pg_dump", stderr).await?;
         if size == 0 {
-            return Err(Error::input(
+            return Err(Error::failed(
                 "pg_dump wrote nothing",
                 "check `onyx logs postgresql`",
             ));
         }
         let header = Header {
             onyx_version: env!("CARGO_PKG_VERSION").into(),
-            stack_version: ONYX_VERSION.into(),
+            stack_version: stack_version.into(),
             created_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
@@ -366,5 +416,25 @@ mod tests {
         let p = write_file(dir.path(), &other, body);
         let err = verify(&p).unwrap_err();
         assert!(err.to_string().contains("Onyx v1.0.0"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_are_made_private_whatever_was_there() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.partial");
+        std::fs::write(&p, b"old").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(readable_by_others(&p), Some(0o666));
+        let mut f = create_private(&p).unwrap();
+        f.write_all(b"new").unwrap();
+        drop(f);
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(readable_by_others(&p), None);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(readable_by_others(&p), Some(0o640));
     }
 }

@@ -51,7 +51,8 @@ pub enum Command {
     /// or interrupted run is resumed, and passwords already in the cluster are kept.
     Up(UpArgs),
 
-    /// Show each service: ready/desired, restarts, age, image (exit 0 only when all are ready)
+    /// Show each service: ready/desired, restarts, age, state, image (exit 0 only when all are
+    /// ready)
     Status(StatusArgs),
 
     /// Print a service's logs
@@ -91,13 +92,15 @@ pub enum Command {
 
     /// Open the Onyx UI in the browser, and print its URL on stdout
     ///
-    /// The browser is the one BROWSER names, else the system's default. Where none can open (no
-    /// display, an SSH session) only the URL is printed.
+    /// The browser is the one BROWSER names (your explicit choice, used also over SSH and without
+    /// a display), else the system's default, which is not started on an SSH session or without a
+    /// display: then only the URL is printed.
     Open(OpenArgs),
 
     /// Print a shell completion script
     ///
-    /// bash: `onyx completions bash > ~/.local/share/bash-completion/completions/onyx`
+    /// bash, zsh, fish, powershell or elvish; e.g. bash: `onyx completions bash >
+    /// ~/.local/share/bash-completion/completions/onyx`
     Completions(CompletionsArgs),
 
     /// Print onyx's version and the Onyx stack version it deploys
@@ -166,9 +169,26 @@ pub struct StackArgs {
     pub indexing: Option<crate::stack::indexing::Switch>,
 }
 
-/// Which cluster and namespace, shared by the commands that talk to one.
+/// Which cluster and namespace the stack runs in, shared by the day-2 commands (status, logs,
+/// restart, down, destroy, doctor, backup, restore).
 #[derive(Debug, Args, Clone, Default)]
 pub struct ClusterArgs {
+    /// Kubeconfig context of the cluster the stack runs in (default: onyx's own local cluster)
+    #[arg(long, env = env_vars::ONYX_CONTEXT, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Kubeconfig file to read (default: KUBECONFIG, else ~/.kube/config)
+    #[arg(long, env = env_vars::ONYX_KUBECONFIG, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Namespace the stack was installed in (default: the context's current namespace)
+    #[arg(short, long, env = env_vars::ONYX_NAMESPACE, value_name = "NS")]
+    pub namespace: Option<String>,
+}
+
+/// Where `onyx up` deploys: the same flags as [`ClusterArgs`], with what `up` does with them.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
     /// Kubeconfig context to deploy into (default: onyx's own local cluster)
     ///
     /// Any cluster kubectl can reach: Docker Desktop, OrbStack, k3d, minikube, kind, EKS, GKE,
@@ -180,7 +200,7 @@ pub struct ClusterArgs {
     #[arg(long, env = env_vars::ONYX_KUBECONFIG, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
-    /// Namespace (default: the context's current namespace); created if missing
+    /// Namespace to deploy into (default: the context's current namespace); created if missing
     #[arg(short, long, env = env_vars::ONYX_NAMESPACE, value_name = "NS")]
     pub namespace: Option<String>,
 }
@@ -191,7 +211,7 @@ pub struct UpArgs {
     pub stack: StackArgs,
 
     #[command(flatten)]
-    pub cluster: ClusterArgs,
+    pub cluster: TargetArgs,
 
     /// Give up when the stack is not ready after this long (e.g. 90s, 20m, 1h)
     ///
@@ -218,6 +238,21 @@ pub struct UpArgs {
     /// 127.0.0.1:--port running after `up` (until Ctrl-C), reconnecting when the pod restarts
     #[arg(long)]
     pub forward: bool,
+
+    /// Don't back up the database before upgrading to another Onyx release
+    ///
+    /// When the stack runs an older Onyx release than this onyx deploys, `up` first writes a
+    /// backup to `<data dir>/backups/` (the newest 3 are kept) and stops if that fails.
+    #[arg(long)]
+    pub no_backup: bool,
+
+    /// Host directory that holds onyx's data: the backups taken before upgrades (`backups/`)
+    /// and an older onyx's own-cluster data (`data/`)
+    ///
+    /// Default: the platform data directory + `onyx` (on Linux `~/.local/share/onyx`). The own
+    /// cluster's volumes live in the Docker volume `onyx-data`.
+    #[arg(long, env = env_vars::ONYX_DATA_DIR, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
 
     #[command(flatten)]
     pub llm: LlmArgs,
@@ -447,9 +482,10 @@ pub struct ClusterTarget {
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
-    /// Host directory that holds onyx's data; the cluster's volumes live in its `data/`
+    /// Directory of data made by older onyx versions (used while its `data/` holds files)
     ///
-    /// Default: the platform data directory + `onyx` (on Linux `~/.local/share/onyx`).
+    /// New clusters keep the stack's data in the Docker volume `onyx-data`. Default: the
+    /// platform data directory + `onyx` (on Linux `~/.local/share/onyx`).
     #[arg(long, env = env_vars::ONYX_DATA_DIR, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
 }
@@ -479,6 +515,14 @@ pub struct ClusterCreateArgs {
     #[arg(long, env = env_vars::ONYX_REGISTRY_MIRROR, value_name = "HOST")]
     pub registry_mirror: Option<String>,
 
+    /// Print what would be made and make nothing
+    ///
+    /// Reads the engine's facts (cgroup version, rootless, userns-remap, storage, MTU, podman)
+    /// and prints the network, the volumes, the node container's Docker API body and the
+    /// kubeadm config that `cluster create` would use on this host.
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// Output format of the result
     #[arg(short, long, value_enum, default_value_t = DataFormat::Text)]
     pub output: DataFormat,
@@ -489,7 +533,7 @@ pub struct ClusterDeleteArgs {
     #[command(flatten)]
     pub target: ClusterTarget,
 
-    /// Also remove the data directory (every database, index and file of the stack)
+    /// Also remove the data volume (or directory): every database, index and file of the stack
     #[arg(long)]
     pub purge: bool,
 

@@ -18,7 +18,7 @@ pub const ONYX_PORT: &str = "ONYX_PORT";
 /// Registry mirror (`HOST[:PORT][/PATH]`) to pull Docker Hub images through.
 pub const ONYX_REGISTRY_MIRROR: &str = "ONYX_REGISTRY_MIRROR";
 /// Directory for onyx's data (default: the platform data dir + `onyx`); the own cluster's volumes
-/// live in its `data/`.
+/// live in its `data/`, the backups `up` takes before an upgrade in its `backups/`.
 pub const ONYX_DATA_DIR: &str = "ONYX_DATA_DIR";
 /// Any non-empty value turns colour off (<https://no-color.org>).
 pub const NO_COLOR: &str = "NO_COLOR";
@@ -47,7 +47,7 @@ pub const ALL: &[(&str, &str)] = &[
         ONYX_REGISTRY_MIRROR,
         "registry mirror for Docker Hub images",
     ),
-    (ONYX_DATA_DIR, "data directory of the own cluster"),
+    (ONYX_DATA_DIR, "data directory (own cluster, backups)"),
     (ONYX_LOG, "log filter"),
     (NO_COLOR, "disable colour"),
     (ONYX_UPDATE_ROOT, "release API for self update"),

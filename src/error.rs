@@ -31,14 +31,30 @@ pub enum Error {
     #[error("{message}")]
     Input { message: String, hint: String },
 
-    /// The host (or the Docker engine's VM) is too small for the profile.
-    #[error("this machine has {have}, but the {profile} profile needs {need}")]
+    /// A step onyx will not take on this stack (a downgrade; an upgrade whose backup failed).
+    #[error("{message}")]
+    Refused { message: String, hint: String },
+
+    /// The machine (this host, the Docker engine's VM, or one given to `plan`) is too small for
+    /// the profile.
+    #[error("{machine} has {have}, but the {profile} profile needs {need}")]
     TooSmall {
+        /// "this machine", "the Docker engine", "the given machine".
+        machine: String,
         profile: String,
         have: String,
         need: String,
         hint: String,
     },
+
+    /// The machine, the network or the cluster can't do what was asked (exit 3): not the
+    /// input's fault, and not a failed check either.
+    #[error("{message}")]
+    Environment { message: String, hint: String },
+
+    /// A job onyx ran failed (exit 1), e.g. `pg_dump` in the PostgreSQL pod.
+    #[error("{message}")]
+    Failed { message: String, hint: String },
 
     /// Too little free disk where the engine keeps images.
     #[error("only {free} free at {path}, but the images need {need}")]
@@ -81,6 +97,22 @@ impl Error {
         }
     }
 
+    /// The environment can't do it (exit 3).
+    pub fn environment(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Environment {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    /// A job onyx ran failed (exit 1).
+    pub fn failed(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Error::Failed {
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
     /// What the user can do about it, if we know.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -92,7 +124,11 @@ impl Error {
                 "create the file, or unset {} / drop --config to use the default location",
                 crate::env_vars::ONYX_CONFIG
             )),
-            Error::Input { hint, .. } | Error::TooSmall { hint, .. } => Some(hint.clone()),
+            Error::Input { hint, .. }
+            | Error::Refused { hint, .. }
+            | Error::TooSmall { hint, .. }
+            | Error::Environment { hint, .. }
+            | Error::Failed { hint, .. } => Some(hint.clone()),
             Error::DiskFull { .. } => Some(
                 "free disk space (e.g. `docker system prune`), or give the Docker engine (or its \
                  VM) a bigger disk"
@@ -110,7 +146,11 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
             Error::Config { .. } | Error::ConfigMissing { .. } | Error::Input { .. } => EXIT_USAGE,
-            Error::TooSmall { .. } | Error::DiskFull { .. } => EXIT_REFUSED,
+            Error::TooSmall { .. }
+            | Error::DiskFull { .. }
+            | Error::Environment { .. }
+            | Error::Refused { .. } => EXIT_REFUSED,
+            Error::Failed { .. } => EXIT_FAILED,
             Error::Docker(crate::docker::DockerError::Interrupted) => EXIT_INTERRUPTED,
             Error::Docker(crate::docker::DockerError::BadBundle { .. }) => EXIT_USAGE,
             Error::Docker(
@@ -121,8 +161,16 @@ impl Error {
                 crate::docker::DockerError::Interrupted,
             )) => EXIT_INTERRUPTED,
             Error::Cluster(crate::cluster::kind::ClusterError::NotFound(_)) => EXIT_USAGE,
+            // README: "a UI port already in use" is bad input (the user picks the port); the API
+            // server's port, which onyx picks itself, taken meanwhile, is not.
+            Error::Cluster(crate::cluster::kind::ClusterError::PortTaken { what, .. })
+                if what.contains("UI port") =>
+            {
+                EXIT_USAGE
+            }
             Error::Cluster(crate::cluster::kind::ClusterError::Docker(
-                crate::docker::DockerError::NoEngine { .. },
+                crate::docker::DockerError::NoEngine { .. }
+                | crate::docker::DockerError::NamedEngine { .. },
             )) => EXIT_REFUSED,
             Error::Cluster(crate::cluster::kind::ClusterError::Docker(_)) => EXIT_INTERNAL,
             Error::Cluster(_) => EXIT_REFUSED,

@@ -20,6 +20,7 @@ pub mod settings;
 pub mod stack;
 pub mod ui;
 pub mod update;
+pub mod upgrade;
 
 pub use error::{Error, Result};
 

@@ -98,16 +98,35 @@ impl Settings {
             (false, _) => Verbosity::Trace,
         };
 
+        // A bad value from the config file names the file and the key, like a parse error.
+        let from_file = |key: &str, e: Error| match (&config_file, e) {
+            (Some(path), Error::Input { message, hint }) => Error::Config {
+                path: path.clone(),
+                message: format!("key `{key}`: {message} ({hint})"),
+            },
+            (_, e) => e,
+        };
+        if given.namespace.is_none()
+            && let Some(ns) = &config.namespace
+        {
+            validate_namespace(ns).map_err(|e| from_file("namespace", e))?;
+        }
         let namespace = given.namespace.or(config.namespace);
         if let Some(ns) = &namespace {
             validate_namespace(ns)?;
         }
+        if given.port.is_none() && config.port == Some(0) {
+            return Err(from_file(
+                "port",
+                Error::input(
+                    "0 is not a usable UI port",
+                    "give a port between 1 and 65535, e.g. 3000",
+                ),
+            ));
+        }
         let port = given.port.or(config.port).unwrap_or(DEFAULT_PORT);
         if port == 0 {
-            return Err(Error::input(
-                "port 0 is not a usable UI port",
-                "pick a port between 1 and 65535 with --port (default 3000)",
-            ));
+            return Err(port_zero());
         }
 
         Ok(Settings {
@@ -122,6 +141,13 @@ impl Settings {
             kubeconfig: given.kubeconfig,
         })
     }
+}
+
+fn port_zero() -> Error {
+    Error::input(
+        "port 0 is not a usable UI port",
+        "pick a port between 1 and 65535 with --port (default 3000)",
+    )
 }
 
 /// `config.toml` in the platform config directory (`~/.config/onyx` on Linux,

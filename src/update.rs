@@ -9,9 +9,17 @@
 //!    is unpacked; on any failure the running binary is untouched;
 //! 4. replace the binary atomically (`self_update` does the download, check and swap).
 //!
-//! The notice: at most once a day, in a background thread with a 2-second budget, never in CI,
-//! with `ONYX_NO_UPDATE_CHECK=1` or `DO_NOT_TRACK`, or when stderr is not a terminal; a failed
-//! check (offline) is silent. Nothing else is ever sent anywhere.
+//! The notice, beside every command but `completions`, `man` and `self update`:
+//! 1. a check answered within the last day (the cache file) is used as it is;
+//! 2. else a background thread asks the releases API, with a 2-second budget, and caches the
+//!    answer; the command never waits for it: when it ends first, the answer is dropped (and the
+//!    next command asks again);
+//! 3. at the end, a newer release is named with the command that updates this install (`onyx self
+//!    update`, `brew upgrade onyx`, `cargo install --locked onyx`), and only when that release has
+//!    a build for this platform (cargo builds from source and needs none).
+//!
+//! Never in CI, with `ONYX_NO_UPDATE_CHECK=1` or `DO_NOT_TRACK`, with `-q`, or when stderr is not
+//! a terminal; a failed check (offline) is silent. Nothing else is ever sent anywhere.
 
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -157,34 +165,36 @@ mod release {
         b.build().map_err(|e| map_err(e, source))
     }
 
+    /// Every failure of the releases side is the environment's (exit 3): the network, the
+    /// release server, a corrupt download, a directory onyx may not write; none is bad input.
     pub(super) fn map_err(e: self_update::errors::Error, source: &UpdateSource) -> Error {
         use self_update::errors::Error as E;
         match e {
             E::ChecksumMismatch {
                 expected, computed, ..
-            } => Error::input(
+            } => Error::environment(
                 format!(
                     "the downloaded release does not match its checksum \
                      (sha256 {computed}, expected {expected}); nothing was changed"
                 ),
                 "try again later; if it persists, the release or a proxy is broken: report it",
             ),
-            E::ChecksumSourceInvalid { asset, reason, .. } => Error::input(
+            E::ChecksumSourceInvalid { asset, reason, .. } => Error::environment(
                 format!("cannot verify {asset}: {reason}; nothing was changed"),
                 "the release has no usable checksum file; update by hand from the release page",
             ),
-            E::NotFound { url, .. } => Error::input(
+            E::NotFound { url, .. } => Error::environment(
                 format!("no release found at {url}"),
                 format!(
                     "check {} (or unset it to use GitHub)",
                     env_vars::ONYX_UPDATE_ROOT
                 ),
             ),
-            E::InstallPathNotWritable { .. } => Error::input(
+            E::InstallPathNotWritable { .. } => Error::environment(
                 format!("cannot replace the onyx binary: {e}"),
                 "re-run with permission to write where onyx is installed",
             ),
-            other => Error::input(
+            other => Error::environment(
                 format!(
                     "cannot update from {}/repos/{}/{}: {other}",
                     source.api_root, source.owner, source.repo
@@ -199,7 +209,7 @@ mod release {
             .get_latest_release()
             .map_err(|e| map_err(e, source))?;
         releases.latest().cloned().ok_or_else(|| {
-            Error::input(
+            Error::environment(
                 format!(
                     "{}/repos/{}/{} lists no release",
                     source.api_root, source.owner, source.repo
@@ -228,7 +238,7 @@ mod release {
             return Ok(Outcome::UpToDate(check.current));
         }
         if !check.has_build_for_this_platform {
-            return Err(Error::input(
+            return Err(Error::environment(
                 format!(
                     "release {} has no build for this platform ({TARGET}); nothing was changed",
                     check.latest
@@ -251,10 +261,35 @@ mod release {
 pub use release::{check, update};
 
 /// The cached result of the daily check.
-#[derive(Debug, Serialize, Deserialize)]
-struct NoticeCache {
-    checked_at: u64,
-    latest: String,
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoticeCache {
+    pub checked_at: u64,
+    pub latest: String,
+    /// The release has an archive for this platform (a cache written before this was recorded
+    /// reads as `false`: no advice rather than a wrong one).
+    #[serde(default)]
+    pub has_build_for_this_platform: bool,
+}
+
+/// The notice for `latest` (if newer than `current`), naming the command that updates `install`;
+/// none when the release has no build for this platform and the update would need one.
+pub fn notice_line(current: &str, latest: &NoticeCache, install: &InstallKind) -> Option<String> {
+    if !newer(current, &latest.latest) {
+        return None;
+    }
+    let command = match install {
+        InstallKind::Standalone => "onyx self update",
+        InstallKind::Homebrew => "brew upgrade onyx",
+        InstallKind::Cargo => "cargo install --locked onyx",
+    };
+    let needs_build = *install != InstallKind::Cargo;
+    if needs_build && !latest.has_build_for_this_platform {
+        return None;
+    }
+    Some(format!(
+        "onyx {} is available (you have {current}): run `{command}`",
+        latest.latest
+    ))
 }
 
 fn cache_file() -> Option<PathBuf> {
@@ -279,8 +314,8 @@ pub fn notice_allowed(env: impl Fn(&str) -> Option<String>, stderr_is_terminal: 
 
 /// A notice in progress: started before a command, shown (if ready) after it.
 pub struct Notice {
-    cached: Option<String>,
-    pending: Option<JoinHandle<Option<String>>>,
+    cached: Option<NoticeCache>,
+    pending: Option<JoinHandle<Option<NoticeCache>>>,
 }
 
 impl Notice {
@@ -306,25 +341,24 @@ impl Notice {
             && now().saturating_sub(c.checked_at) < NOTICE_INTERVAL.as_secs()
         {
             return Notice {
-                cached: Some(c.latest),
+                cached: Some(c),
                 pending: None,
             };
         }
         let pending = std::thread::spawn(move || {
             #[cfg(feature = "self-update")]
             {
-                let latest = check(&UpdateSource::from_env(), Some(NOTICE_BUDGET))
-                    .ok()?
-                    .latest;
+                let answer = check(&UpdateSource::from_env(), Some(NOTICE_BUDGET)).ok()?;
                 let cache = NoticeCache {
                     checked_at: now(),
-                    latest: latest.clone(),
+                    latest: answer.latest,
+                    has_build_for_this_platform: answer.has_build_for_this_platform,
                 };
                 if let Some(dir) = file.parent() {
                     let _ = std::fs::create_dir_all(dir);
                 }
                 let _ = std::fs::write(&file, serde_json::to_vec(&cache).unwrap_or_default());
-                Some(latest)
+                Some(cache)
             }
             #[cfg(not(feature = "self-update"))]
             {
@@ -345,10 +379,7 @@ impl Notice {
             (None, Some(h)) if h.is_finished() => h.join().ok().flatten(),
             _ => None,
         }?;
-        let current = env!("CARGO_PKG_VERSION");
-        newer(current, &latest).then(|| {
-            format!("onyx {latest} is available (you have {current}): run `onyx self update`")
-        })
+        notice_line(env!("CARGO_PKG_VERSION"), &latest, &InstallKind::current())
     }
 }
 
@@ -421,6 +452,40 @@ mod tests {
         assert!(!notice_allowed(env(&[("ONYX_NO_UPDATE_CHECK", "1")]), true));
         assert!(!notice_allowed(env(&[("DO_NOT_TRACK", "1")]), true));
         assert!(notice_allowed(env(&[("DO_NOT_TRACK", "0")]), true));
+    }
+
+    #[test]
+    fn the_notice_names_the_right_command_and_needs_a_build() {
+        let release = |has_build| NoticeCache {
+            checked_at: 0,
+            latest: "9.9.9".into(),
+            has_build_for_this_platform: has_build,
+        };
+        assert_eq!(
+            notice_line("0.1.0", &release(true), &InstallKind::Standalone).as_deref(),
+            Some("onyx 9.9.9 is available (you have 0.1.0): run `onyx self update`")
+        );
+        assert!(
+            notice_line("0.1.0", &release(true), &InstallKind::Homebrew)
+                .unwrap()
+                .contains("`brew upgrade onyx`")
+        );
+        // No archive for this platform: `self update` (and the formula) could not install it.
+        assert_eq!(
+            notice_line("0.1.0", &release(false), &InstallKind::Standalone),
+            None
+        );
+        assert_eq!(
+            notice_line("0.1.0", &release(false), &InstallKind::Homebrew),
+            None
+        );
+        // cargo builds from source.
+        assert!(notice_line("0.1.0", &release(false), &InstallKind::Cargo).is_some());
+        // Not newer: nothing.
+        assert_eq!(
+            notice_line("9.9.9", &release(true), &InstallKind::Standalone),
+            None
+        );
     }
 
     #[test]

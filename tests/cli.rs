@@ -77,6 +77,8 @@ fn help_texts() {
         ("help_up", vec!["up", "--help"]),
         ("help_status", vec!["status", "--help"]),
         ("help_destroy", vec!["destroy", "--help"]),
+        ("help_logs", vec!["logs", "--help"]),
+        ("help_doctor", vec!["doctor", "--help"]),
     ] {
         let r = onyx(&args);
         assert_eq!(r.code, 0, "{name}: {}", r.stderr);
@@ -154,6 +156,19 @@ fn too_little_memory_is_planned_with_a_warning_giving_the_numbers() {
     assert!(r.stdout.contains("Profile: large"), "{}", r.stdout);
     snapshot!("plan_warn_large_on_8gib", r.stderr);
 
+    // Only the CPUs short: the warning is about CPUs, and "1 CPU" is singular.
+    let r = onyx(&["plan", "--memory", "8GiB", "--cpus", "1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("1 CPU ")
+            || r.stderr.contains("1 CPU,")
+            || r.stderr.contains("1 CPU\n")
+            || r.stderr.contains("1 CPU;"),
+        "{}",
+        r.stderr
+    );
+    snapshot!("plan_warn_1cpu", r.stderr);
+
     // The same with --force: still planned, still warned.
     let r = onyx(&["plan", "--memory", "4GiB", "--cpus", "4", "--force"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -207,6 +222,8 @@ fn bad_config_files_name_file_line_and_key() {
         ),
         ("config_bad_profile", "profile = \"huge\"\n"),
         ("config_not_toml", "port = \n"),
+        ("config_bad_namespace", "namespace = \"Bad_NS\"\n"),
+        ("config_port_zero", "port = 0\n"),
     ] {
         std::fs::write(&config, text).unwrap();
         let r = onyx_in(
@@ -309,7 +326,7 @@ fn images_list_and_version() {
 
 #[test]
 fn completions_for_every_shell() {
-    for shell in ["bash", "zsh", "fish", "powershell"] {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let r = onyx(&["completions", shell]);
         assert_eq!(r.code, 0, "{shell}");
         assert!(
@@ -470,4 +487,581 @@ fn open_prints_the_url_and_hands_it_to_browser() {
         "{}",
         r.stderr
     );
+}
+
+/// A closed stderr (`onyx … 2>&1 | head -1`) or a full one (`2>/dev/full`) is never a panic: the
+/// exit code is the command's own (here the refusal's 3), not Rust's 101.
+#[test]
+fn closed_or_full_stderr_is_not_a_panic() {
+    let home = tempfile::tempdir().unwrap();
+    let args = ["plan", "--memory", "4GiB", "--cpus", "4"];
+    let spawn = |stderr: Stdio| {
+        Command::new(env!("CARGO_BIN_EXE_onyx"))
+            .args(args)
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path())
+            .env("ONYX_NO_UPDATE_CHECK", "1")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap()
+    };
+    // The read end closed before onyx writes.
+    let mut child = spawn(Stdio::piped());
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+    // /dev/full: every write fails with ENOSPC.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut child = spawn(Stdio::from(full));
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+    // A command that talks to a cluster and logs on the way (-vv), into a closed stderr.
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dead_kubeconfig(dir.path());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_onyx"))
+        .args(["-vv", "status", "--context", "sim", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .env("HOME", home.path())
+        .env("ONYX_NO_UPDATE_CHECK", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take());
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+}
+
+/// A kubeconfig whose API server is a closed port on 127.0.0.1.
+fn dead_kubeconfig(dir: &Path) -> std::path::PathBuf {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = dir.join("kubeconfig");
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- cluster: {{server: \"http://127.0.0.1:{port}\"}}\n  name: sim\ncontexts:\n- context: {{cluster: sim, user: sim}}\n  name: sim\ncurrent-context: sim\nusers:\n- name: sim\n  user: {{token: x}}\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Log lines: none of a library's own (kube's ERROR per refused connection) without -v, so the
+/// one error onyx prints stands alone, also with -q; -v shows debug lines, -vv trace lines; the
+/// hint names the real context, no placeholder.
+#[test]
+fn log_levels_and_one_error_for_an_unreachable_cluster() {
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = dead_kubeconfig(home.path());
+    let k = kubeconfig.to_str().unwrap();
+    let base = ["status", "--context", "sim", "--kubeconfig", k];
+    for quiet in [false, true] {
+        let mut args = base.to_vec();
+        if quiet {
+            args.push("-q");
+        }
+        let r = onyx_in(home.path(), &args, &[]);
+        assert_eq!(r.code, 3, "{}", r.stderr);
+        let lines: Vec<&str> = r.stderr.lines().collect();
+        assert_eq!(lines.len(), 2, "one error and its hint only: {}", r.stderr);
+        assert!(lines[0].starts_with("error: the Kubernetes API of context \"sim\""));
+        assert!(
+            lines[1].contains("`kubectl --context sim get ns`"),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains('<'), "a placeholder: {}", r.stderr);
+    }
+    let mut args = base.to_vec();
+    args.push("-v");
+    let v = onyx_in(home.path(), &args, &[]);
+    assert!(v.stderr.contains("DEBUG"), "{}", v.stderr);
+    assert!(!v.stderr.contains("TRACE"), "{}", v.stderr);
+    let mut args = base.to_vec();
+    args.push("-vv");
+    let vv = onyx_in(home.path(), &args, &[]);
+    assert!(vv.stderr.contains("TRACE"), "-vv must trace: {}", vv.stderr);
+}
+
+/// On a terminal the log lines are coloured, but never with --no-color or NO_COLOR (util-linux
+/// `script` gives the command a terminal).
+#[test]
+fn no_color_also_for_log_lines_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        assert!(
+            std::env::var("CI").is_err(),
+            "`script` (util-linux) is needed"
+        );
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = dead_kubeconfig(home.path());
+    let on_a_terminal = |extra: &str, env: &[(&str, &str)]| {
+        let line = format!(
+            "{} -v {extra} status --context sim --kubeconfig {}",
+            env!("CARGO_BIN_EXE_onyx"),
+            kubeconfig.display()
+        );
+        let mut cmd = Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"])
+            .env("HOME", home.path())
+            .env("ONYX_NO_UPDATE_CHECK", "1")
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let coloured = on_a_terminal("", &[]);
+    assert!(coloured.contains("DEBUG"), "{coloured}");
+    assert!(
+        coloured.contains('\x1b'),
+        "a terminal gets colour: {coloured}"
+    );
+    for (extra, env) in [("--no-color", &[][..]), ("", &[("NO_COLOR", "1")][..])] {
+        let plain = on_a_terminal(extra, env);
+        assert!(plain.contains("DEBUG"), "{plain}");
+        assert!(!plain.contains('\x1b'), "{extra} {env:?}: {plain:?}");
+    }
+}
+
+/// `up` on onyx's own cluster honours --data-dir / ONYX_DATA_DIR, and a failed run leaves no
+/// empty data directory behind.
+#[test]
+fn up_uses_the_data_dir_and_leaves_none_behind_when_it_fails() {
+    let home = tempfile::tempdir().unwrap();
+    let env = [("DOCKER_HOST", "unix:///nonexistent/docker.sock")];
+    let up = ["up", "--profile", "small", "--force", "--no-browser"];
+    // A directory that can't be made: the error names it, so `up` used the flag's value.
+    let mut args = up.to_vec();
+    args.extend(["--data-dir", "/proc/onyx-test"]);
+    let r = onyx_in(home.path(), &args, &env);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("cannot create the data directory /proc/onyx-test/data"),
+        "{}",
+        r.stderr
+    );
+    // The same from the environment.
+    let r = onyx_in(
+        home.path(),
+        &up,
+        &[env[0], ("ONYX_DATA_DIR", "/proc/onyx-env")],
+    );
+    assert!(r.stderr.contains("/proc/onyx-env/data"), "{}", r.stderr);
+    // No engine: up fails after making the data directory, and removes it again.
+    let data = home.path().join("share/onyx");
+    let r = onyx_in(
+        home.path(),
+        &up,
+        &[env[0], ("ONYX_DATA_DIR", data.to_str().unwrap())],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(!data.exists(), "left behind: {}", data.display());
+}
+
+/// `cluster status` before any cluster exists says so and how to make one (needs an engine).
+#[test]
+fn cluster_status_without_a_cluster_says_how_to_make_one() {
+    if std::os::unix::net::UnixStream::connect("/var/run/docker.sock").is_err() {
+        assert!(std::env::var("CI").is_err(), "no Docker engine");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let probe = Command::new(env!("CARGO_BIN_EXE_onyx"))
+        .args(["cluster", "list", "-o", "json"])
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    if String::from_utf8_lossy(&probe.stdout).contains("\"name\": \"onyx\"") {
+        eprintln!("an own cluster exists on this engine; not checked");
+        return;
+    }
+    for args in [["cluster", "status"], ["cluster", "load"]] {
+        let r = onyx_in(home.path(), &args, &[]);
+        assert_eq!(r.code, 3, "{}", r.stderr);
+        snapshot!("cluster_status_none", r.stderr);
+    }
+}
+
+/// `cluster delete --purge` removes the data and onyx's data folder itself when nothing else is
+/// in it (needs an engine; the cluster name is unique, so no node exists).
+#[test]
+fn purge_removes_the_onyx_data_folder() {
+    if std::os::unix::net::UnixStream::connect("/var/run/docker.sock").is_err() {
+        assert!(std::env::var("CI").is_err(), "no Docker engine");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let root = home.path().join("onyx");
+    let name = format!("purge{}", std::process::id());
+    let data = root.join("clusters").join(&name).join("data");
+    std::fs::create_dir_all(data.join("onyx/postgresql-data")).unwrap();
+    std::fs::write(data.join("onyx/postgresql-data/PG_VERSION"), "16").unwrap();
+    let args = [
+        "cluster",
+        "delete",
+        "--purge",
+        "--name",
+        &name,
+        "--data-dir",
+        root.to_str().unwrap(),
+        "--kubeconfig",
+    ];
+    let kubeconfig = home.path().join("kubeconfig");
+    let mut all: Vec<&str> = args.to_vec();
+    all.push(kubeconfig.to_str().unwrap());
+    let r = onyx_in(home.path(), &all, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!root.exists(), "{} left: {}", root.display(), r.stderr);
+    // A data folder that holds something else stays (only the data goes).
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(root.join("notes.txt"), "mine").unwrap();
+    let r = onyx_in(home.path(), &all, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!data.exists() && root.join("notes.txt").exists());
+}
+
+/// The rows of the first Markdown table after `heading_line` in README (cells trimmed; header
+/// and separator rows left out).
+fn readme_table(readme: &str, after: &str) -> Vec<Vec<String>> {
+    let start = readme
+        .find(after)
+        .unwrap_or_else(|| panic!("README lacks {after:?}"));
+    readme[start..]
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .map(|l| {
+            // `\|` inside a cell is a literal bar.
+            l.replace("\\|", "\u{0}")
+                .trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().replace('\u{0}', "|"))
+                .collect()
+        })
+        .collect()
+}
+
+/// The backticked spans of a cell.
+fn spans(cell: &str) -> Vec<String> {
+    cell.split('`')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_string)
+        .collect()
+}
+
+/// README's command table against the binary: every command it lists exists, with every flag it
+/// shows (and every value it names for a choice); every command the binary has is listed.
+#[test]
+fn readme_command_table_matches_the_binary() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let rows = readme_table(&readme, "## Commands");
+    assert!(rows.len() >= 20, "{rows:?}");
+    let mut listed: Vec<String> = Vec::new();
+    for row in &rows {
+        for span in spans(&row[0]).iter().filter(|s| s.starts_with("onyx ")) {
+            let words: Vec<&str> = span.split_whitespace().skip(1).collect();
+            // The command path: the leading lowercase words (not flags, values or [options]).
+            let path: Vec<&str> = words
+                .iter()
+                .take_while(|w| {
+                    w.chars()
+                        .all(|c| c.is_ascii_lowercase() || c == '-' || c == '|')
+                        && !w.starts_with('-')
+                })
+                .copied()
+                .collect();
+            // `completions bash|zsh|…`: the shells are values, each must be accepted.
+            let (path, choices): (Vec<&str>, Vec<&str>) = match path.as_slice() {
+                [cmd, values] if values.contains('|') => (vec![*cmd], values.split('|').collect()),
+                p => (p.to_vec(), Vec::new()),
+            };
+            listed.push(path.join(" "));
+            let mut args = path.clone();
+            args.push("--help");
+            let help = onyx(&args);
+            assert_eq!(help.code, 0, "{span}: {}", help.stderr);
+            for w in &words[path.len()..] {
+                let flag = w.trim_matches(|c| c == '[' || c == ']');
+                let Some(flag) = flag.strip_prefix('-') else {
+                    continue;
+                };
+                let shown = if let Some(long) = flag.strip_prefix('-') {
+                    format!("--{}", long.split('=').next().unwrap())
+                } else {
+                    format!("-{},", &flag[..1])
+                };
+                assert!(
+                    help.stdout.contains(&shown),
+                    "README shows {shown} for `{span}`, `onyx {} --help` lacks it",
+                    path.join(" ")
+                );
+            }
+            for shell in choices {
+                let r = onyx(&[path[0], shell]);
+                assert_eq!(r.code, 0, "`onyx {} {shell}`: {}", path[0], r.stderr);
+            }
+            // `-o yaml|json`, `-o text|json`: each value is one the flag takes.
+            for pair in words.windows(2) {
+                if pair[0].trim_start_matches('[') == "-o" && pair[1].contains('|') {
+                    for v in pair[1].trim_end_matches(']').split('|') {
+                        assert!(
+                            help.stdout
+                                .lines()
+                                .any(|l| l.contains("possible values:")
+                                    && l.contains(&format!(" {v}"))),
+                            "`{span}`: -o {v} not in the help"
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // Every visible command of the binary is in the table.
+    let top = onyx(&["--help"]);
+    let commands = top
+        .stdout
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .split("\n\n")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let l = l.strip_prefix("  ")?;
+            (!l.starts_with(' ')).then(|| l.split_whitespace().next().unwrap().to_string())
+        })
+        .filter(|c| c != "help")
+        .collect::<Vec<_>>();
+    assert!(commands.len() >= 15, "{commands:?}");
+    for c in commands {
+        assert!(
+            listed
+                .iter()
+                .any(|l| l == &c || l.starts_with(&format!("{c} "))),
+            "`onyx {c}` is not in README's command table ({listed:?})"
+        );
+    }
+}
+
+/// README's settings table against the binary: each variable is one onyx declares; each flag
+/// exists and reads that variable (clap's `[env: …]`) on the commands it belongs to; config keys
+/// are accepted in a config file, and a setting with no key ("—") is refused there.
+#[test]
+fn readme_settings_table_matches_the_binary() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let rows = readme_table(&readme, "## Settings");
+    assert!(rows.len() >= 10, "{rows:?}");
+    let declared: Vec<&str> = onyx::env_vars::ALL.iter().map(|(v, _)| *v).collect();
+    // Where each flag lives (a command whose help must show it).
+    let command_of = |flag: &str| -> Vec<&'static str> {
+        match flag {
+            "--data-dir" => vec!["up", "cluster create"],
+            "--context" | "--kubeconfig" => vec!["up", "status"],
+            "--registry-mirror" => vec!["up", "images pull"],
+            "--profile" => vec!["up", "render", "plan"],
+            "--port" => vec!["up", "open", "status"],
+            "-n/--namespace" => vec!["up", "render", "status"],
+            _ => vec!["render"],
+        }
+    };
+    let mut seen_vars = 0;
+    for row in &rows {
+        let (flag_cell, env_cell, key_cell) = (&row[1], &row[2], &row[3]);
+        let vars = spans(env_cell);
+        for v in &vars {
+            assert!(
+                declared.contains(&v.as_str()) || v == "KUBECONFIG",
+                "README's settings list {v}, which onyx does not declare"
+            );
+            seen_vars += 1;
+        }
+        for flag in spans(flag_cell) {
+            for cmd in command_of(&flag) {
+                let mut args: Vec<&str> = cmd.split(' ').collect();
+                args.push("--help");
+                let help = onyx(&args).stdout;
+                let long = flag.rsplit('/').next().unwrap();
+                // The option's own line: `      --context <NAME>` or `  -n, --namespace <NS>`.
+                let mut offset = 0;
+                let mut at = None;
+                for line in help.split_inclusive('\n') {
+                    let t = line.trim_start();
+                    let t = t.split_once(", ").map_or(
+                        t,
+                        |(short, rest)| {
+                            if short.len() == 2 { rest } else { t }
+                        },
+                    );
+                    if t.starts_with(&format!("{long} ")) || t.trim_end() == long {
+                        at = Some(offset);
+                        break;
+                    }
+                    offset += line.len();
+                }
+                let at = at.unwrap_or_else(|| panic!("`onyx {cmd}` has no {long}"));
+                let paragraphs: Vec<&str> = help[at..].split("\n\n").collect();
+                let next = paragraphs[1..]
+                    .iter()
+                    .position(|p| p.trim_start().starts_with('-'))
+                    .map_or(paragraphs.len(), |i| i + 1);
+                let entry = paragraphs[..next].join("\n\n");
+                if let Some(v) = vars.iter().find(|v| v.starts_with("ONYX_")) {
+                    assert!(
+                        entry.contains(&format!("[env: {v}=")),
+                        "`onyx {cmd}` {long} does not read {v}:\n{entry}"
+                    );
+                }
+            }
+        }
+        // Config keys: accepted with a sample value; "—" keys are not config keys.
+        let home = tempfile::tempdir().unwrap();
+        let dir = home.path().join(".config/onyx");
+        std::fs::create_dir_all(&dir).unwrap();
+        let keys = spans(key_cell);
+        let sample = |k: &str| match k {
+            "profile" => "\"small\"",
+            "namespace" => "\"onyx\"",
+            "port" => "4000",
+            other => panic!("README lists config key {other}; give it a sample here"),
+        };
+        for k in &keys {
+            std::fs::write(dir.join("config.toml"), format!("{k} = {}\n", sample(k))).unwrap();
+            let r = onyx_in(
+                home.path(),
+                &["plan", "--memory", "8GiB", "--cpus", "4"],
+                &[],
+            );
+            assert_eq!(r.code, 0, "config key {k}: {}", r.stderr);
+        }
+        if key_cell == "—"
+            && let Some(flag) = spans(flag_cell).first()
+        {
+            let key = flag.trim_start_matches('-').replace('-', "_");
+            std::fs::write(dir.join("config.toml"), format!("{key} = \"x\"\n")).unwrap();
+            let r = onyx_in(
+                home.path(),
+                &["plan", "--memory", "8GiB", "--cpus", "4"],
+                &[],
+            );
+            assert_eq!(
+                r.code, 2,
+                "{key} is \"—\" in README but accepted: {}",
+                r.stderr
+            );
+        }
+    }
+    assert!(seen_vars >= 12, "{seen_vars}");
+    // And every variable onyx declares is in the table.
+    let table_vars: Vec<String> = rows.iter().flat_map(|r| spans(&r[2])).collect();
+    for v in declared {
+        assert!(
+            table_vars.iter().any(|t| t == v),
+            "{v} is not in README's settings table"
+        );
+    }
+}
+
+/// README's exit-code table is the binary's: the same codes as the constants, and a case of each
+/// that runs here gives it.
+#[test]
+fn readme_exit_code_table_matches_the_binary() {
+    use onyx::error::{EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_USAGE};
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let rows = readme_table(&readme, "Exit codes:");
+    let codes: Vec<u8> = rows
+        .iter()
+        .map(|r| r[0].trim_matches('`').parse().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            0,
+            EXIT_FAILED,
+            EXIT_USAGE,
+            EXIT_REFUSED,
+            EXIT_INTERNAL,
+            EXIT_INTERRUPTED
+        ]
+    );
+    let meaning = |code: u8| &rows[codes.iter().position(|c| *c == code).unwrap()][1];
+    assert!(meaning(EXIT_USAGE).contains("bad input"));
+    assert!(meaning(EXIT_REFUSED).contains("can't do it"));
+    assert!(meaning(EXIT_INTERRUPTED).contains("Ctrl-C"));
+    // Bad input: a flag, a config value → 2.
+    assert_eq!(onyx(&["plan", "-o", "xml"]).code, i32::from(EXIT_USAGE));
+    assert_eq!(
+        onyx(&["render", "-n", "Bad_NS"]).code,
+        i32::from(EXIT_USAGE)
+    );
+    // The machine can't: too small → 3; the releases API unreachable for `self update` → 3.
+    assert_eq!(
+        onyx(&["plan", "--memory", "4GiB", "--cpus", "4"]).code,
+        i32::from(EXIT_REFUSED)
+    );
+    let dead = format!(
+        "http://127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let home = tempfile::tempdir().unwrap();
+    let r = onyx_in(
+        home.path(),
+        &["self", "update", "--check"],
+        &[("ONYX_UPDATE_ROOT", &dead)],
+    );
+    assert_eq!(r.code, i32::from(EXIT_REFUSED), "{}", r.stderr);
+    // A cluster that does not answer → 3.
+    let kubeconfig = dead_kubeconfig(home.path());
+    let r = onyx_in(
+        home.path(),
+        &[
+            "status",
+            "--context",
+            "sim",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, i32::from(EXIT_REFUSED), "{}", r.stderr);
+    // A UI port already in use → 2, before anything else is tried.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let r = onyx_in(
+        home.path(),
+        &[
+            "up",
+            "--profile",
+            "small",
+            "--force",
+            "--forward",
+            "--port",
+            &port,
+            "--context",
+            "sim",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(r.code, i32::from(EXIT_USAGE), "{}", r.stderr);
 }

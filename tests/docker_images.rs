@@ -411,8 +411,33 @@ async fn docker_host_and_context_lead_to_the_engine_in_that_order() {
         }
     );
 
-    // The context's socket dead: on to the usual sockets (when the engine listens on one).
+    // The context's socket dead: the context named an engine, so that is the error (naming it),
+    // not another engine in its place.
     std::fs::remove_file(&via_context).unwrap();
+    let err = engine::connect(&env).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("the Docker engine named by context onyx-test (unix://"),
+        "{err}"
+    );
+    assert!(err.hint().unwrap().contains("docker context use default"));
+    // A dead DOCKER_HOST likewise, though the context's engine would answer.
+    std::os::unix::fs::symlink(real_socket, &via_context).unwrap();
+    std::fs::remove_file(&via_host).unwrap();
+    env.vars.insert(
+        "DOCKER_HOST".into(),
+        format!("unix://{}", via_host.display()),
+    );
+    let err = engine::connect(&env).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("the Docker engine named by DOCKER_HOST"),
+        "{err}"
+    );
+    // Nothing named (context `default`, no DOCKER_HOST): the usual sockets, when the engine
+    // listens on one.
+    env.vars.remove("DOCKER_HOST");
+    env.vars.insert("DOCKER_CONTEXT".into(), "default".into());
     let read = |p: &std::path::Path| std::fs::read_to_string(p);
     if !engine::candidates(&env, &read)
         .0
@@ -422,11 +447,7 @@ async fn docker_host_and_context_lead_to_the_engine_in_that_order() {
         return;
     }
     let e = engine::connect(&env).await.unwrap();
-    assert!(
-        !e.candidate.source.starts_with("context"),
-        "{:?}",
-        e.candidate
-    );
+    assert_eq!(e.candidate.endpoint, real.candidate.endpoint);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -111,8 +111,10 @@ async fn setup(config: SimConfig) -> Option<(Sim, Kubectl, tempfile::TempDir, Pa
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_applies_the_rendered_stack_and_waits_for_rollouts() {
+    // Long enough that a kubectl process started on a loaded 2-CPU machine still finds the API
+    // not ready (1.5 s raced kubectl's own start under load).
     let config = SimConfig {
-        ready_delay: Duration::from_millis(1500),
+        ready_delay: Duration::from_millis(4000),
         ..Default::default()
     };
     let Some((sim, kubectl, _dir, stack)) = setup(config).await else {

@@ -170,7 +170,8 @@ fn update_replaces_the_binary_and_the_new_one_runs() {
 fn a_bad_checksum_is_refused_and_the_old_binary_stays() {
     let fx = Fixture::new(None, false);
     let (code, _, err) = onyx(&fx, &fx.exe, &["self", "update"]);
-    assert_eq!(code, 2, "{err}");
+    // README's exit codes: the release side failing is the environment (3), not bad input.
+    assert_eq!(code, 3, "{err}");
     assert!(err.contains("checksum"), "{err}");
     assert!(err.contains("nothing was changed"), "{err}");
     fx.assert_untouched();
@@ -180,7 +181,7 @@ fn a_bad_checksum_is_refused_and_the_old_binary_stays() {
 fn no_build_for_this_platform_is_a_clear_error() {
     let fx = Fixture::new(Some("sparc64-unknown-plan9"), true);
     let (code, _, err) = onyx(&fx, &fx.exe, &["self", "update"]);
-    assert_eq!(code, 2, "{err}");
+    assert_eq!(code, 3, "{err}");
     assert!(err.contains("no build for this platform"), "{err}");
     assert!(err.contains(&fx.target), "{err}");
     assert!(!fx.archive_downloaded());

@@ -170,6 +170,37 @@ async fn claims(e: &Env) -> Vec<(String, String)> {
     out
 }
 
+/// `onyx SUB` as a hint must print it for this environment: with the cluster flags the test gave.
+fn runnable(e: &Env, sub: &str) -> String {
+    format!(
+        "`onyx {sub} --context sim --kubeconfig {} -n {NS}`",
+        e.kubeconfig.display()
+    )
+}
+
+/// Every `onyx up|logs|status ...` a message names carries the test's cluster flags, and there is
+/// at least one.
+fn assert_runnable(e: &Env, stderr: &str) {
+    let flags = format!(
+        " --context sim --kubeconfig {} -n {NS}`",
+        e.kubeconfig.display()
+    );
+    let mut seen = 0;
+    for (i, _) in stderr.match_indices("`onyx ") {
+        let span = &stderr[i..];
+        let end = span[1..].find('`').map_or(span.len(), |n| n + 2);
+        let span = &span[..end];
+        if ["`onyx up", "`onyx logs", "`onyx status"]
+            .iter()
+            .any(|p| span.starts_with(p))
+        {
+            assert!(span.ends_with(&flags), "not runnable: {span} in\n{stderr}");
+            seen += 1;
+        }
+    }
+    assert!(seen > 0, "no onyx command named:\n{stderr}");
+}
+
 fn position(stderr: &str, line: &str) -> usize {
     stderr
         .lines()
@@ -190,13 +221,25 @@ const SERVICES: &[&str] = &[
 
 #[tokio::test(flavor = "multi_thread")]
 async fn up_from_nothing_to_ready_then_an_idempotent_rerun() {
-    let e = env().await;
+    // Pods take long enough to get ready that the first watch sees them on their way.
+    let e = env_with(3_000).await;
     let run = up(&e, "60s").await;
     assert_eq!(run.code, Some(0), "{run:?}");
     // Nothing is exposed without --forward on a cluster onyx did not make: no URL on stdout, and
     // the message says how to reach the stack.
     assert_eq!(run.stdout.trim(), "", "{run:?}");
-    assert!(run.stderr.contains("onyx up --forward"), "{run:?}");
+    // The way to reach it names this cluster, not onyx's own: runnable as printed.
+    assert!(
+        run.stderr.contains(&runnable(&e, "up --forward")),
+        "{run:?}"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "`kubectl --kubeconfig {} --context sim port-forward -n {NS} svc/nginx 3000:80`",
+            e.kubeconfig.display()
+        )),
+        "{run:?}"
+    );
     assert!(
         run.stderr.contains("first account becomes the admin"),
         "{run:?}"
@@ -260,6 +303,17 @@ async fn up_from_nothing_to_ready_then_an_idempotent_rerun() {
     assert_eq!(again.code, Some(0), "{again:?}");
     assert!(again.took < Duration::from_secs(5), "{again:?}");
     assert_eq!(before, secrets(&e).await, "a re-run changed the Secrets");
+    // Pods ready for a while are not shown as pulling or waiting again: each service's one line
+    // says it is ready.
+    for s in SERVICES {
+        let phases: Vec<&str> = again
+            .stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{s}: ")))
+            .collect();
+        assert_eq!(phases.len(), 1, "{s}: {again:?}");
+        assert!(phases[0].starts_with("ready"), "{s}: {again:?}");
+    }
     eprintln!("re-run took {:?}", again.took);
 }
 
@@ -273,7 +327,12 @@ async fn fault_then_recover(target: Target, fault: Fault, timeout: &str, expect:
     for text in expect {
         assert!(failed.stderr.contains(text), "missing {text:?}: {failed:?}");
     }
-    assert!(failed.stderr.contains("`onyx up` again"), "{failed:?}");
+    // The advice is given once, and every onyx command in it is runnable as printed (this
+    // cluster's flags).
+    let again = format!("{} again", runnable(&e, "up"));
+    assert!(failed.stderr.matches(&again).count() <= 1, "{failed:?}");
+    assert_eq!(failed.stderr.matches("\n  →").count(), 0, "{failed:?}");
+    assert_runnable(&e, &failed.stderr);
     assert!(!failed.stderr.contains("panicked"), "{failed:?}");
     e.sim.clear_faults();
     let ok = up(&e, "60s").await;
@@ -447,8 +506,26 @@ async fn down_then_up_keeps_claims_and_secrets() {
     assert_eq!(secrets_before.len(), 3, "{secrets_before:?}");
     assert!(claims_before.len() >= 3, "{claims_before:?}");
 
+    // A container that never restarted has no previous run: said so, with what to run instead.
+    let prev = onyx(&e, &["logs", "--previous", "api-server"]).await;
+    assert_eq!(prev.code, Some(3), "{prev:?}");
+    assert!(
+        prev.stderr.contains("api-server has not restarted")
+            && prev.stderr.contains("there is no previous run")
+            && prev.stderr.contains(&runnable(&e, "logs api-server")),
+        "{prev:?}"
+    );
+
     let down = onyx(&e, &["down"]).await;
     assert_eq!(down.code, Some(0), "{down:?}");
+    // A stopped service is not restarted: said so, and how to start it.
+    let restart = onyx(&e, &["restart", "web-server"]).await;
+    assert_eq!(restart.code, Some(3), "{restart:?}");
+    assert!(
+        restart.stderr.contains("web-server is stopped")
+            && restart.stderr.contains(&runnable(&e, "up")),
+        "{restart:?}"
+    );
     let status = onyx(&e, &["status", "-o", "json"]).await;
     assert_eq!(status.code, Some(1), "{status:?}");
     let json: Value = serde_json::from_str(&status.stdout).unwrap();
@@ -526,7 +603,21 @@ async fn status_json_schema_and_exit_codes() {
     );
 
     assert_eq!(up(&e, "60s").await.code, Some(0));
-    let run = onyx(&e, &["status", "-o", "json", "--port", "8080"]).await;
+    // Nothing serves the UI here (no --forward running): no URL.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let run = onyx(&e, &["status", "-o", "json", "--port", &free]).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let json: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(json["url"], Value::Null, "{json}");
+    // A gateway answering on the port (as a port-forward would give it): the URL.
+    let nginx = stand_in_nginx::StandIn::nginx().await;
+    let served = nginx.addr.port().to_string();
+    let run = onyx(&e, &["status", "-o", "json", "--port", &served]).await;
     assert_eq!(run.code, Some(0), "{run:?}");
     let json: Value = serde_json::from_str(&run.stdout).unwrap();
     let keys: Vec<&str> = json
@@ -541,6 +632,7 @@ async fn status_json_schema_and_exit_codes() {
             "context",
             "healthy",
             "namespace",
+            "release",
             "services",
             "stopped",
             "url"
@@ -548,7 +640,7 @@ async fn status_json_schema_and_exit_codes() {
         "{json}"
     );
     assert_eq!(json["healthy"], true);
-    assert_eq!(json["url"], "http://localhost:8080");
+    assert_eq!(json["url"], format!("http://localhost:{served}"));
     assert_eq!(json["namespace"], NS);
     let services = json["services"].as_array().unwrap();
     let names: Vec<&str> = services
@@ -569,10 +661,13 @@ async fn status_json_schema_and_exit_codes() {
                 "missing",
                 "name",
                 "ready",
-                "restarts"
+                "restarts",
+                "state"
             ],
             "{s}"
         );
+        assert_eq!(s["state"], "ready", "{s}");
+        assert!(s["age_seconds"].as_i64().is_some_and(|a| a < 60), "{s}");
         assert_eq!(s["ready"], 1, "{s}");
         assert_eq!(s["desired"], 1, "{s}");
         assert!(s["image"].as_str().unwrap().contains(':'), "{s}");
@@ -580,11 +675,20 @@ async fn status_json_schema_and_exit_codes() {
     let vespa = services.iter().find(|s| s["name"] == "vespa").unwrap();
     assert_eq!(vespa["kind"], "StatefulSet");
 
-    let text = onyx(&e, &["status"]).await;
+    let text = onyx(&e, &["status", "--port", &free]).await;
     assert_eq!(text.code, Some(0), "{text:?}");
     assert!(text.stdout.contains("SERVICE"), "{text:?}");
     assert!(
-        text.stdout.contains("healthy: http://localhost:3000"),
+        text.stdout.contains(&format!(
+            "healthy; nothing serves the UI on this machine ({} does)",
+            runnable(&e, "up --forward")
+        )),
+        "{text:?}"
+    );
+    let text = onyx(&e, &["status", "--port", &served]).await;
+    assert!(
+        text.stdout
+            .contains(&format!("healthy: http://localhost:{served}")),
         "{text:?}"
     );
 
@@ -596,6 +700,12 @@ async fn status_json_schema_and_exit_codes() {
         if r.code == Some(1) {
             let json: Value = serde_json::from_str(&r.stdout).unwrap();
             assert_eq!(json["healthy"], false);
+            let redis = &json["services"][1];
+            assert_eq!(
+                (redis["name"].as_str(), redis["state"].as_str()),
+                (Some("redis"), Some("not ready")),
+                "{json}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "status stayed healthy: {r:?}");
@@ -676,7 +786,9 @@ async fn ctrl_c_mid_up_then_up_completes() {
     let interrupted = finish(child, started, 30).await;
     assert_eq!(interrupted.code, Some(130), "{interrupted:?}");
     assert!(
-        interrupted.stderr.contains("run `onyx up` again"),
+        interrupted
+            .stderr
+            .contains(&format!("run {} again", runnable(&e, "up"))),
         "{interrupted:?}"
     );
 
@@ -780,11 +892,13 @@ async fn unreachable_cluster_names_context_and_server() {
 
     // No cluster named: day-2 commands use onyx's own cluster's context, which this kubeconfig
     // lacks (`up` would make the cluster; it is not run here, as that pulls the node image).
-    // Where a Docker engine answers (the child finds the system one when DOCKER_HOST does not),
-    // onyx looks for its node and says the cluster is not there; else, that the context is missing.
+    // Where a Docker engine answers (with no DOCKER_HOST the child searches the usual sockets; a
+    // named engine that is dead would be the error instead), onyx looks for its node and says the
+    // cluster is not there; else, that the context is missing.
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_onyx"));
     cmd.args(["status"]).env("KUBECONFIG", &kubeconfig);
     isolate(&mut cmd, dir.path());
+    cmd.env_remove("DOCKER_HOST");
     let run = finish(cmd.spawn().unwrap(), Instant::now(), 60).await;
     let engine = std::os::unix::net::UnixStream::connect("/var/run/docker.sock").is_ok();
     if engine {
@@ -883,4 +997,69 @@ async fn forward_exposes_the_gateway_checks_it_and_serves_until_ctrl_c() {
         .expect("onyx stops on Ctrl-C")
         .unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// Two services failing for different reasons: each gets its own diagnosis, not only the first.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_failing_service_gets_its_own_diagnosis() {
+    let e = env().await;
+    e.sim
+        .inject(svc("redis"), Fault::ImagePull { message: None });
+    e.sim.inject(
+        svc("vespa"),
+        Fault::crash_loop(1, &["vespa: config server failed"]),
+    );
+    let failed = up(&e, "30s").await;
+    assert_eq!(failed.code, Some(1), "{failed:?}");
+    assert!(
+        failed.stderr.contains("services did not become ready"),
+        "{failed:?}"
+    );
+    assert!(
+        failed.stderr.contains("cannot pull image redis:7.4-alpine"),
+        "{failed:?}"
+    );
+    assert!(failed.stderr.contains("keeps crashing"), "{failed:?}");
+    assert!(
+        failed.stderr.contains("vespa: config server failed"),
+        "{failed:?}"
+    );
+    // Two distinct pieces of advice, one each.
+    assert_eq!(failed.stderr.matches("\n  →").count(), 2, "{failed:?}");
+    assert_runnable(&e, &failed.stderr);
+    e.sim.clear_faults();
+    assert_eq!(up(&e, "60s").await.code, Some(0));
+}
+
+/// `--forward` on a taken port is refused before anything is applied.
+#[tokio::test(flavor = "multi_thread")]
+async fn forward_on_a_taken_port_is_refused_at_once() {
+    let e = env().await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let run = onyx(
+        &e,
+        &[
+            "up",
+            "--profile",
+            "small",
+            "--force",
+            "--no-browser",
+            "--forward",
+            "--port",
+            &port,
+        ],
+    )
+    .await;
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(
+        run.stderr
+            .contains(&format!("port {port} on 127.0.0.1 is already in use")),
+        "{run:?}"
+    );
+    assert!(run.took < Duration::from_secs(5), "{run:?}");
+    assert!(
+        e.sim.object("apps/v1", "Deployment", NS, "nginx").is_none(),
+        "applied before the port was checked"
+    );
 }

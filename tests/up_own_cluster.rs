@@ -27,7 +27,7 @@ use std::time::Duration;
 use bollard::Docker;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use onyx::cluster::kind::{self, CreateOptions, Timeouts};
-use onyx::cluster::node::{NodeOptions, node_spec};
+use onyx::cluster::node::{self, NodeOptions, node_spec};
 use onyx::cluster::{self, Step, StepEvent, StepReporter};
 use support::{Cleanup, Registry};
 
@@ -228,12 +228,32 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
             .contains("kind-onyx")
     );
 
+    // `up --bundle` with a garbage file: refused at once with the bundle's error (exit 2),
+    // before anything is pulled or made (truncated bundles: src/docker/bundle.rs's tests).
+    let garbage = dir.path().join("garbage.tar");
+    std::fs::write(&garbage, vec![b'x'; 4096]).unwrap();
+    let run = onyx(
+        &missing,
+        &data,
+        &["up", "--no-browser", "--bundle", garbage.to_str().unwrap()],
+    );
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr.contains("is not a usable onyx bundle"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("pull"), "{}", run.stderr);
+    assert!(kind::inspect(&docker, &node).await.unwrap().is_none());
+
+    let host = onyx::cluster::host::gather(&docker).await.unwrap();
     let spec = fake_node::runnable_here(node_spec(&NodeOptions {
         cluster: cluster::CLUSTER_NAME.into(),
         image: image.clone(),
         api_server_port: kind::free_port().unwrap(),
         ui_port,
-        data_dir: data.join("data"),
+        data: node::DataMount::HostDir(data.join("data")),
+        host: host.clone(),
     }));
     // The user's kubeconfig has another local cluster; onyx keeps to its own and says how to
     // use the other.
@@ -250,6 +270,7 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
                 systemd: Duration::from_secs(20),
                 ready: Duration::from_secs(20),
             },
+            host,
         },
         &Quiet,
     )
@@ -288,6 +309,22 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
     assert!(
         up.stderr
             .contains(&format!("reusing the running node {node}")),
+        "{}",
+        up.stderr
+    );
+    // The first line, before any pull: the engine with its size, the profile and why, the
+    // cluster's state.
+    let first = up
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("engine "))
+        .unwrap_or_else(|| panic!("no first line:\n{}", up.stderr));
+    assert!(
+        first.contains(" CPUs); profile ") && first.ends_with("cluster onyx: reused (running)"),
+        "{first}"
+    );
+    assert!(
+        up.stderr.find(first).unwrap() < up.stderr.find("pulled").unwrap_or(usize::MAX),
         "{}",
         up.stderr
     );

@@ -5,6 +5,14 @@
 //! kind's pod and service subnets, and a kubelet that doesn't garbage-collect or evict on the
 //! disk it shares with the host. kubeadm's `v1beta4` API (extra args as name/value lists) is used
 //! for Kubernetes ≥ 1.36 and `v1beta3` (extra args as maps) before.
+//!
+//! Host variants, as kind v0.32.0 `pkg/cluster/internal/kubeadm/config.go` renders them:
+//! preflight is skipped in the InitConfiguration (`InitSkipPhases`; on the command line only
+//! below 1.23, see [`init_args`]); a rootless engine gets the `KubeletInUserNamespace` feature
+//! gate on every component and kube-proxy's conntrack timeouts left alone; and, where kind does
+//! nothing, a cgroup v1 host gets `failCgroupV1: false` (the kubelet refuses cgroup v1 by default
+//! since 1.35). No document carries `metadata:` (kind's `removeMetadata` strips it: kubeadm
+//! complains otherwise).
 
 use std::fmt::Write as _;
 
@@ -19,11 +27,7 @@ impl KubeadmApi {
     /// The API version for a Kubernetes version like `v1.36.1` (or `1.36.1`); `None` if it
     /// can't be read.
     pub fn for_version(kubernetes_version: &str) -> Option<KubeadmApi> {
-        let v = kubernetes_version.trim_start_matches('v');
-        let mut parts = v.split('.');
-        let major: u32 = parts.next()?.parse().ok()?;
-        let minor: u32 = parts.next()?.split(['-', '+']).next()?.parse().ok()?;
-        Some(if (major, minor) >= (1, 36) {
+        Some(if minor_version(kubernetes_version)? >= (1, 36) {
             KubeadmApi::V1Beta4
         } else {
             KubeadmApi::V1Beta3
@@ -54,6 +58,12 @@ pub struct KubeadmParams {
     pub cgroup_driver: String,
     /// The bootstrap token (unused for one node, but kubeadm wants one).
     pub token: String,
+    /// The engine reports cgroup v1: tell the kubelet not to refuse it.
+    pub cgroup_v1: bool,
+    /// The engine runs rootless (kind's `RootlessProvider`).
+    pub rootless: bool,
+    /// kind's `NodeProvider` in the provider ID: `docker` or `podman`.
+    pub provider: String,
 }
 
 impl KubeadmParams {
@@ -74,12 +84,61 @@ impl KubeadmParams {
             service_subnet: "10.96.0.0/16".into(),
             cgroup_driver: cgroup_driver.into(),
             token: "abcdef.0123456789abcdef".into(),
+            cgroup_v1: false,
+            rootless: false,
+            provider: "docker".into(),
+        }
+    }
+
+    /// The same, for the host the engine describes.
+    pub fn on_host(mut self, host: &super::host::NodeHost) -> Self {
+        self.cgroup_v1 = host.cgroup_v1();
+        self.rootless = host.rootless;
+        self.provider = if host.podman { "podman" } else { "docker" }.into();
+        self
+    }
+
+    /// kind's feature gates for this host: `KubeletInUserNamespace=true` when rootless (kind
+    /// v0.32.0 config.go `Config`), sorted by name as kind's `SortedFeatureGates`.
+    pub fn feature_gates(&self) -> Vec<(&'static str, bool)> {
+        if self.rootless {
+            vec![("KubeletInUserNamespace", true)]
+        } else {
+            Vec::new()
         }
     }
 }
 
+/// `major.minor` of a version like `v1.36.1`.
+fn minor_version(kubernetes_version: &str) -> Option<(u32, u32)> {
+    let v = kubernetes_version.trim_start_matches('v');
+    let mut parts = v.split('.');
+    let major: u32 = parts.next()?.parse().ok()?;
+    let minor: u32 = parts.next()?.split(['-', '+']).next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// `kubeadm init`'s arguments, as kind's kubeadminit action: preflight is skipped on the command
+/// line only below 1.23; newer versions read `skipPhases` from the config (kind v0.32.0
+/// pkg/cluster/internal/create/actions/kubeadminit/init.go).
+pub fn init_args(kubernetes_version: &str) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "kubeadm",
+        "init",
+        "--config=/kind/kubeadm.conf",
+        "--skip-token-print",
+        "--v=6",
+    ]
+    .map(String::from)
+    .into();
+    if minor_version(kubernetes_version).is_some_and(|v| v < (1, 23)) {
+        args.push("--skip-phases=preflight".into());
+    }
+    args
+}
+
 /// Extra arguments, in the shape the API version wants.
-fn extra_args(api: KubeadmApi, key: &str, indent: &str, args: &[(&str, &str)]) -> String {
+fn extra_args(api: KubeadmApi, key: &str, indent: &str, args: &[(String, String)]) -> String {
     let mut s = format!("{indent}{key}:\n");
     for (name, value) in args {
         match api {
@@ -101,29 +160,58 @@ fn extra_args(api: KubeadmApi, key: &str, indent: &str, args: &[(&str, &str)]) -
 pub fn render(p: &KubeadmParams, api: KubeadmApi) -> String {
     let av = api.api_version();
     let endpoint = format!("{}:{}", p.node_name, p.api_bind_port);
-    let provider_id = format!("kind://docker/{}/{}", p.cluster_name, p.node_name);
+    let provider_id = format!("kind://{}/{}/{}", p.provider, p.cluster_name, p.node_name);
+    let gates = p.feature_gates();
+    let gates_arg = gates
+        .iter()
+        .map(|(n, v)| format!("{n}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    // kind passes its feature gates to every component (config.go templates).
+    let with_gates = |args: &[(&'static str, &str)]| -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = Vec::new();
+        if !gates.is_empty() {
+            out.push(("feature-gates".into(), gates_arg.clone()));
+        }
+        out.extend(args.iter().map(|(n, v)| (n.to_string(), v.to_string())));
+        out
+    };
+    let gates_map = if gates.is_empty() {
+        String::new()
+    } else {
+        let mut m = String::from("featureGates:\n");
+        for (n, v) in &gates {
+            let _ = writeln!(m, "  \"{n}\": {v}");
+        }
+        m
+    };
+    let fail_cgroup_v1 = if p.cgroup_v1 {
+        "# The engine uses cgroup v1: the kubelet refuses it by default since 1.35.\nfailCgroupV1: false\n"
+    } else {
+        ""
+    };
+    let rootless_conntrack = if p.rootless {
+        "  # Rootless: the node can't set these sysctls (kind v0.32.0 config.go).\n  tcpEstablishedTimeout: 0s\n  tcpCloseWaitTimeout: 0s\n"
+    } else {
+        ""
+    };
     let mut s = String::from("# kubeadm config generated by onyx (as kind makes it)\n");
     let _ = write!(
         s,
         "apiVersion: {av}
 kind: ClusterConfiguration
-metadata:
-  name: config
 kubernetesVersion: {version}
 clusterName: \"{cluster}\"
 controlPlaneEndpoint: \"{endpoint}\"
 apiServer:
   certSANs: [localhost, \"127.0.0.1\"]
 {api_args}controllerManager:
-{cm_args}scheduler: {{}}
-networking:
+{cm_args}{scheduler}networking:
   podSubnet: \"{pods}\"
   serviceSubnet: \"{services}\"
 ---
 apiVersion: {av}
 kind: InitConfiguration
-metadata:
-  name: config
 bootstrapTokens:
   - token: \"{token}\"
 localAPIEndpoint:
@@ -132,41 +220,45 @@ localAPIEndpoint:
 nodeRegistration:
   name: \"{node}\"
   criSocket: \"unix:///run/containerd/containerd.sock\"
-{kubelet_args}---
+{kubelet_args}# kind pre-loads the images; preflight would pull them and fails on many hosts.
+skipPhases:
+  - \"preflight\"
+---
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
-metadata:
-  name: config
 cgroupDriver: {cgroup}
 cgroupRoot: /kubelet
 failSwapOn: false
-# The node shares the host's disk: don't garbage-collect images or evict pods over it.
+{fail_cgroup_v1}# The node shares the host's disk: don't garbage-collect images or evict pods over it.
 imageGCHighThresholdPercent: 100
 evictionHard:
   nodefs.available: \"0%\"
   nodefs.inodesFree: \"0%\"
   imagefs.available: \"0%\"
----
+{gates_map}---
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
-metadata:
-  name: config
 mode: \"iptables\"
-iptables:
+{gates_map}iptables:
   minSyncPeriod: 1s
 conntrack:
   # Don't touch the host's conntrack settings from inside a container.
   maxPerCore: 0
-",
+{rootless_conntrack}",
         version = p.kubernetes_version,
         cluster = p.cluster_name,
-        api_args = extra_args(api, "extraArgs", "  ", &[("runtime-config", "")]),
+        api_args = extra_args(api, "extraArgs", "  ", &with_gates(&[("runtime-config", "")])),
         cm_args = extra_args(
             api,
             "extraArgs",
             "  ",
-            &[("enable-hostpath-provisioner", "true")]
+            &with_gates(&[("enable-hostpath-provisioner", "true")])
         ),
+        scheduler = if gates.is_empty() {
+            "scheduler: {}\n".to_string()
+        } else {
+            format!("scheduler:\n{}", extra_args(api, "extraArgs", "  ", &with_gates(&[])))
+        },
         pods = p.pod_subnet,
         services = p.service_subnet,
         token = p.token,
@@ -178,9 +270,9 @@ conntrack:
             "kubeletExtraArgs",
             "  ",
             &[
-                ("node-ip", &p.node_address),
-                ("provider-id", &provider_id),
-                ("node-labels", ""),
+                ("node-ip".to_string(), p.node_address.clone()),
+                ("provider-id".to_string(), provider_id.clone()),
+                ("node-labels".to_string(), String::new()),
             ]
         ),
         cgroup = p.cgroup_driver,
@@ -276,5 +368,117 @@ mod tests {
             "172.18.0.2"
         );
         assert_eq!(d[2]["cgroupDriver"], "cgroupfs");
+    }
+
+    // ---- host variants, each against kind v0.32.0 pkg/cluster/internal/kubeadm/config.go ----
+
+    fn host(cgroup: &str) -> crate::cluster::host::NodeHost {
+        crate::cluster::host::NodeHost {
+            cgroup_version: cgroup.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn preflight_is_skipped_in_the_config_and_on_the_command_line_only_below_1_23() {
+        // config.go Derive: InitSkipPhases = ["preflight"], templated into InitConfiguration
+        // for v1beta3 and v1beta4; kubeadminit/init.go adds --skip-phases only below 1.23.
+        for (version, api) in [
+            ("v1.36.1", KubeadmApi::V1Beta4),
+            ("v1.35.2", KubeadmApi::V1Beta3),
+        ] {
+            let mut p = params();
+            p.kubernetes_version = version.into();
+            let d = docs(&render(&p, api));
+            assert_eq!(d[1]["kind"], "InitConfiguration");
+            assert_eq!(d[1]["skipPhases"], serde_json::json!(["preflight"]));
+            assert_eq!(
+                init_args(version),
+                [
+                    "kubeadm",
+                    "init",
+                    "--config=/kind/kubeadm.conf",
+                    "--skip-token-print",
+                    "--v=6"
+                ]
+            );
+        }
+        assert_eq!(
+            init_args("v1.22.17").last().map(String::as_str),
+            Some("--skip-phases=preflight")
+        );
+    }
+
+    #[test]
+    fn no_document_carries_metadata() {
+        // create/actions/config/config.go removeMetadata strips `metadata:\n  name: config\n`.
+        for api in [KubeadmApi::V1Beta3, KubeadmApi::V1Beta4] {
+            let text = render(&params(), api);
+            assert!(!text.contains("metadata"), "{text}");
+            assert!(docs(&text).iter().all(|d| d.get("metadata").is_none()));
+        }
+    }
+
+    #[test]
+    fn cgroup_v1_hosts_tell_the_kubelet_not_to_refuse_and_v2_hosts_leave_the_default() {
+        // The kubelet's FailCgroupV1 defaults to true (kubernetes
+        // staging/src/k8s.io/kubelet/config/v1beta1/types.go, "Default: true"); kind v0.32.0
+        // sets nothing, onyx sets false where the engine reports cgroup v1.
+        let v1 = docs(&render(&params().on_host(&host("1")), KubeadmApi::V1Beta4));
+        assert_eq!(v1[2]["kind"], "KubeletConfiguration");
+        assert_eq!(v1[2]["failCgroupV1"], false);
+        let v2 = docs(&render(&params().on_host(&host("2")), KubeadmApi::V1Beta4));
+        assert!(v2[2].get("failCgroupV1").is_none());
+        // Neither changes anything else of kind's kubelet config.
+        for d in [&v1, &v2] {
+            assert_eq!(d[2]["cgroupDriver"], "systemd");
+            assert_eq!(d[2]["cgroupRoot"], "/kubelet");
+            assert_eq!(d[2]["failSwapOn"], false);
+            assert!(d[2].get("featureGates").is_none());
+        }
+    }
+
+    #[test]
+    fn rootless_hosts_get_kubelet_in_user_namespace_and_no_conntrack_sysctls() {
+        // config.go Config: RootlessProvider → FeatureGates["KubeletInUserNamespace"] = true,
+        // passed to apiServer, controllerManager, scheduler (extraArgs "feature-gates"), the
+        // KubeletConfiguration and KubeProxyConfiguration (featureGates); conntrack
+        // tcpEstablishedTimeout / tcpCloseWaitTimeout 0s.
+        let mut h = host("2");
+        h.rootless = true;
+        let v4 = docs(&render(&params().on_host(&h), KubeadmApi::V1Beta4));
+        let gate =
+            serde_json::json!({"name": "feature-gates", "value": "KubeletInUserNamespace=true"});
+        assert_eq!(v4[0]["apiServer"]["extraArgs"][0], gate);
+        assert_eq!(v4[0]["controllerManager"]["extraArgs"][0], gate);
+        assert_eq!(v4[0]["scheduler"]["extraArgs"][0], gate);
+        assert_eq!(v4[2]["featureGates"]["KubeletInUserNamespace"], true);
+        assert_eq!(v4[3]["kind"], "KubeProxyConfiguration");
+        assert_eq!(v4[3]["featureGates"]["KubeletInUserNamespace"], true);
+        assert_eq!(v4[3]["conntrack"]["maxPerCore"], 0);
+        assert_eq!(v4[3]["conntrack"]["tcpEstablishedTimeout"], "0s");
+        assert_eq!(v4[3]["conntrack"]["tcpCloseWaitTimeout"], "0s");
+        let v3 = docs(&render(&params().on_host(&h), KubeadmApi::V1Beta3));
+        assert_eq!(
+            v3[0]["scheduler"]["extraArgs"]["feature-gates"],
+            "KubeletInUserNamespace=true"
+        );
+        // Rootful: none of it.
+        let plain = docs(&render(&params().on_host(&host("2")), KubeadmApi::V1Beta4));
+        assert!(plain[3]["conntrack"].get("tcpEstablishedTimeout").is_none());
+        assert!(plain[3].get("featureGates").is_none());
+        assert_eq!(plain[0]["scheduler"], serde_json::json!({}));
+    }
+
+    #[test]
+    fn podman_nodes_get_podmans_provider_id() {
+        // create/actions/config/config.go: NodeProvider is the provider's name.
+        let mut h = host("2");
+        h.podman = true;
+        let d = docs(&render(&params().on_host(&h), KubeadmApi::V1Beta4));
+        assert_eq!(
+            d[1]["nodeRegistration"]["kubeletExtraArgs"][1]["value"],
+            "kind://podman/onyx/onyx-control-plane"
+        );
     }
 }

@@ -1,13 +1,14 @@
 //! onyx's own local cluster: one kind-compatible node container made straight through the Docker
 //! API. The parts that need no engine — the node container's spec ([`node`]), the kubeadm config
 //! it boots with ([`kubeadm`]) and the merge of its kubeconfig into the user's ([`kubeconfig`]) —
-//! are pure and tested on their own, as is [`detect`] (which cluster a kubeconfig context points
-//! at); [`kind`] provisions and boots the node through the engine,
-//! and [`node_images`] puts the stack's images into it.
+//! are pure and tested on their own, as are [`detect`] (which cluster a kubeconfig context points
+//! at) and [`host`] (the engine facts that shape the node, gathered once); [`kind`] provisions and
+//! boots the node through the engine, and [`node_images`] puts the stack's images into it.
 //!
 //! Progress of the boot is reported step by step through [`StepReporter`]; only the UI draws it.
 
 pub mod detect;
+pub mod host;
 pub mod kind;
 pub mod kubeadm;
 pub mod kubeconfig;
@@ -104,6 +105,8 @@ pub enum StepEvent {
     Done,
     /// Not needed (e.g. the network exists, the node is already running); says why.
     Skipped(String),
+    /// Ended without what it waited for, and that is not fatal (kind's Ready timeout); says why.
+    Warned(String),
     Failed(String),
 }
 

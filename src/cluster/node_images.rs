@@ -6,7 +6,13 @@
 //! 1. the engine's image ID (the image must be in the engine: `onyx images pull` or `load`);
 //! 2. the node's view of that ID (`crictl inspecti <id>`): present under the image's name → skip;
 //!    present under other names only → tag it (`ctr images tag`), no copy;
-//! 3. else stream the engine's `docker save` of the image into
+//! 3. else the target digest containerd records for the image's name (`ctr images ls
+//!    name==<name>`): equal to the engine's ID → skip. The engine's ID is the image config's
+//!    digest with the classic image store but the target's (manifest or index) with the
+//!    containerd image store, and CRI only ever reports the config's, so step 2 alone would
+//!    re-import every image on every run there (kind#4236; kind PR #4238,
+//!    `pkg/cluster/nodeutils/util.go` `ImageDigest`);
+//! 4. else stream the engine's `docker save` of the image into
 //!    `ctr --namespace=k8s.io images import --all-platforms --digests --snapshotter=<s> -` through
 //!    exec stdin, never held in memory or written to disk; with the engine's containerd image
 //!    store the save holds only the local platform, so `--all-platforms` is left out.
@@ -147,6 +153,45 @@ struct CrictlStatus {
     repo_tags: Vec<String>,
 }
 
+/// The digest of the target (manifest or index) containerd records for `name`, from the output
+/// of `ctr --namespace=k8s.io images ls name==<name>`: a header row, then `REF TYPE DIGEST SIZE
+/// PLATFORMS LABELS` per image (kind PR #4238, `pkg/cluster/nodeutils/util.go` `ImageDigest`,
+/// which reads the same columns).
+pub fn target_digest(ctr_ls: &str, name: &str) -> Option<String> {
+    ctr_ls.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.len() >= 3 && fields[0] == name).then(|| fields[2].to_string())
+    })
+}
+
+/// Whether the node holds the engine's image `engine_id` under its name: CRI's ID for the name is
+/// the engine's (classic image store: both are the config digest), or containerd's target digest
+/// for the name is (containerd image store: both are the manifest's or index's digest). As kind
+/// PR #4238's `imagePresentOnNode`.
+pub fn present_on_node(engine_id: &str, cri_id: Option<&str>, target: Option<&str>) -> bool {
+    cri_id == Some(engine_id) || target == Some(engine_id)
+}
+
+/// containerd's target digest for an image name in the node, if it has the name.
+pub async fn node_target_digest(
+    docker: &Docker,
+    node: &str,
+    name: &str,
+) -> Result<Option<String>, DockerError> {
+    let filter = format!("name=={name}");
+    let out = kind::exec(
+        docker,
+        node,
+        &["ctr", "--namespace=k8s.io", "images", "ls", &filter],
+        None,
+    )
+    .await?;
+    if !out.ok() {
+        return Ok(None);
+    }
+    Ok(target_digest(&out.stdout_text(), name))
+}
+
 /// The node's ID and names for an image (by name or ID), if it has it.
 pub async fn node_image(
     docker: &Docker,
@@ -198,8 +243,9 @@ async fn load_one(
         error: None,
     };
 
-    if let Some((node_id, tags)) = node_image(docker, node, &id).await?
-        && node_id == id
+    let by_id = node_image(docker, node, &id).await?;
+    if let Some((node_id, tags)) = &by_id
+        && *node_id == id
     {
         if tags.contains(&name) {
             reporter.image(image, ImageEvent::Skipped);
@@ -215,7 +261,7 @@ async fn load_one(
                 "tag",
                 "--force",
                 &id,
-                &name,
+                name.as_str(),
             ],
             None,
         )
@@ -229,6 +275,15 @@ async fn load_one(
             "{image}: tagging in the node failed ({}); importing",
             tag.error_text()
         );
+    } else {
+        // Not found by its ID: the containerd image store's ID is the target digest, which CRI
+        // does not know; containerd does, under the image's name.
+        let cri_id = node_image(docker, node, &name).await?.map(|(i, _)| i);
+        let target = node_target_digest(docker, node, &name).await?;
+        if present_on_node(&id, cri_id.as_deref(), target.as_deref()) {
+            reporter.image(image, ImageEvent::Skipped);
+            return Ok(result(Outcome::Present, 0));
+        }
     }
 
     let total = inspect.size.unwrap_or(0).max(0) as u64;
@@ -350,6 +405,41 @@ mod tests {
             import_command("overlayfs", true).join(" "),
             "ctr --namespace=k8s.io images import --digests --snapshotter=overlayfs -"
         );
+    }
+
+    /// `ctr -n k8s.io images ls name==…` as containerd 1.6.20 printed it here for an image imported
+    /// from a classic `docker save` (its target is the manifest containerd made from it).
+    const CTR_LS: &str = "REF                               TYPE                                                 DIGEST                                                                  SIZE    PLATFORMS   LABELS                          
+docker.io/library/onyx-kr-probe:1 application/vnd.docker.distribution.manifest.v2+json sha256:a80107c0932ac286586c37480a830d16b4e9a0c819b9b7c3cbf0ae11e433b50a 1.9 MiB linux/amd64 io.cri-containerd.image=managed 
+";
+
+    #[test]
+    fn the_target_digest_is_read_from_ctr_images_ls() {
+        assert_eq!(
+            target_digest(CTR_LS, "docker.io/library/onyx-kr-probe:1").as_deref(),
+            Some("sha256:a80107c0932ac286586c37480a830d16b4e9a0c819b9b7c3cbf0ae11e433b50a")
+        );
+        // Another name, the header only, or nothing: not there.
+        assert_eq!(target_digest(CTR_LS, "docker.io/library/other:1"), None);
+        assert_eq!(target_digest(CTR_LS.lines().next().unwrap(), "REF"), None);
+        assert_eq!(target_digest("", "x"), None);
+    }
+
+    /// kind PR #4238's `Test_imagePresentOnNode`, case by case.
+    #[test]
+    fn present_by_config_digest_or_by_target_digest() {
+        let config = "sha256:5a13d892fcdce272129e6e395d8fe5baa9532e61569c5a150e600589e81fd0a8";
+        let target = "sha256:b8d31d6ecf8e6a63a9cfa29c13e45e3c00a0d7fef86f59457aa8d76a812a461f";
+        let stale = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        // Classic image store: the engine's ID is the config digest, as CRI's.
+        assert!(present_on_node(config, Some(config), Some(target)));
+        // containerd image store: the engine's ID is the target digest.
+        assert!(present_on_node(target, Some(config), Some(target)));
+        // The name holds other content.
+        assert!(!present_on_node(stale, Some(config), Some(target)));
+        assert!(!present_on_node(target, None, None));
+        // CRI can't resolve it, containerd's record still can.
+        assert!(present_on_node(target, None, Some(target)));
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! `onyx backup -o FILE` and `onyx restore FILE`: see [`crate::backup`] for the file and the
-//! guarantees. Restore asks before replacing the database unless `--yes`.
+//! guarantees. The file is written mode 0600 and records the deployed Onyx release; restore warns
+//! when a file is readable by others, asks before replacing the database unless `--yes`, and then
+//! records the backup's release as the deployed one ([`crate::upgrade::record_restored`]), which is
+//! how a stack refused as a downgrade gets back to this onyx's release.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -14,12 +17,18 @@ pub fn backup(settings: &Settings, printer: &Printer, args: &BackupArgs) -> Resu
     let rt = super::runtime()?;
     let header = rt.block_on(async {
         let target = super::up::target(settings, false).await?;
-        let (client, ns) = (target.client, target.namespace);
-        printer.info(&format!("dumping the Onyx database in namespace {ns}..."));
-        backup::backup(&client, &ns, &args.output).await
+        let (client, ns) = (&target.client, &target.namespace);
+        // The header names the release whose database this is: the deployed one.
+        let (_, recorded) = crate::upgrade::deployed(&target).await?;
+        let release =
+            recorded.map_or_else(|| crate::stack::ONYX_VERSION.to_string(), |r| r.release);
+        printer.info(&format!(
+            "dumping the Onyx database (Onyx {release}) in namespace {ns}..."
+        ));
+        backup::backup(client, ns, &args.output, &release).await
     })?;
     printer.info(&format!(
-        "wrote {} ({} bytes of SQL, sha256 {})",
+        "wrote {} ({} bytes of SQL, sha256 {}, mode 0600: it holds every user's chats)",
         args.output.display(),
         header.size,
         &header.sha256[..12]
@@ -30,6 +39,14 @@ pub fn backup(settings: &Settings, printer: &Printer, args: &BackupArgs) -> Resu
 pub fn restore(settings: &Settings, printer: &Printer, args: &RestoreArgs) -> Result<ExitCode> {
     // Checked before anything else: a bad file never gets as far as the cluster.
     let header = backup::verify(&args.file)?;
+    if let Some(mode) = backup::readable_by_others(&args.file) {
+        printer.warn(&format!(
+            "{} is readable by other users (mode {mode:04o}) and holds every user's chats and \
+             accounts: `chmod 600 {}`",
+            args.file.display(),
+            args.file.display()
+        ));
+    }
     if !args.yes {
         let stdin = std::io::stdin();
         if !stdin.is_terminal() {
@@ -51,12 +68,20 @@ pub fn restore(settings: &Settings, printer: &Printer, args: &RestoreArgs) -> Re
         }
     }
     let rt = super::runtime()?;
-    rt.block_on(async {
+    let recorded = rt.block_on(async {
         let target = super::up::target(settings, false).await?;
-        let (client, ns) = (target.client, target.namespace);
-        printer.info(&format!("restoring into namespace {ns}..."));
-        backup::restore(&client, &ns, &args.file).await
+        printer.info(&format!("restoring into namespace {}...", target.namespace));
+        backup::restore(&target.client, &target.namespace, &args.file).await?;
+        crate::upgrade::record_restored(&target, &header.stack_version).await
     })?;
-    printer.info("restored");
+    printer.info(&if recorded {
+        format!(
+            "restored; the database is Onyx {}'s again (recorded on the stack): `onyx up` applies \
+             that release",
+            header.stack_version
+        )
+    } else {
+        "restored".to_string()
+    });
     Ok(ExitCode::SUCCESS)
 }

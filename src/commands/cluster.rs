@@ -1,7 +1,8 @@
 //! `onyx cluster`: onyx's own local cluster. `create` makes (or reuses, or restarts) the
-//! kind-compatible node and merges its kubeconfig; `delete` removes it and our kubeconfig entries,
-//! keeping the data directory unless `--purge`; `list` and `status` show what the engine has;
-//! `load` puts the stack's images into the node.
+//! kind-compatible node and merges its kubeconfig (`--dry-run` prints what it would make, from
+//! the engine's facts, and makes nothing); `delete` removes it and our kubeconfig entries,
+//! keeping the data volume (or directory) unless `--purge`; `list` and `status` show what the
+//! engine has; `load` puts the stack's images into the node.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -11,8 +12,10 @@ use crate::cli::{
     ClusterCreateArgs, ClusterDeleteArgs, ClusterListArgs, ClusterLoadArgs, ClusterStatusArgs,
     ClusterTarget, DataFormat,
 };
+use crate::cluster::host::{self, NodeHost};
 use crate::cluster::kind::{self, CreateOptions, Timeouts};
-use crate::cluster::node::{NodeOptions, node_spec};
+use crate::cluster::kubeadm::{self, KubeadmApi, KubeadmParams};
+use crate::cluster::node::{self, DataMount, NodeOptions, node_spec};
 use crate::cluster::{self, kubeconfig, node_images};
 use crate::docker::images::{self, PullOptions};
 use crate::docker::{engine, reference};
@@ -46,6 +49,28 @@ pub fn data_dir(root: &Path, cluster: &str) -> PathBuf {
     }
 }
 
+/// Where a cluster's data lives: the host directory of the layout before the data volume while
+/// it holds anything (kept and read as before, so nothing is lost), else the named volume
+/// `onyx-data`.
+pub fn data_mount(target: &ClusterTarget, cluster: &str) -> DataMount {
+    if let Ok(root) = data_root(target) {
+        let dir = data_dir(&root, cluster);
+        let holds_data = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
+        if holds_data {
+            return DataMount::HostDir(dir);
+        }
+    }
+    DataMount::Volume(node::data_volume_name(cluster))
+}
+
+/// How a data mount reads in messages.
+fn describe(data: &DataMount) -> String {
+    match data {
+        DataMount::Volume(v) => format!("the Docker volume {v}"),
+        DataMount::HostDir(d) => format!("{} (kept from an older onyx)", d.display()),
+    }
+}
+
 fn checked_name(target: &ClusterTarget) -> Result<&str> {
     cluster::validate_name(&target.name)
         .map_err(|e| Error::input(e, "leave --name out to use the default cluster, onyx"))?;
@@ -70,36 +95,60 @@ fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).expect("json")
 }
 
+/// Refuse what kind refuses on this host (rootless without cgroup v2 or delegated controllers);
+/// its warnings (cgroup v1) otherwise.
+fn check_host(host: &NodeHost) -> Result<Vec<String>> {
+    host.check().map_err(|r| Error::input(r.message, r.hint))
+}
+
 /// Make (or reuse, or restart) the own cluster, as `cluster create` and `up` both need it; the
-/// node image is pulled first when the engine lacks it. Returns the cluster and its data dir.
+/// engine's facts are read once and shape the node; the node image is pulled first when the
+/// engine lacks it. Returns the cluster and where its data lives.
 pub fn ensure(
     settings: &Settings,
     printer: &Printer,
     rt: &tokio::runtime::Runtime,
     args: &ClusterCreateArgs,
-) -> Result<(kind::Created, std::path::PathBuf)> {
+) -> Result<(kind::Created, DataMount)> {
     let name = checked_name(&args.target)?.to_string();
-    let data = data_dir(&data_root(&args.target)?, &name);
-    std::fs::create_dir_all(&data).map_err(|e| {
-        Error::input(
-            format!("cannot create the data directory {}: {e}", data.display()),
-            format!(
-                "choose another with --data-dir (or {})",
-                crate::env_vars::ONYX_DATA_DIR
-            ),
-        )
-    })?;
+    let data = data_mount(&args.target, &name);
     let image = args
         .node_image
         .clone()
         .unwrap_or_else(|| catalog::node_image().reference.clone());
+    let node = cluster::node_name(&name);
+    let (engine, host, existed) = super::until_interrupted(rt, async {
+        let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
+        let host = host::gather(&engine.docker).await?;
+        let existed = kind::inspect(&engine.docker, &node).await?.is_some();
+        Ok((engine, host, existed))
+    })?;
+    if !existed {
+        // kind v0.32.0 pkg/cluster/internal/create/create.go validateProvider, before anything
+        // is pulled or made.
+        for w in check_host(&host)? {
+            printer.warn(&w);
+        }
+    }
+    if let DataMount::HostDir(dir) = &data {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::input(
+                format!("cannot create the data directory {}: {e}", dir.display()),
+                format!(
+                    "choose another with --data-dir (or {})",
+                    crate::env_vars::ONYX_DATA_DIR
+                ),
+            )
+        })?;
+    }
     let api_server_port = kind::free_port()?;
     let spec = node_spec(&NodeOptions {
         cluster: name.clone(),
         image,
         api_server_port,
         ui_port: settings.port,
-        data_dir: data.clone(),
+        data: data.clone(),
+        host: host.clone(),
     });
     let options = CreateOptions {
         cluster: name,
@@ -110,14 +159,14 @@ pub fn ensure(
             ready: Duration::from_secs(args.wait.max(1)),
             ..Timeouts::default()
         },
+        host,
     };
-    let engine = super::until_interrupted(rt, async {
-        let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
-        // The node image, pulled first when the engine lacks it (a node that exists already
-        // needs none).
-        let node = cluster::node_name(&options.cluster);
-        let existed = kind::inspect(&engine.docker, &node).await?.is_some();
-        if !existed {
+    if !existed {
+        super::until_interrupted(rt, async {
+            // The node image, pulled first when the engine lacks it (a node that exists
+            // already needs none).
+            // A taken UI port is refused before anything else (not after a pull).
+            kind::check_ports(&options.spec)?;
             let r = reference::Reference::parse(&options.spec.image)
                 .map_err(|e| Error::input(e, "give a node image like kindest/node:v1.36.1"))?;
             if images::present(&engine.docker, &r).await?.is_none() {
@@ -131,10 +180,9 @@ pub fn ensure(
                 progress.finish();
                 pulled?;
             }
-        }
-        Ok((engine, existed))
-    })?;
-    let (engine, existed) = engine;
+            Ok(())
+        })?;
+    }
     let progress = StepProgress::new(printer);
     let created = super::until_interrupted(rt, async {
         Ok(kind::create(&engine.docker, &options, &progress).await?)
@@ -156,11 +204,185 @@ pub fn ensure(
     Ok((created?, data))
 }
 
+/// Remove these directories, deepest first, each only while empty.
+fn remove_empty(dirs: &[PathBuf]) {
+    for d in dirs {
+        if std::fs::remove_dir(d).is_err() {
+            break;
+        }
+    }
+}
+
+/// The kubeadm config's node address in a dry run: the engine assigns it when the node starts.
+pub const DRY_RUN_NODE_ADDRESS: &str = "<node-ip>";
+
+/// The Kubernetes version a node image will report: its tag (`kindest/node:v1.36.1`), else the
+/// pinned node image's.
+fn image_kubernetes_version(image: &str) -> String {
+    let tag = |i: &str| {
+        reference::Reference::parse(i)
+            .ok()
+            .and_then(|r| r.tag)
+            .filter(|t| KubeadmApi::for_version(t).is_some())
+    };
+    tag(image)
+        .or_else(|| tag(&catalog::node_image().reference))
+        .unwrap_or_else(|| "v1.36.1".into())
+}
+
+/// What `cluster create` would make on this engine, made of the same pure functions the create
+/// runs: the network request (or the existing network), the named volumes, the node container's
+/// create body and the kubeadm config. Proxy credentials are hidden.
+pub fn plan_create(
+    cluster_name: &str,
+    image: &str,
+    ui_port: u16,
+    data: &DataMount,
+    host: &NodeHost,
+    network_subnets: Option<&[String]>,
+    node_exists: bool,
+) -> serde_json::Value {
+    let mut spec = node_spec(&NodeOptions {
+        cluster: cluster_name.into(),
+        image: image.into(),
+        // Picked free just before the create.
+        api_server_port: 0,
+        ui_port,
+        data: data.clone(),
+        host: host.clone(),
+    });
+    let version = image_kubernetes_version(image);
+    let params =
+        KubeadmParams::single_node(cluster_name, &version, DRY_RUN_NODE_ADDRESS, "systemd")
+            .on_host(host);
+    let planned_subnet = kind::ula_subnet(node::NETWORK, 0);
+    let subnets: Vec<String> = match network_subnets {
+        Some(s) => s.to_vec(),
+        None => vec![planned_subnet.clone()],
+    };
+    spec.env.extend(
+        node::proxy_env(
+            &host.proxy,
+            &subnets,
+            &params.service_subnet,
+            &params.pod_subnet,
+            std::slice::from_ref(&spec.name),
+        )
+        .iter()
+        .map(|e| host::redact_userinfo(e)),
+    );
+    let network = match network_subnets {
+        Some(s) => serde_json::json!({"name": node::NETWORK, "exists": true, "subnets": s}),
+        None => serde_json::json!({
+            "name": node::NETWORK,
+            "exists": false,
+            "create": kind::network_request(node::NETWORK, Some(planned_subnet), host.bridge_mtu),
+        }),
+    };
+    let api = KubeadmApi::for_version(&version).unwrap_or(KubeadmApi::V1Beta4);
+    let mut shown = host.clone();
+    shown.proxy = host.proxy.redacted();
+    serde_json::json!({
+        "cluster": cluster_name,
+        "node_exists": node_exists,
+        "engine": shown,
+        "warnings": host.check().unwrap_or_default(),
+        "network": network,
+        "volumes": spec.named_volumes,
+        "data": data,
+        "node": {
+            "name": spec.name,
+            "body": kind::create_body(&spec),
+        },
+        "kubeadm": {
+            "kubernetes_version": version,
+            "node_address": format!(
+                "{DRY_RUN_NODE_ADDRESS}: the node's address on network {}, assigned when it starts",
+                node::NETWORK
+            ),
+            "path": kind::KUBEADM_CONF,
+            "init": kubeadm::init_args(&version),
+            "config": kubeadm::render(&params, api),
+        },
+    })
+}
+
+/// `cluster create --dry-run`: read the engine's facts and print [`plan_create`]; make nothing.
+fn dry_run(settings: &Settings, printer: &Printer, args: &ClusterCreateArgs) -> Result<ExitCode> {
+    let name = checked_name(&args.target)?.to_string();
+    let data = data_mount(&args.target, &name);
+    let image = args
+        .node_image
+        .clone()
+        .unwrap_or_else(|| catalog::node_image().reference.clone());
+    let rt = super::runtime()?;
+    let node = cluster::node_name(&name);
+    let (host, exists, subnets) = super::until_interrupted(&rt, async {
+        let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
+        let host = host::gather(&engine.docker).await?;
+        let exists = kind::inspect(&engine.docker, &node).await?.is_some();
+        let subnets = kind::network::subnets(&engine.docker, node::NETWORK).await?;
+        Ok((host, exists, subnets))
+    })?;
+    // What create would refuse, the dry run refuses the same way.
+    if !exists {
+        check_host(&host)?;
+    }
+    let plan = plan_create(
+        &name,
+        &image,
+        settings.port,
+        &data,
+        &host,
+        subnets.as_deref(),
+        exists,
+    );
+    match args.output {
+        DataFormat::Json => printer.data(&json(&plan))?,
+        DataFormat::Text => {
+            for w in plan["warnings"].as_array().into_iter().flatten() {
+                printer.warn(w.as_str().unwrap_or_default());
+            }
+            let mut text = String::new();
+            if exists {
+                text.push_str(&format!(
+                    "# the node {node} exists: `cluster create` would reuse it, not make this\n"
+                ));
+            }
+            text.push_str(&format!(
+                "# engine facts\n{}\n# network (POST /networks/create, when missing)\n{}\n\
+                 # volumes (POST /volumes/create, when missing)\n{}\n\
+                 # node container (POST /containers/create?name={node})\n{}\n\
+                 # kubeadm config ({}; {}; then `{}`)\n{}",
+                json(&plan["engine"]),
+                json(&plan["network"]),
+                json(&plan["volumes"]),
+                json(&plan["node"]["body"]),
+                kind::KUBEADM_CONF,
+                plan["kubeadm"]["node_address"].as_str().unwrap_or_default(),
+                plan["kubeadm"]["init"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                plan["kubeadm"]["config"].as_str().unwrap_or_default(),
+            ));
+            printer.data(&text)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn create(
     settings: &Settings,
     printer: &Printer,
     args: &ClusterCreateArgs,
 ) -> Result<ExitCode> {
+    if args.dry_run {
+        return dry_run(settings, printer, args);
+    }
     let rt = super::runtime()?;
     let (created, data) = ensure(settings, printer, &rt, args)?;
     match args.output {
@@ -177,7 +399,7 @@ pub fn create(
                 created.api_server,
                 created.context,
                 created.kubeconfig.display(),
-                data.display()
+                describe(&data)
             ));
             if let Some(p) = created.ui_port
                 && p != settings.port
@@ -195,19 +417,35 @@ pub fn create(
 
 pub fn delete(printer: &Printer, args: &ClusterDeleteArgs) -> Result<ExitCode> {
     let name = checked_name(&args.target)?.to_string();
-    let data = data_dir(&data_root(&args.target)?, &name);
+    let root = data_root(&args.target)?;
+    let data = data_dir(&root, &name);
     let file = kubeconfig_file(&args.target);
     let rt = super::runtime()?;
-    let deleted = super::until_interrupted(&rt, async {
+    let (deleted, data_volume_exists) = super::until_interrupted(&rt, async {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
-        Ok(kind::delete(
+        let deleted = kind::delete(
             &engine.docker,
             &name,
             &file,
             args.purge.then_some(data.as_path()),
         )
-        .await?)
+        .await?;
+        let volume = node::data_volume_name(&name);
+        let exists = kind::volumes::exists(&engine.docker, &volume).await?;
+        Ok((deleted, exists))
     })?;
+    if deleted.data_removed.is_some() {
+        // --purge: the folders above the data that are left empty go too (onyx's data folder
+        // itself included), never one that still holds something.
+        let mut above: Vec<PathBuf> = data
+            .ancestors()
+            .skip(1)
+            .take_while(|d| d.starts_with(&root))
+            .map(Path::to_path_buf)
+            .collect();
+        above.retain(|d| d.exists());
+        remove_empty(&above);
+    }
     match args.output {
         DataFormat::Json => printer.data(&json(&deleted))?,
         DataFormat::Text => {
@@ -221,6 +459,14 @@ pub fn delete(printer: &Printer, args: &ClusterDeleteArgs) -> Result<ExitCode> {
                     "removed context {} from {}",
                     cluster::context_name(&name),
                     file.display()
+                ));
+            }
+            let volume = node::data_volume_name(&name);
+            if deleted.volumes_removed.contains(&volume) {
+                printer.info(&format!("removed the data volume {volume}"));
+            } else if !args.purge && data_volume_exists {
+                printer.info(&format!(
+                    "kept the data volume {volume} (--purge removes it)"
                 ));
             }
             match &deleted.data_removed {
@@ -273,7 +519,8 @@ pub fn status(printer: &Printer, args: &ClusterStatusArgs) -> Result<ExitCode> {
     let status = super::until_interrupted(&rt, async {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         Ok(kind::status(&engine.docker, &name).await?)
-    })?;
+    })
+    .map_err(|e| no_cluster_yet(e, &name))?;
     match args.output {
         DataFormat::Json => printer.data(&json(&status))?,
         DataFormat::Text => {
@@ -292,11 +539,32 @@ pub fn status(printer: &Printer, args: &ClusterStatusArgs) -> Result<ExitCode> {
                 or_dash(&status.api_server),
                 status.context,
                 or_dash(&status.ui_url),
-                or_dash(&status.data_dir),
+                match (&status.data_volume, &status.data_dir) {
+                    (Some(v), _) => format!("volume {v}"),
+                    (None, Some(d)) => d.clone(),
+                    (None, None) => "-".into(),
+                },
             ))?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The own cluster not made yet is a state with a way out, said as such (exit 3, as the day-2
+/// commands say it); a cluster named with `--name` that is not there stays "no cluster named".
+fn no_cluster_yet(e: Error, name: &str) -> Error {
+    match e {
+        Error::Cluster(kind::ClusterError::NotFound(n)) if n == cluster::CLUSTER_NAME => {
+            Error::environment(
+                format!(
+                    "no local cluster yet (no node {})",
+                    cluster::node_name(name)
+                ),
+                "`onyx up` or `onyx cluster create` makes one",
+            )
+        }
+        e => e,
+    }
 }
 
 pub fn load(printer: &Printer, args: &ClusterLoadArgs) -> Result<ExitCode> {
@@ -313,7 +581,9 @@ pub fn load(printer: &Printer, args: &ClusterLoadArgs) -> Result<ExitCode> {
     let outcome = super::until_interrupted(&rt, async {
         let (engine, facts) = engine::detect().await?;
         let node = cluster::node_name(&name);
-        let status = kind::status(&engine.docker, &name).await?;
+        let status = kind::status(&engine.docker, &name)
+            .await
+            .map_err(|e| no_cluster_yet(e.into(), &name))?;
         if status.state != "running" {
             return Err(Error::input(
                 format!("the node {node} is {}, not running", status.state),
@@ -345,5 +615,80 @@ pub fn load(printer: &Printer, args: &ClusterLoadArgs) -> Result<ExitCode> {
     match error {
         Some(e) => Err(e.into()),
         None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(dir: &Path) -> ClusterTarget {
+        ClusterTarget {
+            name: cluster::CLUSTER_NAME.into(),
+            kubeconfig: None,
+            data_dir: Some(dir.to_path_buf()),
+        }
+    }
+
+    #[test]
+    fn data_of_the_older_host_directory_layout_is_kept_else_the_volume() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = target(dir.path());
+        // Nothing there, or an empty directory: the named volume.
+        assert_eq!(
+            data_mount(&t, "onyx"),
+            DataMount::Volume("onyx-data".into())
+        );
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        assert_eq!(
+            data_mount(&t, "onyx"),
+            DataMount::Volume("onyx-data".into())
+        );
+        // Data made by an older onyx: that directory stays the data's home.
+        std::fs::create_dir_all(dir.path().join("data/onyx/postgresql")).unwrap();
+        assert_eq!(
+            data_mount(&t, "onyx"),
+            DataMount::HostDir(dir.path().join("data"))
+        );
+        // Other clusters look in their own directory.
+        assert_eq!(data_mount(&t, "t-1"), DataMount::Volume("t-1-data".into()));
+    }
+
+    #[test]
+    fn the_plan_of_a_proxied_userns_remap_host_hides_proxy_credentials() {
+        let host = NodeHost {
+            cgroup_version: "2".into(),
+            userns_remap: true,
+            bridge_mtu: Some(1400),
+            proxy: host::Proxy {
+                http: Some("http://me:secret@proxy:3128".into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let plan = plan_create(
+            "onyx",
+            "kindest/node:v1.36.1@sha256:abc",
+            3000,
+            &DataMount::Volume("onyx-data".into()),
+            &host,
+            None,
+            false,
+        );
+        let text = plan.to_string();
+        assert!(!text.contains("secret"), "{text}");
+        assert!(text.contains("http://***@proxy:3128"), "{text}");
+        assert_eq!(plan["node"]["body"]["HostConfig"]["UsernsMode"], "host");
+        assert_eq!(
+            plan["network"]["create"]["Options"]["com.docker.network.driver.mtu"],
+            "1400"
+        );
+        assert_eq!(plan["kubeadm"]["kubernetes_version"], "v1.36.1");
+        let env = plan["node"]["body"]["Env"].as_array().unwrap();
+        assert!(
+            env.iter()
+                .any(|e| e.as_str().unwrap().starts_with("NO_PROXY=fc00:")),
+            "{env:?}"
+        );
     }
 }

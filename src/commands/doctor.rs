@@ -64,7 +64,8 @@ pub fn run(settings: &Settings, printer: &Printer, args: &DoctorArgs) -> Result<
             findings: &findings,
         })
         .expect("json"),
-        DataFormat::Text => text(&findings),
+        // The fixes name onyx commands: they repeat the user's --context/--kubeconfig/-n.
+        DataFormat::Text => printer.runnable(&text(&findings)),
     };
     printer.data(&text)?;
     Ok(if healthy {
@@ -74,16 +75,53 @@ pub fn run(settings: &Settings, printer: &Printer, args: &DoctorArgs) -> Result<
     })
 }
 
+/// What kind would refuse or warn about on this engine for onyx's own cluster (kind v0.32.0
+/// pkg/cluster/internal/create/create.go validateProvider): rootless without cgroup v2 or the
+/// delegated controllers; cgroup v1, deprecated.
+async fn own_cluster_host(engine: &engine::Engine, other_cluster: bool) -> Vec<Finding> {
+    let host = match crate::cluster::host::gather(&engine.docker).await {
+        Ok(h) => h,
+        Err(_) => return Vec::new(),
+    };
+    match host.check() {
+        Err(r) if other_cluster => vec![Finding::warn(
+            "cgroup",
+            r.message,
+            format!("only needed for onyx's own cluster: {}", r.hint),
+        )],
+        Err(r) => vec![Finding::fail("cgroup", r.message, r.hint)],
+        Ok(w) if w.is_empty() => vec![Finding::ok(
+            "cgroup",
+            if host.cgroup_version.is_empty() {
+                "the engine doesn't say which cgroup version".to_string()
+            } else {
+                format!("cgroup v{}", host.cgroup_version)
+            },
+        )],
+        Ok(w) => w
+            .into_iter()
+            .map(|w| {
+                Finding::warn(
+                    "cgroup",
+                    w,
+                    "boot the host with cgroup v2 (systemd.unified_cgroup_hierarchy=1)",
+                )
+            })
+            .collect(),
+    }
+}
+
 async fn machine_checks(settings: &Settings, other_cluster: bool) -> Vec<Finding> {
     let mut f = Vec::new();
     let host = HostFacts::detect();
     let engine = engine::detect().await;
     let sizing = match &engine {
-        Ok((_, facts)) => {
+        Ok((engine, facts)) => {
             f.push(Finding::ok(
                 "docker",
                 format!("Docker {} at {}", facts.server_version, facts.endpoint),
             ));
+            f.extend(own_cluster_host(engine, other_cluster).await);
             let local = cfg!(target_os = "linux") && facts.endpoint.starts_with("unix://");
             f.push(match host::check_engine_disk(&facts.root_dir, local, 0) {
                 Ok(host::Check::Ok) => {
@@ -117,10 +155,10 @@ async fn machine_checks(settings: &Settings, other_cluster: bool) -> Vec<Finding
             Ok(c) => Finding::ok(
                 "memory and CPUs",
                 format!(
-                    "{}: {} and {} CPUs fit the {} profile",
+                    "{}: {} and {} fit the {} profile",
                     sizing.source,
                     gib(sizing.memory_bytes),
-                    sizing.cpus,
+                    crate::ui::plural(sizing.cpus, "CPU", "CPUs"),
                     c.profile.name
                 ),
             ),
@@ -173,8 +211,9 @@ fn text(findings: &[Finding]) -> String {
     let warns = findings.iter().filter(|f| f.status == Status::Warn).count();
     let _ = write!(
         s,
-        "{fails} failed, {warns} warnings, {} checks",
-        findings.len()
+        "{fails} failed, {}, {}",
+        crate::ui::plural(warns as u64, "warning", "warnings"),
+        crate::ui::plural(findings.len() as u64, "check", "checks")
     );
     s
 }

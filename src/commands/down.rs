@@ -38,8 +38,9 @@ async fn stop_own_node(printer: &Printer) -> Result<()> {
     let engine =
         crate::docker::engine::connect(&crate::docker::engine::EngineEnv::from_process()).await?;
     let node = crate::cluster::node_name(crate::cluster::CLUSTER_NAME);
-    match engine.docker.stop_container(&node, None).await {
-        Ok(()) => printer.info(&format!("stopped the node {node}")),
+    // A 30 s grace for etcd and containerd to stop cleanly (see `kind::STOP_GRACE_SECS`).
+    match crate::cluster::kind::stop_node(&engine.docker, &node).await {
+        Ok(_) => printer.info(&format!("stopped the node {node}")),
         Err(e) => printer.warn(&format!("could not stop the node {node}: {e}")),
     }
     Ok(())

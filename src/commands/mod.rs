@@ -25,7 +25,7 @@ use std::process::ExitCode;
 
 #[cfg(feature = "self-update")]
 use crate::cli::SelfCommand;
-use crate::cli::{Cli, ClusterArgs, ClusterCommand, Command, ImagesCommand, StackArgs};
+use crate::cli::{Cli, ClusterArgs, ClusterCommand, Command, ImagesCommand, StackArgs, TargetArgs};
 use crate::error::Result;
 use crate::host::HostFacts;
 use crate::settings::{Given, Settings, Verbosity};
@@ -33,8 +33,36 @@ use crate::stack::profile::{self, Choice};
 use crate::ui::Printer;
 use crate::update::{self, Notice};
 
-/// Resolve settings and run the command.
-pub fn run(cli: Cli) -> Result<ExitCode> {
+/// Run the command and turn the outcome into the exit status, printing an error with its hint
+/// (through the run's [`Printer`], so the hint's commands carry the user's cluster flags). A
+/// closed stdout (`onyx render | head`) is not a failure.
+pub fn main(cli: Cli, color_allowed: bool) -> ExitCode {
+    let (result, printer) = run(cli);
+    match result {
+        Ok(code) => code,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => {
+            let printer = printer.unwrap_or_else(|| Printer::plain(color_allowed));
+            printer.error(&e.to_string(), e.hint().as_deref());
+            e.exit_code()
+        }
+    }
+}
+
+/// The commands that start the daily update check beside their work (every one but those whose
+/// output is a file for a tool, and `self update`, which checks by itself).
+fn checks_for_updates(command: &Command) -> bool {
+    match command {
+        Command::Completions(_) | Command::Man => false,
+        #[cfg(feature = "self-update")]
+        Command::SelfCmd(_) => false,
+        _ => true,
+    }
+}
+
+/// Resolve settings and run the command; the printer is `None` when the settings could not be
+/// resolved.
+pub fn run(cli: Cli) -> (Result<ExitCode>, Option<Printer>) {
     let given = match &cli.command {
         Command::Render(a) => given(&a.stack, a.namespace.clone()),
         Command::Plan(a) => given(&a.stack, None),
@@ -55,7 +83,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             port: a.port,
             ..Given::default()
         },
-        Command::Up(a) => with_cluster(given(&a.stack, None), &a.cluster),
+        Command::Up(a) => with_target(given(&a.stack, None), &a.cluster),
         Command::Status(a) => with_cluster(
             Given {
                 port: a.port,
@@ -69,18 +97,21 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Destroy(a) => with_cluster(Given::default(), &a.cluster),
         _ => Given::default(),
     };
-    let settings = Settings::resolve(&cli.global, given)?;
+    let settings = match Settings::resolve(&cli.global, given) {
+        Ok(s) => s,
+        Err(e) => return (Err(e), None),
+    };
     let printer = Printer::new(&settings);
     tracing::debug!(?settings, "resolved settings");
-    // The daily "new version" notice runs beside the commands people use day to day.
-    let notice = match &cli.command {
-        Command::Render(_) | Command::Plan(_) | Command::Images(_) => {
-            let allowed =
-                update::notice_allowed(|k| std::env::var(k).ok(), std::io::stderr().is_terminal())
-                    && settings.verbosity > Verbosity::Quiet;
-            Notice::start(allowed)
-        }
-        _ => Notice::none(),
+    // The daily "new version" notice: checked in the background beside the command, shown at the
+    // end when the answer is in by then (never waited for).
+    let notice = if checks_for_updates(&cli.command) {
+        let allowed =
+            update::notice_allowed(|k| std::env::var(k).ok(), std::io::stderr().is_terminal())
+                && settings.verbosity > Verbosity::Quiet;
+        Notice::start(allowed)
+    } else {
+        Notice::none()
     };
     let result = match cli.command {
         Command::Up(args) => up::run(&settings, &printer, &args),
@@ -115,7 +146,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     if let Some(line) = notice.finish() {
         printer.info(&line);
     }
-    result
+    (result, Some(printer))
 }
 
 /// The engine's facts, if one answers (quietly `None` otherwise: sizing works without Docker).
@@ -190,6 +221,15 @@ fn with_cluster(given: Given, cluster: &ClusterArgs) -> Given {
     }
 }
 
+fn with_target(given: Given, target: &TargetArgs) -> Given {
+    Given {
+        namespace: target.namespace.clone().or(given.namespace),
+        context: target.context.clone(),
+        kubeconfig: target.kubeconfig.clone(),
+        ..given
+    }
+}
+
 /// A service of the stack by name, or a usage error listing them.
 pub fn service_named(name: &str) -> Result<&'static crate::stack::catalog::Service> {
     crate::stack::catalog::service(name).ok_or_else(|| {
@@ -203,19 +243,22 @@ pub fn service_named(name: &str) -> Result<&'static crate::stack::catalog::Servi
     })
 }
 
-/// The profile for this machine, per the settings; warns when forced.
+/// The profile for this machine, per the settings; warns when forced. A refusal names the
+/// machine it is about (this one, the Docker engine's VM, or the one given to `plan`) and what is
+/// short (memory, CPUs or both), with the fix for that.
 pub fn choose_profile(settings: &Settings, printer: &Printer, host: &HostFacts) -> Result<Choice> {
-    let choice = profile::choose(host.capacity(), settings.profile, settings.force)?;
+    let choice = profile::choose(host.capacity(), settings.profile, settings.force)
+        .map_err(|r| refusal(host, settings.profile, r))?;
     if choice.forced {
         printer.warn(&format!(
-            "{} has {} and {} CPUs; the {} profile wants at least {} and {} CPUs: \
+            "{} has {} and {}; the {} profile wants at least {} and {}: \
              services may be slow or killed for lack of memory",
             host.source,
             profile::gib(host.memory_bytes),
-            host.cpus,
+            crate::ui::plural(host.cpus, "CPU", "CPUs"),
             choice.profile.name,
             profile::gib(choice.profile.min_memory_bytes),
-            choice.profile.min_cpus,
+            crate::ui::plural(choice.profile.min_cpus, "CPU", "CPUs"),
         ));
     }
     Ok(choice)
@@ -241,4 +284,55 @@ pub fn resolve_indexing(
         printer.warn(w);
     }
     Ok(resolved.indexing)
+}
+
+fn refusal(
+    host: &HostFacts,
+    requested: Option<profile::ProfileName>,
+    r: profile::Refusal,
+) -> crate::Error {
+    let given = host.source == "the given machine";
+    let machine = match host.source.as_str() {
+        "this host" => "this machine".to_string(),
+        other => other.to_string(),
+    };
+    let p = profile::profile(r.profile);
+    let memory_short = host.memory_bytes < p.min_memory_bytes;
+    let cpus_short = host.cpus < p.min_cpus;
+    let what = match (memory_short, cpus_short) {
+        (true, true) => "memory and CPUs",
+        (false, true) => "CPUs",
+        _ => "memory",
+    };
+    let hint = match requested {
+        // A smaller profile fits: the hint says which (rewritten for the machine meant).
+        Some(_) if r.hint.starts_with("use --profile") => r.hint.replace("this machine", &machine),
+        _ => {
+            let then = match requested {
+                Some(name) => format!("or --force to try {name} anyway"),
+                None => "or pass --force to try the small profile anyway".into(),
+            };
+            if given {
+                format!(
+                    "plan for a machine with at least {} and {}, {then}",
+                    profile::gib(p.min_memory_bytes),
+                    crate::ui::plural(p.min_cpus, "CPU", "CPUs"),
+                )
+            } else if memory_short {
+                format!(
+                    "close other programs or give Docker's VM more {what} (Docker Desktop: \
+                     Settings > Resources), {then}"
+                )
+            } else {
+                format!("give Docker's VM more CPUs (Docker Desktop: Settings > Resources), {then}")
+            }
+        }
+    };
+    crate::Error::TooSmall {
+        machine,
+        profile: r.profile.to_string(),
+        have: r.have,
+        need: r.need,
+        hint,
+    }
 }

@@ -3,9 +3,11 @@
 //!
 //! Steps: the URL is printed on stdout first (scripts read it; it is the whole answer where no
 //! browser can open); then [`decide`] picks how to open it from the environment (pure, tested):
-//! `BROWSER` if set (the Unix convention: `:`-separated commands, `%s` for the URL); otherwise
-//! nothing on an SSH session or a Linux/BSD session without a display; otherwise the system's
-//! opener (the `open` crate: xdg-open, macOS `open`, Windows `start`).
+//! `BROWSER` if set (the Unix convention: `:`-separated commands, `%s` for the URL), also on an
+//! SSH session or without a display, since it is the user's explicit choice (a text browser, a
+//! script that hands the URL to another machine);
+//! otherwise nothing on an SSH session or a Linux/BSD session without a display; otherwise the
+//! system's opener (the `open` crate: xdg-open, macOS `open`, Windows `start`).
 
 use std::process::{Command, ExitCode, Stdio};
 

@@ -168,10 +168,10 @@ fn reason(choice: &Choice) -> String {
         .find(|p| p.name > choice.profile.name);
     match next {
         Some(p) => format!(
-            "the largest that fits; {} needs {} and {} CPUs",
+            "the largest that fits; {} needs {} and {}",
             p.name,
             profile::gib(p.min_memory_bytes),
-            p.min_cpus
+            crate::ui::plural(p.min_cpus, "CPU", "CPUs")
         ),
         None => "the largest profile".into(),
     }
@@ -187,10 +187,10 @@ fn text(plan: &Plan) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Host ({}): {} memory, {} CPUs, {}/{}{avx2}",
+        "Host ({}): {} memory, {}, {}/{}{avx2}",
         h.source,
         profile::gib(h.memory_bytes),
-        h.cpus,
+        crate::ui::plural(h.cpus, "CPU", "CPUs"),
         h.os,
         h.arch
     );
@@ -208,14 +208,17 @@ fn text(plan: &Plan) -> String {
         };
         let _ = writeln!(
             s,
-            "Docker engine ({}, {} API {}): {} memory, {} CPUs{cgroup}, {}{rootless}{store}",
+            "Docker engine ({}, {} API {}): {} memory, {}{cgroup}, {}{rootless}{store}",
             e.endpoint,
             e.server_version,
             e.api_version,
             profile::gib(e.memory_bytes),
-            e.cpus,
+            crate::ui::plural(e.cpus as u64, "CPU", "CPUs"),
             e.storage_driver,
         );
+        if e.cgroup_version == "1" {
+            let _ = writeln!(s, "  note: {}", crate::cluster::host::CGROUP_V1_DEPRECATED);
+        }
     }
     match plan.sized_for {
         Some("engine") => {

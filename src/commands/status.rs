@@ -1,6 +1,8 @@
-//! `onyx status`: each service's ready/desired replicas, restarts, age and image, and the URL.
+//! `onyx status`: each service's ready/desired replicas, restarts, age (of its running pod),
+//! state and image, and the URL when something serves it here.
 //! Exit 0 when every service is ready, 1 when not (stopped, starting, failing), so scripts can
-//! wait on it; `-o json` for scripts that read it.
+//! wait on it; `-o json` for scripts that read it. Both show the deployed Onyx release beside the
+//! one this onyx deploys (`release` in the JSON).
 
 use std::process::ExitCode;
 
@@ -8,20 +10,43 @@ use crate::cli::{DataFormat, StatusArgs};
 use crate::error::{EXIT_FAILED, Result};
 use crate::kube::stack::{self, StackStatus};
 use crate::settings::Settings;
+use crate::stack::release::ReleaseStatus;
 use crate::ui::Printer;
 
 pub fn run(settings: &Settings, printer: &Printer, args: &StatusArgs) -> Result<ExitCode> {
     let runtime = super::runtime()?;
-    let status = runtime.block_on(async {
+    let (status, release) = runtime.block_on(async {
         let target = super::up::target(settings, false).await?;
         let url = super::open::ui_url(super::up::ui_port(settings).await);
-        Ok::<_, crate::Error>(stack::status(&target, &url).await?)
+        // onyx's own node maps the UI port itself; on another cluster something must be serving
+        // the port here (`onyx up --forward`, the user's own port-forward) for the URL to work.
+        let given = settings.context.is_some() || settings.kubeconfig.is_some();
+        let served = !given
+            || crate::kube::forward::check_gateway(&url, std::time::Duration::from_millis(300))
+                .await
+                .is_ok();
+        let status = stack::status(&target, served.then_some(url)).await?;
+        // The deployed Onyx release beside the one this onyx would deploy (crate::stack::release).
+        let (exists, recorded) = crate::upgrade::deployed(&target).await?;
+        Ok::<_, crate::Error>((status, ReleaseStatus::new(recorded.as_ref(), exists)))
     })?;
     match args.output {
         DataFormat::Json => {
-            printer.data(&serde_json::to_string_pretty(&status).map_err(anyhow::Error::from)?)?
+            #[derive(serde::Serialize)]
+            struct WithRelease<'a> {
+                #[serde(flatten)]
+                status: &'a StackStatus,
+                release: &'a ReleaseStatus,
+            }
+            let out = WithRelease {
+                status: &status,
+                release: &release,
+            };
+            printer.data(&serde_json::to_string_pretty(&out).map_err(anyhow::Error::from)?)?
         }
-        DataFormat::Text => printer.data(&table(&status))?,
+        DataFormat::Text => {
+            printer.data(&printer.runnable(&format!("{}\n{}", table(&status), release.line())))?
+        }
     }
     Ok(if status.healthy {
         ExitCode::SUCCESS
@@ -47,15 +72,7 @@ pub fn table(s: &StackStatus) -> String {
         "SERVICE", "READY", "RESTARTS", "AGE", "STATE", "IMAGE"
     );
     for svc in &s.services {
-        let state = if svc.missing {
-            "missing"
-        } else if svc.desired == 0 {
-            "stopped"
-        } else if svc.healthy {
-            "ready"
-        } else {
-            "not ready"
-        };
+        let state = svc.state;
         out.push_str(&format!(
             "{:<24} {:<7} {:<8} {:<5} {:<10} {}\n",
             svc.name,
@@ -67,7 +84,12 @@ pub fn table(s: &StackStatus) -> String {
         ));
     }
     let overall = if s.healthy {
-        format!("healthy: {}", s.url)
+        match &s.url {
+            Some(url) => format!("healthy: {url}"),
+            None => {
+                "healthy; nothing serves the UI on this machine (`onyx up --forward` does)".into()
+            }
+        }
     } else if s.stopped {
         "stopped (`onyx up` starts it again with the same data)".into()
     } else {

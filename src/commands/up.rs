@@ -5,7 +5,9 @@
 //!    `--force`), the engine is asked in the background and only its warning waits (after 5).
 //! 2. The target: the cluster named by --context/--kubeconfig, else onyx's own
 //!    ([`own_cluster`]: made or reused, images pulled and put into its node); the namespace is
-//!    created if missing.
+//!    created if missing. Then the Onyx release already deployed is checked
+//!    ([`crate::upgrade::before_apply`]): a newer one is refused, an older one is backed up
+//!    before anything of the stack is applied.
 //! 3. Images: another cluster pulls them itself (through --registry-mirror when given); a bundle
 //!    can only preload onyx's own cluster.
 //! 4. Credentials: the stack's Secrets already in the cluster are kept.
@@ -100,6 +102,11 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
             "add --forward (a port-forward to the gateway while onyx runs)",
         ));
     }
+    // The port --forward will listen on is checked before any work that needs it (the own
+    // cluster's is checked before its node is made, in `cluster::ensure`).
+    if given_cluster && args.forward {
+        crate::kube::forward::check_port(settings.port)?;
+    }
 
     // 2a. onyx's own cluster: made or reused, its images pulled (or loaded from the bundle) and
     // put into the node, before anything talks to Kubernetes.
@@ -107,7 +114,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
         None
     } else {
         mention_local_clusters(printer);
-        Some(own_cluster(settings, printer, &runtime, args)?)
+        Some(own_cluster(settings, printer, &runtime, args, &choice)?)
     };
     // The UI port: a reused own node keeps the one mapped when it was made.
     let ui_port = own
@@ -144,6 +151,14 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
             ));
             target
         };
+
+        // 2b. The release already deployed: a newer one is refused, an older one backed up
+        // first (crate::upgrade), before anything of the stack is applied.
+        let guard = crate::upgrade::GuardOptions {
+            no_backup: args.no_backup,
+            data_root: crate::upgrade::data_root(args.data_dir.as_deref())?,
+        };
+        crate::upgrade::before_apply(&target, &guard, printer).await?;
 
         // 3. Images: onyx's own node has them now; another cluster's nodes pull them.
         if own.is_some() {
@@ -258,15 +273,25 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
         }
     })?;
     let Some((url, forward)) = exposed else {
+        let mut kubectl = String::from("kubectl");
+        if let Some(k) = &settings.kubeconfig {
+            kubectl.push_str(&format!(
+                " --kubeconfig {}",
+                crate::ui::shell_quote(&k.display().to_string())
+            ));
+        }
         printer.info(&format!(
             "\nOnyx is ready in namespace {ns} of context {ctx}.\n\
              Reach it with `onyx up --forward` (a port-forward on 127.0.0.1:{port} while onyx \
-             runs), `kubectl port-forward -n {ns} svc/nginx {port}:80`, or your own ingress.\n\
+             runs), `{kubectl} --context {qctx} port-forward -n {qns} svc/nginx {port}:80`, or \
+             your own ingress.\n\
              Log in: create an account there; the first account becomes the admin.\n\
              Chat needs an LLM provider: Admin panel → LLM, or --llm-url / --llm ollama / \
              --openai-api-key-env with --forward.",
             ns = target.namespace,
             ctx = target.context,
+            qns = crate::ui::shell_quote(&target.namespace),
+            qctx = crate::ui::shell_quote(&target.context),
             port = settings.port,
         ));
         return Ok(ExitCode::SUCCESS);
@@ -297,19 +322,71 @@ fn own_cluster(
     printer: &Printer,
     rt: &tokio::runtime::Runtime,
     args: &UpArgs,
+    choice: &profile::Choice,
 ) -> Result<crate::cluster::kind::Created> {
     use crate::docker::{bundle, engine, images};
+    // What the user sees first, before any pull: the engine, the profile and why, the cluster.
+    if let Ok(line) = super::until_interrupted(rt, async {
+        let (engine, facts) = engine::detect().await?;
+        let node = crate::cluster::node_name(crate::cluster::CLUSTER_NAME);
+        let state = crate::cluster::kind::inspect(&engine.docker, &node).await?;
+        Ok(first_line(&facts, choice, state.as_ref()))
+    }) {
+        printer.info(&line);
+    }
+    // An air-gapped start: the bundle is checked whole before anything is made or pulled (a
+    // garbage or truncated file fails here, at once), then every image in it — the node image
+    // included — goes into the engine, so making the cluster needs no registry.
+    let mut node_image = None;
+    let from_bundle = match &args.bundle {
+        Some(path) => {
+            let verified = bundle::verify(path)?;
+            let loaded = super::until_interrupted(rt, async {
+                let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
+                let progress = crate::ui::ImageProgress::new(printer, "ready in the engine");
+                let loaded =
+                    bundle::load_verified(&engine.docker, path, &verified, &progress).await;
+                progress.finish();
+                let loaded = loaded?;
+                let pinned = &crate::stack::catalog::node_image().reference;
+                let tag = crate::docker::reference::Reference::parse(pinned)
+                    .ok()
+                    .and_then(|r| r.tag.as_ref().map(|t| format!("{}:{t}", r.repository())));
+                let engine_id = match tag {
+                    Some(t) => engine
+                        .docker
+                        .inspect_image(&t)
+                        .await
+                        .ok()
+                        .and_then(|i| i.id),
+                    None => None,
+                };
+                Ok((
+                    loaded,
+                    bundle::node_image_from_bundle(
+                        &verified.manifest,
+                        pinned,
+                        engine_id.as_deref(),
+                    ),
+                ))
+            })?;
+            node_image = loaded.1;
+            true
+        }
+        None => false,
+    };
     let create = crate::cli::ClusterCreateArgs {
         target: crate::cli::ClusterTarget {
             name: crate::cluster::CLUSTER_NAME.into(),
             kubeconfig: settings.kubeconfig.clone(),
-            data_dir: None,
+            data_dir: args.data_dir.clone(),
         },
         port: Some(settings.port),
         retain: false,
         wait: 300,
-        node_image: None,
+        node_image,
         registry_mirror: args.registry_mirror.clone(),
+        dry_run: false,
         output: crate::cli::DataFormat::Text,
     };
     let (created, _data) = super::cluster::ensure(settings, printer, rt, &create)?;
@@ -320,6 +397,8 @@ fn own_cluster(
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         let fetched = crate::ui::ImageProgress::new(printer, "ready in the engine");
         let outcome = match &args.bundle {
+            // Loaded above, before the cluster was made.
+            Some(_) if from_bundle => Ok(()),
             Some(b) => bundle::load(&engine.docker, b, &fetched).await.map(|_| ()),
             None => {
                 let options = images::PullOptions {
@@ -354,6 +433,35 @@ fn own_cluster(
         }
     })?;
     Ok(created)
+}
+
+/// `up`'s first line on the own cluster: the engine found (its memory and CPUs), the profile and
+/// why, and whether the cluster is new, reused or stopped.
+pub fn first_line(
+    facts: &crate::docker::engine::EngineFacts,
+    choice: &profile::Choice,
+    node: Option<&bollard::models::ContainerInspectResponse>,
+) -> String {
+    let why = if choice.forced {
+        "named with --force"
+    } else if choice.automatic {
+        "the largest that fits the engine"
+    } else {
+        "named"
+    };
+    let cluster = match node {
+        None => "new (made now)",
+        Some(i) if i.state.as_ref().and_then(|s| s.running).unwrap_or(false) => "reused (running)",
+        Some(_) => "stopped (started again)",
+    };
+    format!(
+        "engine {} ({}, {} CPUs); profile {} ({why}); cluster {}: {cluster}",
+        facts.endpoint,
+        profile::gib(facts.memory_bytes),
+        facts.cpus,
+        choice.profile.name,
+        crate::cluster::CLUSTER_NAME,
+    )
 }
 
 /// Say which local clusters the user's kubeconfig has besides onyx's own, and how to use one
@@ -515,48 +623,74 @@ fn through_mirror(objects: &mut [Rendered], mirror: &str) {
 }
 
 /// Diagnose each service that did not come up, most useful first (failures, then the ones that
-/// wait on others), as one error.
+/// wait on others or were still on their way), as one error. Every piece of advice is given
+/// once: a hint shared by several services is printed once, and when there is only one, it is
+/// the error's hint rather than a line of its own.
 async fn explain(
     target: &Target,
     not_ready: &[NotReady],
     offline: bool,
     profile: ProfileName,
 ) -> Error {
-    let mut lines = Vec::new();
-    let mut first_hint = None;
-    // A service waiting for another is explained by the other; say it once, briefly.
-    let blocked: Vec<&NotReady> = not_ready
-        .iter()
-        .filter(|n| matches!(n.phase, rollout::Phase::WaitingFor(_)))
-        .collect();
-    for n in not_ready
-        .iter()
-        .filter(|n| !matches!(n.phase, rollout::Phase::WaitingFor(_)))
-    {
+    // Diagnosed: what failed or timed out, and what was failing when onyx gave up.
+    let diagnosed = |n: &&NotReady| match (&n.stuck, &n.phase) {
+        (_, rollout::Phase::WaitingFor(_)) => false,
+        (Stuck::Unfinished, phase) => matches!(phase, rollout::Phase::Failing(_)),
+        _ => true,
+    };
+    let mut diagnoses = Vec::new();
+    for n in not_ready.iter().filter(diagnosed) {
         let facts = diagnose::gather(target, n.service, offline, Some(profile)).await;
-        let d = diagnose::diagnose(&facts);
-        first_hint.get_or_insert_with(|| d.hint.clone());
+        diagnoses.push((n, diagnose::diagnose(&facts)));
+    }
+    let mut hints: Vec<String> = Vec::new();
+    for (_, d) in &diagnoses {
+        if !hints.contains(&d.hint) {
+            hints.push(d.hint.clone());
+        }
+    }
+    let single_hint = hints.len() <= 1;
+    let mut shown: Vec<&str> = Vec::new();
+    let mut lines = Vec::new();
+    for (n, d) in &diagnoses {
         let when = match &n.stuck {
-            Stuck::Failed(_) => String::new(),
             Stuck::TimedOut(t) => format!(" (not ready after {})", human(*t)),
+            Stuck::Failed(_) | Stuck::Unfinished => String::new(),
         };
-        lines.push(format!("{d}{when}"));
+        let mut text = format!("{}: {}{when}", d.service, d.problem);
+        for line in &d.detail {
+            text.push_str(&format!("\n    {line}"));
+        }
+        if !single_hint && !shown.contains(&d.hint.as_str()) {
+            text.push_str(&format!("\n  → {}", d.hint));
+            shown.push(&d.hint);
+        }
+        lines.push(text);
     }
-    for n in &blocked {
-        lines.push(format!("{}: {}", n.service, n.phase));
+    for n in not_ready.iter().filter(|n| !diagnosed(n)) {
+        lines.push(match n.phase {
+            rollout::Phase::WaitingFor(_) => format!("{}: {}", n.service, n.phase),
+            _ => format!("{}: still {} when onyx stopped waiting", n.service, n.phase),
+        });
     }
-    let summary = if not_ready.len() == 1 {
-        format!("{} did not become ready", not_ready[0].service)
-    } else {
-        format!("{} services did not become ready", not_ready.len())
+    let summary = match diagnoses.as_slice() {
+        [(n, _)] => format!("{} did not become ready", n.service),
+        [] if not_ready.len() == 1 => format!("{} did not become ready", not_ready[0].service),
+        _ => format!(
+            "{} did not become ready",
+            crate::ui::plural(not_ready.len() as u64, "service", "services")
+        ),
+    };
+    let hint = match hints.as_slice() {
+        // The advice already says to run `onyx up` (again, or with another profile).
+        [one] if one.contains("`onyx up") => format!("{one}; nothing was torn down"),
+        [one] => format!("{one}; nothing was torn down: `onyx up` again resumes"),
+        _ => "nothing was torn down; each service's advice is above".into(),
     };
     KubeError::NotReady {
         summary,
         details: lines.join("\n"),
-        hint: format!(
-            "{}; nothing was torn down: `onyx up` again resumes",
-            first_hint.unwrap_or_else(|| "see above".into())
-        ),
+        hint,
     }
     .into()
 }

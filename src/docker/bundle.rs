@@ -438,6 +438,40 @@ pub async fn load(
     let verified = tokio::task::spawn_blocking(move || verify(&owned))
         .await
         .map_err(internal)??;
+    load_verified(docker, path, &verified, reporter).await
+}
+
+/// The name to make a node from when the bundle carries the pinned node image `pinned`
+/// (`name:tag@sha256:…`). An engine that loaded an image from a file knows it by name and ID but
+/// not by the registry digest (`docker load` keeps no repo digests), so it can't resolve
+/// `name:tag@digest`; the bundle recorded that digest and the image ID on the machine that pulled
+/// it, and its sha256 sums carried that image here unchanged. So when the bundle's entry for the
+/// pinned reference lists the digest and the engine's image under `name:tag` has the bundle's ID,
+/// `name:tag` is that very image. `None`: the bundle has no such entry, or it doesn't match.
+pub fn node_image_from_bundle(
+    manifest: &Manifest,
+    pinned: &str,
+    engine_id: Option<&str>,
+) -> Option<String> {
+    let r = Reference::parse(pinned).ok()?;
+    let digest = r.digest.as_deref()?;
+    let tag = r.tag.as_deref()?;
+    let entry = manifest.images.iter().find(|i| i.reference == pinned)?;
+    let has_digest = entry
+        .repo_digests
+        .iter()
+        .any(|d| d.ends_with(&format!("@{digest}")));
+    (has_digest && engine_id == Some(entry.id.as_str()))
+        .then(|| format!("{}:{tag}", r.repository()))
+}
+
+/// Load every image of a bundle [`verify`] passed into the engine.
+pub async fn load_verified(
+    docker: &Docker,
+    path: &Path,
+    verified: &Verified,
+    reporter: &dyn Reporter,
+) -> Result<Vec<Loaded>, DockerError> {
     let mut loaded = Vec::new();
     for (image, (offset, size)) in verified.manifest.images.iter().zip(&verified.places) {
         reporter.image(&image.reference, ImageEvent::Start);
@@ -629,6 +663,52 @@ mod tests {
         b.into_inner().unwrap();
         let p = problem(verify(&path));
         assert!(p.contains("not an onyx bundle"), "{p}");
+    }
+
+    #[test]
+    fn the_pinned_node_image_is_used_by_name_when_the_bundle_vouches_for_it() {
+        let pinned = "kindest/node:v1.36.1@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5";
+        let manifest = |digests: Vec<String>| Manifest {
+            format: FORMAT.into(),
+            schema: SCHEMA,
+            onyx_version: "0".into(),
+            onyx_stack: "v".into(),
+            images: vec![BundledImage {
+                reference: pinned.into(),
+                id: "sha256:aaaa".into(),
+                repo_digests: digests,
+                part: "images/000.tar".into(),
+                size: 1,
+                sha256: "00".into(),
+            }],
+        };
+        let good = manifest(vec![
+            "kindest/node@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5"
+                .into(),
+        ]);
+        assert_eq!(
+            node_image_from_bundle(&good, pinned, Some("sha256:aaaa")).as_deref(),
+            Some("kindest/node:v1.36.1")
+        );
+        // Another image under the tag in the engine, a bundle without the digest, or a bundle
+        // without the node image: not vouched for.
+        assert_eq!(
+            node_image_from_bundle(&good, pinned, Some("sha256:bbbb")),
+            None
+        );
+        assert_eq!(node_image_from_bundle(&good, pinned, None), None);
+        assert_eq!(
+            node_image_from_bundle(&manifest(vec![]), pinned, Some("sha256:aaaa")),
+            None
+        );
+        assert_eq!(
+            node_image_from_bundle(
+                &good,
+                "kindest/node:v1.35.0@sha256:3489c7674813ba5d8b1a9977baea8a6e553784dab7b84759d1014dbd78f7ebd5",
+                Some("sha256:aaaa")
+            ),
+            None
+        );
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //!    `DOCKER_HOST` (unix, tcp, tcp+TLS); the current Docker context (`DOCKER_CONTEXT`, or
 //!    `currentContext` in `$DOCKER_CONFIG/config.json`, endpoint from
 //!    `contexts/meta/<sha256(name)>/meta.json`); then the usual sockets;
-//! 2. ping each in turn ([`connect`]), skipping sockets that don't exist;
+//! 2. when the user named an engine — `DOCKER_HOST`, `DOCKER_CONTEXT`, or a current context in
+//!    the config file (what `docker context use` sets) — only that one is tried, as the docker
+//!    CLI does, and if it doesn't answer that is the error, naming it ([`named`]); otherwise
+//!    ping each usual socket in turn ([`connect`]), skipping sockets that don't exist;
 //! 3. negotiate the API version with the first that answers (bollard speaks a newer API than
 //!    e.g. Docker 20.10's 1.41);
 //! 4. none answered: one error listing what was tried and how to start Docker on this OS.
@@ -279,6 +282,43 @@ pub fn candidates(
     (list, notes)
 }
 
+/// The engine the user named, if any: `DOCKER_HOST`, else the Docker context in use
+/// (`DOCKER_CONTEXT`, or `currentContext` in the config file, unless it is `default`). `Err`: it
+/// is named but can't be used (an unsupported address, an unreadable context). Pure, like
+/// [`candidates`].
+pub fn named(
+    env: &EngineEnv,
+    read: &dyn Fn(&Path) -> std::io::Result<String>,
+) -> Option<Result<Candidate, String>> {
+    if let Some(host) = env.var(DOCKER_HOST) {
+        return Some(
+            parse_host(host, env_tls(env))
+                .map(|endpoint| Candidate {
+                    source: DOCKER_HOST.into(),
+                    endpoint,
+                })
+                .map_err(|e| format!("{DOCKER_HOST}: {e}")),
+        );
+    }
+    context_candidate(env, read)
+}
+
+/// How to stop naming an engine, per where it was named.
+fn unname_hint(source: &str, os: &str) -> String {
+    let start = start_hint(os);
+    if source == DOCKER_HOST {
+        format!(
+            "start the engine at that address, or unset {DOCKER_HOST} to use the default one              ({start})"
+        )
+    } else if source.starts_with("context") || source.contains("context") {
+        format!(
+            "start that context's engine, or switch context: `docker context use default` (or              unset {DOCKER_CONTEXT}); otherwise {start}"
+        )
+    } else {
+        start
+    }
+}
+
 /// A connected engine.
 #[derive(Debug, Clone)]
 pub struct Engine {
@@ -355,11 +395,32 @@ pub fn with_causes(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// Connect to the first candidate of the environment that answers.
+/// Connect to the engine the user named (and only that one), else to the first usual socket that
+/// answers.
 pub async fn connect(env: &EngineEnv) -> Result<Engine, DockerError> {
     let read = |p: &Path| std::fs::read_to_string(p);
-    let (list, notes) = candidates(env, &read);
-    connect_candidates(&list, notes, &env.os).await
+    match named(env, &read) {
+        Some(Ok(candidate)) => match try_candidate(&candidate).await {
+            Ok(engine) => Ok(engine),
+            Err(error) => Err(DockerError::NamedEngine {
+                hint: unname_hint(&candidate.source, &env.os),
+                named: format!("{} ({})", candidate.source, candidate.endpoint),
+                error,
+            }),
+        },
+        Some(Err(error)) => {
+            let source = error.split(':').next().unwrap_or_default().to_string();
+            Err(DockerError::NamedEngine {
+                hint: unname_hint(&source, &env.os),
+                named: source,
+                error,
+            })
+        }
+        None => {
+            let (list, notes) = candidates(env, &read);
+            connect_candidates(&list, notes, &env.os).await
+        }
+    }
 }
 
 /// Connect to the first of `list` that answers; `notes` start the list of what was tried.
@@ -633,6 +694,61 @@ mod tests {
                 })
             }
         );
+    }
+
+    #[test]
+    fn an_engine_is_named_by_docker_host_or_a_context_but_not_by_default() {
+        let home = tempfile::tempdir().unwrap();
+        let h = home.path();
+        let cfg = h.join(".docker");
+        std::fs::create_dir_all(&cfg).unwrap();
+        // Nothing set: nothing named, the usual sockets are searched.
+        assert_eq!(named(&env(&[], h), &read), None);
+        assert_eq!(named(&env(&[(DOCKER_CONTEXT, "default")], h), &read), None);
+        // DOCKER_HOST names one (a bad one too: it is an error, not skipped).
+        let host = named(&env(&[(DOCKER_HOST, "tcp://127.0.0.1:2375")], h), &read);
+        assert_eq!(host.unwrap().unwrap().source, "DOCKER_HOST");
+        let bad = named(&env(&[(DOCKER_HOST, "ssh://me@box")], h), &read);
+        assert!(bad.unwrap().unwrap_err().starts_with("DOCKER_HOST: "));
+        // A context: from DOCKER_CONTEXT, or the config's currentContext (`docker context use`).
+        write_context(&cfg, "colima", "unix:///c.sock");
+        let ctx = named(&env(&[(DOCKER_CONTEXT, "colima")], h), &read);
+        assert_eq!(ctx.unwrap().unwrap().source, "context colima");
+        std::fs::write(cfg.join("config.json"), r#"{"currentContext":"colima"}"#).unwrap();
+        assert_eq!(
+            named(&env(&[], h), &read).unwrap().unwrap().source,
+            "context colima"
+        );
+        let gone = named(&env(&[(DOCKER_CONTEXT, "gone")], h), &read);
+        assert!(gone.unwrap().unwrap_err().starts_with("context gone: "));
+    }
+
+    #[tokio::test]
+    async fn a_named_engine_that_does_not_answer_is_the_error_with_no_fallback() {
+        let home = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = env(
+            &[(DOCKER_HOST, &format!("tcp://127.0.0.1:{port}"))],
+            home.path(),
+        );
+        let err = connect(&e).await.unwrap_err();
+        let DockerError::NamedEngine { named, hint, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(named, &format!("DOCKER_HOST (tcp://127.0.0.1:{port})"));
+        assert!(hint.contains("unset DOCKER_HOST"), "{hint}");
+        assert!(err.to_string().contains("does not answer"), "{err}");
+        let e = env(&[(DOCKER_CONTEXT, "gone")], home.path());
+        let err = connect(&e).await.unwrap_err();
+        let DockerError::NamedEngine { named, hint, .. } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(named, "context gone");
+        assert!(hint.contains("docker context use default"), "{hint}");
     }
 
     #[tokio::test]

@@ -65,6 +65,7 @@ pub struct PullResult {
     pub outcome: Outcome,
     /// The engine's image ID, when the image is there.
     pub id: Option<String>,
+    /// Pull attempts made (0: present already, or never tried).
     pub attempts: u32,
     pub error: Option<String>,
 }
@@ -110,6 +111,8 @@ pub async fn inspect_local(
 /// Whether an error from a pull is worth another attempt.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Failure {
+    /// The registry's name does not resolve: no retry can help (DNS offline, air-gapped).
+    Unreachable,
     NotFound,
     Unauthorized,
     Transient,
@@ -119,6 +122,15 @@ pub enum Failure {
 /// them; anything unknown counts as transient (bounded by the attempts).
 pub fn classify(status: Option<u16>, message: &str) -> Failure {
     let m = message.to_ascii_lowercase();
+    // Go's resolver words (the engine is written in Go): "dial tcp: lookup registry-1.docker.io
+    // on 10.0.0.2:53: no such host", "…: server misbehaving", or glibc's "Temporary failure in
+    // name resolution".
+    if m.contains("no such host")
+        || (m.contains("lookup ") && m.contains("server misbehaving"))
+        || m.contains("temporary failure in name resolution")
+    {
+        return Failure::Unreachable;
+    }
     if m.contains("toomanyrequests") || m.contains("too many requests") || status == Some(429) {
         return Failure::Transient;
     }
@@ -274,6 +286,11 @@ pub async fn pull_one(
         let (status, message) = error_parts(&err);
         let failure = classify(status, &message);
         let fatal = match failure {
+            Failure::Unreachable => Some(DockerError::RegistryUnreachable {
+                image: image.into(),
+                pulled_as: from.clone(),
+                message: message.clone(),
+            }),
             Failure::NotFound => Some(DockerError::NotFound {
                 image: image.into(),
                 pulled_as: from.clone(),
@@ -357,7 +374,13 @@ pub async fn pull_all(
                 .unwrap_or_else(|_| image.clone()),
             outcome: Outcome::Failed,
             id: None,
-            attempts: 0,
+            // As many as the error says were made: retried transient failures, or the one
+            // attempt a missing or forbidden image gets.
+            attempts: match e {
+                DockerError::PullFailed { attempts, .. } => *attempts,
+                DockerError::NotFound { .. } | DockerError::Unauthorized { .. } => 1,
+                _ => 0,
+            },
             error: Some(e.to_string()),
         },
     )
@@ -399,6 +422,16 @@ mod tests {
             ),
             (None, "unexpected EOF", Transient),
             (Some(429), "slow down", Transient),
+            (
+                Some(500),
+                "Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io on 10.0.2.3:53: no such host",
+                Unreachable,
+            ),
+            (
+                Some(500),
+                "Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: Temporary failure in name resolution",
+                Unreachable,
+            ),
         ];
         for (status, msg, want) in cases {
             assert_eq!(classify(status, msg), want, "{msg}");

@@ -56,9 +56,26 @@ pub enum DockerError {
     #[error("no Docker engine answered; tried:\n{}", .tried.iter().map(|t| format!("  - {t}")).collect::<Vec<_>>().join("\n"))]
     NoEngine { tried: Vec<String>, hint: String },
 
+    /// The engine the user named (DOCKER_HOST, a Docker context) does not answer; no other is
+    /// tried in its place.
+    #[error("the Docker engine named by {named} does not answer: {error}")]
+    NamedEngine {
+        named: String,
+        error: String,
+        hint: String,
+    },
+
     /// The registry (or mirror) says the image does not exist.
     #[error("image {image} was not found (pulled as {pulled_as}): {message}")]
     NotFound {
+        image: String,
+        pulled_as: String,
+        message: String,
+    },
+
+    /// The registry's name does not resolve from here; not retried.
+    #[error("the registry for {image} can't be reached (pulled as {pulled_as}): {message}")]
+    RegistryUnreachable {
         image: String,
         pulled_as: String,
         message: String,
@@ -104,9 +121,18 @@ pub enum DockerError {
 impl DockerError {
     pub fn hint(&self) -> Option<String> {
         match self {
-            DockerError::NoEngine { hint, .. } => Some(hint.clone()),
+            DockerError::NoEngine { hint, .. } | DockerError::NamedEngine { hint, .. } => {
+                Some(hint.clone())
+            }
             DockerError::NotFound { .. } => Some(
                 "check the name and tag; with --registry-mirror, check that the mirror carries it"
+                    .into(),
+            ),
+            DockerError::RegistryUnreachable { .. } => Some(
+                "this machine can't resolve the registry's name (offline or air-gapped). Go \
+                 offline: on a machine with registry access run `onyx images save -o \
+                 onyx-images.tar`, copy the file here, then `onyx up --bundle onyx-images.tar`; \
+                 or pull through a registry you reach with --registry-mirror HOST"
                     .into(),
             ),
             DockerError::Unauthorized { .. } => Some(

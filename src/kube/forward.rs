@@ -326,6 +326,17 @@ pub async fn start(
     Ok(PortForward { addr, state, task })
 }
 
+/// Whether the forward could listen on 127.0.0.1:`port` now: `up --forward` asks before any work,
+/// so a taken port is refused at once rather than after the apply and the wait.
+pub fn check_port(port: u16) -> Result<(), ForwardError> {
+    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port))
+        .map(drop)
+        .map_err(|source| match source.kind() {
+            std::io::ErrorKind::AddrInUse => ForwardError::PortInUse { port },
+            _ => ForwardError::Listen { port, source },
+        })
+}
+
 /// Bind 127.0.0.1 only: the forward is for this machine's browser, not the network.
 async fn bind(port: u16) -> Result<TcpListener, ForwardError> {
     TcpListener::bind((Ipv4Addr::LOCALHOST, port))

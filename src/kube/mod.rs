@@ -106,6 +106,11 @@ pub enum KubeError {
         state: OwnClusterState,
     },
 
+    /// The stack is in a state where this can't be done (a stopped service restarted, the
+    /// previous run of a container that never restarted); the hint says what to do instead.
+    #[error("{message}")]
+    State { message: String, hint: String },
+
     /// Stopped by Ctrl-C.
     #[error("interrupted")]
     Interrupted,
@@ -136,16 +141,16 @@ impl KubeError {
                 "pass --kubeconfig FILE and/or --context NAME (`kubectl config get-contexts` lists them)"
                     .into(),
             ),
-            KubeError::Unreachable { .. } => Some(
-                "check that the cluster is running and that `kubectl --context <name> get ns` works; \
-                 or pick another context with --context"
-                    .into(),
-            ),
+            KubeError::Unreachable { context, .. } => Some(format!(
+                "check that the cluster is running and that `kubectl --context {} get ns` works; \
+                 or pick another context with --context",
+                crate::ui::shell_quote(context)
+            )),
             KubeError::Forbidden { .. } => Some(
                 "ask for rights to the namespace, or use another one with -n NS".into(),
             ),
             KubeError::Api { .. } => None,
-            KubeError::NotReady { hint, .. } => Some(hint.clone()),
+            KubeError::NotReady { hint, .. } | KubeError::State { hint, .. } => Some(hint.clone()),
             KubeError::NotInstalled { .. } => {
                 Some("install it with `onyx up` (or pass the -n/--context it was installed with)".into())
             }

@@ -5,9 +5,14 @@
 //! 1. Start watches on the stack's Deployments, StatefulSets and Pods (label `part-of=onyx`).
 //! 2. On every change, recompute each service's [`Phase`] from its workload, its pods and its
 //!    dependencies; report the ones that changed.
-//! 3. Done when every service is ready. Stop early when a service fails for a reason time won't
+//! 3. Nothing is judged before all three watches have listed what exists: a view with the
+//!    Deployments but not yet their Pods would report pods that have been ready for minutes as
+//!    "pulling" or "waiting for".
+//! 4. Done when every service is ready. Stop early when a service fails for a reason time won't
 //!    fix (image pull back-off, a crash loop, OOM kills), when a service outlives its own timeout
-//!    (counted from when its dependencies were ready), or at the overall timeout.
+//!    (counted from when its dependencies were ready), or at the overall timeout. Before stopping
+//!    early, the others get a short while ([`WaitOptions::settle`]) to show whether they fail
+//!    too, so that every service that is not ready is reported, each with its own reason.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -74,6 +79,9 @@ pub struct WaitOptions {
     pub per_service: Option<Duration>,
     /// How long a pod may stay unschedulable (or its claim unbound) before we give up early.
     pub pending_grace: Duration,
+    /// After one service failed for good: how long the others still on their way (pulling,
+    /// starting) may take to fail or get ready, so that the report covers them too.
+    pub settle: Duration,
 }
 
 impl Default for WaitOptions {
@@ -82,6 +90,7 @@ impl Default for WaitOptions {
             overall: Duration::from_secs(20 * 60),
             per_service: None,
             pending_grace: Duration::from_secs(60),
+            settle: Duration::from_secs(10),
         }
     }
 }
@@ -103,6 +112,9 @@ pub enum Stuck {
     Failed(String),
     /// It did not become ready in time.
     TimedOut(Duration),
+    /// It was still on its way (or failing, but not yet for good) when onyx gave up because of
+    /// other services.
+    Unfinished,
 }
 
 /// A service that did not become ready, and the last phase it was seen in.
@@ -302,13 +314,26 @@ pub async fn wait(
     let mut pending_since: HashMap<&'static str, Instant> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     let mut lost_since: Option<Instant> = None;
+    // Which watches have listed what exists (Deployments, StatefulSets, Pods).
+    let mut listed = [false; 3];
+    // When the first service failed for good.
+    let mut gave_up: Option<Instant> = None;
 
     loop {
         tokio::select! {
             change = changes.next() => match change {
-                Some(Change::Deployment(e)) => absorb(&mut view.deployments, e),
-                Some(Change::StatefulSet(e)) => absorb(&mut view.statefulsets, e),
-                Some(Change::Pod(e)) => absorb(&mut view.pods, e),
+                Some(Change::Deployment(e)) => {
+                    listed[0] |= matches!(e, Event::InitDone);
+                    absorb(&mut view.deployments, e)
+                }
+                Some(Change::StatefulSet(e)) => {
+                    listed[1] |= matches!(e, Event::InitDone);
+                    absorb(&mut view.statefulsets, e)
+                }
+                Some(Change::Pod(e)) => {
+                    listed[2] |= matches!(e, Event::InitDone);
+                    absorb(&mut view.pods, e)
+                }
                 Some(Change::Lost(e)) => {
                     // The watcher reconnects by itself (with backoff); give up only when the API
                     // stays away for long.
@@ -329,8 +354,12 @@ pub async fn wait(
         }
         lost_since = None;
         let now = Instant::now();
+        if !listed.iter().all(|l| *l) && now < deadline {
+            continue;
+        }
         let mut out = Vec::new();
         let mut all_ready = true;
+        let mut on_its_way = false;
         for s in services {
             let (phase, fatal) = phase_of(&view, s, services);
             if last.get(s.name) != Some(&phase) {
@@ -364,12 +393,20 @@ pub async fn wait(
             } else {
                 None
             };
-            if let Some(stuck) = stuck {
-                out.push(NotReady {
+            match stuck {
+                Some(stuck) => out.push(NotReady {
                     service: s.name,
                     phase,
                     stuck,
-                });
+                }),
+                None => {
+                    on_its_way |= matches!(phase, Phase::Pulling | Phase::Starting);
+                    out.push(NotReady {
+                        service: s.name,
+                        phase,
+                        stuck: Stuck::Unfinished,
+                    });
+                }
             }
         }
         if all_ready {
@@ -388,9 +425,17 @@ pub async fn wait(
                 })
                 .collect());
         }
-        if !out.is_empty() {
-            reporter.finish();
-            return Ok(out);
+        let any_stuck = out.iter().any(|n| n.stuck != Stuck::Unfinished);
+        if any_stuck && gave_up.is_none() {
+            gave_up = Some(now);
+        }
+        if let Some(since) = gave_up {
+            // Every service not ready is reported; the give-up waits until those still on their
+            // way have failed, got ready or waited long enough.
+            if !on_its_way || now.duration_since(since) >= opts.settle {
+                reporter.finish();
+                return Ok(out);
+            }
         }
     }
 }

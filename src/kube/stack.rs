@@ -38,13 +38,16 @@ pub struct ServiceStatus {
     pub desired: i32,
     /// Container restarts summed over the service's pods.
     pub restarts: i32,
-    /// Seconds since the workload was created.
+    /// Seconds since the service's youngest running pod started (what changed last: a restart,
+    /// a crash, a new rollout); `None` when no pod runs.
     pub age_seconds: Option<i64>,
     pub image: Option<String>,
     /// Rolled out by kubectl's rule and not scaled to zero.
     pub healthy: bool,
     /// The workload does not exist.
     pub missing: bool,
+    /// One word, as the STATE column says it: `ready`, `not ready`, `stopped` or `missing`.
+    pub state: &'static str,
 }
 
 /// The whole stack's status.
@@ -56,12 +59,14 @@ pub struct StackStatus {
     pub healthy: bool,
     /// Every workload is scaled to zero (after `onyx down`).
     pub stopped: bool,
-    pub url: String,
+    /// Where the UI is served on this machine; `None` when nothing serves it here (a cluster onyx
+    /// did not make, without `onyx up --forward` running).
+    pub url: Option<String>,
     pub services: Vec<ServiceStatus>,
 }
 
 /// Read the stack's status; `NotInstalled` when none of its workloads exist.
-pub async fn status(target: &Target, url: &str) -> Result<StackStatus, KubeError> {
+pub async fn status(target: &Target, url: Option<String>) -> Result<StackStatus, KubeError> {
     let c = &target.client;
     let ns = &target.namespace;
     let lp = part_of();
@@ -134,10 +139,31 @@ pub async fn status(target: &Target, url: &str) -> Result<StackStatus, KubeError
             let image = template
                 .and_then(|t| t.spec)
                 .and_then(|sp| sp.containers.first().and_then(|c| c.image.clone()));
-            let age_seconds = meta
-                .as_ref()
-                .and_then(|m| m.creation_timestamp.as_ref())
-                .map(|t| now.as_second() - t.0.as_second());
+            let age_seconds = pods
+                .iter()
+                .filter(|p| p.labels().get(LABEL_NAME).map(String::as_str) == Some(s.name))
+                .filter(|p| {
+                    p.metadata.deletion_timestamp.is_none()
+                        && p.status.as_ref().and_then(|st| st.phase.as_deref()) == Some("Running")
+                })
+                .filter_map(|p| {
+                    p.status
+                        .as_ref()
+                        .and_then(|st| st.start_time.as_ref())
+                        .or(p.metadata.creation_timestamp.as_ref())
+                })
+                .map(|t| now.as_second() - t.0.as_second())
+                .min();
+            let missing = meta.is_none();
+            let state = if missing {
+                "missing"
+            } else if desired == 0 {
+                "stopped"
+            } else if healthy {
+                "ready"
+            } else {
+                "not ready"
+            };
             ServiceStatus {
                 name: s.name.to_string(),
                 kind: format!("{:?}", s.workload),
@@ -147,7 +173,8 @@ pub async fn status(target: &Target, url: &str) -> Result<StackStatus, KubeError
                 age_seconds,
                 image,
                 healthy: healthy && desired > 0,
-                missing: meta.is_none(),
+                missing,
+                state,
             }
         })
         .collect();
@@ -156,7 +183,7 @@ pub async fn status(target: &Target, url: &str) -> Result<StackStatus, KubeError
         namespace: ns.clone(),
         healthy: services.iter().all(|s| s.healthy),
         stopped: services.iter().all(|s| s.desired == 0),
-        url: url.to_string(),
+        url,
         services,
     })
 }
@@ -203,6 +230,37 @@ pub async fn restart(target: &Target, service: &Service) -> Result<(), KubeError
         "kubectl.kubernetes.io/restartedAt": Timestamp::now().to_string()
     }}}}});
     let params = PatchParams::default();
+    // A service scaled to zero has no pods to replace: say so, and how to start it.
+    let replicas = match service.workload {
+        Workload::Deployment => Api::<Deployment>::namespaced(c.clone(), ns)
+            .get_opt(service.name)
+            .await
+            .map(|d| d.map(|d| d.spec.and_then(|s| s.replicas).unwrap_or(1))),
+        Workload::StatefulSet => Api::<StatefulSet>::namespaced(c.clone(), ns)
+            .get_opt(service.name)
+            .await
+            .map(|d| d.map(|d| d.spec.and_then(|s| s.replicas).unwrap_or(1))),
+    }
+    .map_err(|e| target.classify(&format!("read {}", service.name), e))?;
+    match replicas {
+        None => {
+            return Err(KubeError::NotInstalled {
+                namespace: ns.clone(),
+                context: target.context.clone(),
+            });
+        }
+        Some(0) => {
+            return Err(KubeError::State {
+                message: format!(
+                    "{} is stopped (scaled to zero, as `onyx down` leaves it): there are no pods \
+                     to restart",
+                    service.name
+                ),
+                hint: "`onyx up` starts the stack again with its data".into(),
+            });
+        }
+        Some(_) => {}
+    }
     let result = match service.workload {
         Workload::Deployment => Api::<Deployment>::namespaced(c.clone(), ns)
             .patch(service.name, &params, &Patch::Merge(&body))
@@ -240,6 +298,46 @@ pub async fn remove(target: &Target, data: bool) -> Result<usize, KubeError> {
         n += delete_all::<Secret>(target, Api::namespaced(c.clone(), ns)).await?;
     }
     Ok(n)
+}
+
+/// One of the stack's claims, as `destroy --data` lists it before asking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Claim {
+    pub name: String,
+    /// The size the cluster reports (`status.capacity.storage`), when it does.
+    pub capacity: Option<String>,
+    /// The size asked for (`spec.resources.requests.storage`).
+    pub requested: Option<String>,
+}
+
+/// The stack's claims (what `remove(.., true)` deletes), by name.
+pub async fn claims(target: &Target) -> Result<Vec<Claim>, KubeError> {
+    let api: Api<PersistentVolumeClaim> = Api::namespaced(target.client.clone(), &target.namespace);
+    let lp = part_of();
+    let mut out: Vec<Claim> = retry(TRIES, || api.list(&lp))
+        .await
+        .map_err(|e| target.classify("list PersistentVolumeClaims", e))?
+        .items
+        .into_iter()
+        .map(|c| Claim {
+            name: c.name_any(),
+            capacity: c
+                .status
+                .as_ref()
+                .and_then(|s| s.capacity.as_ref())
+                .and_then(|m| m.get("storage"))
+                .map(|q| q.0.clone()),
+            requested: c
+                .spec
+                .as_ref()
+                .and_then(|s| s.resources.as_ref())
+                .and_then(|r| r.requests.as_ref())
+                .and_then(|m| m.get("storage"))
+                .map(|q| q.0.clone()),
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
 }
 
 async fn delete_all<K>(target: &Target, api: Api<K>) -> Result<usize, KubeError>
@@ -292,6 +390,23 @@ pub async fn logs(
         });
     };
     let name = pod.name_any();
+    if previous {
+        let restarts = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.container_statuses.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.name == service.name))
+            .map_or(0, |c| c.restart_count);
+        if restarts == 0 {
+            return Err(KubeError::State {
+                message: format!(
+                    "{} has not restarted (pod {name}): there is no previous run",
+                    service.name
+                ),
+                hint: format!("`onyx logs {}` shows the current run", service.name),
+            });
+        }
+    }
     let params = LogParams {
         container: Some(service.name.to_string()),
         follow,

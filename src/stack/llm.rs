@@ -89,7 +89,8 @@ impl LlmError {
             LlmError::ModelMissing { hint, .. } => hint.clone(),
             LlmError::Rejected { .. } | LlmError::Unreachable { .. } => {
                 "the stack is up; set the provider in the UI instead (Admin → LLM), or re-run \
-                 `onyx up` with the LLM flags once `onyx status` is healthy"
+                 `onyx up` with the same LLM flags (and --forward on a cluster onyx did not \
+                 make) once `onyx status` is healthy"
                     .into()
             }
             LlmError::NotAdmin { .. } => {
@@ -583,7 +584,9 @@ enum Registered {
     AlreadyExists,
 }
 
-/// FastAPI's `{"detail": "..."}` (or a list of validation errors), else the body itself.
+/// FastAPI's `{"detail": "..."}` (or a list of validation errors), else the body itself: an HTML
+/// page (a proxy's or the gateway's error page, not Onyx's API answering) by its title, and any
+/// text cut at a word, never mid-word.
 fn detail(body: &str) -> String {
     let text = match serde_json::from_str::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(o)) => match o.get("detail") {
@@ -594,14 +597,58 @@ fn detail(body: &str) -> String {
             Some(other) => other.to_string(),
             None => body.to_string(),
         },
-        _ => body.to_string(),
+        _ => match html_title(body) {
+            Some(title) => format!("an HTML page, \"{title}\" (not Onyx's API answering)"),
+            None if looks_like_html(body) => "an HTML page (not Onyx's API answering)".into(),
+            None => body.to_string(),
+        },
     };
-    let text = text.trim();
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if text.is_empty() {
         "(no detail)".into()
     } else {
-        text.chars().take(300).collect()
+        cut_at_word(&text, 200)
     }
+}
+
+fn looks_like_html(body: &str) -> bool {
+    let head = body
+        .trim_start()
+        .get(..64.min(body.trim_start().len()))
+        .unwrap_or("");
+    let head = head.to_ascii_lowercase();
+    head.starts_with("<!doctype html") || head.starts_with("<html") || head.starts_with("<head")
+}
+
+/// The `<title>` (else the first `<h1>`) of an HTML page.
+fn html_title(body: &str) -> Option<String> {
+    if !looks_like_html(body) {
+        return None;
+    }
+    let lower = body.to_ascii_lowercase();
+    for (open, close) in [("<title", "</title>"), ("<h1", "</h1>")] {
+        if let Some(start) = lower.find(open)
+            && let Some(gt) = lower[start..].find('>')
+            && let Some(end) = lower[start + gt..].find(close)
+        {
+            let inner = &body[start + gt + 1..start + gt + end];
+            let inner = inner.split_whitespace().collect::<Vec<_>>().join(" ");
+            if !inner.is_empty() {
+                return Some(inner);
+            }
+        }
+    }
+    None
+}
+
+/// At most `max` characters, cut after the last whole word, with "…" when cut.
+fn cut_at_word(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max).collect();
+    let cut = head.rfind(' ').filter(|i| *i > 0).unwrap_or(head.len());
+    format!("{}…", head[..cut].trim_end())
 }
 
 /// Sign in as onyx's admin (registering it on the first run) and make `request` the default
@@ -795,6 +842,23 @@ mod tests {
             "too short"
         );
         assert_eq!(detail("Bad Gateway"), "Bad Gateway");
+        // A proxy's error page: its title, not a page of markup cut mid-word.
+        let page = format!(
+            "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body>{}</body></html>",
+            "<p>lorem ipsum</p>".repeat(100)
+        );
+        assert_eq!(
+            detail(&page),
+            "an HTML page, \"502 Bad Gateway\" (not Onyx's API answering)"
+        );
+        assert_eq!(
+            detail("<html><body><h1> Service\n Unavailable </h1></body></html>"),
+            "an HTML page, \"Service Unavailable\" (not Onyx's API answering)"
+        );
+        // Long text is cut after a whole word.
+        let long = "word ".repeat(100);
+        let d = detail(&long);
+        assert!(d.ends_with("word…") && d.chars().count() <= 201, "{d}");
         assert_eq!(detail(""), "(no detail)");
     }
 }

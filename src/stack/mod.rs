@@ -1,12 +1,13 @@
 //! The Onyx stack: what it is made of ([`catalog`]), how big each part is on a given machine
 //! ([`profile`]), its credentials ([`secrets`]) and the Kubernetes objects that deploy it
-//! ([`render`], summarised by [`summary`]), and its LLM provider, set through Onyx's API
+//! ([`render`], summarised by [`summary`]), the release they record ([`release`]), and its LLM provider, set through Onyx's API
 //! ([`llm`]).
 
 pub mod catalog;
 pub mod indexing;
 pub mod llm;
 pub mod profile;
+pub mod release;
 pub mod render;
 pub mod secrets;
 pub mod summary;

@@ -32,7 +32,7 @@ pub enum ProfileName {
     Small,
     /// 16 GiB laptop
     Medium,
-    /// 24+ GiB workstation
+    /// Workstation: needs 20+ GiB and 6+ CPUs
     Large,
     /// Multi-node cluster: stateless tiers replicated, with disruption budgets
     Cluster,
@@ -382,6 +382,7 @@ pub struct Refusal {
 impl From<Refusal> for crate::Error {
     fn from(r: Refusal) -> Self {
         crate::Error::TooSmall {
+            machine: "this machine".into(),
             profile: r.profile.to_string(),
             have: r.have,
             need: r.need,
@@ -412,8 +413,8 @@ fn shortfall(p: &Profile, c: Capacity, hint: String) -> Refusal {
         ));
     }
     if c.cpus < p.min_cpus {
-        have.push(format!("{} CPUs", c.cpus));
-        need.push(format!("{} CPUs", p.min_cpus));
+        have.push(crate::ui::plural(c.cpus, "CPU", "CPUs"));
+        need.push(crate::ui::plural(p.min_cpus, "CPU", "CPUs"));
     }
     Refusal {
         profile: p.name,
@@ -646,7 +647,7 @@ mod tests {
             "at least 7.5 GiB (6.2 GiB requested by its services + 1.0 GiB for Kubernetes itself)"
         );
         let r = choose(cap(4.0, 1), None, false).unwrap_err();
-        assert_eq!(r.have, "4.0 GiB of memory and 1 CPUs");
+        assert_eq!(r.have, "4.0 GiB of memory and 1 CPU");
         assert!(r.need.ends_with(" and 2 CPUs"), "{}", r.need);
     }
 

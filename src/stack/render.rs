@@ -7,7 +7,8 @@
 //! 4. the security baseline (non-root, no privilege escalation, no capabilities, seccomp, no
 //!    service account token);
 //! 5. the common labels, replicas and, for `cluster`, disruption budgets and topology spread;
-//! 6. the namespace, when one is given.
+//! 6. the namespace, when one is given;
+//! 7. the Onyx release and onyx's version ([`crate::stack::release::stamp`]).
 //!
 //! `onyx render` prints exactly this list, and deploying applies exactly this list, in layer order.
 
@@ -300,6 +301,7 @@ pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
     }
     // Stable: within a layer the manifests' own order (config, then objects, then workloads).
     objects.sort_by_key(|r| r.layer);
+    crate::stack::release::stamp(&mut objects);
     objects
 }
 

@@ -2,8 +2,17 @@
 //! hints go to stderr, coloured only when allowed (`--no-color`, `NO_COLOR`, not a terminal).
 //! Progress of library code arrives through [`crate::docker::Reporter`] and is drawn here with
 //! indicatif, hidden when stderr is not a terminal or with --quiet/-v.
+//!
+//! A closed or full stderr (`onyx up 2>&1 | head -1`, `2>/dev/full`) is never a failure: messages
+//! that cannot be written are dropped (std's `eprintln!` would panic). Every message passes
+//! through [`Invocation::complete`], so an onyx command a hint names repeats the
+//! `--context`/`--kubeconfig`/`-n` the user gave and can be run as printed.
+
+pub mod hints;
 
 use std::io::{IsTerminal, Write};
+
+pub use hints::{Invocation, plural, shell_quote};
 
 use crate::settings::{Settings, Verbosity};
 
@@ -12,6 +21,23 @@ use crate::settings::{Settings, Verbosity};
 pub struct Printer {
     pub verbosity: Verbosity,
     color: bool,
+    /// The cluster flags of this run, repeated in the onyx commands hints name.
+    invocation: Invocation,
+}
+
+/// One line on stderr; a stderr that is closed or full drops it (never a panic).
+pub fn stderr_line(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.write_all(b"\n");
+    let _ = err.flush();
+}
+
+/// Text on stderr without a newline (a question); dropped when stderr is closed.
+pub fn stderr_text(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
 }
 
 const BOLD: &str = "\x1b[1m";
@@ -25,6 +51,7 @@ impl Printer {
         Printer {
             verbosity: settings.verbosity,
             color: settings.color && std::io::stderr().is_terminal(),
+            invocation: Invocation::of(settings),
         }
     }
 
@@ -33,7 +60,18 @@ impl Printer {
         Printer {
             verbosity: Verbosity::Normal,
             color: color_allowed && std::io::stderr().is_terminal(),
+            invocation: Invocation::default(),
         }
+    }
+
+    /// `text` with every onyx command it names made runnable for this invocation.
+    pub fn runnable(&self, text: &str) -> String {
+        self.invocation.complete(text)
+    }
+
+    /// The cluster flags of this run.
+    pub fn invocation(&self) -> &Invocation {
+        &self.invocation
     }
 
     fn paint(&self, style: &str, text: &str) -> String {
@@ -57,21 +95,33 @@ impl Printer {
     /// A progress or status line (hidden with --quiet).
     pub fn info(&self, text: &str) {
         if self.verbosity > Verbosity::Quiet {
-            eprintln!("{text}");
+            stderr_line(&self.runnable(text));
         }
     }
 
     pub fn warn(&self, text: &str) {
         if self.verbosity > Verbosity::Quiet {
-            eprintln!("{} {text}", self.paint(YELLOW, "warning:"));
+            stderr_line(&format!(
+                "{} {}",
+                self.paint(YELLOW, "warning:"),
+                self.runnable(text)
+            ));
         }
     }
 
     /// An error and what to do about it (always shown).
     pub fn error(&self, text: &str, hint: Option<&str>) {
-        eprintln!("{} {text}", self.paint(&format!("{BOLD}{RED}"), "error:"));
+        stderr_line(&format!(
+            "{} {}",
+            self.paint(&format!("{BOLD}{RED}"), "error:"),
+            self.runnable(text)
+        ));
         if let Some(hint) = hint {
-            eprintln!("{} {hint}", self.paint(CYAN, "hint:"));
+            stderr_line(&format!(
+                "{} {}",
+                self.paint(CYAN, "hint:"),
+                self.runnable(hint)
+            ));
         }
     }
 
@@ -141,7 +191,7 @@ impl ImageProgress {
         // indicatif leaves the cursor at the end of the last bar's line.
         if drawn && !multi.is_hidden() {
             drop(multi);
-            eprintln!();
+            stderr_line("");
         }
     }
 
@@ -280,6 +330,9 @@ impl crate::cluster::StepReporter for StepProgress {
             }
             E::Done => self.end(format!("{} {step}", self.printer.paint(CYAN, "✓"))),
             E::Skipped(why) => self.end(format!("- {step}: {why}")),
+            E::Warned(why) => {
+                self.end(format!("{} {step}: {why}", self.printer.paint(YELLOW, "!")))
+            }
             E::Failed(e) => {
                 let first = e.lines().next().unwrap_or_default().to_string();
                 self.end(format!("{} {step}: {first}", self.printer.paint(RED, "✗")));

@@ -10,9 +10,17 @@
 //! - `/records/import-<pid>.tar`: each stream `ctr images import -` got;
 //! - `/records/boots`: one line per start of the node.
 //!
-//! `crictl inspecti` and `ctr images tag` work on `/fake/images` (lines `<id> <name>`), which the
-//! test seeds and `ctr images import` adds to (the IDs and names in the stream's manifest.json). A failure is injected with the container env `FAKE_FAIL=<step>` (systemd,
-//! write-config, kubeadm-init, taint, cni, storage, ready, kubeconfig).
+//! `crictl inspecti`, `ctr images ls name==<ref>` and `ctr images tag` work on `/fake/images`
+//! (lines `<config id> <name> [<target digest>]`), which the test seeds and `ctr images import`
+//! adds to. They answer as containerd 1.6.20 does (checked against a real one, see
+//! tests/node_images.rs): CRI's image ID is the config digest, while `ctr images ls` shows the
+//! digest of the image's target — for a classic `docker save` stream a manifest containerd makes
+//! from it (modelled here as a digest of that entry, never the config's), for the containerd
+//! image store's save the index Docker reports as the image ID. A failure is injected with the
+//! container env `FAKE_FAIL=<step>` (systemd, systemd-again: only after a restart, write-config,
+//! kubeadm-init, taint, cni, storage, ready: never Ready, kubeconfig). The node's Ready condition
+//! (`kubectl get nodes` with `lastHeartbeatTime`) is, for 2 s after a restart, the status written
+//! before the stop, as the API server serves it until the kubelet posts a new one.
 //!
 //! [`build_with_api`] adds a control plane that answers for real: the Kubernetes API simulator's
 //! standalone binary (`k8s-sim`, with the host's C libraries) runs as the API server on 6443 over
@@ -41,7 +49,8 @@ echo "INFO: onyx test fixture: fake kind node starting"
 echo "systemd 252 running in system mode (fake)"
 if [ -x /usr/bin/start-api ] && [ -f /etc/kubernetes/admin.conf ]; then /usr/bin/start-api; fi
 if [ "$FAKE_FAIL" = write-config ]; then rm -rf /kind; echo "not a directory" > /kind; fi
-if [ "$FAKE_FAIL" = systemd ]; then
+# systemd-again: systemd comes up on the first boot only (the line of that boot stays in the log).
+if [ "$FAKE_FAIL" = systemd ] || { [ "$FAKE_FAIL" = systemd-again ] && [ "$(wc -l < /records/boots)" -gt 1 ]; }; then
   echo "Failed to start fake-unit.service"
 else
   echo "[  OK  ] Reached target Multi-User System."
@@ -54,6 +63,24 @@ echo "kubeadm $*" >> /records/calls
 [ "$1" = init ] || exit 0
 if [ "$FAKE_FAIL" = kubeadm-init ]; then
   echo "error execution phase preflight: fake failure" >&2
+  exit 1
+fi
+# As the real kubeadm in a kind node: preflight runs unless the InitConfiguration's skipPhases
+# or --skip-phases names it, and fails in a container (kind v0.32.0
+# pkg/cluster/internal/kubeadm/config.go InitSkipPhases, kubeadminit/init.go).
+case " $* " in *" --skip-phases=preflight "*) skip=1 ;; *) skip=0 ;; esac
+if [ $skip = 0 ] && ! awk '/^kind: InitConfiguration/{i=1} /^---/{i=0} i&&/^skipPhases:/{s=1} i&&s&&/"preflight"/{f=1} END{exit !f}' /kind/kubeadm.conf; then
+  echo "[ERROR SystemVerification]: failed to parse kernel config: unable to load kernel module: \"configs\"" >&2
+  echo "error execution phase preflight: [preflight] Some fatal errors occurred" >&2
+  exit 1
+fi
+# As the kubelet from 1.35 on a cgroup v1 host: it refuses to start unless the
+# KubeletConfiguration says failCgroupV1: false (kubernetes
+# staging/src/k8s.io/kubelet/config/v1beta1/types.go FailCgroupV1, default true).
+minor=$(sed 's/^v//' /kind/version | cut -d. -f2)
+if [ ! -f /sys/fs/cgroup/cgroup.controllers ] && [ "$minor" -ge 35 ] && ! awk '/^kind: KubeletConfiguration/{k=1} /^---/{k=0} k&&/^failCgroupV1: false/{f=1} END{exit !f}' /kind/kubeadm.conf; then
+  echo "[kubelet-check] The kubelet is not healthy after 4m0s" >&2
+  echo "error execution phase wait-control-plane: kubelet: cgroup v1 support is unsupported" >&2
   exit 1
 fi
 cp /kind/kubeadm.conf /records/kubeadm.conf.seen
@@ -97,8 +124,26 @@ case " $* " in
   *" apply "*)
     cat > /records/storage.yaml
     if [ "$FAKE_FAIL" = storage ]; then echo "fake storage failure" >&2; exit 1; fi ;;
+  *" get nodes "*lastHeartbeatTime*)
+    # The Ready condition (status|lastHeartbeatTime|reason|message). Like the API server after a
+    # restart, the node's status is first the one written before the stop (its old heartbeat),
+    # until the kubelet posts a new one (here: 2 s after the boot).
+    if [ "$FAKE_FAIL" = ready ]; then
+      echo "False|$(date -u +%Y-%m-%dT%H:%M:%SZ)|KubeletNotReady|container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized"
+      exit 0
+    fi
+    boot=$(tail -n 1 /records/boots)
+    if [ -f /records/heartbeat ] && [ "$(date +%s)" -lt $((boot + 2)) ]; then
+      hb=$(cat /records/heartbeat)
+    else
+      hb=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+      echo "$hb" > /records/heartbeat
+    fi
+    echo "True|$hb|KubeletReady|kubelet is posting ready status" ;;
   *" get nodes "*)
     if [ "$FAKE_FAIL" = ready ]; then echo "'False'"; else echo "'True'"; fi ;;
+  *" get pods "*)
+    if [ "$FAKE_FAIL" = ready ]; then printf 'coredns-7db6d8ff4d-x2x8k Pending\nkindnet-abcde Running\n'; fi ;;
 esac
 exit 0
 "#;
@@ -157,17 +202,26 @@ case " $* " in
     f=/records/import-$$.tar
     cat > "$f"
     # Remember what was imported (config ID and names, from the stream's manifest.json), so
-    # crictl finds it afterwards as containerd would.
+    # crictl finds it afterwards as containerd would; the target is the manifest containerd
+    # makes from the entry (a digest of its own, not the config's).
     tar -xOf "$f" manifest.json 2>/dev/null | sed 's/},{/}\n{/g' | while read -r entry; do
       id=$(echo "$entry" | sed -n 's/.*"Config":"[^"]*\([0-9a-f]\{64\}\)[^"]*".*/\1/p')
       tags=$(echo "$entry" | sed -n 's/.*"RepoTags":\[\([^]]*\)\].*/\1/p' | tr ',' ' ' | tr -d '"')
       [ -n "$id" ] || continue
-      for t in $tags; do echo "sha256:$id $(cri "$t")" >> /fake/images; done
+      target=$(printf 'manifest of %s' "$entry" | sha256sum | cut -d' ' -f1)
+      for t in $tags; do echo "sha256:$id $(cri "$t") sha256:$target" >> /fake/images; done
     done ;;
   *" images tag "*)
     prev=""; last=""
     for a in "$@"; do prev=$last; last=$a; done
-    echo "$prev $last" >> /fake/images ;;
+    target=$(awk -v q="$prev" '($1==q || $2==q) && $3!="" {print $3; exit}' /fake/images)
+    echo "$prev $last $target" >> /fake/images ;;
+  *" images ls "*)
+    # `ctr images ls name==REF`: a header, then REF TYPE DIGEST SIZE PLATFORMS LABELS.
+    q=""
+    for a in "$@"; do case "$a" in name==*) q=${a#name==} ;; esac; done
+    echo "REF TYPE DIGEST SIZE PLATFORMS LABELS"
+    awk -v q="$q" '$2==q && $3!="" {print $2, "application/vnd.docker.distribution.manifest.v2+json", $3, "1.0 MiB", "linux/amd64", "io.cri-containerd.image=managed"; exit}' /fake/images ;;
 esac
 exit 0
 "#;
@@ -390,8 +444,30 @@ async fn build_image(
     let busybox = std::fs::read("/bin/busybox").expect("/bin/busybox (busybox-static)");
     add(&mut layer, "bin/busybox", &busybox, 0o755);
     for applet in [
-        "sh", "cat", "cp", "mkdir", "echo", "sleep", "rm", "touch", "ls", "awk", "date", "printf",
-        "hostname", "grep", "wc", "head", "tail", "httpd", "mv", "tar", "sed", "tr",
+        "sh",
+        "cat",
+        "cp",
+        "mkdir",
+        "echo",
+        "sleep",
+        "rm",
+        "touch",
+        "ls",
+        "awk",
+        "date",
+        "printf",
+        "hostname",
+        "grep",
+        "wc",
+        "head",
+        "tail",
+        "httpd",
+        "mv",
+        "tar",
+        "sed",
+        "tr",
+        "sha256sum",
+        "cut",
     ] {
         link(&mut layer, &format!("bin/{applet}"), "busybox");
     }
@@ -486,4 +562,191 @@ pub fn available(test: &str) -> bool {
     }
     crate::support::skipped(&format!("no /bin/busybox for the fake node image ({test})"));
     false
+}
+
+/// `crictl inspecti` over a real containerd's records, for the real-containerd node below (the
+/// node image's crictl can't be had here). It answers from what containerd 1.6.20 itself keeps:
+/// its CRI plugin names every image it manages `sha256:<config digest>` as well, so the config
+/// digest of a name is the `sha256:` ref sharing the name's target, and the repo tags of an ID are
+/// the other refs sharing its target (not `sha256:…`, not `…@sha256:…`), as CRI reports them.
+const REAL_CRICTL: &str = r#"#!/bin/sh
+[ "$1" = inspecti ] || exit 0
+ls=$(ctr --namespace=k8s.io images ls) || exit 1
+target=$(echo "$ls" | awk -v q="$2" 'NR>1 && $1==q {print $3; exit}')
+if [ -z "$target" ]; then echo "no such image \"$2\" present" >&2; exit 1; fi
+id=$(echo "$ls" | awk -v t="$target" 'NR>1 && $3==t && $1 ~ /^sha256:/ {print $1; exit}')
+[ -n "$id" ] || { echo "no such image \"$2\" present" >&2; exit 1; }
+tags=$(echo "$ls" | awk -v t="$target" 'BEGIN{sep=""} NR>1 && $3==t && $1 !~ /^sha256:/ && $1 !~ /@sha256:/ {printf "%s\"%s\"", sep, $1; sep=","}')
+printf '{"status":{"id":"%s","repoTags":[%s]}}\n' "$id" "$tags"
+"#;
+
+/// A node image whose containerd is real: Debian's containerd and ctr (with the C library they
+/// link), busybox for a shell, and [`REAL_CRICTL`]. Its entrypoint is containerd with a config of
+/// version 2 naming the snapshotter overlayfs, as kind's node image's; socket /run/containerd. `None` when
+/// the host has no /usr/bin/containerd. Removed by `cleanup`.
+pub async fn build_real_containerd(
+    docker: &Docker,
+    cleanup: &Cleanup,
+    tag: &str,
+) -> Option<String> {
+    let containerd = Path::new("/usr/bin/containerd");
+    let ctr = Path::new("/usr/bin/ctr");
+    if !containerd.is_file() || !ctr.is_file() {
+        return None;
+    }
+    let reference = format!("onyx-test/real-containerd-node:{tag}");
+    let mut layer = tar::Builder::new(Vec::new());
+    for d in [
+        "bin",
+        "usr",
+        "usr/bin",
+        "etc",
+        "etc/containerd",
+        "tmp",
+        "run",
+        "var",
+        "proc",
+        "sys",
+        "dev",
+    ] {
+        dir(&mut layer, d);
+    }
+    // Version 2 with the CRI plugin's snapshotter, as the kind node image's config has it.
+    add(
+        &mut layer,
+        "etc/containerd/config.toml",
+        b"version = 2\n[plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  snapshotter = \"overlayfs\"\n",
+        0o644,
+    );
+    let mut made_dirs = std::collections::HashSet::new();
+    for bin in [containerd, ctr] {
+        for lib in libraries(bin) {
+            let mut made = PathBuf::new();
+            for part in lib
+                .parent()
+                .unwrap()
+                .strip_prefix("/")
+                .unwrap()
+                .components()
+            {
+                made.push(part);
+                if made_dirs.insert(made.clone()) {
+                    dir(&mut layer, made.to_str().unwrap());
+                }
+            }
+            let path = lib.strip_prefix("/").unwrap().to_str().unwrap().to_string();
+            if made_dirs.insert(PathBuf::from(&path)) {
+                add(&mut layer, &path, &std::fs::read(&lib).unwrap(), 0o755);
+            }
+        }
+        let path = bin.strip_prefix("/").unwrap().to_str().unwrap();
+        add(&mut layer, path, &std::fs::read(bin).unwrap(), 0o755);
+    }
+    let busybox = std::fs::read("/bin/busybox").ok()?;
+    add(&mut layer, "bin/busybox", &busybox, 0o755);
+    for applet in ["sh", "awk", "cat", "echo", "printf", "ls", "tar"] {
+        link(&mut layer, &format!("bin/{applet}"), "busybox");
+    }
+    add(&mut layer, "usr/bin/crictl", REAL_CRICTL.as_bytes(), 0o755);
+    let layer = layer.into_inner().unwrap();
+    let diff_id = hex::encode(Sha256::digest(&layer));
+    let config = serde_json::json!({
+        "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+        "os": "linux",
+        "config": {
+            "Entrypoint": ["/usr/bin/containerd"],
+            "Env": ["PATH=/usr/bin:/bin"],
+            "Labels": {"org.onyx.test-fixture": "real containerd node"},
+        },
+        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
+    })
+    .to_string();
+    let config_id = hex::encode(Sha256::digest(config.as_bytes()));
+    let manifest = serde_json::json!([{
+        "Config": format!("{config_id}.json"),
+        "RepoTags": [reference],
+        "Layers": [format!("{diff_id}/layer.tar")],
+    }])
+    .to_string();
+    let mut save = tar::Builder::new(Vec::new());
+    add(&mut save, &format!("{diff_id}/layer.tar"), &layer, 0o644);
+    add(
+        &mut save,
+        &format!("{config_id}.json"),
+        config.as_bytes(),
+        0o644,
+    );
+    add(&mut save, "manifest.json", manifest.as_bytes(), 0o644);
+    let body = bytes::Bytes::from(save.into_inner().unwrap());
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    docker
+        .import_image_stream(
+            ImportImageOptionsBuilder::new().quiet(true).build(),
+            stream,
+            None,
+        )
+        .try_collect::<Vec<_>>()
+        .await
+        .expect("load the real containerd node image");
+    cleanup.add(&reference);
+    Some(reference)
+}
+
+/// An image as the containerd image store's `docker save` writes it (an OCI layout: `index.json`
+/// naming the image's index with `io.containerd.image.name`, the index → one manifest → config and
+/// layer blobs, plus Docker's `manifest.json`), from one layer. Returns the archive, the index's
+/// digest (what that engine reports as the image ID) and the config's digest (what CRI reports).
+pub fn oci_archive(name: &str, layer: &[u8]) -> (Vec<u8>, String, String) {
+    let digest = |b: &[u8]| format!("sha256:{}", hex::encode(Sha256::digest(b)));
+    let arch = std::env::consts::ARCH
+        .replace("x86_64", "amd64")
+        .replace("aarch64", "arm64");
+    let layer_digest = digest(layer);
+    let config = serde_json::json!({
+        "architecture": arch, "os": "linux", "config": {},
+        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+    })
+    .to_string();
+    let config_digest = digest(config.as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
+    })
+    .to_string();
+    let manifest_digest = digest(manifest.as_bytes());
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": manifest.len(), "platform": {"architecture": arch, "os": "linux"}}],
+    })
+    .to_string();
+    let index_digest = digest(index.as_bytes());
+    let top = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json", "digest": index_digest, "size": index.len(),
+            "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": name.rsplit(':').next().unwrap()}}],
+    })
+    .to_string();
+    let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+    let mut b = tar::Builder::new(Vec::new());
+    add(
+        &mut b,
+        "oci-layout",
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+        0o644,
+    );
+    add(&mut b, &blob(&layer_digest), layer, 0o644);
+    add(&mut b, &blob(&config_digest), config.as_bytes(), 0o644);
+    add(&mut b, &blob(&manifest_digest), manifest.as_bytes(), 0o644);
+    add(&mut b, &blob(&index_digest), index.as_bytes(), 0o644);
+    add(&mut b, "index.json", top.as_bytes(), 0o644);
+    let docker_manifest = serde_json::json!([{
+        "Config": blob(&config_digest), "RepoTags": [name], "Layers": [blob(&layer_digest)],
+    }])
+    .to_string();
+    add(&mut b, "manifest.json", docker_manifest.as_bytes(), 0o644);
+    (b.into_inner().unwrap(), index_digest, config_digest)
 }

@@ -50,20 +50,82 @@ pub fn is_systemd_ready_line(line: &str) -> bool {
     }
 }
 
-/// Follow the node's log from `since` (unix seconds) until systemd is ready.
+/// Where the systemd wait reads the node's log from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFrom {
+    /// A container started for the first time: its whole log is this run's. kind follows the
+    /// log from its start (`docker logs -f`, kind v0.32.0
+    /// `pkg/cluster/internal/providers/docker/provision.go`
+    /// `createContainerWithWaitUntilSystemdReachesMultiUserSystem`).
+    Beginning,
+    /// A container started again: only the lines logged after its previous run ended
+    /// (`State.FinishedAt` before the start; every line of that run precedes it), by the engine's
+    /// own clock, never the host's — an engine VM whose clock lags the host's (colima, Docker
+    /// Desktop after sleep) would otherwise hide the line. (Not `State.StartedAt`: the engine
+    /// records it once the process runs, so the first lines can carry earlier times.)
+    After(jiff::Timestamp),
+}
+
+fn engine_time(t: Option<&str>) -> Option<jiff::Timestamp> {
+    t?.parse::<jiff::Timestamp>()
+        .ok()
+        // Docker's zero time (0001-01-01) for what never happened.
+        .filter(|t| t.as_second() > 0)
+}
+
+/// When the engine says the container last started (`State.StartedAt`, by its clock).
+pub fn started_at(i: &bollard::models::ContainerInspectResponse) -> Option<jiff::Timestamp> {
+    engine_time(i.state.as_ref()?.started_at.as_deref())
+}
+
+/// When the engine says the container's last run ended (`State.FinishedAt`, by its clock).
+pub fn finished_at(i: &bollard::models::ContainerInspectResponse) -> Option<jiff::Timestamp> {
+    engine_time(i.state.as_ref()?.finished_at.as_deref())
+}
+
+/// The engine's `since` (whole seconds, inclusive) for a wait from `from`; `None` reads it all.
+pub fn log_since(from: LogFrom) -> Option<i32> {
+    match from {
+        LogFrom::Beginning => None,
+        LogFrom::After(t) => Some(t.as_second().clamp(0, i32::MAX as i64) as i32),
+    }
+}
+
+/// Whether a log line (with the engine's timestamp in front when reading after a run) says
+/// systemd is up in this run: a line logged up to the previous run's end is that run's.
+pub fn systemd_ready_in_run(line: &str, from: LogFrom) -> bool {
+    match from {
+        LogFrom::Beginning => is_systemd_ready_line(line),
+        LogFrom::After(ended) => {
+            let Some((stamp, rest)) = line.split_once(' ') else {
+                return false;
+            };
+            match stamp.parse::<jiff::Timestamp>() {
+                Ok(t) if t > ended => is_systemd_ready_line(rest),
+                _ => false,
+            }
+        }
+    }
+}
+
+/// Follow the node's log (per [`LogFrom`]) until systemd is ready, as kind's 30 s wait for
+/// `Reached target .*Multi-User System.*|detected cgroup v1` (kind v0.32.0
+/// `pkg/cluster/internal/providers/common/cgroups.go` `NodeReachedCgroupsReadyRegexp`).
 pub(crate) async fn wait_systemd(
     docker: &Docker,
     name: &str,
-    since: i64,
+    from: LogFrom,
     timeout: Duration,
 ) -> Result<(), String> {
-    let options = LogsOptionsBuilder::new()
+    let mut options = LogsOptionsBuilder::new()
         .follow(true)
         .stdout(true)
         .stderr(true)
-        .since(since.clamp(0, i32::MAX as i64) as i32)
-        .build();
-    let mut stream = docker.logs(name, Some(options));
+        .timestamps(from != LogFrom::Beginning);
+    if let Some(since) = log_since(from) {
+        options = options.since(since);
+    }
+    let mut stream = docker.logs(name, Some(options.build()));
     let watch = async {
         let mut pending = String::new();
         while let Some(chunk) = stream.next().await {
@@ -71,11 +133,11 @@ pub(crate) async fn wait_systemd(
             pending.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
             while let Some(nl) = pending.find('\n') {
                 let line: String = pending.drain(..=nl).collect();
-                if is_systemd_ready_line(&line) {
+                if systemd_ready_in_run(line.trim_end(), from) {
                     return Ok(());
                 }
             }
-            if is_systemd_ready_line(&pending) {
+            if systemd_ready_in_run(&pending, from) {
                 return Ok(());
             }
         }
@@ -136,12 +198,6 @@ pub(crate) async fn step<T>(
     }
 }
 
-pub(crate) fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 pub(crate) async fn start(docker: &Docker, spec: &NodeSpec) -> Result<(), ClusterError> {
     match docker.start_container(&spec.name, None).await {
         Ok(()) => Ok(()),
@@ -181,7 +237,8 @@ pub(crate) async fn boot(
         let api = KubeadmApi::for_version(version).ok_or_else(|| {
             format!("cannot read the Kubernetes version {version:?} in {KIND_VERSION}")
         })?;
-        let params = KubeadmParams::single_node(&opts.cluster, version, &address, "systemd");
+        let params = KubeadmParams::single_node(&opts.cluster, version, &address, "systemd")
+            .on_host(&opts.host);
         let config = kubeadm::render(&params, api);
         run(docker, name, &["mkdir", "-p", "/kind"], None).await?;
         run(
@@ -195,20 +252,9 @@ pub(crate) async fn boot(
     })
     .await?;
     step(reporter, Step::KubeadmInit, async {
-        run(
-            docker,
-            name,
-            &[
-                "kubeadm",
-                "init",
-                "--config=/kind/kubeadm.conf",
-                "--skip-token-print",
-                "--v=6",
-            ],
-            None,
-        )
-        .await
-        .map(drop)
+        let args = kubeadm::init_args(&params.kubernetes_version);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(docker, name, &args, None).await.map(drop)
     })
     .await?;
     step(reporter, Step::RemoveTaint, async {
@@ -275,21 +321,109 @@ pub(crate) async fn boot(
         .map(drop)
     })
     .await?;
-    step(
-        reporter,
-        Step::WaitReady,
-        wait_ready(docker, name, opts.timeouts.ready),
-    )
-    .await?;
+    // A fresh node: any Ready condition is this run's.
+    ready_step(docker, name, reporter, opts.timeouts.ready, None).await;
     let port = step(reporter, Step::Kubeconfig, merge_kubeconfig(docker, opts)).await?;
     Ok(port)
 }
 
-/// Poll the node's readiness with kubectl inside it, as kind's waitforready action.
+/// kubectl's jsonpath for the control plane's Ready condition: status, last heartbeat, reason,
+/// message, one node per line.
+const READY_JSONPATH: &str = "-o=jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}|{.status.conditions[?(@.type==\"Ready\")].lastHeartbeatTime}|{.status.conditions[?(@.type==\"Ready\")].reason}|{.status.conditions[?(@.type==\"Ready\")].message}{\"\\n\"}{end}";
+
+/// What the node's Ready condition says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    Ready,
+    /// Not Ready, or Ready only in a status written before the node's latest start; why.
+    NotYet(String),
+}
+
+/// Read [`READY_JSONPATH`]'s output. With `started` (the node's latest start), a Ready condition
+/// whose heartbeat is older is the status from before the stop, which the API server serves
+/// until the kubelet writes a new one — and the kubelet writes one as soon as it runs again (its
+/// first status update always patches: `tryUpdateNodeStatus` in kubernetes
+/// `pkg/kubelet/kubelet_node_status.go`, since no report was made yet, and the Ready setter
+/// stamps `lastHeartbeatTime`). Heartbeats have whole seconds, so the start is compared in whole
+/// seconds too.
+pub fn readiness(output: &str, started: Option<jiff::Timestamp>) -> Readiness {
+    let lines: Vec<&str> = output
+        .lines()
+        .map(|l| l.trim().trim_matches('\''))
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return Readiness::NotYet("no control-plane node is registered yet".into());
+    }
+    for line in lines {
+        let mut f = line.splitn(4, '|');
+        let (status, heartbeat, reason, message) = (
+            f.next().unwrap_or(""),
+            f.next().unwrap_or(""),
+            f.next().unwrap_or(""),
+            f.next().unwrap_or(""),
+        );
+        if status != "True" {
+            let why = match (reason, message) {
+                ("", "") => format!("Ready is {:?}", status),
+                (r, "") => r.to_string(),
+                ("", m) => m.to_string(),
+                (r, m) => format!("{r}: {m}"),
+            };
+            return Readiness::NotYet(why);
+        }
+        if let Some(started) = started {
+            let fresh = heartbeat
+                .parse::<jiff::Timestamp>()
+                .is_ok_and(|h| h.as_second() >= started.as_second());
+            if !fresh {
+                return Readiness::NotYet(format!(
+                    "Ready only in the status from before the start (heartbeat {heartbeat})"
+                ));
+            }
+        }
+    }
+    Readiness::Ready
+}
+
+/// The kube-system pods not running yet, as `name (phase)`, for saying what is slow.
+async fn pending_system_pods(docker: &Docker, name: &str) -> Vec<String> {
+    let out = exec(
+        docker,
+        name,
+        &[
+            "kubectl",
+            KUBECONFIG_FLAG,
+            "get",
+            "pods",
+            "--namespace=kube-system",
+            "-o=jsonpath={range .items[*]}{.metadata.name} {.status.phase}{\"\\n\"}{end}",
+        ],
+        None,
+    )
+    .await;
+    let Ok(out) = out else { return Vec::new() };
+    if !out.ok() {
+        return Vec::new();
+    }
+    out.stdout_text()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(_, phase)| phase.trim() != "Running" && phase.trim() != "Succeeded")
+        .map(|(pod, phase)| format!("{pod} ({})", phase.trim()))
+        .collect()
+}
+
+/// Poll the node's readiness with kubectl inside it until `timeout`, as kind's waitforready
+/// action. A node not Ready in time is not a failure: kind only warns ("Timed out waiting for
+/// Ready", kind v0.32.0 `pkg/cluster/internal/create/actions/waitforready/waitforready.go`) and
+/// goes on; `Err` carries what is slow (the Ready condition's reason and message, the kube-system
+/// pods not running), for the caller to say and go on.
 pub(crate) async fn wait_ready(
     docker: &Docker,
     name: &str,
     timeout: Duration,
+    started: Option<jiff::Timestamp>,
 ) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
@@ -302,24 +436,56 @@ pub(crate) async fn wait_ready(
                 "get",
                 "nodes",
                 "--selector=node-role.kubernetes.io/control-plane",
-                "-o=jsonpath='{.items..status.conditions[-1:].status}'",
+                READY_JSONPATH,
             ],
             None,
         )
         .await
         {
-            Ok(out) if out.ok() && all_ready(&out.stdout_text()) => return Ok(()),
-            Ok(out) if out.ok() => format!("the node reports {}", out.stdout_text().trim()),
+            Ok(out) if out.ok() => match readiness(&out.stdout_text(), started) {
+                Readiness::Ready => return Ok(()),
+                Readiness::NotYet(why) => why,
+            },
             Ok(out) => out.error_text(),
             Err(e) => e.to_string(),
         };
         if tokio::time::Instant::now() >= deadline {
+            let pods = pending_system_pods(docker, name).await;
+            let pods = if pods.is_empty() {
+                String::new()
+            } else {
+                format!("; kube-system pods not running: {}", pods.join(", "))
+            };
             return Err(format!(
-                "the node was not Ready within {}s (last: {last})",
+                "the node is not Ready after {}s ({last}{pods})",
                 timeout.as_secs()
             ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The Ready wait as a step that never fails the create: a timeout is reported as a warning
+/// (kind's "WARNING: Timed out waiting for Ready") and the boot goes on.
+pub(crate) async fn ready_step(
+    docker: &Docker,
+    name: &str,
+    reporter: &dyn StepReporter,
+    timeout: Duration,
+    started: Option<jiff::Timestamp>,
+) {
+    reporter.step(Step::WaitReady, StepEvent::Start);
+    match wait_ready(docker, name, timeout, started).await {
+        Ok(()) => reporter.step(Step::WaitReady, StepEvent::Done),
+        Err(slow) => {
+            reporter.step(Step::WaitReady, StepEvent::Warned(slow.clone()));
+            tracing::warn!("{slow}");
+            reporter.message(&format!(
+                "the node {name} is not Ready yet; it is kept and onyx goes on (the stack's wait \
+                 has its own timeout); look inside with `docker exec {name} kubectl \
+                 --kubeconfig=/etc/kubernetes/admin.conf get pods -A`"
+            ));
+        }
     }
 }
 
@@ -368,5 +534,64 @@ mod tests {
         ));
         assert!(is_systemd_ready_line("INFO: detected cgroup v1"));
         assert!(!is_systemd_ready_line("Reached target Basic System."));
+    }
+
+    fn ts(s: &str) -> jiff::Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn systemd_wait_reads_a_new_node_from_the_start_and_a_restarted_one_from_its_start() {
+        // A new container: the whole log, whatever the host clock says (kind: `docker logs -f`).
+        assert_eq!(log_since(LogFrom::Beginning), None);
+        assert!(systemd_ready_in_run(
+            "[  OK  ] Reached target Multi-User System.",
+            LogFrom::Beginning
+        ));
+        // Started again: after the previous run's `State.FinishedAt` by the engine's clock; that
+        // run's line, in the same second, does not count.
+        let from = LogFrom::After(ts("2026-12-01T10:20:00.657306241Z"));
+        assert_eq!(log_since(from), Some(1_796_120_400));
+        assert!(!systemd_ready_in_run(
+            "2026-12-01T10:20:00.100000000Z [  OK  ] Reached target Multi-User System.",
+            from
+        ));
+        assert!(systemd_ready_in_run(
+            "2026-12-01T10:20:01.5Z [  OK  ] Reached target Multi-User System.",
+            from
+        ));
+        assert!(!systemd_ready_in_run(
+            "2026-12-01T10:20:01.5Z Reached target Basic System.",
+            from
+        ));
+        assert!(!systemd_ready_in_run("no timestamp here", from));
+    }
+
+    #[test]
+    fn ready_means_true_and_not_from_before_the_start() {
+        let started = Some(ts("2026-12-01T10:20:00.657Z"));
+        let fresh = "True|2026-12-01T10:20:00Z|KubeletReady|kubelet is posting ready status\n";
+        assert_eq!(readiness(fresh, None), Readiness::Ready);
+        // Heartbeats have whole seconds: the start's second counts as after it.
+        assert_eq!(readiness(fresh, started), Readiness::Ready);
+        let stale = "True|2026-12-01T09:59:58Z|KubeletReady|kubelet is posting ready status";
+        assert_eq!(readiness(stale, None), Readiness::Ready);
+        assert!(
+            matches!(readiness(stale, started), Readiness::NotYet(w) if w.contains("before the start"))
+        );
+        let not_ready = "False|2026-12-01T10:20:05Z|KubeletNotReady|container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady";
+        assert_eq!(
+            readiness(not_ready, started),
+            Readiness::NotYet(
+                "KubeletNotReady: container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady"
+                    .into()
+            )
+        );
+        assert!(matches!(readiness("", None), Readiness::NotYet(w) if w.contains("registered")));
+        // One of two nodes not ready: not ready.
+        assert!(matches!(
+            readiness(&format!("{fresh}{not_ready}"), None),
+            Readiness::NotYet(_)
+        ));
     }
 }

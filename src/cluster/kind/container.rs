@@ -5,10 +5,12 @@ use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, HostConfig, HostConfigCgroupnsModeEnum,
-    PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, DeviceMapping, HostConfig,
+    HostConfigCgroupnsModeEnum, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
-use bollard::query_parameters::RemoveContainerOptionsBuilder;
+use bollard::query_parameters::{
+    ContainerArchiveInfoOptionsBuilder, RemoveContainerOptionsBuilder,
+};
 
 use super::ClusterError;
 use crate::cluster::node::{self, NodeSpec};
@@ -55,6 +57,17 @@ pub fn create_body(spec: &NodeSpec) -> ContainerCreateBody {
         cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
         network_mode: Some(spec.network.clone()),
         port_bindings: Some(port_bindings),
+        devices: (!spec.devices.is_empty()).then(|| {
+            spec.devices
+                .iter()
+                .map(|d| DeviceMapping {
+                    path_on_host: Some(d.clone()),
+                    path_in_container: Some(d.clone()),
+                    cgroup_permissions: Some("rwm".into()),
+                })
+                .collect()
+        }),
+        userns_mode: spec.userns_mode.clone(),
         ..Default::default()
     };
     ContainerCreateBody {
@@ -63,7 +76,7 @@ pub fn create_body(spec: &NodeSpec) -> ContainerCreateBody {
         labels: Some(spec.labels.clone().into_iter().collect()),
         tty: Some(spec.tty),
         env: Some(spec.env.clone()),
-        volumes: Some(spec.volumes.clone()),
+        volumes: (!spec.volumes.is_empty()).then(|| spec.volumes.clone()),
         exposed_ports: Some(exposed),
         host_config: Some(host_config),
         ..Default::default()
@@ -153,8 +166,84 @@ pub(crate) fn port_taken(port: u16, container_port: u16) -> ClusterError {
     }
 }
 
+/// Whether the node has `/etc/kubernetes/admin.conf`, which `kubeadm init` writes: a node without
+/// it never finished booting. Read through the engine's archive API, which answers for a stopped
+/// container too.
+pub async fn has_admin_conf(docker: &Docker, node: &str) -> Result<bool, DockerError> {
+    let options = ContainerArchiveInfoOptionsBuilder::new()
+        .path(super::ADMIN_CONF)
+        .build();
+    match docker.get_container_archive_info(node, Some(options)).await {
+        Ok(_) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The engine's words when a host port can't be bound, if that is what they say: the port.
+pub fn port_in_error(text: &str, ports: &[u16]) -> Option<u16> {
+    if !(text.contains("port is already allocated") || text.contains("address already in use")) {
+        return None;
+    }
+    ports
+        .iter()
+        .copied()
+        .find(|p| text.contains(&format!(":{p}:")) || text.contains(&format!(":{p} ")))
+        .or_else(|| ports.iter().copied().find(|p| !port_is_free(*p)))
+}
+
+/// Start an existing (stopped) node. A host port it maps that something took meanwhile is the
+/// port-in-use error, not the engine's raw words; its ports are the node's own (fixed when it was
+/// made), so the hint is to free the port or make the cluster again.
+pub(crate) async fn start_existing(
+    docker: &Docker,
+    existing: &ContainerInspectResponse,
+) -> Result<(), ClusterError> {
+    let name = existing
+        .name
+        .as_deref()
+        .unwrap_or_default()
+        .trim_start_matches('/');
+    match docker.start_container(name, None).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let text = crate::docker::engine::with_causes(&e);
+            let mapped: Vec<(u16, u16)> = [node::API_SERVER_PORT, node::UI_NODE_PORT]
+                .into_iter()
+                .filter_map(|c| published_port(existing, c).map(|h| (h, c)))
+                .collect();
+            let hosts: Vec<u16> = mapped.iter().map(|(h, _)| *h).collect();
+            match port_in_error(&text, &hosts) {
+                Some(port) => {
+                    let container_port = mapped
+                        .iter()
+                        .find(|(h, _)| *h == port)
+                        .map_or(node::UI_NODE_PORT, |(_, c)| *c);
+                    Err(ClusterError::PortTaken {
+                        port,
+                        what: if container_port == node::API_SERVER_PORT {
+                            "the API server's host port of the stopped node"
+                        } else {
+                            "the UI port of the stopped node"
+                        },
+                        hint: format!(
+                            "something took the port while the node {name} was stopped: stop \
+                             it, then run the command again (the node's ports are fixed when it \
+                             is made; `onyx cluster delete` then `onyx up --port P` makes it \
+                             with another, keeping the data)"
+                        ),
+                    })
+                }
+                None => Err(ClusterError::Docker(DockerError::Engine(e))),
+            }
+        }
+    }
+}
+
 /// The first host port of the spec that can't be bound, as an error.
-pub(crate) fn check_ports(spec: &NodeSpec) -> Result<(), ClusterError> {
+pub fn check_ports(spec: &NodeSpec) -> Result<(), ClusterError> {
     for p in &spec.ports {
         if !port_is_free(p.host_port) {
             return Err(port_taken(p.host_port, p.container_port));
@@ -189,7 +278,8 @@ mod tests {
             image: "img:1".into(),
             api_server_port: 40000,
             ui_port: 3000,
-            data_dir: "/data".into(),
+            data: node::DataMount::HostDir("/data".into()),
+            host: Default::default(),
         });
         let body = create_body(&spec);
         let h = body.host_config.as_ref().unwrap();
@@ -220,5 +310,36 @@ mod tests {
         assert_eq!(body.volumes, Some(vec!["/var".to_string()]));
         assert_eq!(body.hostname.as_deref(), Some("c-control-plane"));
         assert_eq!(body.tty, Some(true));
+        assert_eq!(h.devices, None);
+        assert_eq!(h.userns_mode, None);
+    }
+
+    #[test]
+    fn create_body_passes_devices_and_userns() {
+        // kind v0.32.0 docker/provision.go: `--device /dev/fuse` (rootless), `--userns=host`
+        // (userns-remap).
+        let spec = node::node_spec(&node::NodeOptions {
+            cluster: "c".into(),
+            image: "img:1".into(),
+            api_server_port: 40000,
+            ui_port: 3000,
+            data: node::DataMount::Volume("c-data".into()),
+            host: crate::cluster::host::NodeHost {
+                rootless: true,
+                userns_remap: true,
+                ..Default::default()
+            },
+        });
+        let body = create_body(&spec);
+        let h = body.host_config.as_ref().unwrap();
+        assert_eq!(
+            h.devices,
+            Some(vec![DeviceMapping {
+                path_on_host: Some("/dev/fuse".into()),
+                path_in_container: Some("/dev/fuse".into()),
+                cgroup_permissions: Some("rwm".into()),
+            }])
+        );
+        assert_eq!(h.userns_mode.as_deref(), Some("host"));
     }
 }

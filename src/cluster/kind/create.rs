@@ -6,15 +6,20 @@ use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 
 use super::boot::{
-    boot, last_log_lines, merge_kubeconfig, now_unix, start, step, wait_ready, wait_systemd,
+    LogFrom, boot, finished_at, last_log_lines, merge_kubeconfig, ready_step, start, started_at,
+    step, wait_systemd,
 };
 use super::container::{
-    check_ports, create_body, inspect, is_running, published_port, remove_node,
+    check_ports, create_body, has_admin_conf, inspect, is_running, published_port, remove_node,
+    start_existing,
 };
-use super::network::{ensure_network, remove_network_if_unused};
+use super::network::{self, ensure_network_mtu, remove_network_if_unused};
+use super::volumes;
 use super::{ClusterError, CreateOptions, Created, LOG_LINES, Outcome};
-use crate::cluster::node;
+use crate::cluster::kubeadm::KubeadmParams;
+use crate::cluster::node::{self, NodeSpec};
 use crate::cluster::{Step, StepEvent, StepReporter};
+use crate::docker::DockerError;
 
 /// Make (or reuse, or restart) the cluster's node and boot it; see the module docs.
 pub async fn create(
@@ -58,44 +63,48 @@ pub async fn create(
             Step::CreateNode,
             StepEvent::Skipped("the node exists".into()),
         );
-        let outcome = if is_running(&existing) {
+        // A node whose boot never finished (kept by --retain, or killed mid-boot) has no
+        // admin.conf: reusing it would wait for a cluster that isn't there.
+        if !has_admin_conf(docker, &name).await? {
+            return Err(ClusterError::HalfMade {
+                cluster: opts.cluster.clone(),
+                node: name,
+            });
+        }
+        let (outcome, started) = if is_running(&existing) {
             reporter.message(&format!("reusing the running node {name}"));
             reporter.step(Step::StartNode, StepEvent::Skipped("running".into()));
             reporter.step(Step::WaitSystemd, StepEvent::Skipped("running".into()));
-            Outcome::Reused
+            (Outcome::Reused, None)
         } else {
             reporter.message(&format!("starting the stopped node {name}"));
-            let since = now_unix();
-            let started = async {
-                step(reporter, Step::StartNode, async {
-                    docker
-                        .start_container(&name, None)
-                        .await
-                        .map_err(|e| e.to_string())
-                })
-                .await?;
-                step(
-                    reporter,
-                    Step::WaitSystemd,
-                    wait_systemd(docker, &name, since - 1, opts.timeouts.systemd),
-                )
-                .await
-            };
-            if let Err((s, message)) = started.await {
+            // The engine's clock, not ours: the log is read after the last run's end, and the
+            // node's status trusted from this start on.
+            let from = finished_at(&existing).map_or(LogFrom::Beginning, LogFrom::After);
+            reporter.step(Step::StartNode, StepEvent::Start);
+            if let Err(e) = start_existing(docker, &existing).await {
+                let text = e.to_string();
+                reporter.step(Step::StartNode, StepEvent::Failed(text.clone()));
+                return Err(match e {
+                    e @ ClusterError::PortTaken { .. } => e,
+                    _ => failed(docker, opts, Step::StartNode, text, Some(name.clone())).await,
+                });
+            }
+            reporter.step(Step::StartNode, StepEvent::Done);
+            let started = inspect(docker, &name).await?.as_ref().and_then(started_at);
+            if let Err((s, message)) = step(
+                reporter,
+                Step::WaitSystemd,
+                wait_systemd(docker, &name, from, opts.timeouts.systemd),
+            )
+            .await
+            {
                 return Err(failed(docker, opts, s, message, Some(name.clone())).await);
             }
-            Outcome::Restarted
+            (Outcome::Restarted, started)
         };
-        let rest = async {
-            step(
-                reporter,
-                Step::WaitReady,
-                wait_ready(docker, &name, opts.timeouts.ready),
-            )
-            .await?;
-            step(reporter, Step::Kubeconfig, merge_kubeconfig(docker, opts)).await
-        };
-        return match rest.await {
+        ready_step(docker, &name, reporter, opts.timeouts.ready, started).await;
+        return match step(reporter, Step::Kubeconfig, merge_kubeconfig(docker, opts)).await {
             Ok(port) => {
                 let i = inspect(docker, &name).await?;
                 Ok(done(outcome, port, i.as_ref()))
@@ -108,7 +117,7 @@ pub async fn create(
     // A fresh node.
     check_ports(spec)?;
     let made_network = match step(reporter, Step::Network, async {
-        ensure_network(docker, &spec.network)
+        ensure_network_mtu(docker, &spec.network, opts.host.bridge_mtu)
             .await
             .map_err(|e| e.to_string())
     })
@@ -125,35 +134,44 @@ pub async fn create(
             });
         }
     };
-    for bind in &spec.binds {
-        // The data directory must exist as the user's, not be made by the engine as root.
-        if let Some((host, _)) = bind.split_once(':')
-            && !host.starts_with("/lib/modules")
-        {
-            let _ = std::fs::create_dir_all(host);
-        }
+    // The data directory must exist as the user's, not be made by the engine as root.
+    if let node::DataMount::HostDir(dir) = &spec.data {
+        let _ = std::fs::create_dir_all(dir);
     }
     reporter.step(Step::CreateNode, StepEvent::Start);
-    let options = CreateContainerOptionsBuilder::new().name(&name).build();
-    if let Err(e) = docker
-        .create_container(Some(options), create_body(spec))
-        .await
-    {
-        reporter.step(Step::CreateNode, StepEvent::Failed(e.to_string()));
-        if made_network {
-            remove_network_if_unused(docker, &spec.network).await;
+    let mut made = Made {
+        network: made_network,
+        volumes: Vec::new(),
+    };
+    let prepared = async {
+        let spec = with_proxy(docker, opts).await?;
+        made.volumes = volumes::ensure(docker, &spec.named_volumes).await?;
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        docker
+            .create_container(Some(options), create_body(&spec))
+            .await?;
+        Ok::<_, DockerError>(spec)
+    };
+    let spec = &match prepared.await {
+        Ok(spec) => spec,
+        Err(e) => {
+            let message = match &e {
+                DockerError::Engine(e) => crate::docker::engine::with_causes(e),
+                e => e.to_string(),
+            };
+            reporter.step(Step::CreateNode, StepEvent::Failed(message.clone()));
+            rollback(docker, opts, &made).await;
+            return Err(ClusterError::StepFailed {
+                cluster: opts.cluster.clone(),
+                step: Step::CreateNode,
+                message,
+                logs: Vec::new(),
+                kept: None,
+            });
         }
-        return Err(ClusterError::StepFailed {
-            cluster: opts.cluster.clone(),
-            step: Step::CreateNode,
-            message: crate::docker::engine::with_causes(&e),
-            logs: Vec::new(),
-            kept: None,
-        });
-    }
+    };
     reporter.step(Step::CreateNode, StepEvent::Done);
 
-    let since = now_unix();
     reporter.step(Step::StartNode, StepEvent::Start);
     let result = match start(docker, spec).await {
         Err(ClusterError::PortTaken { port, what, hint }) => {
@@ -161,7 +179,7 @@ pub async fn create(
                 Step::StartNode,
                 StepEvent::Failed(format!("port {port} is in use")),
             );
-            rollback(docker, opts, made_network).await;
+            rollback(docker, opts, &made).await;
             return Err(ClusterError::PortTaken { port, what, hint });
         }
         Err(e) => {
@@ -173,7 +191,7 @@ pub async fn create(
             match step(
                 reporter,
                 Step::WaitSystemd,
-                wait_systemd(docker, &name, since - 1, opts.timeouts.systemd),
+                wait_systemd(docker, &name, LogFrom::Beginning, opts.timeouts.systemd),
             )
             .await
             {
@@ -191,7 +209,7 @@ pub async fn create(
             let kept = opts.retain.then(|| name.clone());
             let err = failed(docker, opts, s, message, kept).await;
             if !opts.retain {
-                rollback(docker, opts, made_network).await;
+                rollback(docker, opts, &made).await;
             }
             Err(err)
         }
@@ -215,13 +233,46 @@ async fn failed(
     }
 }
 
-/// Remove what a failed create made: the container with its anonymous volume, the network if it
-/// was made by this run and nothing else uses it.
-async fn rollback(docker: &Docker, opts: &CreateOptions, made_network: bool) {
+/// What a fresh create made, for its rollback.
+struct Made {
+    network: bool,
+    /// Named volumes made by this run (a data volume that was there before is never removed).
+    volumes: Vec<String>,
+}
+
+/// The spec with the proxy variables of this host, `NO_PROXY` naming the network's subnets
+/// (known once the network exists), as kind's getProxyEnv (kind v0.32.0
+/// pkg/cluster/internal/providers/docker/provision.go).
+async fn with_proxy(docker: &Docker, opts: &CreateOptions) -> Result<NodeSpec, DockerError> {
+    let mut spec = opts.spec.clone();
+    if opts.host.proxy.is_set() {
+        let subnets = network::subnets(docker, &spec.network)
+            .await?
+            .unwrap_or_default();
+        let k = KubeadmParams::single_node(&opts.cluster, "", "", "");
+        spec.env.extend(node::proxy_env(
+            &opts.host.proxy,
+            &subnets,
+            &k.service_subnet,
+            &k.pod_subnet,
+            std::slice::from_ref(&spec.name),
+        ));
+    }
+    Ok(spec)
+}
+
+/// Remove what a failed create made: the container with its anonymous volume, the volumes and
+/// the network this run made (the network only if nothing else uses it).
+async fn rollback(docker: &Docker, opts: &CreateOptions, made: &Made) {
     if let Err(e) = remove_node(docker, &opts.spec.name).await {
         tracing::warn!("could not remove {} after the failure: {e}", opts.spec.name);
     }
-    if made_network {
+    for v in &made.volumes {
+        if let Err(e) = volumes::remove(docker, v).await {
+            tracing::warn!("could not remove the volume {v} after the failure: {e}");
+        }
+    }
+    if made.network {
         remove_network_if_unused(docker, &opts.spec.network).await;
     }
 }

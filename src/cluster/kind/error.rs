@@ -34,6 +34,13 @@ pub enum ClusterError {
     #[error("a container named {name} exists but is not the node of cluster {cluster}")]
     Foreign { name: String, cluster: String },
 
+    /// The node exists but its boot never finished (no admin.conf).
+    #[error(
+        "the node {node} of cluster {cluster} was never fully made (no /etc/kubernetes/admin.conf: \
+         its create was interrupted, or it was kept by --retain after a failure)"
+    )]
+    HalfMade { cluster: String, node: String },
+
     #[error("there is no cluster named {0}")]
     NotFound(String),
 
@@ -103,6 +110,15 @@ impl ClusterError {
                  cluster name"
             )),
             ClusterError::NotFound(_) => Some("`onyx cluster list` shows the clusters".into()),
+            ClusterError::HalfMade { cluster, node } => Some(format!(
+                "remove it with `onyx cluster delete{}` (the data directory stays), then run the \
+                 command again to make it afresh; to look inside first: `docker logs {node}`",
+                if cluster == crate::cluster::CLUSTER_NAME {
+                    String::new()
+                } else {
+                    format!(" --name {cluster}")
+                }
+            )),
             ClusterError::Purge { dir, .. } => Some(format!(
                 "files in it may belong to the users the pods ran as: remove it with `sudo rm -rf \
                  {}`",

@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::boot::all_ready;
 use super::container::{inspect, is_running, published_port, remove_node};
 use super::exec::exec;
+use super::volumes;
 use super::{ClusterError, KUBECONFIG_FLAG};
 use crate::cluster::{kubeconfig, node};
 use crate::docker::DockerError;
@@ -26,10 +27,12 @@ pub struct Deleted {
     pub kubeconfig_cleaned: bool,
     /// The data directory, when it was removed (`--purge`).
     pub data_removed: Option<PathBuf>,
+    /// The named volumes removed: podman's node `/var` always, the data volume on `--purge`.
+    pub volumes_removed: Vec<String>,
 }
 
-/// Remove the node (and its anonymous volume) and our kubeconfig entries; the data directory
-/// only when `purge_data` names it.
+/// Remove the node (and its `/var` volume) and our kubeconfig entries; the data (the data
+/// volume, and the host directory `purge_data` names) only when `purge_data` is given.
 pub async fn delete(
     docker: &Docker,
     cluster: &str,
@@ -64,6 +67,20 @@ pub async fn delete(
         }
         None => false,
     };
+    // kind v0.32.0 podman/provider.go DeleteNodes removes the node's volumes with it.
+    let mut volumes_removed = Vec::new();
+    let mut gone = volumes::of_cluster(docker, cluster, "var").await?;
+    if purge_data.is_some() {
+        gone.extend(volumes::of_cluster(docker, cluster, "data").await?);
+        let named = node::data_volume_name(cluster);
+        if !gone.contains(&named) && volumes::exists(docker, &named).await? {
+            gone.push(named);
+        }
+    }
+    for v in gone {
+        volumes::remove(docker, &v).await?;
+        volumes_removed.push(v);
+    }
     let file = kubeconfig_file.to_path_buf();
     let context = crate::cluster::context_name(cluster);
     let kubeconfig_cleaned =
@@ -86,7 +103,28 @@ pub async fn delete(
         node_removed,
         kubeconfig_cleaned,
         data_removed,
+        volumes_removed,
     })
+}
+
+/// How long a stopping node gets between SIGTERM and SIGKILL. Docker's default is 10 s; the
+/// node's systemd then stops kubelet, the control plane's static pods and containerd in turn, and
+/// etcd killed mid-write has to recover its WAL on the next start, so the node gets 30 s.
+pub const STOP_GRACE_SECS: i32 = 30;
+
+/// Stop the node, giving it [`STOP_GRACE_SECS`] to shut down cleanly. `Ok(false)`: it was not
+/// running.
+pub async fn stop_node(docker: &Docker, node: &str) -> Result<bool, DockerError> {
+    let options = bollard::query_parameters::StopContainerOptionsBuilder::new()
+        .t(STOP_GRACE_SECS)
+        .build();
+    match docker.stop_container(node, Some(options)).await {
+        Ok(()) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 304, ..
+        }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// One cluster as the engine shows it.
@@ -159,8 +197,10 @@ pub struct Status {
     pub context: String,
     pub api_server: Option<String>,
     pub ui_url: Option<String>,
-    /// The host directory at the node's storage root.
+    /// The host directory at the node's storage root (the layout before the data volume).
     pub data_dir: Option<String>,
+    /// The named volume at the node's storage root.
+    pub data_volume: Option<String>,
     /// The node's Kubernetes Ready condition, when it runs and answers.
     pub ready: Option<bool>,
 }
@@ -196,15 +236,22 @@ pub async fn status(docker: &Docker, cluster: &str) -> Result<Status, ClusterErr
     } else {
         None
     };
-    let data_dir = i
+    let data_source = i
         .host_config
         .as_ref()
         .and_then(|h| h.binds.as_ref())
         .and_then(|b| {
-            b.iter()
-                .find(|b| b.contains(&format!(":{}", node::STORAGE_ROOT)))
-                .and_then(|b| b.split(':').next().map(str::to_string))
+            b.iter().find_map(|b| {
+                let (host, rest) = node::split_bind(b)?;
+                (rest.split(':').next() == Some(node::STORAGE_ROOT)).then(|| host.to_string())
+            })
         });
+    // A volume name has no path separator; a host directory is absolute (`/…`, `C:\…`).
+    let (data_dir, data_volume) = match data_source {
+        Some(s) if s.contains(['/', '\\']) => (Some(s), None),
+        Some(s) => (None, Some(s)),
+        None => (None, None),
+    };
     Ok(Status {
         cluster: cluster.into(),
         node: name,
@@ -224,6 +271,7 @@ pub async fn status(docker: &Docker, cluster: &str) -> Result<Status, ClusterErr
             .map(|p| format!("https://127.0.0.1:{p}")),
         ui_url: published_port(&i, node::UI_NODE_PORT).map(|p| format!("http://localhost:{p}")),
         data_dir,
+        data_volume,
         ready,
     })
 }

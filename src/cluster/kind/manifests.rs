@@ -60,8 +60,9 @@ pub fn cni_manifest(
 }
 
 /// The node's storage manifest with local-path's StorageClass told to name volume directories by
-/// claim (`<namespace>/<name>`) instead of by the claim's UID: the node's storage root is a host
-/// directory, and a claim made again after `cluster delete` + `create` then finds its old data.
+/// claim (`<namespace>/<name>`) instead of by the claim's UID: the node's storage root outlives the
+/// node (the data volume), and a claim made again after `cluster delete` + `create` then finds its
+/// old data.
 pub fn storage_manifest(raw: &str) -> Result<String, String> {
     let mut docs = yaml_docs(raw)?;
     let mut found = false;

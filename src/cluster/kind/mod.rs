@@ -4,8 +4,9 @@
 //!
 //! [`create()`] runs these steps in order, each reported through a [`StepReporter`](crate::cluster::StepReporter):
 //! 1. network: the Docker network `kind`, created if missing (IPv6 ULA subnet as kind, IPv4 only
-//!    when the engine can't do IPv6);
-//! 2. create the node container from its [`NodeSpec`] (host ports checked free first);
+//!    when the engine can't do IPv6, the default bridge's MTU);
+//! 2. create the node container from its [`NodeSpec`] (host ports checked free first; the proxy
+//!    variables completed with the network's subnets; its named volumes made if missing);
 //! 3. start it;
 //! 4. wait for systemd ("Reached target … Multi-User System" in its logs);
 //! 5. write the kubeadm config to `/kind/kubeadm.conf` through exec stdin;
@@ -13,7 +14,7 @@
 //! 7. remove the control-plane taint (one node runs everything);
 //! 8. install the CNI from `/kind/manifests/default-cni.yaml`, templated as kind does;
 //! 9. install storage from `/kind/manifests/default-storage.yaml`, with a stable path pattern so
-//!    volumes land on the same host directories after the cluster is made again;
+//!    volumes land on the same directories of the data volume after the cluster is made again;
 //! 10. wait for the node to be Ready (kubectl inside the node, as kind), under a timeout;
 //! 11. merge `/etc/kubernetes/admin.conf`, pointed at 127.0.0.1, into the user's kubeconfig.
 //!
@@ -25,7 +26,8 @@
 //! inside the node), [`container`] (the node container's create body, inspect, ports, removal),
 //! [`network`] (the `kind` network), [`manifests`] (the CNI and storage manifests as kind
 //! templates them), [`boot`] (the steps after the container starts), [`mod@create`] (the create /
-//! reuse / restart flow and its rollback) and [`manage`] (delete, list, status).
+//! reuse / restart flow and its rollback), [`volumes`] (the named data and podman `/var`
+//! volumes) and [`manage`] (delete, list, status).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -42,15 +44,18 @@ pub mod exec;
 pub mod manage;
 pub mod manifests;
 pub mod network;
+pub mod volumes;
 
 pub use boot::{all_ready, is_systemd_ready_line, last_log_lines};
-pub use container::{create_body, free_port, inspect, port_is_free, published_port, remove_node};
+pub use container::{
+    check_ports, create_body, free_port, inspect, port_is_free, published_port, remove_node,
+};
 pub use create::create;
 pub use error::ClusterError;
 pub use exec::{ExecOutput, Stdin, exec, stdin_bytes};
-pub use manage::{ClusterInfo, Deleted, Status, delete, list, status};
+pub use manage::{ClusterInfo, Deleted, STOP_GRACE_SECS, Status, delete, list, status, stop_node};
 pub use manifests::{cni_manifest, storage_manifest};
-pub use network::{ensure_network, ula_subnet};
+pub use network::{ensure_network, ensure_network_mtu, network_request, ula_subnet};
 
 /// Where kind's node images keep what the boot reads and writes.
 pub const KUBEADM_CONF: &str = "/kind/kubeadm.conf";
@@ -95,6 +100,9 @@ pub struct CreateOptions {
     /// Keep the node after a failed create, for debugging.
     pub retain: bool,
     pub timeouts: Timeouts,
+    /// What the engine says about the host (the kubeadm config, the network's MTU and the
+    /// proxy variables follow it).
+    pub host: crate::cluster::host::NodeHost,
 }
 
 /// How the create went.
