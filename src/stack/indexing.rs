@@ -303,6 +303,7 @@ pub struct Refusal {
 impl From<Refusal> for crate::Error {
     fn from(r: Refusal) -> Self {
         crate::Error::TooSmall {
+            machine: "this machine".into(),
             profile: r.profile.to_string(),
             have: r.have,
             need: r.need,

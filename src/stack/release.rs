@@ -381,6 +381,7 @@ mod tests {
                 web_url: "http://localhost:3000".into(),
                 credentials: None,
                 gateway_node_port: None,
+                indexing: crate::stack::indexing::Indexing::default_for(name),
             });
             assert!(!objects.is_empty());
             for r in &objects {
