@@ -31,7 +31,9 @@ struct Run {
 
 async fn env() -> Env {
     let sim = Sim::start(SimConfig {
-        ready_delay: Duration::from_millis(150),
+        // Long enough that each service is seen before it is ready, even on a loaded 2-CPU machine
+        // (150 ms let a fast watch see the indexing model server only once it was ready).
+        ready_delay: Duration::from_millis(1500),
         crash_interval: Duration::from_millis(100),
         ..SimConfig::default()
     })
