@@ -17,7 +17,7 @@
 //! 9. a readiness probe keeps failing;
 //! 10. otherwise: not ready in time.
 //!
-//! The list is the table [`RULES`]; each rule is a function in `rules.rs`, tested alone there,
+//! The list is the table `RULES`; each rule is a function in `rules.rs`, tested alone there,
 //! and `gather.rs` is the only part that talks to the cluster.
 
 use std::collections::BTreeMap;
