@@ -9,6 +9,7 @@
 //! 4. the verb runs against the store under the one lock and answers JSON (objects, lists,
 //!    `Status` errors), or hands over to watch, logs, port-forward or exec.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -30,7 +31,7 @@ use crate::error::ApiError;
 use crate::resources::{self, ResourceDef};
 use crate::select::Selector;
 use crate::store::{Store, meta_str, namespaces, res};
-use crate::{Shared, controllers, openapi, streams, watch};
+use crate::{Shared, World, controllers, openapi, streams, watch};
 
 const MAX_BODY: usize = 64 * 1024 * 1024;
 
@@ -169,6 +170,8 @@ async fn handle(
     response
 }
 
+/// One request: refuse bodies in encodings the simulator does not read, answer the
+/// non-resource paths, then a resource path's verb.
 async fn route(shared: Arc<Shared>, req: Request, path: String) -> Response {
     let query: Query = req.uri().query().map(parse_query).unwrap_or_default();
     let segs: Vec<String> = path
@@ -177,88 +180,107 @@ async fn route(shared: Arc<Shared>, req: Request, path: String) -> Response {
         .map(String::from)
         .collect();
     let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
-    let method = req.method().clone();
-    // Only JSON (and YAML for apply) bodies are understood; binary encodings (kubectl's typed
-    // `create` commands send protobuf) get a clear 415 rather than a parse error.
+    if let Some(refused) = refuse_binary_body(&req) {
+        return refused;
+    }
+    if let Some(answer) = non_resource(&shared, req.method(), &segs, &path) {
+        return answer;
+    }
+    if segs == ["_sim", "faults"] {
+        return admin_faults(&shared, req).await;
+    }
+    let target = match parse_path(&segs) {
+        Ok(t) => t,
+        Err(e) => return e.into_response(),
+    };
+    resource(shared, req, &path, target, &query).await
+}
+
+/// Only JSON (and YAML for apply) bodies are understood; binary encodings (kubectl's typed
+/// `create` commands send protobuf) get a clear 415 rather than a parse error.
+fn refuse_binary_body(req: &Request) -> Option<Response> {
     let ct = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let has_body = matches!(method, Method::POST | Method::PUT | Method::PATCH);
-    if has_body && (ct.contains("protobuf") || ct.contains("cbor")) {
-        return ApiError::unsupported_media(ct).into_response();
-    }
+    let has_body = matches!(*req.method(), Method::POST | Method::PUT | Method::PATCH);
+    (has_body && (ct.contains("protobuf") || ct.contains("cbor")))
+        .then(|| ApiError::unsupported_media(ct).into_response())
+}
 
-    // Non-resource paths.
-    match (method.clone(), segs.as_slice()) {
-        (Method::GET, ["version"]) => return json_response(200, &version()),
-        (Method::GET, ["healthz" | "livez" | "readyz"]) => {
-            return (StatusCode::OK, "ok").into_response();
-        }
+/// Non-resource paths: version, health, discovery, OpenAPI, the simulator's fault list.
+fn non_resource(shared: &Shared, method: &Method, segs: &[&str], path: &str) -> Option<Response> {
+    let answer = match (method.clone(), segs) {
+        (Method::GET, ["version"]) => json_response(200, &version()),
+        (Method::GET, ["healthz" | "livez" | "readyz"]) => (StatusCode::OK, "ok").into_response(),
         (Method::GET, ["api"]) => {
-            return json_response(200, &resources::core_versions(&shared.addr.to_string()));
+            json_response(200, &resources::core_versions(&shared.addr.to_string()))
         }
-        (Method::GET, ["apis"]) => return json_response(200, &resources::group_list()),
+        (Method::GET, ["apis"]) => json_response(200, &resources::group_list()),
         (Method::GET, ["api", "v1"]) => {
-            return json_response(200, &resources::resource_list("", "v1").expect("core"));
+            json_response(200, &resources::resource_list("", "v1").expect("core"))
         }
         (Method::GET, ["apis", g]) if resources::groups().contains(g) => {
-            return json_response(200, &resources::group_doc(g));
+            json_response(200, &resources::group_doc(g))
         }
-        (Method::GET, ["apis", g, v]) => {
-            return match resources::resource_list(g, v) {
-                Some(l) => json_response(200, &l),
-                None => ApiError::path_not_found(&path).into_response(),
-            };
-        }
-        (Method::GET, ["openapi", "v3"]) => return json_response(200, &openapi::root()),
+        (Method::GET, ["apis", g, v]) => match resources::resource_list(g, v) {
+            Some(l) => json_response(200, &l),
+            None => ApiError::path_not_found(path).into_response(),
+        },
+        (Method::GET, ["openapi", "v3"]) => json_response(200, &openapi::root()),
         (Method::GET, ["openapi", "v3", rest @ ..]) => {
-            return match openapi::group_version(&rest.join("/")) {
+            match openapi::group_version(&rest.join("/")) {
                 Some(doc) => json_response(200, &doc),
-                None => ApiError::path_not_found(&path).into_response(),
-            };
+                None => ApiError::path_not_found(path).into_response(),
+            }
         }
-        (Method::GET, ["_sim", "faults"]) => {
-            return json_response(200, &crate::faults_json(&shared));
-        }
-        (_, ["_sim", "faults"]) => return admin_faults(&shared, req).await,
-        _ => {}
-    }
-
-    let target = match parse_path(&segs) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
+        (Method::GET, ["_sim", "faults"]) => json_response(200, &crate::faults_json(shared)),
+        _ => return None,
     };
+    Some(answer)
+}
+
+/// A resource path: one arm per verb, and per subresource that is served apart (logs,
+/// port-forward, exec); the rest reach the verbs with `target.sub` set.
+async fn resource(
+    shared: Arc<Shared>,
+    req: Request,
+    path: &str,
+    target: Target,
+    query: &Query,
+) -> Response {
+    let method = req.method().clone();
     match (method, target.name.is_some(), target.sub.as_deref()) {
-        (Method::GET, false, _) if q_bool(&query, "watch") => {
+        (Method::GET, false, _) if q_bool(query, "watch") => {
             let table = req
                 .headers()
                 .get(header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|a| a.contains("as=Table"));
-            watch::serve(shared, target, &query, table)
+            watch::serve(shared, target, query, table)
         }
-        (Method::GET, false, _) => list(&shared, &target, &query, req.headers())
-            .unwrap_or_else(IntoResponse::into_response),
+        (Method::GET, false, _) => {
+            list(&shared, &target, query, req.headers()).unwrap_or_else(IntoResponse::into_response)
+        }
         (Method::POST, false, _) => {
             let body = match body_json(req).await {
                 Ok(b) => b,
                 Err(e) => return e.into_response(),
             };
-            create(&shared, &target, body, &query).unwrap_or_else(IntoResponse::into_response)
+            create(&shared, &target, body, query).unwrap_or_else(IntoResponse::into_response)
         }
         (Method::DELETE, false, _) => {
-            delete_collection(&shared, &target, &query).unwrap_or_else(IntoResponse::into_response)
+            delete_collection(&shared, &target, query).unwrap_or_else(IntoResponse::into_response)
         }
         (Method::GET, true, Some("log")) if target.res.plural == "pods" => {
-            streams::logs(shared, target, &query)
+            streams::logs(shared, target, query)
         }
         (_, true, Some("portforward")) if target.res.plural == "pods" => {
-            streams::portforward(shared, target, &query, req).await
+            streams::portforward(shared, target, query, req).await
         }
         (_, true, Some("exec")) if target.res.plural == "pods" => {
-            streams::exec(shared, target, &query, req).await
+            streams::exec(shared, target, query, req).await
         }
         (Method::GET, true, _) => {
             get(&shared, &target, req.headers()).unwrap_or_else(IntoResponse::into_response)
@@ -269,7 +291,7 @@ async fn route(shared: Arc<Shared>, req: Request, path: String) -> Response {
                 Ok(b) => b,
                 Err(e) => return e.into_response(),
             };
-            replace(&shared, &target, body, &query, &ua).unwrap_or_else(IntoResponse::into_response)
+            replace(&shared, &target, body, query, &ua).unwrap_or_else(IntoResponse::into_response)
         }
         (Method::PATCH, true, _) => {
             let ua = user_agent(req.headers());
@@ -285,14 +307,14 @@ async fn route(shared: Arc<Shared>, req: Request, path: String) -> Response {
                     return ApiError::bad_request(format!("reading the body: {e}")).into_response();
                 }
             };
-            patch(&shared, &target, &ct, &bytes, &query, &ua)
+            patch(&shared, &target, &ct, &bytes, query, &ua)
                 .unwrap_or_else(IntoResponse::into_response)
         }
         (Method::DELETE, true, None) => {
             let body = axum::body::to_bytes(req.into_body(), MAX_BODY)
                 .await
                 .unwrap_or_default();
-            delete(&shared, &target, &query, &body).unwrap_or_else(IntoResponse::into_response)
+            delete(&shared, &target, query, &body).unwrap_or_else(IntoResponse::into_response)
         }
         (m, _, _) => ApiError::method_not_allowed(&format!("{m} {path}")).into_response(),
     }
@@ -746,6 +768,8 @@ fn strip_directives(v: &mut Value) {
     }
 }
 
+/// PATCH in its four media types: server-side apply, or a merge, strategic-merge or JSON patch
+/// of the object (or its `scale`), recorded in managedFields like an update.
 fn patch(
     shared: &Shared,
     t: &Target,
@@ -760,51 +784,7 @@ fn patch(
     let existing = w.store.get(t.res, &t.ns, &name).cloned();
 
     if media == "application/apply-patch+yaml" || media == "application/apply-patch+json" {
-        let Some(fm) = q(query, "fieldManager").filter(|m| !m.is_empty()) else {
-            return Err(ApiError::bad_request(
-                "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
-            ));
-        };
-        let mut config = parse_body(bytes)?;
-        check_body(t, &mut config, Some(&name))?;
-        if config.get("apiVersion").is_none() || config.get("kind").is_none() {
-            return Err(ApiError::bad_request(
-                "apiVersion and kind must be set in an apply patch",
-            ));
-        }
-        let force = q_bool(query, "force");
-        if t.sub.as_deref() == Some("status") {
-            let Some(old) = existing else {
-                return Err(ApiError::not_found(t.res, &name));
-            };
-            let mut new = old.clone();
-            merge_patch(&mut new["status"], &config["status"]);
-            let obj = w.store.update(t.res, &t.ns, &name, new)?;
-            return Ok(json_response(200, &obj));
-        }
-        if t.res.status
-            && let Some(m) = config.as_object_mut()
-        {
-            m.remove("status");
-        }
-        let mut new = server_side_apply(t.res, existing.as_ref(), &config, fm, force)?;
-        controllers::defaults(t.res, &mut new, &w.store);
-        if q(query, "dryRun").is_some() {
-            return Ok(json_response(
-                if existing.is_some() { 200 } else { 201 },
-                &new,
-            ));
-        }
-        return match existing {
-            None => Ok(json_response(201, &w.store.create(t.res, new)?)),
-            Some(old) => {
-                let new = scope_write(t, &old, new);
-                Ok(json_response(
-                    200,
-                    &w.store.update(t.res, &t.ns, &name, new)?,
-                ))
-            }
-        };
+        return apply_patch(&mut w, t, &name, existing, bytes, query);
     }
 
     let Some(old) = existing else {
@@ -819,38 +799,7 @@ fn patch(
     } else {
         old.clone()
     };
-    let mut patched = base.clone();
-    let body_fields;
-    match media {
-        "application/merge-patch+json" => {
-            let p = parse_body(bytes)?;
-            body_fields = field_set(&p);
-            merge_patch(&mut patched, &p);
-        }
-        "application/strategic-merge-patch+json" => {
-            let p = parse_body(bytes)?;
-            strategic_merge_patch(&mut patched, &p);
-            let mut clean = p;
-            strip_directives(&mut clean);
-            body_fields = field_set(&clean);
-        }
-        "application/json-patch+json" => {
-            let ops: json_patch::Patch = serde_json::from_slice(bytes)
-                .map_err(|e| ApiError::bad_request(format!("the body is not a JSON patch: {e}")))?;
-            json_patch::patch(&mut patched, &ops).map_err(|e| {
-                ApiError::invalid(
-                    t.res,
-                    &name,
-                    &format!("the JSON patch could not be applied: {e}"),
-                )
-            })?;
-            body_fields = field_set(&patched)
-                .difference(&field_set(&base))
-                .cloned()
-                .collect();
-        }
-        _ => return Err(ApiError::unsupported_media(ct)),
-    }
+    let (patched, body_fields) = patched(t, &name, media, ct, bytes, &base)?;
     if is_scale {
         let mut new = old.clone();
         new["spec"]["replicas"] = patched["spec"]["replicas"].clone();
@@ -876,6 +825,108 @@ fn patch(
     }
     let obj = w.store.update(t.res, &t.ns, &name, new)?;
     Ok(json_response(200, &obj))
+}
+
+/// Server-side apply (`application/apply-patch+yaml`): a field manager is required; the status
+/// subresource merges the applied status; otherwise the object is created or updated with the
+/// fields this manager owns.
+fn apply_patch(
+    w: &mut World,
+    t: &Target,
+    name: &str,
+    existing: Option<Value>,
+    bytes: &Bytes,
+    query: &Query,
+) -> Result<Response, ApiError> {
+    let Some(fm) = q(query, "fieldManager").filter(|m| !m.is_empty()) else {
+        return Err(ApiError::bad_request(
+            "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+        ));
+    };
+    let mut config = parse_body(bytes)?;
+    check_body(t, &mut config, Some(name))?;
+    if config.get("apiVersion").is_none() || config.get("kind").is_none() {
+        return Err(ApiError::bad_request(
+            "apiVersion and kind must be set in an apply patch",
+        ));
+    }
+    let force = q_bool(query, "force");
+    if t.sub.as_deref() == Some("status") {
+        let Some(old) = existing else {
+            return Err(ApiError::not_found(t.res, name));
+        };
+        let mut new = old.clone();
+        merge_patch(&mut new["status"], &config["status"]);
+        let obj = w.store.update(t.res, &t.ns, name, new)?;
+        return Ok(json_response(200, &obj));
+    }
+    if t.res.status
+        && let Some(m) = config.as_object_mut()
+    {
+        m.remove("status");
+    }
+    let mut new = server_side_apply(t.res, existing.as_ref(), &config, fm, force)?;
+    controllers::defaults(t.res, &mut new, &w.store);
+    if q(query, "dryRun").is_some() {
+        return Ok(json_response(
+            if existing.is_some() { 200 } else { 201 },
+            &new,
+        ));
+    }
+    match existing {
+        None => Ok(json_response(201, &w.store.create(t.res, new)?)),
+        Some(old) => {
+            let new = scope_write(t, &old, new);
+            Ok(json_response(
+                200,
+                &w.store.update(t.res, &t.ns, name, new)?,
+            ))
+        }
+    }
+}
+
+/// `base` with a merge, strategic-merge or JSON patch applied, and the fields the patch sets
+/// (for managedFields).
+fn patched(
+    t: &Target,
+    name: &str,
+    media: &str,
+    ct: &str,
+    bytes: &Bytes,
+    base: &Value,
+) -> Result<(Value, BTreeSet<Vec<String>>), ApiError> {
+    let mut patched = base.clone();
+    let body_fields = match media {
+        "application/merge-patch+json" => {
+            let p = parse_body(bytes)?;
+            merge_patch(&mut patched, &p);
+            field_set(&p)
+        }
+        "application/strategic-merge-patch+json" => {
+            let p = parse_body(bytes)?;
+            strategic_merge_patch(&mut patched, &p);
+            let mut clean = p;
+            strip_directives(&mut clean);
+            field_set(&clean)
+        }
+        "application/json-patch+json" => {
+            let ops: json_patch::Patch = serde_json::from_slice(bytes)
+                .map_err(|e| ApiError::bad_request(format!("the body is not a JSON patch: {e}")))?;
+            json_patch::patch(&mut patched, &ops).map_err(|e| {
+                ApiError::invalid(
+                    t.res,
+                    name,
+                    &format!("the JSON patch could not be applied: {e}"),
+                )
+            })?;
+            field_set(&patched)
+                .difference(&field_set(base))
+                .cloned()
+                .collect()
+        }
+        _ => return Err(ApiError::unsupported_media(ct)),
+    };
+    Ok((patched, body_fields))
 }
 
 /// Deletes one object; dependents follow through garbage collection (the controllers), or are
