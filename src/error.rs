@@ -197,3 +197,15 @@ impl Error {
         matches!(self, Error::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
 }
+
+impl From<crate::stack::profile::Refusal> for Error {
+    fn from(r: crate::stack::profile::Refusal) -> Self {
+        Error::TooSmall {
+            machine: "this machine".into(),
+            profile: r.profile.to_string(),
+            have: r.have,
+            need: r.need,
+            hint: r.hint,
+        }
+    }
+}

@@ -22,6 +22,7 @@ pub mod runtime;
 pub mod settings;
 pub mod sizing;
 pub mod stack;
+pub mod text;
 pub mod ui;
 pub mod update;
 pub mod upgrade;

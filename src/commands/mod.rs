@@ -27,7 +27,7 @@ use std::process::ExitCode;
 use crate::cli::SelfCommand;
 use crate::cli::{Cli, ClusterArgs, ClusterCommand, Command, ImagesCommand, StackArgs, TargetArgs};
 use crate::error::Result;
-use crate::settings::{Given, Settings, Verbosity};
+use crate::settings::{Given, GlobalFlags, Settings, Verbosity};
 use crate::ui::Printer;
 use crate::update::{self, Notice};
 
@@ -98,7 +98,13 @@ pub fn run(cli: Cli) -> (Result<ExitCode>, Option<Printer>) {
         Command::Destroy(a) => with_cluster(Given::default(), &a.cluster),
         _ => Given::default(),
     };
-    let settings = match Settings::resolve(&cli.global, given) {
+    let flags = GlobalFlags {
+        verbose: cli.global.verbose,
+        quiet: cli.global.quiet,
+        no_color: cli.global.no_color,
+        config: cli.global.config.clone(),
+    };
+    let settings = match Settings::resolve(&flags, given) {
         Ok(s) => s,
         Err(e) => return (Err(e), None),
     };

@@ -6,10 +6,11 @@
 use std::process::ExitCode;
 
 use crate::browser::{Opened, open_browser};
-use crate::cli::UpArgs;
+use crate::cli::{LlmArgs, UpArgs};
 use crate::deploy::{self, Deployed, UpOptions};
 use crate::error::Result;
 use crate::settings::Settings;
+use crate::stack::llm::LlmChoice;
 use crate::ui::Printer;
 
 pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<ExitCode> {
@@ -26,7 +27,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
         forward: args.forward,
         no_backup: args.no_backup,
         data_dir: args.data_dir.clone(),
-        llm: crate::stack::llm::LlmChoice::from_args(&args.llm),
+        llm: llm_choice(&args.llm),
     };
     let Deployed { target, exposed } = deploy::up(&opts, printer, &runtime)?;
     let Some(exposed) = exposed else {
@@ -78,4 +79,24 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
         drop(forward);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The choice the LLM flags make, if any (clap allows at most one of them).
+fn llm_choice(args: &LlmArgs) -> Option<LlmChoice> {
+    let model = args.llm_model.clone();
+    if let Some(url) = &args.llm_url {
+        Some(LlmChoice::OpenAiCompatible {
+            url: url.clone(),
+            model,
+        })
+    } else if args.llm.is_some() {
+        Some(LlmChoice::Ollama { model })
+    } else {
+        args.openai_api_key_env
+            .as_ref()
+            .map(|key_env| LlmChoice::OpenAi {
+                key_env: key_env.clone(),
+                model,
+            })
+    }
 }

@@ -54,9 +54,13 @@ pub enum ClusterError {
     #[error(transparent)]
     Docker(#[from] DockerError),
 
-    /// The kubeconfig (lock held, broken file).
-    #[error(transparent)]
-    Kubeconfig(Box<crate::error::Error>),
+    /// The kubeconfig (lock held, broken file): the message and hint of the kubeconfig's own
+    /// error, kept as text so this domain does not depend on the top-level error.
+    #[error("{message}")]
+    Kubeconfig {
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 fn log_tail(logs: &[String]) -> String {
@@ -125,7 +129,7 @@ impl ClusterError {
                 dir.display()
             )),
             ClusterError::Docker(e) => e.hint(),
-            ClusterError::Kubeconfig(e) => e.hint(),
+            ClusterError::Kubeconfig { hint, .. } => hint.clone(),
         }
     }
 }
