@@ -1,5 +1,9 @@
 //! Command-line types only (clap derive); no logic. Raw flags are turned into
 //! [`crate::settings::Settings`] by the settings resolver, never read directly by commands.
+//!
+//! Past 800 lines on purpose: every subcommand's flags with their help text, in one file, so
+//! the whole command line reads in one place (STYLE 2: `cli.rs` holds the clap types); the only
+//! function is [`parse_duration`], the value parser of `--timeout`.
 
 use std::path::PathBuf;
 

@@ -16,6 +16,7 @@ pub mod doctor;
 pub mod doctor_workers;
 pub mod env_vars;
 pub mod error;
+pub mod exit;
 pub mod host;
 pub mod kube;
 pub mod runtime;

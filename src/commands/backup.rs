@@ -4,7 +4,7 @@
 //! records the backup's release as the deployed one ([`crate::upgrade::record_restored`]), which is
 //! how a stack refused as a downgrade gets back to this onyx's release.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use crate::backup;
@@ -55,11 +55,10 @@ pub fn restore(settings: &Settings, printer: &Printer, args: &RestoreArgs) -> Re
                 "re-run with --yes to confirm without a terminal",
             ));
         }
-        eprint!(
+        let _ = printer.prompt(&format!(
             "Replace the Onyx database with the backup of {} (Onyx {})? [y/N] ",
             header.created_at, header.stack_version
-        );
-        let _ = std::io::stderr().flush();
+        ));
         let mut answer = String::new();
         stdin.lock().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {

@@ -78,6 +78,16 @@ pub enum LlmError {
 }
 
 impl LlmError {
+    /// The kind of failure (its exit code): the flags' mistakes are usage errors.
+    pub fn class(&self) -> crate::exit::Class {
+        match self {
+            LlmError::KeyEnvMissing { .. }
+            | LlmError::BadUrl { .. }
+            | LlmError::ModelMissing { .. } => crate::exit::Class::Usage,
+            _ => crate::exit::Class::Refused,
+        }
+    }
+
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             LlmError::KeyEnvMissing { var } => {

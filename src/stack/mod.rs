@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod indexing;
 pub mod llm;
 pub mod object;
+pub mod plan;
 pub mod profile;
 pub mod release;
 pub mod render;
