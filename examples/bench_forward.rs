@@ -7,6 +7,8 @@
 //! 2. p50 latency of small GETs on one kept-alive connection (the cost the forward adds to every
 //!    request of a page);
 //! 3. p50 latency of a small GET on a new connection (connect + WebSocket set-up + request).
+// A benchmark's results are its stdout.
+#![allow(clippy::print_stdout)]
 
 #[path = "../tests/support/stand_in_nginx.rs"]
 mod stand_in_nginx;

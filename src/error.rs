@@ -1,21 +1,15 @@
-//! Errors a user can act on, each with a `hint:` that says what to do next, and the exit codes
-//! they map to. Unexpected failures stay `anyhow`-style internal errors with their own exit code.
+//! Errors a user can act on, each with a `hint:` that says what to do next, and the kind of
+//! failure ([`Class`], [`crate::exit`]) that decides the exit code; a domain error says its own.
+//! Unexpected failures stay `anyhow`-style internal errors with their own exit code.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Exit code for bad input: flags, config, files the user gave us (clap uses 2 as well).
-pub const EXIT_USAGE: u8 = 2;
-/// Exit code when the environment can't run the stack (too little memory, ...).
-pub const EXIT_REFUSED: u8 = 3;
-/// Exit code when the stack did not come up (a diagnosis was printed), or is not installed.
-pub const EXIT_FAILED: u8 = 1;
-/// Exit code after Ctrl-C (128 + SIGINT, as shells report it).
-pub const EXIT_INTERRUPTED: u8 = 130;
-/// Exit code for an unexpected internal failure (a bug, or an I/O error we didn't foresee).
-pub const EXIT_INTERNAL: u8 = 70;
+pub use crate::exit::{
+    Class, EXIT_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_REFUSED, EXIT_USAGE,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -143,57 +137,107 @@ impl Error {
         }
     }
 
-    pub fn exit_code(&self) -> ExitCode {
-        ExitCode::from(match self {
-            Error::Config { .. } | Error::ConfigMissing { .. } | Error::Input { .. } => EXIT_USAGE,
+    /// The kind of failure: this error's own, or the domain error's (each domain says its
+    /// own next to its hint).
+    pub fn class(&self) -> Class {
+        match self {
+            Error::Config { .. } | Error::ConfigMissing { .. } | Error::Input { .. } => {
+                Class::Usage
+            }
             Error::TooSmall { .. }
             | Error::DiskFull { .. }
             | Error::Environment { .. }
-            | Error::Refused { .. } => EXIT_REFUSED,
-            Error::Failed { .. } => EXIT_FAILED,
-            Error::Docker(crate::docker::DockerError::Interrupted) => EXIT_INTERRUPTED,
-            Error::Docker(crate::docker::DockerError::BadBundle { .. }) => EXIT_USAGE,
-            Error::Docker(
-                crate::docker::DockerError::Engine(_) | crate::docker::DockerError::Io(_),
-            ) => EXIT_INTERNAL,
-            Error::Docker(_) => EXIT_REFUSED,
-            Error::Cluster(crate::cluster::kind::ClusterError::Docker(
-                crate::docker::DockerError::Interrupted,
-            )) => EXIT_INTERRUPTED,
-            Error::Cluster(crate::cluster::kind::ClusterError::NotFound(_)) => EXIT_USAGE,
-            // README: "a UI port already in use" is bad input (the user picks the port); the API
-            // server's port, which onyx picks itself, taken meanwhile, is not.
-            Error::Cluster(crate::cluster::kind::ClusterError::PortTaken { what, .. })
-                if what.contains("UI port") =>
-            {
-                EXIT_USAGE
-            }
-            Error::Cluster(crate::cluster::kind::ClusterError::Docker(
-                crate::docker::DockerError::NoEngine { .. }
-                | crate::docker::DockerError::NamedEngine { .. },
-            )) => EXIT_REFUSED,
-            Error::Cluster(crate::cluster::kind::ClusterError::Docker(_)) => EXIT_INTERNAL,
-            Error::Cluster(_) => EXIT_REFUSED,
-            Error::Forward(crate::kube::forward::ForwardError::PortInUse { .. })
-            | Error::Llm(
-                crate::stack::llm::LlmError::KeyEnvMissing { .. }
-                | crate::stack::llm::LlmError::BadUrl { .. }
-                | crate::stack::llm::LlmError::ModelMissing { .. },
-            ) => EXIT_USAGE,
-            Error::Forward(_) | Error::Llm(_) => EXIT_REFUSED,
-            Error::Kube(crate::kube::KubeError::Interrupted) => EXIT_INTERRUPTED,
-            Error::Kube(crate::kube::KubeError::Config { .. }) => EXIT_USAGE,
-            Error::Kube(
-                crate::kube::KubeError::NotReady { .. }
-                | crate::kube::KubeError::NotInstalled { .. },
-            ) => EXIT_FAILED,
-            Error::Kube(_) => EXIT_REFUSED,
-            Error::Io(_) | Error::Internal(_) => EXIT_INTERNAL,
-        })
+            | Error::Refused { .. } => Class::Refused,
+            Error::Failed { .. } => Class::Failed,
+            Error::Docker(e) => e.class(),
+            Error::Cluster(e) => e.class(),
+            Error::Forward(e) => e.class(),
+            Error::Llm(e) => e.class(),
+            Error::Kube(e) => e.class(),
+            Error::Io(_) | Error::Internal(_) => Class::Internal,
+        }
     }
 
-    /// True when the error is a closed stdout (`onyx render | head`): not a failure.
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.class().exit_code())
+    }
+
+    /// True when the error is, or was caused by, a closed stdout (`onyx render | head`): not a
+    /// failure. The whole chain of causes is walked, as ripgrep's `crates/core/main.rs` does, so
+    /// a broken pipe wrapped by a domain error still counts.
     pub fn is_broken_pipe(&self) -> bool {
-        matches!(self, Error::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+        // `transparent` variants hand `source()` on to their inner error's cause, so the
+        // top-level I/O error is looked at by itself first.
+        if let Error::Io(e) = self
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            return true;
+        }
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(self);
+        while let Some(e) = cause {
+            if let Some(io) = e.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::BrokenPipe
+            {
+                return true;
+            }
+            cause = e.source();
+        }
+        false
+    }
+}
+
+impl From<crate::stack::profile::Refusal> for Error {
+    fn from(r: crate::stack::profile::Refusal) -> Self {
+        Error::TooSmall {
+            machine: "this machine".into(),
+            profile: r.profile.to_string(),
+            have: r.have,
+            need: r.need,
+            hint: r.hint,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipe() -> std::io::Error {
+        std::io::Error::from(std::io::ErrorKind::BrokenPipe)
+    }
+
+    #[test]
+    fn a_broken_pipe_anywhere_in_the_chain_is_not_a_failure() {
+        assert!(Error::Io(pipe()).is_broken_pipe());
+        assert!(Error::Internal(anyhow::Error::new(pipe()).context("writing")).is_broken_pipe());
+        assert!(!Error::Io(std::io::Error::other("disk")).is_broken_pipe());
+        assert!(!Error::input("bad", "fix it").is_broken_pipe());
+    }
+
+    #[test]
+    fn classes_keep_the_exit_codes() {
+        use crate::docker::DockerError;
+        assert_eq!(Error::input("a", "b").class().exit_code(), EXIT_USAGE);
+        assert_eq!(
+            Error::Docker(DockerError::Interrupted).class(),
+            Class::Interrupted
+        );
+        assert_eq!(
+            Error::Kube(crate::kube::KubeError::Interrupted)
+                .class()
+                .exit_code(),
+            EXIT_INTERRUPTED
+        );
+        assert_eq!(
+            Error::Docker(DockerError::Io(pipe())).class(),
+            Class::Internal
+        );
+        assert_eq!(
+            Error::Cluster(crate::cluster::kind::ClusterError::Docker(DockerError::Io(
+                pipe()
+            )))
+            .class(),
+            Class::Internal
+        );
     }
 }

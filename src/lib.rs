@@ -6,18 +6,24 @@
 //! rendered Kubernetes objects ([`stack::render`]) → output ([`ui`]).
 
 pub mod backup;
+pub mod browser;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod deploy;
 pub mod docker;
 pub mod doctor;
 pub mod doctor_workers;
 pub mod env_vars;
 pub mod error;
+pub mod exit;
 pub mod host;
 pub mod kube;
+pub mod runtime;
 pub mod settings;
+pub mod sizing;
 pub mod stack;
+pub mod text;
 pub mod ui;
 pub mod update;
 pub mod upgrade;

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::cli::GlobalArgs;
 use crate::env_vars;
 use crate::error::{Error, Result};
 use crate::stack::profile::ProfileName;
@@ -32,6 +31,15 @@ pub enum Verbosity {
     Normal,
     Verbose,
     Trace,
+}
+
+/// The global flags as parsed (`--verbose`, `--quiet`, `--no-color`, `--config`), as plain values.
+#[derive(Debug, Default, Clone)]
+pub struct GlobalFlags {
+    pub verbose: u8,
+    pub quiet: bool,
+    pub no_color: bool,
+    pub config: Option<PathBuf>,
 }
 
 /// Values given for one invocation (flags, or their env vars as clap merged them).
@@ -64,15 +72,24 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The cluster given (no context and no kubeconfig: onyx's own).
+    pub fn connect_options(&self) -> crate::kube::ConnectOptions {
+        crate::kube::ConnectOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
     /// Resolve from the process environment and the platform config directory.
-    pub fn resolve(global: &GlobalArgs, given: Given) -> Result<Settings> {
+    pub fn resolve(global: &GlobalFlags, given: Given) -> Result<Settings> {
         let no_color_env = std::env::var_os(env_vars::NO_COLOR).is_some_and(|v| !v.is_empty());
         Self::resolve_with(global, given, no_color_env, default_config_path())
     }
 
     /// Resolve with the environment facts passed in (for tests).
     pub fn resolve_with(
-        global: &GlobalArgs,
+        global: &GlobalFlags,
         given: Given,
         no_color_env: bool,
         default_config: Option<PathBuf>,
@@ -181,51 +198,6 @@ pub fn parse_config(text: &str) -> std::result::Result<ConfigFile, String> {
     })
 }
 
-/// A duration as people write it: `90s`, `20m`, `1h`, `1h30m`, or plain seconds.
-pub fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, String> {
-    let bad = || format!("{text:?} is not a duration (e.g. 90s, 20m, 1h30m)");
-    let t = text.trim();
-    if t.is_empty() {
-        return Err(bad());
-    }
-    if let Ok(secs) = t.parse::<u64>() {
-        return Ok(std::time::Duration::from_secs(secs));
-    }
-    let mut total = std::time::Duration::ZERO;
-    let mut number = String::new();
-    let mut chars = t.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            number.push(c);
-            continue;
-        }
-        let unit = if c == 'm' && chars.peek() == Some(&'s') {
-            chars.next();
-            "ms"
-        } else {
-            match c {
-                'h' => "h",
-                'm' => "m",
-                's' => "s",
-                _ => return Err(bad()),
-            }
-        };
-        let n: f64 = number.parse().map_err(|_| bad())?;
-        number.clear();
-        let secs = match unit {
-            "h" => n * 3600.0,
-            "m" => n * 60.0,
-            "s" => n,
-            _ => n / 1000.0,
-        };
-        total += std::time::Duration::from_secs_f64(secs);
-    }
-    if !number.is_empty() || total.is_zero() {
-        return Err(bad());
-    }
-    Ok(total)
-}
-
 /// A Kubernetes namespace name: an RFC 1123 label.
 pub fn validate_namespace(ns: &str) -> Result<()> {
     let ok = !ns.is_empty()
@@ -249,8 +221,8 @@ pub fn validate_namespace(ns: &str) -> Result<()> {
 mod tests {
     use super::*;
 
-    fn global(config: Option<PathBuf>) -> GlobalArgs {
-        GlobalArgs {
+    fn global(config: Option<PathBuf>) -> GlobalFlags {
+        GlobalFlags {
             verbose: 0,
             quiet: false,
             no_color: false,
@@ -331,19 +303,6 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, Error::ConfigMissing { .. }));
-    }
-
-    #[test]
-    fn durations() {
-        use std::time::Duration;
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("20m"), Ok(Duration::from_secs(1200)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        for bad in ["", "m", "5x", "0s", "10 minutes"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
-        }
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! The command line as a user meets it: help texts, `plan`, and the messages for bad flags, bad
 //! config and machines that are too small, snapshotted (insta) with temp paths redacted. Also the
 //! exit codes and that errors never show a panic or backtrace.
+// A skip or a timing is reported on stderr, past the test harness's capture.
+#![allow(clippy::print_stderr)]
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

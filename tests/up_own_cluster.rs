@@ -14,6 +14,8 @@
 //!
 //! The own cluster has a fixed name (`onyx`): the test refuses to run where an `onyx` node
 //! exists already, so it never touches a user's cluster.
+// A skip or a timing is reported on stderr, past the test harness's capture.
+#![allow(clippy::print_stderr)]
 
 #[path = "support/docker.rs"]
 mod support;

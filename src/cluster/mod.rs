@@ -8,12 +8,14 @@
 //! Progress of the boot is reported step by step through [`StepReporter`]; only the UI draws it.
 
 pub mod detect;
+pub mod dry_run;
 pub mod host;
 pub mod kind;
 pub mod kubeadm;
 pub mod kubeconfig;
 pub mod node;
 pub mod node_images;
+pub mod own;
 
 /// The default cluster's name: kind's `io.x-k8s.kind.cluster` label value, so `kind get clusters`
 /// lists it.

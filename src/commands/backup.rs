@@ -4,7 +4,7 @@
 //! records the backup's release as the deployed one ([`crate::upgrade::record_restored`]), which is
 //! how a stack refused as a downgrade gets back to this onyx's release.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use crate::backup;
@@ -16,7 +16,7 @@ use crate::ui::Printer;
 pub fn backup(settings: &Settings, printer: &Printer, args: &BackupArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
     let header = rt.block_on(async {
-        let target = super::up::target(settings, false).await?;
+        let target = crate::cluster::own::target(&settings.connect_options(), false).await?;
         let (client, ns) = (&target.client, &target.namespace);
         // The header names the release whose database this is: the deployed one.
         let (_, recorded) = crate::upgrade::deployed(&target).await?;
@@ -55,11 +55,10 @@ pub fn restore(settings: &Settings, printer: &Printer, args: &RestoreArgs) -> Re
                 "re-run with --yes to confirm without a terminal",
             ));
         }
-        eprint!(
+        let _ = printer.prompt(&format!(
             "Replace the Onyx database with the backup of {} (Onyx {})? [y/N] ",
             header.created_at, header.stack_version
-        );
-        let _ = std::io::stderr().flush();
+        ));
         let mut answer = String::new();
         stdin.lock().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
@@ -69,7 +68,7 @@ pub fn restore(settings: &Settings, printer: &Printer, args: &RestoreArgs) -> Re
     }
     let rt = super::runtime()?;
     let recorded = rt.block_on(async {
-        let target = super::up::target(settings, false).await?;
+        let target = crate::cluster::own::target(&settings.connect_options(), false).await?;
         printer.info(&format!("restoring into namespace {}...", target.namespace));
         backup::restore(&target.client, &target.namespace, &args.file).await?;
         crate::upgrade::record_restored(&target, &header.stack_version).await

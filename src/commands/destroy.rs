@@ -3,7 +3,7 @@
 //! with its size when the cluster reports it. Asks first unless `--yes`; without a terminal to
 //! ask on and without `--yes` it refuses (after the list, so a script's log shows what it kept).
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use crate::cli::DestroyArgs;
@@ -14,7 +14,10 @@ use crate::ui::Printer;
 
 pub fn run(settings: &Settings, printer: &Printer, args: &DestroyArgs) -> Result<ExitCode> {
     let runtime = super::runtime()?;
-    let target = runtime.block_on(super::up::target(settings, false))?;
+    let target = runtime.block_on(crate::cluster::own::target(
+        &settings.connect_options(),
+        false,
+    ))?;
     if args.data {
         let claims = runtime.block_on(stack::claims(&target))?;
         printer.info(&claim_list(&claims, &target.namespace));
@@ -35,8 +38,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &DestroyArgs) -> Result
                 "pass --yes to confirm (add --data to delete the volumes too)",
             ));
         }
-        eprint!("{question}");
-        std::io::stderr().flush()?;
+        printer.prompt(&question)?;
         let mut answer = String::new();
         std::io::stdin().lock().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {

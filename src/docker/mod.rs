@@ -119,6 +119,17 @@ pub enum DockerError {
 }
 
 impl DockerError {
+    /// The kind of failure (its exit code).
+    pub fn class(&self) -> crate::exit::Class {
+        use crate::exit::Class;
+        match self {
+            DockerError::Interrupted => Class::Interrupted,
+            DockerError::BadBundle { .. } => Class::Usage,
+            DockerError::Engine(_) | DockerError::Io(_) => Class::Internal,
+            _ => Class::Refused,
+        }
+    }
+
     pub fn hint(&self) -> Option<String> {
         match self {
             DockerError::NoEngine { hint, .. } | DockerError::NamedEngine { hint, .. } => {

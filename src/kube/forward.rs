@@ -79,6 +79,14 @@ pub enum ForwardError {
 }
 
 impl ForwardError {
+    /// The kind of failure (its exit code): a taken port is the user's to pick again.
+    pub fn class(&self) -> crate::exit::Class {
+        match self {
+            ForwardError::PortInUse { .. } => crate::exit::Class::Usage,
+            _ => crate::exit::Class::Refused,
+        }
+    }
+
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
         Some(match self {

@@ -135,6 +135,17 @@ impl std::fmt::Display for OwnClusterState {
 }
 
 impl KubeError {
+    /// The kind of failure (its exit code).
+    pub fn class(&self) -> crate::exit::Class {
+        use crate::exit::Class;
+        match self {
+            KubeError::Interrupted => Class::Interrupted,
+            KubeError::Config { .. } => Class::Usage,
+            KubeError::NotReady { .. } | KubeError::NotInstalled { .. } => Class::Failed,
+            _ => Class::Refused,
+        }
+    }
+
     pub fn hint(&self) -> Option<String> {
         match self {
             KubeError::Config { .. } => Some(

@@ -78,6 +78,16 @@ pub enum LlmError {
 }
 
 impl LlmError {
+    /// The kind of failure (its exit code): the flags' mistakes are usage errors.
+    pub fn class(&self) -> crate::exit::Class {
+        match self {
+            LlmError::KeyEnvMissing { .. }
+            | LlmError::BadUrl { .. }
+            | LlmError::ModelMissing { .. } => crate::exit::Class::Usage,
+            _ => crate::exit::Class::Refused,
+        }
+    }
+
     pub fn hint(&self) -> Option<String> {
         Some(match self {
             LlmError::KeyEnvMissing { var } => {
@@ -107,7 +117,7 @@ impl LlmError {
     }
 }
 
-/// What the user asked for (from [`crate::cli::LlmArgs`]).
+/// What the user asked for (`up`'s LLM flags).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LlmChoice {
     /// An OpenAI-compatible API reachable from the cluster (vLLM, LiteLLM, LocalAI, …).
@@ -119,28 +129,6 @@ pub enum LlmChoice {
         key_env: String,
         model: Option<String>,
     },
-}
-
-impl LlmChoice {
-    /// The choice the flags make, if any.
-    pub fn from_args(args: &crate::cli::LlmArgs) -> Option<LlmChoice> {
-        let model = args.llm_model.clone();
-        if let Some(url) = &args.llm_url {
-            Some(LlmChoice::OpenAiCompatible {
-                url: url.clone(),
-                model,
-            })
-        } else if args.llm.is_some() {
-            Some(LlmChoice::Ollama { model })
-        } else {
-            args.openai_api_key_env
-                .as_ref()
-                .map(|key_env| LlmChoice::OpenAi {
-                    key_env: key_env.clone(),
-                    model,
-                })
-        }
-    }
 }
 
 /// The body of `PUT /api/admin/llm/provider` (Onyx's `LLMProviderUpsertRequest`).

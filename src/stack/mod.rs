@@ -1,11 +1,13 @@
 //! The Onyx stack: what it is made of ([`catalog`]), how big each part is on a given machine
 //! ([`profile`]), its credentials ([`secrets`]) and the Kubernetes objects that deploy it
-//! ([`render`], summarised by [`summary`]), the release they record ([`release`]), and its LLM provider, set through Onyx's API
+//! ([`object`], made by [`render`] and summarised by [`summary`]), the release they record ([`release`]), and its LLM provider, set through Onyx's API
 //! ([`llm`]).
 
 pub mod catalog;
 pub mod indexing;
 pub mod llm;
+pub mod object;
+pub mod plan;
 pub mod profile;
 pub mod release;
 pub mod render;

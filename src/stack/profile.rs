@@ -379,18 +379,6 @@ pub struct Refusal {
     pub hint: String,
 }
 
-impl From<Refusal> for crate::Error {
-    fn from(r: Refusal) -> Self {
-        crate::Error::TooSmall {
-            machine: "this machine".into(),
-            profile: r.profile.to_string(),
-            have: r.have,
-            need: r.need,
-            hint: r.hint,
-        }
-    }
-}
-
 /// Format bytes as GiB with one decimal ("7.6 GiB").
 pub fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / GIB as f64)

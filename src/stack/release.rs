@@ -29,7 +29,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use serde::Serialize;
 
 use crate::stack::ONYX_VERSION;
-use crate::stack::render::Rendered;
+use crate::stack::object::Rendered;
 
 /// The Onyx release an object was deployed with.
 pub const ANNOTATION_RELEASE: &str = "onyx-installer.github.io/onyx-release";

@@ -92,6 +92,14 @@ impl Printer {
         out.flush()
     }
 
+    /// A yes/no question on stderr, the answer typed on the same line (shown even with
+    /// --quiet: the command waits for it).
+    pub fn prompt(&self, question: &str) -> std::io::Result<()> {
+        let mut err = std::io::stderr().lock();
+        err.write_all(question.as_bytes())?;
+        err.flush()
+    }
+
     /// A progress or status line (hidden with --quiet).
     pub fn info(&self, text: &str) {
         if self.verbosity > Verbosity::Quiet {

@@ -1,5 +1,7 @@
 //! Shared helpers for the integration tests: finding the real tools they use, and the rule for
 //! skipping when one is missing (never under CI, where scripts/test.sh installs them).
+// A skip or a timing is reported on stderr, past the test harness's capture.
+#![allow(clippy::print_stderr)]
 #![allow(dead_code)]
 
 pub mod http;

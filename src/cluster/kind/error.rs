@@ -54,9 +54,13 @@ pub enum ClusterError {
     #[error(transparent)]
     Docker(#[from] DockerError),
 
-    /// The kubeconfig (lock held, broken file).
-    #[error(transparent)]
-    Kubeconfig(Box<crate::error::Error>),
+    /// The kubeconfig (lock held, broken file): the message and hint of the kubeconfig's own
+    /// error, kept as text so this domain does not depend on the top-level error.
+    #[error("{message}")]
+    Kubeconfig {
+        message: String,
+        hint: Option<String>,
+    },
 }
 
 fn log_tail(logs: &[String]) -> String {
@@ -78,6 +82,24 @@ impl From<bollard::errors::Error> for ClusterError {
 }
 
 impl ClusterError {
+    /// The kind of failure (its exit code). The engine's own errors count as internal here,
+    /// except a missing engine (refused) and Ctrl-C.
+    pub fn class(&self) -> crate::exit::Class {
+        use crate::exit::Class;
+        match self {
+            ClusterError::Docker(DockerError::Interrupted) => Class::Interrupted,
+            ClusterError::NotFound(_) => Class::Usage,
+            // README: "a UI port already in use" is bad input (the user picks the port); the API
+            // server's port, which onyx picks itself, taken meanwhile, is not.
+            ClusterError::PortTaken { what, .. } if what.contains("UI port") => Class::Usage,
+            ClusterError::Docker(
+                DockerError::NoEngine { .. } | DockerError::NamedEngine { .. },
+            ) => Class::Refused,
+            ClusterError::Docker(_) => Class::Internal,
+            _ => Class::Refused,
+        }
+    }
+
     pub fn hint(&self) -> Option<String> {
         match self {
             ClusterError::PortTaken { hint, .. } => Some(hint.clone()),
@@ -125,7 +147,7 @@ impl ClusterError {
                 dir.display()
             )),
             ClusterError::Docker(e) => e.hint(),
-            ClusterError::Kubeconfig(e) => e.hint(),
+            ClusterError::Kubeconfig { hint, .. } => hint.clone(),
         }
     }
 }

@@ -87,7 +87,10 @@ pub async fn delete(
         tokio::task::spawn_blocking(move || kubeconfig::remove(&file, &context))
             .await
             .map_err(|e| ClusterError::Docker(DockerError::Io(std::io::Error::other(e))))?
-            .map_err(|e| ClusterError::Kubeconfig(Box::new(e)))?;
+            .map_err(|e| ClusterError::Kubeconfig {
+                message: e.to_string(),
+                hint: e.hint(),
+            })?;
     let mut data_removed = None;
     if let Some(dir) = purge_data
         && dir.exists()
