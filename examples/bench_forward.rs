@@ -8,7 +8,7 @@
 //!    request of a page);
 //! 3. p50 latency of a small GET on a new connection (connect + WebSocket set-up + request).
 
-#[path = "../tests/support/stand_in_nginx.rs"]
+#[path = "../tests/it/support/stand_in_nginx.rs"]
 mod stand_in_nginx;
 
 use std::net::SocketAddr;

@@ -667,6 +667,8 @@ fn cluster_status_without_a_cluster_says_how_to_make_one() {
         assert!(std::env::var("CI").is_err(), "no Docker engine");
         return;
     }
+    // No test makes the own cluster meanwhile.
+    let _own = crate::support::own_cluster_lock();
     let home = tempfile::tempdir().unwrap();
     let probe = Command::new(env!("CARGO_BIN_EXE_onyx"))
         .args(["cluster", "list", "-o", "json"])

@@ -911,17 +911,15 @@ mod with_the_simulator {
     const NS: &str = "contracts";
 
     async fn sim_target(cluster_domain: &str) -> (Sim, tempfile::TempDir, Target) {
-        let sim = Sim::start(SimConfig {
-            ready_delay: Duration::from_millis(100),
-            crash_interval: Duration::from_millis(100),
+        let crate::support::sim::SimEnv {
+            sim,
+            dir,
+            kubeconfig,
+        } = crate::support::sim::SimEnv::start(SimConfig {
             cluster_domain: cluster_domain.into(),
-            ..SimConfig::default()
+            ..crate::support::sim::timing(100, Some(100))
         })
-        .await
-        .expect("simulator starts");
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        sim.write_kubeconfig(&kubeconfig).unwrap();
+        .await;
         let target = connect(
             &ConnectOptions {
                 kubeconfig: Some(kubeconfig),

@@ -15,11 +15,9 @@
 //! The own cluster has a fixed name (`onyx`): the test refuses to run where an `onyx` node
 //! exists already, so it never touches a user's cluster.
 
-#[path = "support/docker.rs"]
-mod support;
+use crate::support::docker as support;
 
-#[path = "support/fake_node.rs"]
-mod fake_node;
+use crate::support::fake_node;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -51,7 +49,7 @@ impl Drop for Guard {
         let made = std::mem::take(&mut self.made);
         support::in_drop(async move {
             support::remove_container(&docker, &node).await;
-            let _ = docker.remove_network(onyx::cluster::node::NETWORK).await;
+            support::kind_network_leave(&docker).await;
             for image in made {
                 support::remove(&docker, &image).await;
             }
@@ -141,6 +139,8 @@ fn skip(what: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back() {
+    // The own cluster's fixed name: no other test may look for it meanwhile.
+    let _own = crate::support::own_cluster_lock();
     onyx::init_tls();
     let Some(docker) = support::engine("own-cluster up").await else {
         return;
@@ -162,6 +162,7 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
     };
     let cleanup = Cleanup::new(&docker);
     let image = fake_node::build_with_api(&docker, &cleanup, &support::unique("node"), &sim).await;
+    support::kind_network_join(&docker);
     let mut guard = Guard {
         docker: docker.clone(),
         node: node.clone(),
