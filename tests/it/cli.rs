@@ -635,8 +635,8 @@ fn no_color_also_for_log_lines_on_a_terminal() {
 
 /// A failed `up` on onyx's own cluster leaves no data directory behind, whether it was named by
 /// --data-dir or ONYX_DATA_DIR. (The own cluster keeps its data in the Docker volume `onyx-data`;
-/// the data dir holds `up`'s pre-upgrade backups — tests/upgrade.rs passes --data-dir — and an
-/// older onyx's `data/`, which tests/up_own_cluster.rs reads through ONYX_DATA_DIR.)
+/// the data dir holds `up`'s pre-upgrade backups — tests/it/upgrade.rs passes --data-dir — and an
+/// older onyx's `data/`, which tests/it/up_own_cluster.rs reads through ONYX_DATA_DIR.)
 #[test]
 fn a_failed_up_leaves_no_data_dir_behind() {
     let home = tempfile::tempdir().unwrap();

@@ -1,7 +1,7 @@
 //! Data safety across Onyx releases, driven as the real binary against the Kubernetes API
 //! simulator, with a **real PostgreSQL** (Debian's, started by scripts/test.sh on 127.0.0.1)
 //! behind the simulator's exec, which runs the very pg_dump/psql commands onyx sends to the
-//! PostgreSQL pod (as tests/backup.rs does).
+//! PostgreSQL pod (as tests/it/backup.rs does).
 //!
 //! The binary's pin stays Onyx v2.3.0; the test sets the release recorded on the live API
 //! Deployment (its annotation, as an older or newer onyx would have left it) and shows:

@@ -13,7 +13,7 @@
 //! `crictl inspecti`, `ctr images ls name==<ref>` and `ctr images tag` work on `/fake/images`
 //! (lines `<config id> <name> [<target digest>]`), which the test seeds and `ctr images import`
 //! adds to. They answer as containerd 1.6.20 does (checked against a real one, see
-//! tests/node_images.rs): CRI's image ID is the config digest, while `ctr images ls` shows the
+//! tests/it/node_images.rs): CRI's image ID is the config digest, while `ctr images ls` shows the
 //! digest of the image's target — for a classic `docker save` stream a manifest containerd makes
 //! from it (modelled here as a digest of that entry, never the config's), for the containerd
 //! image store's save the index Docker reports as the image ID. A failure is injected with the
