@@ -5,6 +5,7 @@
 //! the database untouched; restore without a terminal needs --yes.
 
 use crate::support;
+use crate::support::cmd::OnyxCommand;
 
 use std::path::Path;
 use std::process::Command;
@@ -17,40 +18,16 @@ use kube::api::PostParams;
 const SELECTOR: &str = "app.kubernetes.io/name=postgresql,app.kubernetes.io/part-of=onyx";
 
 fn psql(port: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            port,
-            "-U",
-            "postgres",
-            "-d",
-            "onyxtest",
-        ])
-        .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    support::psql(port, "onyxtest", sql)
 }
 
 fn onyx(kubeconfig: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_onyx"))
+    let home = kubeconfig.parent().unwrap();
+    let run = OnyxCommand::new(home)
         .args(args)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .env("ONYX_NO_UPDATE_CHECK", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!err.contains("panicked"), "{err}");
-    (out.status.code().unwrap_or(-1), err)
+        .arg_path("--kubeconfig", kubeconfig)
+        .run_blocking();
+    (run.code.unwrap_or(-1), run.stderr)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -12,6 +12,7 @@
 //! Every test uses its own cluster name, ports, kubeconfig and data directory, and removes its
 //! containers and images through drop guards, also when it fails half-way.
 
+use crate::support::cmd::OnyxCommand;
 use crate::support::docker as support;
 
 use crate::support::fake_node;
@@ -181,19 +182,13 @@ impl Drop for TestCluster {
 
 /// The onyx binary with this cluster's kubeconfig and data directory.
 fn onyx(c: &TestCluster, args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_onyx"))
+    let run = OnyxCommand::new(c.dir.path())
+        .with_docker()
         .args(args)
         .env("KUBECONFIG", c.kubeconfig())
         .env("ONYX_DATA_DIR", c.dir.path())
-        .env("NO_COLOR", "1")
-        .env("ONYX_NO_UPDATE_CHECK", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .run_blocking();
+    (run.code.unwrap_or(-1), run.stdout, run.stderr)
 }
 
 const USER_KUBECONFIG: &str = "apiVersion: v1

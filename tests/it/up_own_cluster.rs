@@ -15,6 +15,7 @@
 //! The own cluster has a fixed name (`onyx`): the test refuses to run where an `onyx` node
 //! exists already, so it never touches a user's cluster.
 
+use crate::support::cmd::OnyxCommand;
 use crate::support::docker as support;
 
 use crate::support::fake_node;
@@ -64,23 +65,18 @@ struct Run {
 }
 
 fn onyx(kubeconfig: &Path, data: &Path, args: &[&str]) -> Run {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_onyx"))
+    let run = OnyxCommand::new(data.parent().unwrap())
+        .with_docker()
         .args(args)
         .env("KUBECONFIG", kubeconfig)
         .env("ONYX_DATA_DIR", data)
-        .env("NO_COLOR", "1")
-        .env("ONYX_NO_UPDATE_CHECK", "1")
-        .env_remove("ONYX_CONTEXT")
-        .env_remove("ONYX_KUBECONFIG")
-        .env_remove("ONYX_NAMESPACE")
-        .env_remove("ONYX_PORT")
         .env_remove("BROWSER")
-        .output()
-        .unwrap();
+        .bound(300)
+        .run_blocking();
     Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: run.code.unwrap_or(-1),
+        stdout: run.stdout,
+        stderr: run.stderr,
     }
 }
 

@@ -15,7 +15,6 @@
 use crate::support::{self, cmd::Run};
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
@@ -152,17 +151,7 @@ fn names(dir: &Path) -> Vec<String> {
 }
 
 fn psql(port: &str, db: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-p", port, "-U", "postgres", "-d", db])
-        .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    support::psql(port, db, sql)
 }
 
 async fn status_json(e: &Env) -> Value {

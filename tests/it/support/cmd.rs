@@ -67,6 +67,12 @@ impl OnyxCommand {
         self
     }
 
+    /// An option with a path value (`--kubeconfig FILE`).
+    pub fn arg_path(mut self, option: &str, path: &Path) -> OnyxCommand {
+        self.cmd.arg(option).arg(path);
+        self
+    }
+
     pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> OnyxCommand {
         self.cmd.env(key, value);
         self
@@ -74,6 +80,16 @@ impl OnyxCommand {
 
     pub fn env_remove(mut self, key: &str) -> OnyxCommand {
         self.cmd.env_remove(key);
+        self
+    }
+
+    /// Lets onyx reach the caller's Docker engine: `DOCKER_HOST` as the caller has it, else none
+    /// (onyx then searches the usual sockets).
+    pub fn with_docker(mut self) -> OnyxCommand {
+        match std::env::var_os("DOCKER_HOST") {
+            Some(v) => self.cmd.env("DOCKER_HOST", v),
+            None => self.cmd.env_remove("DOCKER_HOST"),
+        };
         self
     }
 
@@ -101,6 +117,40 @@ impl OnyxCommand {
     pub async fn run(self) -> Run {
         let (child, started, bound) = self.spawn();
         finish(child, started, bound).await
+    }
+}
+
+impl OnyxCommand {
+    /// Run to the end within the bound, from a test that is not async (or from a blocking task).
+    pub fn run_blocking(self) -> Run {
+        let bound = self.bound;
+        let mut cmd = self.into_command();
+        let started = Instant::now();
+        let child = cmd.spawn().expect("onyx starts");
+        let pid = child.id();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let out =
+            runtime.block_on(async { tokio::time::timeout(bound, child.wait_with_output()).await });
+        let Ok(out) = out else {
+            if let Some(pid) = pid {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+            panic!("onyx did not finish within {bound:?}");
+        };
+        let out = out.expect("onyx runs");
+        let run = Run {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            took: started.elapsed(),
+        };
+        assert!(!run.stderr.contains("panicked"), "onyx panicked: {run:?}");
+        run
     }
 }
 

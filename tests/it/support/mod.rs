@@ -118,3 +118,19 @@ pub fn own_cluster_lock() -> std::sync::MutexGuard<'static, ()> {
     static OWN_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
     OWN_CLUSTER.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// `psql` against the test PostgreSQL on 127.0.0.1:`port` as `postgres`, one statement list in
+/// `db`, unaligned tuples only; fails the test when psql does.
+pub fn psql(port: &str, db: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", port, "-U", "postgres", "-d", db])
+        .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
