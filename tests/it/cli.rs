@@ -668,7 +668,7 @@ fn cluster_status_without_a_cluster_says_how_to_make_one() {
         return;
     }
     // No test makes the own cluster meanwhile.
-    let _own = crate::support::own_cluster_lock();
+    let _own = crate::support::own_cluster_lock_blocking();
     let home = tempfile::tempdir().unwrap();
     let probe = Command::new(env!("CARGO_BIN_EXE_onyx"))
         .args(["cluster", "list", "-o", "json"])

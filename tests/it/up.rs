@@ -822,7 +822,7 @@ async fn unreachable_cluster_names_context_and_server() {
     // named engine that is dead would be the error instead), onyx looks for its node and says the
     // cluster is not there; else, that the context is missing. No test makes the own cluster
     // meanwhile.
-    let _own = support::own_cluster_lock();
+    let _own = support::own_cluster_lock().await;
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_onyx"));
     cmd.args(["status"]).env("KUBECONFIG", &kubeconfig);
     isolate(&mut cmd, dir.path());

@@ -136,7 +136,7 @@ fn skip(what: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back() {
     // The own cluster's fixed name: no other test may look for it meanwhile.
-    let _own = crate::support::own_cluster_lock();
+    let _own = crate::support::own_cluster_lock().await;
     onyx::init_tls();
     let Some(docker) = support::engine("own-cluster up").await else {
         return;

@@ -114,10 +114,17 @@ pub fn postgres_pod_env<'a>(port: &'a str, db: &'a str) -> [(&'static str, &'a s
 /// Held by a test for as long as it makes onyx's own cluster (fixed name `onyx`, node
 /// `onyx-control-plane`) or asserts that there is none: one process runs all tests, and these
 /// would otherwise see each other's node.
-pub fn own_cluster_lock() -> std::sync::MutexGuard<'static, ()> {
-    static OWN_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    OWN_CLUSTER.lock().unwrap_or_else(|e| e.into_inner())
+pub async fn own_cluster_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    OWN_CLUSTER.lock().await
 }
+
+/// [`own_cluster_lock`] for a test that is not async.
+pub fn own_cluster_lock_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    OWN_CLUSTER.blocking_lock()
+}
+
+/// A tokio lock: held across awaits, and never poisoned by a failed test.
+static OWN_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// `psql` against the test PostgreSQL on 127.0.0.1:`port` as `postgres`, one statement list in
 /// `db`, unaligned tuples only; fails the test when psql does.
