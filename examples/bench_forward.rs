@@ -10,7 +10,7 @@
 // A benchmark's results are its stdout.
 #![allow(clippy::print_stdout)]
 
-#[path = "../tests/support/stand_in_nginx.rs"]
+#[path = "../tests/it/support/stand_in_nginx.rs"]
 mod stand_in_nginx;
 
 use std::net::SocketAddr;

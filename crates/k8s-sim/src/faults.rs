@@ -129,6 +129,9 @@ pub struct ExecRule {
     pub target: Target,
     /// Run this instead of the requested command; `None` runs the requested command.
     pub command: Option<Vec<String>>,
+    /// Variables added to the process's environment (the container's, in a real pod).
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 /// Which API requests an HTTP fault applies to: all conditions given must hold.

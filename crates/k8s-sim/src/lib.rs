@@ -20,6 +20,7 @@
 
 mod api;
 pub mod apply;
+pub mod client;
 mod controllers;
 pub mod error;
 pub mod faults;
@@ -336,7 +337,27 @@ impl Sim {
     /// `exec` into the pods `target` selects runs a local process: `command` if given, else the
     /// command the client asked for, as is.
     pub fn on_exec(&self, target: Target, command: Option<Vec<String>>) {
-        self.shared.world().execs.push(ExecRule { target, command });
+        self.on_exec_with_env(target, command, &[]);
+    }
+
+    /// As [`Sim::on_exec`], with these variables added to the process's environment: what the
+    /// container's environment would give the command in a real pod (a runtime execs in the
+    /// container's environment), without setting them on the whole test process.
+    pub fn on_exec_with_env(
+        &self,
+        target: Target,
+        command: Option<Vec<String>>,
+        env: &[(&str, &str)],
+    ) {
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.shared.world().execs.push(ExecRule {
+            target,
+            command,
+            env,
+        });
     }
 
     /// Appends a line to a container's current log.

@@ -479,8 +479,9 @@ pub async fn exec(
     let argv = rule
         .as_ref()
         .map(|r| r.command.clone().unwrap_or_else(|| command.clone()));
+    let env = rule.map(|r| r.env).unwrap_or_default();
     ws.protocols(["v5.channel.k8s.io", "v4.channel.k8s.io"])
-        .on_upgrade(move |socket| exec_session(socket, shared, uid, argv, command, want_stdin))
+        .on_upgrade(move |socket| exec_session(socket, shared, uid, argv, env, command, want_stdin))
 }
 
 fn exit_status(code: i32, command: &[String]) -> Value {
@@ -500,6 +501,7 @@ async fn exec_session(
     shared: Arc<Shared>,
     uid: String,
     argv: Option<Vec<String>>,
+    env: std::collections::BTreeMap<String, String>,
     requested: Vec<String>,
     want_stdin: bool,
 ) {
@@ -519,6 +521,7 @@ async fn exec_session(
     };
     let mut cmd = tokio::process::Command::new(&argv[0]);
     cmd.args(&argv[1..])
+        .envs(env)
         .stdin(if want_stdin {
             std::process::Stdio::piped()
         } else {

@@ -389,7 +389,7 @@ fn migrations_run_once_under_a_lock_before_the_api() {
                 .chain(&spec.containers)
             {
                 // Running migrations: `alembic upgrade`. The workers' wait only reads the head
-                // (tests/contracts_workers.rs).
+                // (tests/it/contracts_workers.rs).
                 if command(c).contains("alembic") && command(c).contains("upgrade") {
                     running.push(format!("{svc}/{}", c.name));
                 }
@@ -467,7 +467,7 @@ fn the_only_root_container_is_the_cache_copy() {
                 let sc = c.security_context.as_ref().unwrap();
                 if sc.run_as_user == Some(0) || sc.run_as_non_root == Some(false) {
                     // The workers' supervisord is root by its own config and writes its root
-                    // filesystem (why, and what it may write: tests/contracts_workers.rs).
+                    // filesystem (why, and what it may write: tests/it/contracts_workers.rs).
                     if (svc, c.name.as_str()) != ("background", "background") {
                         assert_eq!(sc.read_only_root_filesystem, Some(true));
                     }
@@ -846,7 +846,7 @@ fn minio_command_and_health() {
 
 /// nginx:1.23.4-alpine: user nginx is uid 101, so it listens on 8080 (not 80) and runs our config.
 /// The routing is Onyx v2.3.0's `deployment/data/nginx/app.conf.template`: `/api` stripped,
-/// unbuffered, HTTP/1.1 (tests/nginx_gateway.rs runs it with real nginx).
+/// unbuffered, HTTP/1.1 (tests/it/nginx_gateway.rs runs it with real nginx).
 #[test]
 fn gateway_user_port_and_routing() {
     for s in every_stack() {
@@ -911,17 +911,15 @@ mod with_the_simulator {
     const NS: &str = "contracts";
 
     async fn sim_target(cluster_domain: &str) -> (Sim, tempfile::TempDir, Target) {
-        let sim = Sim::start(SimConfig {
-            ready_delay: Duration::from_millis(100),
-            crash_interval: Duration::from_millis(100),
+        let crate::support::sim::SimEnv {
+            sim,
+            dir,
+            kubeconfig,
+        } = crate::support::sim::SimEnv::start(SimConfig {
             cluster_domain: cluster_domain.into(),
-            ..SimConfig::default()
+            ..crate::support::sim::timing(100, Some(100))
         })
-        .await
-        .expect("simulator starts");
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        sim.write_kubeconfig(&kubeconfig).unwrap();
+        .await;
         let target = connect(
             &ConnectOptions {
                 kubeconfig: Some(kubeconfig),

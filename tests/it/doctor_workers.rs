@@ -5,7 +5,7 @@
 //! from REDISCLI_AUTH, and the judge reads its output. Only the port differs from the pod (a
 //! `redis-cli` wrapper on PATH adds `-p`).
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};

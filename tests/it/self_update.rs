@@ -2,7 +2,7 @@
 //! API with archives and a checksum file built in the test): the binary is replaced only after the
 //! checksum matches, and the new one runs; every failure leaves the old binary intact and working.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

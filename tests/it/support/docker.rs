@@ -13,26 +13,20 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
 use bollard::query_parameters::{
-    ImportImageOptionsBuilder, PushImageOptionsBuilder, RemoveImageOptionsBuilder,
-    TagImageOptionsBuilder,
+    PushImageOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder,
 };
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 use onyx::docker::engine::{self, EngineEnv};
 use onyx::docker::{ImageEvent, Reporter};
 use sha2::{Digest, Sha256};
 
-/// Whether a missing real part must fail the test instead of skipping it.
-pub fn required() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-        || ["ONYX_REQUIRE_DOCKER", "ONYX_REQUIRE_REAL"]
-            .iter()
-            .any(|k| std::env::var(k).is_ok_and(|v| v == "1"))
-}
+use super::image_tar::{self, add};
 
-/// Say that a test skipped, visibly: straight to the stderr handle, which the test harness does not
-/// capture (it captures only the print macros).
-pub fn skipped(text: &str) {
-    let _ = writeln!(std::io::stderr(), "SKIPPED: {text}");
+pub use super::skipped;
+
+/// Whether a missing Docker part must fail the test instead of skipping it ([`super::required`]).
+pub fn required() -> bool {
+    super::required(super::Part::Docker)
 }
 
 /// The engine, or `None` after printing `SKIPPED: no Docker engine` (panics when required).
@@ -148,14 +142,6 @@ impl Drop for Registry {
     }
 }
 
-fn tar_add(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) {
-    let mut h = tar::Header::new_gnu();
-    h.set_size(data.len() as u64);
-    h.set_mode(mode);
-    h.set_cksum();
-    b.append_data(&mut h, path, data).unwrap();
-}
-
 /// Build an image named `reference` (busybox plus `extra_bytes` of random data, so layers differ
 /// between images) and load it into the engine: a `docker save`-format stream made here. Returns
 /// the image ID, which `cleanup` removes (with every name it has by then) when dropped.
@@ -168,7 +154,7 @@ pub async fn build_image(
     // The layer: bin/busybox, bin/sh → busybox, and a file of random bytes.
     let mut layer = tar::Builder::new(Vec::new());
     let busybox = std::fs::read("/bin/busybox").unwrap_or_else(|_| b"#!busybox missing".to_vec());
-    tar_add(&mut layer, "bin/busybox", &busybox, 0o755);
+    add(&mut layer, "bin/busybox", &busybox, 0o755);
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Symlink);
     h.set_size(0);
@@ -176,45 +162,18 @@ pub async fn build_image(
     layer.append_link(&mut h, "bin/sh", "busybox").unwrap();
     let mut data = vec![0u8; extra_bytes];
     rand_fill(&mut data, reference);
-    tar_add(&mut layer, "data/random", &data, 0o644);
-    tar_add(&mut layer, "data/name", reference.as_bytes(), 0o644);
+    add(&mut layer, "data/random", &data, 0o644);
+    add(&mut layer, "data/name", reference.as_bytes(), 0o644);
     let layer = layer.into_inner().unwrap();
-    let diff_id = hex::encode(Sha256::digest(&layer));
-    let config = serde_json::json!({
-        "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
-        "os": "linux",
-        "config": {"Cmd": ["/bin/sh"]},
-        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
-        "history": [{"created_by": "onyx test"}],
-    })
-    .to_string();
-    let config_id = hex::encode(Sha256::digest(config.as_bytes()));
-    let manifest = serde_json::json!([{
-        "Config": format!("{config_id}.json"),
-        "RepoTags": [reference],
-        "Layers": [format!("{diff_id}/layer.tar")],
-    }])
-    .to_string();
-    let mut save = tar::Builder::new(Vec::new());
-    tar_add(&mut save, &format!("{diff_id}/layer.tar"), &layer, 0o644);
-    tar_add(
-        &mut save,
-        &format!("{config_id}.json"),
-        config.as_bytes(),
-        0o644,
+    let (archive, config_id) = image_tar::docker_save(
+        reference,
+        &layer,
+        serde_json::json!({
+            "config": {"Cmd": ["/bin/sh"]},
+            "history": [{"created_by": "onyx test"}],
+        }),
     );
-    tar_add(&mut save, "manifest.json", manifest.as_bytes(), 0o644);
-    let body = save.into_inner().unwrap();
-    let options = ImportImageOptionsBuilder::new().quiet(true).build();
-    let stream =
-        futures_util::stream::once(
-            async move { Ok::<_, std::io::Error>(bytes::Bytes::from(body)) },
-        );
-    docker
-        .import_image_stream(options, stream, None)
-        .try_collect::<Vec<_>>()
-        .await
-        .expect("load test image");
+    image_tar::import(docker, archive, "test image").await;
     let id = format!("sha256:{config_id}");
     cleanup.add(&id);
     id
@@ -367,4 +326,43 @@ pub async fn remove_container(docker: &Docker, name: &str) {
             ),
         )
         .await;
+}
+
+/// Users of the shared `kind` network in this test binary (cluster_kind's clusters, the own-cluster
+/// test): the first makes it (through the product's own `ensure_network`), the last removes it if
+/// nothing else is attached. One process runs all tests, so no test may remove it on its own.
+static KIND_NETWORK_USERS: Mutex<usize> = Mutex::new(0);
+
+/// Joins the `kind` network's users, making the network if it is not there.
+pub fn kind_network_join(docker: &Docker) {
+    let mut users = KIND_NETWORK_USERS.lock().unwrap_or_else(|e| e.into_inner());
+    *users += 1;
+    let d = docker.clone();
+    // ensure_network is async; run it on a thread of its own while holding the count.
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(onyx::cluster::kind::ensure_network(
+                &d,
+                onyx::cluster::node::NETWORK,
+            ))
+    })
+    .join()
+    .unwrap()
+    .expect("the kind network");
+}
+
+/// Leaves the `kind` network's users; the last one removes it (refused by the engine while
+/// anything is attached).
+pub async fn kind_network_leave(docker: &Docker) {
+    let last = {
+        let mut users = KIND_NETWORK_USERS.lock().unwrap_or_else(|e| e.into_inner());
+        *users -= 1;
+        *users == 0
+    };
+    if last {
+        let _ = docker.remove_network(onyx::cluster::node::NETWORK).await;
+    }
 }

@@ -2,8 +2,7 @@
 //! results on stdout, messages on stderr, clear errors (no panic) for bad bundles, and Ctrl-C
 //! stopping a pull with exit code 130.
 
-#[path = "support/docker.rs"]
-mod support;
+use crate::support::docker as support;
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! Data safety across Onyx releases, driven as the real binary against the Kubernetes API
 //! simulator, with a **real PostgreSQL** (Debian's, started by scripts/test.sh on 127.0.0.1)
 //! behind the simulator's exec, which runs the very pg_dump/psql commands onyx sends to the
-//! PostgreSQL pod (as tests/backup.rs does).
+//! PostgreSQL pod (as tests/it/backup.rs does).
 //!
 //! The binary's pin stays Onyx v2.3.0; the test sets the release recorded on the live API
 //! Deployment (its annotation, as an older or newer onyx would have left it) and shows:
@@ -12,16 +12,15 @@
 //! this onyx's release is the way back; `status -o json` shows both releases; `destroy --data`
 //! lists every claim with its size before it asks.
 
-mod support;
+use crate::support::{self, cmd::Run};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{ConfigMap, PersistentVolumeClaim, Secret, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_sim::{Sim, SimConfig, Target};
+use k8s_sim::Target;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde_json::Value;
@@ -30,35 +29,18 @@ const NS: &str = "onyx-upgrade";
 const RELEASE: &str = "onyx-installer.github.io/onyx-release";
 const PG_SELECTOR: &str = "app.kubernetes.io/name=postgresql,app.kubernetes.io/part-of=onyx";
 
-struct Env {
-    sim: Sim,
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
+/// The simulator with this file's namespace, data dir and backups.
+struct Env(support::sim::SimEnv);
 
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
+impl std::ops::Deref for Env {
+    type Target = support::sim::SimEnv;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 async fn env() -> Env {
-    onyx::init_tls();
-    let sim = Sim::start(SimConfig {
-        ready_delay: Duration::from_millis(100),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator starts");
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).unwrap();
-    Env {
-        sim,
-        dir,
-        kubeconfig,
-    }
+    Env(support::sim::SimEnv::start(support::sim::timing(100, None)).await)
 }
 
 impl Env {
@@ -71,38 +53,7 @@ impl Env {
     }
 
     async fn onyx(&self, args: &[&str]) -> Run {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_onyx"));
-        cmd.args(args)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(["--context", "sim", "-n", NS]);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("ONYX_") || k == "KUBECONFIG" || k == "DOCKER_HOST" {
-                cmd.env_remove(k);
-            }
-        }
-        let home = self.dir.path();
-        cmd.env("HOME", home)
-            .env("XDG_CONFIG_HOME", home.join("config"))
-            .env("XDG_DATA_HOME", home.join("xdg-data"))
-            .env("ONYX_NO_UPDATE_CHECK", "1")
-            .env("NO_COLOR", "1")
-            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let out = tokio::time::timeout(Duration::from_secs(90), cmd.output())
-            .await
-            .expect("onyx finishes within 90s")
-            .expect("onyx runs");
-        let run = Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        assert!(!run.stderr.contains("panicked"), "{run:?}");
-        run
+        self.0.onyx(NS, args).run().await
     }
 
     /// `onyx up` sized to the small profile, backups into this test's data dir.
@@ -124,7 +75,7 @@ impl Env {
     }
 
     fn client(&self) -> kube::Client {
-        kube::Client::try_from(kube::Config::new(self.sim.url().parse().unwrap())).unwrap()
+        self.0.client()
     }
 
     /// Leave the record an older or newer onyx would have left on the API Deployment.
@@ -200,17 +151,7 @@ fn names(dir: &Path) -> Vec<String> {
 }
 
 fn psql(port: &str, db: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args(["-h", "127.0.0.1", "-p", port, "-U", "postgres", "-d", db])
-        .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    support::psql(port, db, sql)
 }
 
 async fn status_json(e: &Env) -> Value {
@@ -221,18 +162,9 @@ async fn status_json(e: &Env) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn upgrades_back_up_first_same_applies_newer_is_refused() {
-    let Ok(port) = std::env::var("ONYX_TEST_PG_PORT") else {
-        support::skip_or_fail("a test PostgreSQL (ONYX_TEST_PG_PORT, started by scripts/test.sh)");
+    let Some(port) = support::test_postgres() else {
         return;
     };
-    // What the PostgreSQL pod's environment provides, here for the commands the simulator execs.
-    // SAFETY: set before any other thread of this test binary reads the environment.
-    unsafe {
-        std::env::set_var("POSTGRES_USER", "postgres");
-        std::env::set_var("POSTGRES_DB", "onyxupgrade");
-        std::env::set_var("PGHOST", "127.0.0.1");
-        std::env::set_var("PGPORT", &port);
-    }
     psql(&port, "postgres", "DROP DATABASE IF EXISTS onyxupgrade");
     psql(&port, "postgres", "CREATE DATABASE onyxupgrade");
     psql(
@@ -248,7 +180,12 @@ async fn upgrades_back_up_first_same_applies_newer_is_refused() {
     );
 
     let e = env().await;
-    e.sim.on_exec(Target::labels(PG_SELECTOR), None);
+    // The commands onyx execs in the PostgreSQL pod run here, with what that pod's environment gives.
+    e.sim.on_exec_with_env(
+        Target::labels(PG_SELECTOR),
+        None,
+        &support::postgres_pod_env(&port, "onyxupgrade"),
+    );
 
     // Install, then the same release again: applied, no backup.
     let first = e.up(&[]).await;

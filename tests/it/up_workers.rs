@@ -5,90 +5,28 @@
 //! The simulator runs no image: it proves onyx deploys, waits for, lists and explains these
 //! workloads, not that Celery starts (scripts/e2e-real.sh is that check).
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_sim::{Fault, Sim, SimConfig, Target};
+use k8s_sim::{Fault, Target};
 use kube::api::Api;
 use serde_json::Value;
 
+use crate::support::{self, cmd::Run};
+
 const NS: &str = "onyx-workers";
 
-struct Env {
-    sim: Sim,
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-#[derive(Debug)]
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
+type Env = support::sim::SimEnv;
 
 async fn env() -> Env {
-    let sim = Sim::start(SimConfig {
-        // Long enough that each service is seen before it is ready, even on a loaded 2-CPU machine
-        // (150 ms let a fast watch see the indexing model server only once it was ready).
-        ready_delay: Duration::from_millis(1500),
-        crash_interval: Duration::from_millis(100),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator starts");
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).unwrap();
-    Env {
-        sim,
-        dir,
-        kubeconfig,
-    }
-}
-
-fn isolate(cmd: &mut tokio::process::Command, home: &Path) {
-    for (k, _) in std::env::vars() {
-        if k.starts_with("ONYX_") || k == "KUBECONFIG" || k == "DOCKER_HOST" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("ONYX_NO_UPDATE_CHECK", "1")
-        .env("NO_COLOR", "1")
-        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    // Long enough that each service is seen before it is ready, even on a loaded 2-CPU machine
+    // (150 ms let a fast watch see the indexing model server only once it was ready).
+    Env::start(support::sim::timing(1500, Some(100))).await
 }
 
 async fn onyx(e: &Env, args: &[&str]) -> Run {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_onyx"));
-    cmd.args(args)
-        .arg("--kubeconfig")
-        .arg(&e.kubeconfig)
-        .args(["--context", "sim", "-n", NS]);
-    isolate(&mut cmd, e.dir.path());
-    let started = Instant::now();
-    let out = tokio::time::timeout(
-        Duration::from_secs(90),
-        cmd.spawn().expect("onyx starts").wait_with_output(),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("onyx did not finish within 90s ({:?})", started.elapsed()))
-    .expect("onyx runs");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    e.onyx(NS, args).run().await
 }
 
-/// `up` with a profile named regardless of this machine (as tests/up.rs does), plus `extra`.
+/// `up` with a profile named regardless of this machine (as tests/it/up.rs does), plus `extra`.
 async fn up(e: &Env, profile: &str, extra: &[&str]) -> Run {
     let mut args = vec![
         "up",
@@ -112,8 +50,7 @@ fn phases<'a>(stderr: &'a str, service: &str) -> Vec<&'a str> {
 }
 
 fn client(e: &Env) -> kube::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    kube::Client::try_from(kube::Config::new(e.sim.url().parse().unwrap())).unwrap()
+    e.client()
 }
 
 async fn deployment_exists(e: &Env, name: &str) -> bool {

@@ -3,8 +3,7 @@
 //! progress, skip of present images, retry across a registry restart, fast failure for a missing
 //! image, and the air-gapped bundle round trip with damaged bundles refused.
 
-#[path = "support/docker.rs"]
-mod support;
+use crate::support::docker as support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

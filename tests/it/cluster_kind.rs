@@ -12,11 +12,10 @@
 //! Every test uses its own cluster name, ports, kubeconfig and data directory, and removes its
 //! containers and images through drop guards, also when it fails half-way.
 
-#[path = "support/docker.rs"]
-mod support;
+use crate::support::cmd::OnyxCommand;
+use crate::support::docker as support;
 
-#[path = "support/fake_node.rs"]
-mod fake_node;
+use crate::support::fake_node;
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -57,10 +56,6 @@ impl Steps {
     }
 }
 
-/// Users of the shared `kind` network in this test binary: the first makes it (through the
-/// product's own `ensure_network`), the last removes it if nothing else is attached.
-static NETWORK_USERS: Mutex<usize> = Mutex::new(0);
-
 /// One test's cluster: its name, files and ports; removes its node (with volume) when dropped.
 struct TestCluster {
     docker: Docker,
@@ -73,22 +68,7 @@ struct TestCluster {
 impl TestCluster {
     async fn new(docker: &Docker, test: &str) -> TestCluster {
         let host = host::gather(docker).await.expect("the engine's facts");
-        {
-            let mut users = NETWORK_USERS.lock().unwrap();
-            *users += 1;
-            let d = docker.clone();
-            // ensure_network is async; run it on a thread of its own while holding the count.
-            std::thread::spawn(move || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap()
-                    .block_on(kind::ensure_network(&d, node::NETWORK))
-            })
-            .join()
-            .unwrap()
-            .expect("the kind network");
-        }
+        support::kind_network_join(docker);
         // Short, unique, valid cluster names (they become host names).
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -195,34 +175,20 @@ impl Drop for TestCluster {
                     let _ = kind::volumes::remove(&docker, &v).await;
                 }
             }
-            let last = {
-                let mut users = NETWORK_USERS.lock().unwrap_or_else(|e| e.into_inner());
-                *users -= 1;
-                *users == 0
-            };
-            if last {
-                // Refused by the engine while anything is attached.
-                let _ = docker.remove_network(node::NETWORK).await;
-            }
+            support::kind_network_leave(&docker).await;
         });
     }
 }
 
 /// The onyx binary with this cluster's kubeconfig and data directory.
 fn onyx(c: &TestCluster, args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_onyx"))
+    let run = OnyxCommand::new(c.dir.path())
+        .with_docker()
         .args(args)
         .env("KUBECONFIG", c.kubeconfig())
         .env("ONYX_DATA_DIR", c.dir.path())
-        .env("NO_COLOR", "1")
-        .env("ONYX_NO_UPDATE_CHECK", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+        .run_blocking();
+    (run.code.unwrap_or(-1), run.stdout, run.stderr)
 }
 
 const USER_KUBECONFIG: &str = "apiVersion: v1

@@ -4,7 +4,8 @@
 //! Shows: identical data after restore; a corrupted, truncated or foreign file is rejected with
 //! the database untouched; restore without a terminal needs --yes.
 
-mod support;
+use crate::support;
+use crate::support::cmd::OnyxCommand;
 
 use std::path::Path;
 use std::process::Command;
@@ -17,56 +18,23 @@ use kube::api::PostParams;
 const SELECTOR: &str = "app.kubernetes.io/name=postgresql,app.kubernetes.io/part-of=onyx";
 
 fn psql(port: &str, sql: &str) -> String {
-    let out = Command::new("psql")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            port,
-            "-U",
-            "postgres",
-            "-d",
-            "onyxtest",
-        ])
-        .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    support::psql(port, "onyxtest", sql)
 }
 
 fn onyx(kubeconfig: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_onyx"))
+    let home = kubeconfig.parent().unwrap();
+    let run = OnyxCommand::new(home)
         .args(args)
-        .arg("--kubeconfig")
-        .arg(kubeconfig)
-        .env("ONYX_NO_UPDATE_CHECK", "1")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!err.contains("panicked"), "{err}");
-    (out.status.code().unwrap_or(-1), err)
+        .arg_path("--kubeconfig", kubeconfig)
+        .run_blocking();
+    (run.code.unwrap_or(-1), run.stderr)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn backup_and_restore_round_trip_through_real_postgres() {
-    let Ok(port) = std::env::var("ONYX_TEST_PG_PORT") else {
-        support::skip_or_fail("a test PostgreSQL (ONYX_TEST_PG_PORT, started by scripts/test.sh)");
+    let Some(port) = support::test_postgres() else {
         return;
     };
-    // What the PostgreSQL pod's environment provides, here for the commands the simulator execs.
-    // SAFETY: set before any other thread of this test binary reads the environment.
-    unsafe {
-        std::env::set_var("POSTGRES_USER", "postgres");
-        std::env::set_var("POSTGRES_DB", "onyxtest");
-        std::env::set_var("PGHOST", "127.0.0.1");
-        std::env::set_var("PGPORT", &port);
-    }
     let admin = Command::new("psql")
         .args([
             "-h",
@@ -99,19 +67,18 @@ async fn backup_and_restore_round_trip_through_real_postgres() {
     );
     let original = psql(&port, "SELECT id, md5(body) FROM chat ORDER BY id");
 
-    onyx::init_tls();
-    let sim = k8s_sim::Sim::start(k8s_sim::SimConfig {
-        ready_delay: Duration::from_millis(100),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).unwrap();
-    sim.on_exec(k8s_sim::Target::labels(SELECTOR), None);
-    let client = kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
-    let pods: Api<Pod> = Api::namespaced(client, "default");
+    let support::sim::SimEnv {
+        sim,
+        dir,
+        kubeconfig,
+    } = support::sim::SimEnv::start(support::sim::timing(100, None)).await;
+    // The commands onyx execs in the PostgreSQL pod run here, with what that pod's environment gives.
+    sim.on_exec_with_env(
+        k8s_sim::Target::labels(SELECTOR),
+        None,
+        &support::postgres_pod_env(&port, "onyxtest"),
+    );
+    let pods: Api<Pod> = Api::namespaced(k8s_sim::client::client_for(&sim), "default");
     let pod: Pod = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "postgresql-0", "labels": {

@@ -5,9 +5,8 @@
 //! services do — what this proves is that doctor asks every service, reads the answers right,
 //! and reports a failing one with its fix and a non-zero exit.
 
-#[path = "support/docker.rs"]
-mod docker_support;
-mod support;
+use crate::support;
+use crate::support::docker as docker_support;
 
 use std::time::Duration;
 
@@ -30,17 +29,16 @@ fn selector(service: &str) -> String {
 }
 
 async fn sim_with(services: &[&str], vespa_answer: &str) -> (k8s_sim::Sim, tempfile::TempDir) {
-    onyx::init_tls();
-    let sim = k8s_sim::Sim::start(k8s_sim::SimConfig {
-        ready_delay: Duration::from_millis(100),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    sim.write_kubeconfig(&dir.path().join("kubeconfig"))
-        .unwrap();
-    sim.on_exec(k8s_sim::Target::labels(&selector("postgresql")), None);
+    let support::sim::SimEnv { sim, dir, .. } =
+        support::sim::SimEnv::start(support::sim::timing(100, None)).await;
+    // PostgreSQL's check runs here against the test PostgreSQL (the gate passed: it is set), with
+    // what the PostgreSQL pod's environment gives it.
+    let port = std::env::var("ONYX_TEST_PG_PORT").expect("the test PostgreSQL");
+    sim.on_exec_with_env(
+        k8s_sim::Target::labels(&selector("postgresql")),
+        None,
+        &support::postgres_pod_env(&port, "postgres"),
+    );
     let answer = |words: &[&str]| Some(words.iter().map(|w| w.to_string()).collect());
     sim.on_exec(
         k8s_sim::Target::labels(&selector("vespa")),
@@ -62,7 +60,7 @@ async fn sim_with(services: &[&str], vespa_answer: &str) -> (k8s_sim::Sim, tempf
         k8s_sim::Target::labels(&selector("nginx")),
         answer(&["echo", "200"]),
     );
-    let client = kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap();
+    let client = k8s_sim::client::client_for(&sim);
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     for s in services {
         let pod: Pod = serde_json::from_value(serde_json::json!({
@@ -83,10 +81,7 @@ async fn sim_with(services: &[&str], vespa_answer: &str) -> (k8s_sim::Sim, tempf
     .unwrap();
     pvcs.create(&PostParams::default(), &pvc).await.unwrap();
     // Every pod Ready (and the claim Bound) before doctor looks: polled, bounded.
-    let pods: Api<Pod> = Api::namespaced(
-        kube::Client::try_from(kube::Config::new(sim.url().parse().unwrap())).unwrap(),
-        "default",
-    );
+    let pods: Api<Pod> = Api::namespaced(k8s_sim::client::client_for(&sim), "default");
     let all_ready = async {
         loop {
             let list = pods.list(&Default::default()).await.unwrap();
@@ -112,17 +107,9 @@ async fn sim_with(services: &[&str], vespa_answer: &str) -> (k8s_sim::Sim, tempf
     (sim, dir)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn doctor(dir: &std::path::Path) -> (i32, serde_json::Value, String) {
     let kubeconfig = dir.join("kubeconfig");
-    let port = free_port().to_string();
+    let port = support::free_port().to_string();
     let out = tokio::task::spawn_blocking(move || {
         std::process::Command::new(env!("CARGO_BIN_EXE_onyx"))
             .args([
@@ -158,25 +145,14 @@ fn finding<'a>(v: &'a serde_json::Value, check: &str) -> &'a serde_json::Value {
         .unwrap_or_else(|| panic!("no {check} finding in {v:#}"))
 }
 
-fn set_pg_env() -> bool {
-    let Ok(port) = std::env::var("ONYX_TEST_PG_PORT") else {
-        support::skip_or_fail("a test PostgreSQL (ONYX_TEST_PG_PORT, started by scripts/test.sh)");
-        return false;
-    };
-    // SAFETY: set once, before the simulators (and their exec threads) start in this binary;
-    // every test sets the same values.
-    unsafe {
-        std::env::set_var("POSTGRES_USER", "postgres");
-        std::env::set_var("POSTGRES_DB", "postgres");
-        std::env::set_var("PGHOST", "127.0.0.1");
-        std::env::set_var("PGPORT", port);
-    }
-    true
+/// The gate for the test PostgreSQL that doctor's `SELECT 1` runs against.
+fn have_pg() -> bool {
+    support::test_postgres().is_some()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_healthy_stack_passes_every_check() {
-    if docker_support::engine("doctor").await.is_none() || !set_pg_env() {
+    if docker_support::engine("doctor").await.is_none() || !have_pg() {
         return;
     }
     let (_sim, dir) = sim_with(SERVICES, r#"{"status":{"code":"up"}}"#).await;
@@ -229,7 +205,7 @@ async fn a_healthy_stack_passes_every_check() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failing_services_are_named_with_a_fix_and_a_non_zero_exit() {
-    if docker_support::engine("doctor").await.is_none() || !set_pg_env() {
+    if docker_support::engine("doctor").await.is_none() || !have_pg() {
         return;
     }
     let without_redis: Vec<&str> = SERVICES.iter().copied().filter(|s| *s != "redis").collect();

@@ -17,11 +17,9 @@
 //! case against the real containerd imports the OCI layout that store's `docker save` writes
 //! (built in the test) and checks containerd records its index digest as the target.
 
-#[path = "support/docker.rs"]
-mod support;
+use crate::support::docker as support;
 
-#[path = "support/fake_node.rs"]
-mod fake_node;
+use crate::support::fake_node;
 
 use std::time::Duration;
 

@@ -6,62 +6,24 @@
 //! converges; transient API errors during apply are absorbed; `down` → `up` keeps claims and
 //! Secrets; `destroy` keeps claims unless `--data`; `status -o json` and its exit codes; Ctrl-C
 //! during the wait leaves a state the next `up` completes; the idempotent re-run.
-// A skip or a timing is reported on stderr, past the test harness's capture.
-#![allow(clippy::print_stderr)]
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
-use k8s_sim::{Fault, RequestFilter, Sim, SimConfig, Target};
+use k8s_sim::{Fault, RequestFilter, Target};
 use kube::api::{Api, ListParams};
 use serde_json::Value;
 
-#[path = "support/stand_in_nginx.rs"]
-mod stand_in_nginx;
+use crate::support::cmd::{Run, isolate};
+use crate::support::{self, stand_in_nginx};
 
 const NS: &str = "onyx-test";
 
-struct Env {
-    sim: Sim,
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-}
-
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    took: Duration,
-}
-
-impl std::fmt::Debug for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {:?} after {:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.took, self.stdout, self.stderr
-        )
-    }
-}
+type Env = support::sim::SimEnv;
 
 async fn env_with(ready_ms: u64) -> Env {
-    let sim = Sim::start(SimConfig {
-        ready_delay: Duration::from_millis(ready_ms),
-        crash_interval: Duration::from_millis(100),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("simulator starts");
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&kubeconfig).unwrap();
-    Env {
-        sim,
-        dir,
-        kubeconfig,
-    }
+    Env::start(support::sim::timing(ready_ms, Some(100))).await
 }
 
 async fn env() -> Env {
@@ -69,50 +31,15 @@ async fn env() -> Env {
 }
 
 fn command(e: &Env, args: &[&str]) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_onyx"));
-    cmd.args(args)
-        .arg("--kubeconfig")
-        .arg(&e.kubeconfig)
-        .args(["--context", "sim", "-n", NS]);
-    isolate(&mut cmd, e.dir.path());
-    cmd
-}
-
-fn isolate(cmd: &mut tokio::process::Command, home: &Path) {
-    for (k, _) in std::env::vars() {
-        if k.starts_with("ONYX_") || k == "KUBECONFIG" || k == "DOCKER_HOST" {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join("config"))
-        .env("ONYX_NO_UPDATE_CHECK", "1")
-        .env("NO_COLOR", "1")
-        // No Docker engine: sizing uses the host, quickly.
-        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    e.onyx(NS, args).into_command()
 }
 
 async fn finish(child: tokio::process::Child, started: Instant, bound: u64) -> Run {
-    let out = tokio::time::timeout(Duration::from_secs(bound), child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("onyx did not finish within {bound}s"))
-        .expect("onyx runs");
-    Run {
-        code: out.status.code(),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        took: started.elapsed(),
-    }
+    support::cmd::finish(child, started, Duration::from_secs(bound)).await
 }
 
 async fn onyx(e: &Env, args: &[&str]) -> Run {
-    let started = Instant::now();
-    let child = command(e, args).spawn().expect("onyx starts");
-    finish(child, started, 90).await
+    e.onyx(NS, args).run().await
 }
 
 /// `onyx up` sized to the small profile whatever this machine is.
@@ -133,10 +60,7 @@ async fn up(e: &Env, timeout: &str) -> Run {
 }
 
 fn client(e: &Env) -> kube::Client {
-    // kube (ring) and other dependencies (aws-lc-rs) both link a rustls provider.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = kube::Config::new(e.sim.url().parse().unwrap());
-    kube::Client::try_from(config).unwrap()
+    e.client()
 }
 
 async fn secrets(e: &Env) -> Vec<(String, Value)> {
@@ -896,7 +820,9 @@ async fn unreachable_cluster_names_context_and_server() {
     // lacks (`up` would make the cluster; it is not run here, as that pulls the node image).
     // Where a Docker engine answers (with no DOCKER_HOST the child searches the usual sockets; a
     // named engine that is dead would be the error instead), onyx looks for its node and says the
-    // cluster is not there; else, that the context is missing.
+    // cluster is not there; else, that the context is missing. No test makes the own cluster
+    // meanwhile.
+    let _own = support::own_cluster_lock().await;
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_onyx"));
     cmd.args(["status"]).env("KUBECONFIG", &kubeconfig);
     isolate(&mut cmd, dir.path());

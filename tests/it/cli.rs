@@ -1,8 +1,6 @@
 //! The command line as a user meets it: help texts, `plan`, and the messages for bad flags, bad
 //! config and machines that are too small, snapshotted (insta) with temp paths redacted. Also the
 //! exit codes and that errors never show a panic or backtrace.
-// A skip or a timing is reported on stderr, past the test harness's capture.
-#![allow(clippy::print_stderr)]
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -637,8 +635,8 @@ fn no_color_also_for_log_lines_on_a_terminal() {
 
 /// A failed `up` on onyx's own cluster leaves no data directory behind, whether it was named by
 /// --data-dir or ONYX_DATA_DIR. (The own cluster keeps its data in the Docker volume `onyx-data`;
-/// the data dir holds `up`'s pre-upgrade backups — tests/upgrade.rs passes --data-dir — and an
-/// older onyx's `data/`, which tests/up_own_cluster.rs reads through ONYX_DATA_DIR.)
+/// the data dir holds `up`'s pre-upgrade backups — tests/it/upgrade.rs passes --data-dir — and an
+/// older onyx's `data/`, which tests/it/up_own_cluster.rs reads through ONYX_DATA_DIR.)
 #[test]
 fn a_failed_up_leaves_no_data_dir_behind() {
     let home = tempfile::tempdir().unwrap();
@@ -669,6 +667,8 @@ fn cluster_status_without_a_cluster_says_how_to_make_one() {
         assert!(std::env::var("CI").is_err(), "no Docker engine");
         return;
     }
+    // No test makes the own cluster meanwhile.
+    let _own = crate::support::own_cluster_lock_blocking();
     let home = tempfile::tempdir().unwrap();
     let probe = Command::new(env!("CARGO_BIN_EXE_onyx"))
         .args(["cluster", "list", "-o", "json"])

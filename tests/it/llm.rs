@@ -506,11 +506,7 @@ async fn an_api_that_does_not_answer() {
 async fn the_admin_login_lives_in_the_onyx_admin_secret() {
     use k8s_openapi::api::core::v1::Secret;
     onyx::init_tls();
-    let sim = k8s_sim::Sim::start(k8s_sim::SimConfig::default())
-        .await
-        .unwrap();
-    let config = kube::Config::new(sim.url().parse().unwrap());
-    let client = kube::Client::try_from(config).unwrap();
+    let (_sim, client) = k8s_sim::client::start().await;
     let store = SecretStore::new(client.clone(), "default");
     assert_eq!(store.load().await.unwrap(), None);
 

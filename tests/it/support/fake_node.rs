@@ -13,7 +13,7 @@
 //! `crictl inspecti`, `ctr images ls name==<ref>` and `ctr images tag` work on `/fake/images`
 //! (lines `<config id> <name> [<target digest>]`), which the test seeds and `ctr images import`
 //! adds to. They answer as containerd 1.6.20 does (checked against a real one, see
-//! tests/node_images.rs): CRI's image ID is the config digest, while `ctr images ls` shows the
+//! tests/it/node_images.rs): CRI's image ID is the config digest, while `ctr images ls` shows the
 //! digest of the image's target — for a classic `docker save` stream a manifest containerd makes
 //! from it (modelled here as a digest of that entry, never the config's), for the containerd
 //! image store's save the index Docker reports as the image ID. A failure is injected with the
@@ -34,11 +34,10 @@
 use std::path::{Path, PathBuf};
 
 use bollard::Docker;
-use bollard::query_parameters::ImportImageOptionsBuilder;
-use futures_util::TryStreamExt;
 use sha2::{Digest, Sha256};
 
-use crate::support::Cleanup;
+use super::docker::Cleanup;
+use super::image_tar::{self, add, dir, link};
 
 const INIT: &str = r#"#!/bin/sh
 trap 'echo "fake init: stopping"; exit 0' TERM INT
@@ -237,37 +236,7 @@ EOF
 "#;
 
 /// kind's kindnet manifest in small: both of kind's markers, the pod subnet template field.
-pub const CNI: &str = "# kindnetd networking manifest (onyx test fixture)
-# would you kindly template this file
-# would you kindly patch this file
----
-apiVersion: v1
-kind: ServiceAccount
-metadata:
-  name: kindnet
-  namespace: kube-system
----
-apiVersion: apps/v1
-kind: DaemonSet
-metadata:
-  name: kindnet
-  namespace: kube-system
-spec:
-  selector:
-    matchLabels:
-      app: kindnet
-  template:
-    metadata:
-      labels:
-        app: kindnet
-    spec:
-      containers:
-      - name: kindnet-cni
-        image: docker.io/kindest/kindnetd:v20260820-69b56db7
-        env:
-        - name: POD_SUBNET
-          value: {{ .PodSubnet }}
-";
+pub const CNI: &str = include_str!("../fixtures/kindnet.yaml");
 
 /// kind's local-path storage manifest in small.
 pub const STORAGE: &str = "apiVersion: v1
@@ -286,32 +255,6 @@ provisioner: rancher.io/local-path
 volumeBindingMode: WaitForFirstConsumer
 reclaimPolicy: Delete
 ";
-
-fn add(b: &mut tar::Builder<Vec<u8>>, path: &str, data: &[u8], mode: u32) {
-    let mut h = tar::Header::new_gnu();
-    h.set_size(data.len() as u64);
-    h.set_mode(mode);
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_cksum();
-    b.append_data(&mut h, path, data).unwrap();
-}
-
-fn dir(b: &mut tar::Builder<Vec<u8>>, path: &str) {
-    let mut h = tar::Header::new_gnu();
-    h.set_size(0);
-    h.set_mode(0o755);
-    h.set_entry_type(tar::EntryType::Directory);
-    h.set_cksum();
-    b.append_data(&mut h, path, std::io::empty()).unwrap();
-}
-
-fn link(b: &mut tar::Builder<Vec<u8>>, path: &str, target: &str) {
-    let mut h = tar::Header::new_gnu();
-    h.set_entry_type(tar::EntryType::Symlink);
-    h.set_size(0);
-    h.set_mode(0o777);
-    b.append_link(&mut h, path, target).unwrap();
-}
 
 /// Build the fake node image as `onyx-test/fake-kind-node:<tag>` (and, when `broken_entrypoint`,
 /// with an entrypoint that doesn't exist, so the container can't start). Removed by `cleanup`.
@@ -502,51 +445,24 @@ async fn build_image(
         0o644,
     );
     let layer = layer.into_inner().unwrap();
-    let diff_id = hex::encode(Sha256::digest(&layer));
     let entrypoint = if broken_entrypoint {
         "/sbin/no-such-init"
     } else {
         "/sbin/init"
     };
-    let config = serde_json::json!({
-        "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
-        "os": "linux",
-        "config": {
-            "Entrypoint": [entrypoint],
-            "Env": ["PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"],
-            "Labels": {"org.onyx.test-fixture": "fake kind node"},
-        },
-        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
-        "history": [{"created_by": "onyx test fixture: fake kind node"}],
-    })
-    .to_string();
-    let config_id = hex::encode(Sha256::digest(config.as_bytes()));
-    let manifest = serde_json::json!([{
-        "Config": format!("{config_id}.json"),
-        "RepoTags": [reference],
-        "Layers": [format!("{diff_id}/layer.tar")],
-    }])
-    .to_string();
-    let mut save = tar::Builder::new(Vec::new());
-    add(&mut save, &format!("{diff_id}/layer.tar"), &layer, 0o644);
-    add(
-        &mut save,
-        &format!("{config_id}.json"),
-        config.as_bytes(),
-        0o644,
+    let (archive, _) = image_tar::docker_save(
+        &reference,
+        &layer,
+        serde_json::json!({
+            "config": {
+                "Entrypoint": [entrypoint],
+                "Env": ["PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"],
+                "Labels": {"org.onyx.test-fixture": "fake kind node"},
+            },
+            "history": [{"created_by": "onyx test fixture: fake kind node"}],
+        }),
     );
-    add(&mut save, "manifest.json", manifest.as_bytes(), 0o644);
-    let body = bytes::Bytes::from(save.into_inner().unwrap());
-    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
-    docker
-        .import_image_stream(
-            ImportImageOptionsBuilder::new().quiet(true).build(),
-            stream,
-            None,
-        )
-        .try_collect::<Vec<_>>()
-        .await
-        .expect("load the fake node image");
+    image_tar::import(docker, archive, "the fake node image").await;
     cleanup.add(&reference);
     reference
 }
@@ -557,10 +473,10 @@ pub fn available(test: &str) -> bool {
     if std::path::Path::new("/bin/busybox").is_file() {
         return true;
     }
-    if crate::support::required() {
+    if super::required(super::Part::Docker) {
         panic!("{test}: /bin/busybox (busybox-static) is required here (CI/ONYX_REQUIRE_*)");
     }
-    crate::support::skipped(&format!("no /bin/busybox for the fake node image ({test})"));
+    super::skipped(&format!("no /bin/busybox for the fake node image ({test})"));
     false
 }
 
@@ -649,45 +565,18 @@ pub async fn build_real_containerd(
     }
     add(&mut layer, "usr/bin/crictl", REAL_CRICTL.as_bytes(), 0o755);
     let layer = layer.into_inner().unwrap();
-    let diff_id = hex::encode(Sha256::digest(&layer));
-    let config = serde_json::json!({
-        "architecture": std::env::consts::ARCH.replace("x86_64", "amd64").replace("aarch64", "arm64"),
-        "os": "linux",
-        "config": {
-            "Entrypoint": ["/usr/bin/containerd"],
-            "Env": ["PATH=/usr/bin:/bin"],
-            "Labels": {"org.onyx.test-fixture": "real containerd node"},
-        },
-        "rootfs": {"type": "layers", "diff_ids": [format!("sha256:{diff_id}")]},
-    })
-    .to_string();
-    let config_id = hex::encode(Sha256::digest(config.as_bytes()));
-    let manifest = serde_json::json!([{
-        "Config": format!("{config_id}.json"),
-        "RepoTags": [reference],
-        "Layers": [format!("{diff_id}/layer.tar")],
-    }])
-    .to_string();
-    let mut save = tar::Builder::new(Vec::new());
-    add(&mut save, &format!("{diff_id}/layer.tar"), &layer, 0o644);
-    add(
-        &mut save,
-        &format!("{config_id}.json"),
-        config.as_bytes(),
-        0o644,
+    let (archive, _) = image_tar::docker_save(
+        &reference,
+        &layer,
+        serde_json::json!({
+            "config": {
+                "Entrypoint": ["/usr/bin/containerd"],
+                "Env": ["PATH=/usr/bin:/bin"],
+                "Labels": {"org.onyx.test-fixture": "real containerd node"},
+            },
+        }),
     );
-    add(&mut save, "manifest.json", manifest.as_bytes(), 0o644);
-    let body = bytes::Bytes::from(save.into_inner().unwrap());
-    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
-    docker
-        .import_image_stream(
-            ImportImageOptionsBuilder::new().quiet(true).build(),
-            stream,
-            None,
-        )
-        .try_collect::<Vec<_>>()
-        .await
-        .expect("load the real containerd node image");
+    image_tar::import(docker, archive, "the real containerd node image").await;
     cleanup.add(&reference);
     Some(reference)
 }

@@ -2,7 +2,7 @@
 //! strictly against the real Kubernetes schemas (1.30 and 1.36), and carries what the stack needs
 //! to run safely — sizes, probes, start order, labels, security, credentials.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;

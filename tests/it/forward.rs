@@ -4,7 +4,7 @@
 //!
 //! One simulator per test; every wait is bounded; everything listens on 127.0.0.1 only.
 
-mod support;
+use crate::support;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,23 +18,9 @@ use onyx::stack::render::{Object, embedded_objects};
 use support::stand_in_nginx::StandIn;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use k8s_sim::client::{client_for, within};
+
 const NGINX: &str = "app.kubernetes.io/name=nginx";
-
-async fn within<F: std::future::Future>(secs: u64, what: &str, f: F) -> F::Output {
-    match tokio::time::timeout(Duration::from_secs(secs), f).await {
-        Ok(v) => v,
-        Err(_) => panic!("timed out after {secs}s: {what}"),
-    }
-}
-
-fn client_for(sim: &Sim) -> kube::Client {
-    onyx::init_tls();
-    let mut config = kube::Config::new(sim.url().parse().expect("url"));
-    config.default_namespace = "default".into();
-    config.read_timeout = Some(Duration::from_secs(20));
-    config.connect_timeout = Some(Duration::from_secs(5));
-    kube::Client::try_from(config).expect("client")
-}
 
 /// A simulator with the stack's nginx Service + Deployment applied and its pod ready; the pod's
 /// port 8080 (the Service's `http` target port) is mapped to `stand_in`.

@@ -3,7 +3,7 @@
 //! doesn't match), the Homebrew formula generated from the checksums and checked by Ruby, and the
 //! shell scripts kept shellcheck-clean.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

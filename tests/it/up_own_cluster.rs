@@ -14,14 +14,11 @@
 //!
 //! The own cluster has a fixed name (`onyx`): the test refuses to run where an `onyx` node
 //! exists already, so it never touches a user's cluster.
-// A skip or a timing is reported on stderr, past the test harness's capture.
-#![allow(clippy::print_stderr)]
 
-#[path = "support/docker.rs"]
-mod support;
+use crate::support::cmd::OnyxCommand;
+use crate::support::docker as support;
 
-#[path = "support/fake_node.rs"]
-mod fake_node;
+use crate::support::fake_node;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -53,7 +50,7 @@ impl Drop for Guard {
         let made = std::mem::take(&mut self.made);
         support::in_drop(async move {
             support::remove_container(&docker, &node).await;
-            let _ = docker.remove_network(onyx::cluster::node::NETWORK).await;
+            support::kind_network_leave(&docker).await;
             for image in made {
                 support::remove(&docker, &image).await;
             }
@@ -68,23 +65,18 @@ struct Run {
 }
 
 fn onyx(kubeconfig: &Path, data: &Path, args: &[&str]) -> Run {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_onyx"))
+    let run = OnyxCommand::new(data.parent().unwrap())
+        .with_docker()
         .args(args)
         .env("KUBECONFIG", kubeconfig)
         .env("ONYX_DATA_DIR", data)
-        .env("NO_COLOR", "1")
-        .env("ONYX_NO_UPDATE_CHECK", "1")
-        .env_remove("ONYX_CONTEXT")
-        .env_remove("ONYX_KUBECONFIG")
-        .env_remove("ONYX_NAMESPACE")
-        .env_remove("ONYX_PORT")
         .env_remove("BROWSER")
-        .output()
-        .unwrap();
+        .bound(300)
+        .run_blocking();
     Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: run.code.unwrap_or(-1),
+        stdout: run.stdout,
+        stderr: run.stderr,
     }
 }
 
@@ -143,6 +135,8 @@ fn skip(what: &str) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back() {
+    // The own cluster's fixed name: no other test may look for it meanwhile.
+    let _own = crate::support::own_cluster_lock().await;
     onyx::init_tls();
     let Some(docker) = support::engine("own-cluster up").await else {
         return;
@@ -164,6 +158,7 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
     };
     let cleanup = Cleanup::new(&docker);
     let image = fake_node::build_with_api(&docker, &cleanup, &support::unique("node"), &sim).await;
+    support::kind_network_join(&docker);
     let mut guard = Guard {
         docker: docker.clone(),
         node: node.clone(),

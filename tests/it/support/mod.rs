@@ -1,0 +1,143 @@
+//! What the integration tests share: the `onyx` command with an isolated home ([`cmd`]), the
+//! simulator with its kubeconfig ([`sim`]), image archives built here ([`image_tar`]), the real
+//! Docker parts ([`docker`]) and the fake kind node ([`fake_node`]), stand-ins ([`http`],
+//! [`stand_in_nginx`]), and the one rule for skipping when a real part is missing (never under
+//! CI, where scripts/test.sh installs them).
+#![allow(dead_code)]
+
+pub mod cmd;
+pub mod docker;
+pub mod fake_node;
+pub mod http;
+pub mod image_tar;
+pub mod sim;
+pub mod stand_in_nginx;
+
+use std::io::Write;
+use std::path::PathBuf;
+
+/// The real part a test needs: Docker ones (the engine, docker-registry, busybox for the node
+/// images) may also be required by `ONYX_REQUIRE_DOCKER=1`, every one by `CI=true` or
+/// `ONYX_REQUIRE_REAL=1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Docker,
+    Other,
+}
+
+/// True when a missing `part` must fail the test instead of skipping it.
+pub fn required(part: Part) -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+        || std::env::var("ONYX_REQUIRE_REAL").is_ok_and(|v| v == "1")
+        || (part == Part::Docker && std::env::var("ONYX_REQUIRE_DOCKER").is_ok_and(|v| v == "1"))
+}
+
+/// True when a missing real part (not a Docker one) must fail the test.
+pub fn real_parts_required() -> bool {
+    required(Part::Other)
+}
+
+/// Say that a test skipped, visibly: straight to the stderr handle, which the test harness does not
+/// capture (it captures only the print macros).
+pub fn skipped(text: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {text}");
+}
+
+/// The one skip gate: fail when `part` is required here, else say SKIPPED and let the test return.
+pub fn skip_or_fail_part(part: Part, what: &str) {
+    if required(part) {
+        panic!(
+            "{what} is required here (CI / ONYX_REQUIRE_REAL=1 / ONYX_REQUIRE_DOCKER=1 for Docker parts) but missing"
+        );
+    }
+    skipped(&format!(
+        "{what} not available; run scripts/test.sh to install it"
+    ));
+}
+
+/// Skip (with a visible line) or fail, for a part that is not Docker's.
+pub fn skip_or_fail(what: &str) {
+    skip_or_fail_part(Part::Other, what);
+}
+
+/// The kubernetes-validate CLI: $ONYX_KUBERNETES_VALIDATE, or on PATH.
+pub fn kubernetes_validate() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("ONYX_KUBERNETES_VALIDATE") {
+        let p = PathBuf::from(p);
+        if p.exists() {
+            return Some(p);
+        }
+    }
+    which("kubernetes-validate")
+}
+
+/// A program on PATH (or in /usr/sbin, where Debian puts nginx).
+pub fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A free port on 127.0.0.1 (closed again: the caller binds it, or hands it to onyx).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The test PostgreSQL's port (ONYX_TEST_PG_PORT, started by scripts/test.sh), or `None` after
+/// the skip gate.
+pub fn test_postgres() -> Option<String> {
+    let port = std::env::var("ONYX_TEST_PG_PORT").ok();
+    if port.is_none() {
+        skip_or_fail("a test PostgreSQL (ONYX_TEST_PG_PORT, started by scripts/test.sh)");
+    }
+    port
+}
+
+/// What the PostgreSQL pod's environment gives the commands onyx execs in it, for the simulator to
+/// run them against the test PostgreSQL (`Sim::on_exec_with_env`: per simulator, never set on this
+/// process, which every test shares).
+pub fn postgres_pod_env<'a>(port: &'a str, db: &'a str) -> [(&'static str, &'a str); 4] {
+    [
+        ("POSTGRES_USER", "postgres"),
+        ("POSTGRES_DB", db),
+        ("PGHOST", "127.0.0.1"),
+        ("PGPORT", port),
+    ]
+}
+
+/// Held by a test for as long as it makes onyx's own cluster (fixed name `onyx`, node
+/// `onyx-control-plane`) or asserts that there is none: one process runs all tests, and these
+/// would otherwise see each other's node.
+pub async fn own_cluster_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    OWN_CLUSTER.lock().await
+}
+
+/// [`own_cluster_lock`] for a test that is not async.
+pub fn own_cluster_lock_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    OWN_CLUSTER.blocking_lock()
+}
+
+/// A tokio lock: held across awaits, and never poisoned by a failed test.
+static OWN_CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// `psql` against the test PostgreSQL on 127.0.0.1:`port` as `postgres`, one statement list in
+/// `db`, unaligned tuples only; fails the test when psql does.
+pub fn psql(port: &str, db: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args(["-h", "127.0.0.1", "-p", port, "-U", "postgres", "-d", db])
+        .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
