@@ -77,10 +77,7 @@ pub struct PodEnd {
     pub frame_capacity: usize,
 }
 
-fn header_values<'a>(
-    h: &'a HeaderMap,
-    name: impl axum::http::header::AsHeaderName,
-) -> Vec<&'a str> {
+fn header_values(h: &HeaderMap, name: impl axum::http::header::AsHeaderName) -> Vec<&str> {
     h.get_all(name)
         .iter()
         .filter_map(|v| v.to_str().ok())
