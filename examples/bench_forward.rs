@@ -1,17 +1,19 @@
-//! Benchmark (not a test) of onyx's port-forward: HTTP through `onyx::kube::forward` (listener →
-//! WebSocket port-forward → the Kubernetes API simulator → a local stand-in nginx) against a
-//! direct TCP connection to the same stand-in. Run by `scripts/bench-forward.sh`.
+//! Benchmark (not a test) of onyx's port-forward against kubectl's, one run: HTTP to a real nginx
+//! (started by `scripts/bench-forward.sh`, `sendfile on`) as the nginx pod's server behind the
+//! Kubernetes API simulator, reached three ways:
+//! - **direct**: a TCP connection to nginx;
+//! - **onyx**: `onyx::kube::forward` (listener → kube-rs WebSocket v4 port-forward → simulator);
+//! - **kubectl**: `kubectl port-forward svc/nginx 0:80` (SPDY/3.1 in a WebSocket → simulator).
 //!
-//! Measures, each as the median of several rounds:
-//! 1. throughput of one large GET (`/bytes/N`) on a fresh connection;
-//! 2. p50 latency of small GETs on one kept-alive connection (the cost the forward adds to every
-//!    request of a page);
-//! 3. p50 latency of a small GET on a new connection (connect + WebSocket set-up + request).
+//! Measures, each the median of several rounds:
+//! 1. throughput of one large GET on a fresh connection;
+//! 2. p50 latency of small GETs on one kept-alive connection;
+//! 3. p50 latency of a small GET on a new connection (connect + stream set-up + request).
+//!
+//! Environment: `BENCH_NGINX` (host:port of nginx), `BENCH_LARGE` and `BENCH_SMALL` (paths of the
+//! large and the small file), `ONYX_KUBECTL` (else `kubectl` on PATH).
 // A benchmark's results are its stdout.
-#![allow(clippy::print_stdout)]
-
-#[path = "../tests/it/support/stand_in_nginx.rs"]
-mod stand_in_nginx;
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -69,26 +71,32 @@ struct Figures {
     new_conn_p50_us: f64,
 }
 
-async fn measure(addr: SocketAddr, bytes: usize, rounds: usize, requests: usize) -> Figures {
+async fn measure(
+    addr: SocketAddr,
+    large: &str,
+    small: &str,
+    rounds: usize,
+    requests: usize,
+) -> Figures {
     let mut buf = Vec::with_capacity(1 << 20);
     let mut rates = Vec::new();
     for _ in 0..rounds {
         let mut s = TcpStream::connect(addr).await.expect("connect");
         s.set_nodelay(true).ok();
         let t = Instant::now();
-        let n = get(&mut s, &format!("/bytes/{bytes}"), &mut buf).await;
-        assert_eq!(n, bytes);
-        rates.push(bytes as f64 / (1024.0 * 1024.0) / t.elapsed().as_secs_f64());
+        let n = get(&mut s, large, &mut buf).await;
+        assert!(n > 0, "{large} is empty");
+        rates.push(n as f64 / (1024.0 * 1024.0) / t.elapsed().as_secs_f64());
     }
     let mut s = TcpStream::connect(addr).await.expect("connect");
     s.set_nodelay(true).ok();
     for _ in 0..20 {
-        get(&mut s, "/nginx-health", &mut buf).await;
+        get(&mut s, small, &mut buf).await;
     }
     let mut lat = Vec::new();
     for _ in 0..requests {
         let t = Instant::now();
-        get(&mut s, "/nginx-health", &mut buf).await;
+        get(&mut s, small, &mut buf).await;
         lat.push(t.elapsed().as_secs_f64() * 1e6);
     }
     let mut fresh = Vec::new();
@@ -96,7 +104,7 @@ async fn measure(addr: SocketAddr, bytes: usize, rounds: usize, requests: usize)
         let t = Instant::now();
         let mut s = TcpStream::connect(addr).await.expect("connect");
         s.set_nodelay(true).ok();
-        get(&mut s, "/nginx-health", &mut buf).await;
+        get(&mut s, small, &mut buf).await;
         fresh.push(t.elapsed().as_secs_f64() * 1e6);
     }
     Figures {
@@ -104,6 +112,59 @@ async fn measure(addr: SocketAddr, bytes: usize, rounds: usize, requests: usize)
         keepalive_p50_us: median(lat),
         new_conn_p50_us: median(fresh),
     }
+}
+
+/// Starts `kubectl port-forward svc/nginx 0:80` against the simulator; returns the process and
+/// its local address (client-go `tools/portforward/portforward.go`: "Forwarding from A -> P").
+async fn kubectl_forward(kubeconfig: &std::path::Path) -> (tokio::process::Child, SocketAddr) {
+    use tokio::io::AsyncBufReadExt;
+    let bin = std::env::var_os("ONYX_KUBECTL").unwrap_or_else(|| "kubectl".into());
+    let mut child = tokio::process::Command::new(&bin)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args([
+            "port-forward",
+            "--address",
+            "127.0.0.1",
+            "svc/nginx",
+            "0:80",
+        ])
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("running {bin:?}: {e}"));
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let addr = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(l)) = lines.next_line().await {
+            if let Some(a) = l
+                .strip_prefix("Forwarding from ")
+                .and_then(|r| r.split(" -> ").next())
+                .and_then(|a| a.parse().ok())
+            {
+                return a;
+            }
+        }
+        panic!("kubectl port-forward ended before listening");
+    })
+    .await
+    .expect("kubectl port-forward listening within 30 s");
+    // Keep reading its "Handling connection" lines so the pipe never fills.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+fn row(name: &str, f: &Figures, direct: &Figures) {
+    println!(
+        "{name:<8} {:9.1} MiB/s ({:4.2}x direct)   p50 keep-alive {:7.1} us (+{:5.0})   p50 new connection {:7.1} us (+{:5.0})",
+        f.mib_s,
+        f.mib_s / direct.mib_s,
+        f.keepalive_p50_us,
+        f.keepalive_p50_us - direct.keepalive_p50_us,
+        f.new_conn_p50_us,
+        f.new_conn_p50_us - direct.new_conn_p50_us
+    );
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -114,11 +175,17 @@ async fn main() {
             .and_then(|v| v.parse().ok())
             .unwrap_or(d)
     };
-    let mib = arg(1, 256);
-    let rounds = arg(2, 5);
-    let requests = arg(3, 1000);
+    let rounds = arg(1, 5);
+    let requests = arg(2, 1000);
+    let nginx: SocketAddr = std::env::var("BENCH_NGINX")
+        .expect(
+            "BENCH_NGINX=host:port of the nginx to measure (scripts/bench-forward.sh starts one)",
+        )
+        .parse()
+        .expect("BENCH_NGINX is host:port");
+    let large = std::env::var("BENCH_LARGE").unwrap_or_else(|_| "/large.bin".into());
+    let small = std::env::var("BENCH_SMALL").unwrap_or_else(|_| "/small.txt".into());
 
-    let nginx = stand_in_nginx::StandIn::nginx().await;
     let sim = k8s_sim::Sim::start(k8s_sim::SimConfig::default())
         .await
         .expect("sim");
@@ -128,7 +195,7 @@ async fn main() {
     sim.forward_port(
         k8s_sim::Target::labels("app.kubernetes.io/name=nginx"),
         8080,
-        nginx.addr,
+        nginx,
     );
     let pp = PatchParams::apply("onyx").force();
     for r in embedded_objects()
@@ -168,23 +235,40 @@ async fn main() {
     })
     .await
     .expect("nginx pod ready within 20 s");
+    let dir = std::env::temp_dir().join(format!("bench-forward-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let kubeconfig = dir.join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let (_kubectl, kubectl_addr) = kubectl_forward(&kubeconfig).await;
 
-    let bytes = mib * 1024 * 1024;
-    let direct = measure(nginx.addr, bytes, rounds, requests).await;
-    let through = measure(pf.local_addr(), bytes, rounds, requests).await;
-    println!("transfer: {mib} MiB x {rounds} rounds; small GETs: {requests} (keep-alive)");
+    // Alternate the three per round so load on the machine falls on each alike.
+    let mut all: [Vec<Figures>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for _ in 0..rounds {
+        for (i, addr) in [nginx, pf.local_addr(), kubectl_addr]
+            .into_iter()
+            .enumerate()
+        {
+            all[i].push(measure(addr, &large, &small, 1, requests).await);
+        }
+    }
+    let pick = |v: &Vec<Figures>| Figures {
+        mib_s: median(v.iter().map(|f| f.mib_s).collect()),
+        keepalive_p50_us: median(v.iter().map(|f| f.keepalive_p50_us).collect()),
+        new_conn_p50_us: median(v.iter().map(|f| f.new_conn_p50_us).collect()),
+    };
+    let [direct, onyx, kubectl] = [pick(&all[0]), pick(&all[1]), pick(&all[2])];
+    let _ = std::fs::remove_dir_all(&dir);
     println!(
-        "direct : {:8.1} MiB/s   p50 keep-alive {:7.1} us   p50 new connection {:7.1} us",
-        direct.mib_s, direct.keepalive_p50_us, direct.new_conn_p50_us
+        "large GET {large}; small GET {small} x {requests} (keep-alive) and x {} (new connections); {rounds} rounds, medians",
+        (requests / 5).max(20)
     );
+    row("direct", &direct, &direct);
+    row("onyx", &onyx, &direct);
+    row("kubectl", &kubectl, &direct);
     println!(
-        "forward: {:8.1} MiB/s   p50 keep-alive {:7.1} us   p50 new connection {:7.1} us",
-        through.mib_s, through.keepalive_p50_us, through.new_conn_p50_us
-    );
-    println!(
-        "ratio  : {:.2}x direct throughput; +{:.0} us p50 (keep-alive); +{:.0} us p50 (new connection)",
-        through.mib_s / direct.mib_s,
-        through.keepalive_p50_us - direct.keepalive_p50_us,
-        through.new_conn_p50_us - direct.new_conn_p50_us
+        "onyx / kubectl: throughput {:.2}x; p50 keep-alive {:.2}x; p50 new connection {:.2}x (latency: lower is better)",
+        onyx.mib_s / kubectl.mib_s,
+        onyx.keepalive_p50_us / kubectl.keepalive_p50_us,
+        onyx.new_conn_p50_us / kubectl.new_conn_p50_us
     );
 }

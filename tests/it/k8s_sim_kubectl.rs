@@ -407,3 +407,254 @@ async fn kubectl_exec_runs_the_mapped_local_process() {
         .await;
     assert_eq!((code, out.as_str()), (Some(0), "through stdin\n"), "{err}");
 }
+
+/// A pod-side server for port-forward tests: echoes every byte back until the client half-closes,
+/// then closes. Counts connections.
+async fn echo_server() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = listener.accept().await {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+                let _ = tokio::io::AsyncWriteExt::shutdown(&mut w).await;
+            });
+        }
+    });
+    (addr, count)
+}
+
+/// Sends `data` through `addr`, half-closes, and returns everything read back until EOF.
+async fn round_trip(addr: std::net::SocketAddr, data: Vec<u8>) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut r, mut w) = s.into_split();
+    let send = tokio::spawn(async move {
+        w.write_all(&data).await.expect("write");
+        w.shutdown().await.expect("half-close");
+    });
+    let mut back = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), r.read_to_end(&mut back))
+        .await
+        .expect("echo back within 30 s")
+        .expect("read");
+    send.await.unwrap();
+    back
+}
+
+/// A running `kubectl port-forward`, killed on drop; stdout and stderr go to files.
+struct PortForward {
+    child: tokio::process::Child,
+    local: std::net::SocketAddr,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl PortForward {
+    async fn start(kubectl: &Kubectl, args: &[&str], websockets: Option<&str>) -> PortForward {
+        let dir = kubectl.kubeconfig.parent().unwrap();
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let (out, err) = (
+            dir.join(format!("pf-{n}.out")),
+            dir.join(format!("pf-{n}.err")),
+        );
+        let mut cmd = tokio::process::Command::new(&kubectl.bin);
+        cmd.arg("--kubeconfig")
+            .arg(&kubectl.kubeconfig)
+            .args(["port-forward", "--address", "127.0.0.1", "-v=4"])
+            .args(args)
+            .env_remove("KUBECONFIG")
+            .env_remove("KUBECTL_PORT_FORWARD_WEBSOCKETS")
+            .env("HOME", dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .kill_on_drop(true);
+        if let Some(v) = websockets {
+            cmd.env("KUBECTL_PORT_FORWARD_WEBSOCKETS", v);
+        }
+        let mut child = cmd.spawn().expect("kubectl runs");
+        // client-go tools/portforward/portforward.go getListener: "Forwarding from ADDR -> PORT".
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let local = loop {
+            let text = std::fs::read_to_string(&out).unwrap_or_default();
+            if let Some(addr) = text.lines().find_map(|l| {
+                l.strip_prefix("Forwarding from ")
+                    .and_then(|r| r.split(" -> ").next())
+                    .and_then(|a| a.parse().ok())
+            }) {
+                break addr;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "kubectl port-forward exited ({status}) before listening:\n{text}\n{}",
+                    std::fs::read_to_string(&err).unwrap_or_default()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "kubectl port-forward did not listen within 30 s:\n{text}\n{}",
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        PortForward {
+            child,
+            local,
+            out,
+            err,
+        }
+    }
+
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+}
+
+/// The rendered stack applied, the nginx Deployment rolled out, and the nginx pod's container
+/// port 8080 (the Service's `http` target port) mapped to an echo server.
+async fn kubectl_with_nginx() -> Option<(
+    Sim,
+    Kubectl,
+    tempfile::TempDir,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+)> {
+    let (sim, kubectl, dir, stack) = setup(SimConfig::default()).await?;
+    let (echo, count) = echo_server().await;
+    sim.forward_port(Target::labels("app.kubernetes.io/name=nginx"), 8080, echo);
+    let (ok, out, err) = kubectl
+        .run(&["apply", "--server-side", "-f", stack.to_str().unwrap()])
+        .await;
+    assert!(ok, "{out}{err}");
+    let (ok, out, err) = kubectl
+        .run(&["rollout", "status", "deployment/nginx", "--timeout=30s"])
+        .await;
+    assert!(ok, "{out}{err}");
+    Some((sim, kubectl, dir, count))
+}
+
+/// Bytes that show a reordering or a lost chunk (not a run of one value).
+fn pattern(n: usize) -> Vec<u8> {
+    (0..n as u64)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect()
+}
+
+async fn forwards_real_bytes(websockets: Option<&str>) {
+    let Some((sim, kubectl, _dir, echoed)) = kubectl_with_nginx().await else {
+        return;
+    };
+    // Service port 80 is the pod's named port `http`, 8080 (embedded/manifests/50-nginx.yaml).
+    let pf = PortForward::start(&kubectl, &["svc/nginx", "0:80"], websockets).await;
+    assert!(pf.stdout().contains(" -> 8080"), "{}", pf.stdout());
+    // One large transfer both ways, then several connections at once (one requestID each).
+    let big = pattern(8 << 20);
+    let back = round_trip(pf.local, big.clone()).await;
+    assert_eq!(back.len(), big.len(), "{}", pf.stderr());
+    assert!(back == big, "the bytes came back changed");
+    let many = futures_util::future::join_all(
+        (0..6).map(|i| round_trip(pf.local, format!("connection {i}\n").into_bytes())),
+    )
+    .await;
+    for (i, back) in many.iter().enumerate() {
+        assert_eq!(back, format!("connection {i}\n").as_bytes());
+    }
+    assert_eq!(echoed.load(std::sync::atomic::Ordering::SeqCst), 7);
+    assert_eq!(
+        sim.open_streams(),
+        1,
+        "one session carries every connection"
+    );
+    let err = pf.stderr();
+    // client-go v0.32.4 tools/portforward/tunneling_dialer.go logs the negotiated protocol at
+    // -v=4; fallback_dialer.go logs a fall back to SPDY.
+    match websockets {
+        Some("false") => assert!(!err.contains("negotiated protocol"), "{err}"),
+        _ => {
+            assert!(
+                err.contains("negotiated protocol: portforward.k8s.io"),
+                "{err}"
+            );
+            assert!(!err.contains("fallback to secondary dialer"), "{err}");
+        }
+    }
+    drop(pf);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_port_forward_tunnels_spdy_in_a_websocket() {
+    forwards_real_bytes(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_port_forward_over_plain_spdy_without_websockets() {
+    forwards_real_bytes(Some("false")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_port_forward_reports_an_unmapped_port_and_a_deleted_pod() {
+    let Some((sim, kubectl, _dir, _)) = kubectl_with_nginx().await else {
+        return;
+    };
+    let (ok, pod, err) = kubectl
+        .run(&[
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/name=nginx",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ])
+        .await;
+    assert!(ok && !pod.is_empty(), "{pod}{err}");
+    // Nothing listens on the pod's port 9: the error stream says so and kubectl gives up the
+    // connection (client-go portforward.go handleConnection: "an error occurred forwarding").
+    let mut pf = PortForward::start(&kubectl, &[&format!("pod/{pod}"), "0:9"], None).await;
+    let back = round_trip(pf.local, b"hello".to_vec()).await;
+    assert!(back.is_empty(), "{back:?}");
+    let status = tokio::time::timeout(Duration::from_secs(20), pf.child.wait())
+        .await
+        .expect("kubectl ends after the forwarding error")
+        .unwrap();
+    assert!(!status.success());
+    let err = pf.stderr();
+    assert!(
+        err.contains("an error occurred forwarding") && err.contains("error forwarding port 9"),
+        "{err}"
+    );
+    assert!(err.contains("lost connection to pod"), "{err}");
+
+    // A deleted pod (a node restart) ends the session, as the kubelet's going away does.
+    let mut pf = PortForward::start(&kubectl, &[&format!("pod/{pod}"), "0:8080"], None).await;
+    assert_eq!(round_trip(pf.local, b"ping".to_vec()).await, b"ping");
+    assert!(sim.restart_pod("default", &pod));
+    let status = tokio::time::timeout(Duration::from_secs(20), pf.child.wait())
+        .await
+        .expect("kubectl ends once the pod is gone")
+        .unwrap();
+    assert!(!status.success());
+    assert!(
+        pf.stderr().contains("lost connection to pod"),
+        "{}",
+        pf.stderr()
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while sim.open_streams() > 0 {
+        assert!(Instant::now() < deadline, "the session stayed open");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

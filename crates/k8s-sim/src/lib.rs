@@ -29,6 +29,8 @@ mod nodeports;
 mod openapi;
 pub mod resources;
 pub mod select;
+pub mod spdy;
+mod spdy_forward;
 pub mod store;
 mod streams;
 pub mod tls;

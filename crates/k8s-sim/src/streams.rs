@@ -2,7 +2,8 @@
 //!
 //! - `pods/log`: the simulated kubelet's per-container lines (`container`, `previous`,
 //!   `tailLines`, `follow` until the pod goes away or the client leaves).
-//! - `pods/portforward`: a WebSocket speaking the channel protocol of kube-rs `Portforwarder`
+//! - `pods/portforward`: kubectl's SPDY/3.1 streams (in a WebSocket or a plain upgrade; see
+//!   `spdy_forward.rs`), or a WebSocket speaking the channel protocol of kube-rs `Portforwarder`
 //!   (`v4.channel.k8s.io`): per requested port a data channel `2i` and an error channel `2i+1`,
 //!   each opened with a frame carrying the port as two little-endian bytes; data frames are
 //!   `[channel, bytes...]`. The pod end is a TCP connection to the local address a test mapped
@@ -30,6 +31,7 @@ use tokio::sync::mpsc;
 use crate::Shared;
 use crate::api::{Target, q, stream_body};
 use crate::error::ApiError;
+use crate::spdy_forward;
 use crate::store::{EventType, meta_str, res};
 
 /// A Close frame with code 1000: kubectl treats a Close without a code (1005) as an error.
@@ -45,9 +47,9 @@ fn normal_close() -> Message {
 const FRAME_CAPACITY: usize = 256 * 1024;
 
 /// Counts a live WebSocket session for [`crate::Sim::open_streams`].
-struct OpenGuard(Arc<Shared>);
+pub(crate) struct OpenGuard(Arc<Shared>);
 impl OpenGuard {
-    fn new(shared: &Arc<Shared>) -> Self {
+    pub(crate) fn new(shared: &Arc<Shared>) -> Self {
         shared.open_streams.fetch_add(1, Ordering::SeqCst);
         OpenGuard(shared.clone())
     }
@@ -225,7 +227,7 @@ async fn upgrade(req: Request) -> Result<WebSocketUpgrade, Response> {
 }
 
 /// Resolves when the pod with `uid` is deleted.
-async fn pod_gone(shared: Arc<Shared>, uid: String) {
+pub(crate) async fn pod_gone(shared: Arc<Shared>, uid: String) {
     let mut sub = {
         let w = shared.world();
         if !w.store.uid_exists(&uid) {
@@ -256,18 +258,6 @@ pub async fn portforward(
     query: &[(String, String)],
     req: Request,
 ) -> Response {
-    let mut ports = Vec::new();
-    for (_, v) in query.iter().filter(|(k, _)| k == "ports") {
-        for p in v.split(',').filter(|p| !p.trim().is_empty()) {
-            match p.trim().parse::<u16>() {
-                Ok(n) if n > 0 => ports.push(n),
-                _ => return ApiError::bad_request(format!("invalid port {p:?}")).into_response(),
-            }
-        }
-    }
-    if ports.is_empty() {
-        return ApiError::bad_request("at least one port must be given (ports=N)").into_response();
-    }
     let name = t.name.clone().unwrap_or_default();
     let (pod, rules) = {
         let w = shared.world();
@@ -283,6 +273,42 @@ pub async fn portforward(
         ))
         .into_response();
     }
+    let uid = meta_str(&pod, "uid").to_string();
+    let pod_label = format!("{}/{}", t.ns, name);
+    // kubectl's protocol: ports come in each SPDY stream's headers, not in the query.
+    let spdy = spdy_forward::wants_tunnel(req.headers());
+    if spdy || spdy_forward::wants_spdy(req.headers()) {
+        let mut ports: Vec<(u16, std::net::SocketAddr)> = Vec::new();
+        for r in rules.iter().filter(|r| r.target.matches(&pod)) {
+            if !ports.iter().any(|(p, _)| *p == r.container_port) {
+                ports.push((r.container_port, r.local));
+            }
+        }
+        let end = spdy_forward::PodEnd {
+            shared,
+            uid,
+            pod: pod_label,
+            ports,
+            frame_capacity: FRAME_CAPACITY - 1,
+        };
+        return if spdy {
+            spdy_forward::tunnel(req, end).await
+        } else {
+            spdy_forward::upgrade(req, end)
+        };
+    }
+    let mut ports = Vec::new();
+    for (_, v) in query.iter().filter(|(k, _)| k == "ports") {
+        for p in v.split(',').filter(|p| !p.trim().is_empty()) {
+            match p.trim().parse::<u16>() {
+                Ok(n) if n > 0 => ports.push(n),
+                _ => return ApiError::bad_request(format!("invalid port {p:?}")).into_response(),
+            }
+        }
+    }
+    if ports.is_empty() {
+        return ApiError::bad_request("at least one port must be given (ports=N)").into_response();
+    }
     let targets: Vec<Option<std::net::SocketAddr>> = ports
         .iter()
         .map(|p| {
@@ -296,8 +322,6 @@ pub async fn portforward(
         Ok(ws) => ws,
         Err(r) => return r,
     };
-    let uid = meta_str(&pod, "uid").to_string();
-    let pod_label = format!("{}/{}", t.ns, name);
     ws.protocols([
         "v4.channel.k8s.io",
         "v5.channel.k8s.io",
