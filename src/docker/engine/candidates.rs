@@ -285,7 +285,7 @@ pub fn named(
 pub(super) mod tests {
     use super::*;
 
-    pub(super) fn env(vars: &[(&str, &str)], home: &Path) -> EngineEnv {
+    pub(crate) fn env(vars: &[(&str, &str)], home: &Path) -> EngineEnv {
         EngineEnv {
             vars: vars
                 .iter()
