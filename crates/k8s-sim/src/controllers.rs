@@ -9,7 +9,8 @@
 //!    updates from the highest ordinal down);
 //! 4. PVCs → Bound (a PersistentVolume is provisioned) unless a fault holds them Pending;
 //! 5. the kubelet: scheduling onto `sim-node`, container states, readiness after
-//!    `ready_delay`, restarts, faults, events, logs;
+//!    `ready_delay` (or a pod's own `ReadyDelay`, whose clock may wait for its dependencies),
+//!    restarts, faults, events, logs;
 //! 6. workload status as the real controllers write it (observedGeneration, replicas, updated,
 //!    ready, available, conditions; StatefulSet revisions);
 //! 7. Endpoints for Services with selectors;
@@ -20,7 +21,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
@@ -1041,12 +1042,31 @@ fn pods(
             continue;
         }
         let pod = pod.clone();
+        let own_delay = cfg.ready_delays.iter().find(|d| d.target.matches(&pod));
+        let ready_delay = own_delay.map_or(cfg.ready_delay, |d| Duration::from_millis(d.ms));
+        let dependencies_ready = own_delay.is_none_or(|d| {
+            d.after.iter().all(|selector| {
+                let wanted = Target::labels(selector).in_namespace(&ns);
+                store
+                    .list(pod_res, Some(&ns))
+                    .iter()
+                    .any(|p| wanted.matches(p) && is_ready(p))
+            })
+        });
         let rt = kubelet.pods.entry(uid.clone()).or_insert_with(|| {
             let mut r = PodRt::new();
             r.healthy_since = Some(now);
             r.started_at = now_rfc3339();
             r
         });
+        // Held by its dependencies: the clock starts only when they are all Ready, once.
+        if !rt.events.contains("dependencies-ready") {
+            if dependencies_ready {
+                rt.events.insert("dependencies-ready".into());
+            } else {
+                rt.healthy_since = Some(now);
+            }
+        }
         let mut statuses = Vec::new();
         let mut all_ready = true;
         let mut any_started = false;
@@ -1178,7 +1198,7 @@ fn pods(
                     if let Some(ls) = rt.last_state.get(&cname) {
                         st["lastState"] = ls.clone();
                     }
-                    if since >= cfg.ready_delay / 2 {
+                    if since >= ready_delay / 2 {
                         any_started = true;
                         st["state"] = json!({"running": {"startedAt": rt.started_at}});
                         st["started"] = json!(true);
@@ -1223,7 +1243,7 @@ fn pods(
                             if rt.events.insert(format!("unhealthy:{cname}:{msg}")) {
                                 pending_events.push(("Warning", "Unhealthy".into(), msg));
                             }
-                        } else if since >= cfg.ready_delay {
+                        } else if since >= ready_delay {
                             st["ready"] = json!(true);
                         } else {
                             all_ready = false;
