@@ -31,8 +31,8 @@
 #    same proxy, then `docker tag` to its usual name), load each into the node (`docker save |
 #    docker exec -i <node> ctr --namespace=k8s.io images import --all-platforms --digests
 #    --snapshotter=overlayfs -`, what `kind load docker-image` runs: kind v0.32.0
-#    pkg/cluster/nodeutils/util.go LoadImageArchive), `kubectl apply -f` the manifests `onyx
-#    render` prints, `kubectl rollout status` each workload;
+#    pkg/cluster/nodeutils/util.go LoadImageArchive), `kubectl apply --server-side -f` the manifests
+#    `onyx render` prints, `kubectl rollout status` each workload;
 # 3. the bound: the critical path from the same parameters, minimised over every download order:
 #    images arrive one after another at the full bandwidth, each enters the node at the import
 #    rate measured in (2), each service is Ready its BOOT_MS after its image is in the node (the
@@ -114,8 +114,8 @@ else
   cargo build --release --quiet -p onyx --bin onyx
   onyx=$target/release/onyx
 fi
-cargo build --quiet -p k8s-sim
-cargo build --quiet -p onyx --example throttle_proxy --example bench_node
+# One command for both packages, so their dependencies get the features the tests built them with.
+cargo build --quiet -p onyx -p k8s-sim --bin k8s-sim --example throttle_proxy --example bench_node
 sim=$target/debug/k8s-sim
 examples=$target/debug/examples
 
@@ -181,7 +181,7 @@ for line in "${stack[@]}"; do
     head -c "$((n * 1000000))" /dev/urandom >"$ctx/layer$i"
     printf 'COPY layer%s /data/layer%s\n' "$i" "$i" >>"$ctx/Dockerfile"
   done
-  docker build -q -t "$reg/$(path_of "$ref")" "$ctx" >/dev/null
+  docker build -q -t "$reg/$(path_of "$ref")" "$ctx" >/dev/null 2>"$work/build.log"
   rm -rf "$ctx"
   docker push -q "$reg/$(path_of "$ref")" >/dev/null
   docker rmi -f "$reg/$(path_of "$ref")" >/dev/null
@@ -204,6 +204,7 @@ export NO_COLOR=1 ONYX_NO_UPDATE_CHECK=1
 unset ONYX_CONTEXT ONYX_KUBECONFIG ONYX_NAMESPACE ONYX_PORT BROWSER
 
 "$onyx" render -n "$ns" --profile small --force >"$work/stack.yaml" 2>/dev/null
+printf 'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: %s\n' "$ns" >"$work/ns.yaml"
 workloads=$(python3 - "$work/stack.yaml" <<'PY'
 import sys
 kind = name = top = None
@@ -256,8 +257,10 @@ seed_way() {
   done
   echo "load $(since "$t")" >>"$work/seed.phases"
   t=$(now)
-  "${k[@]}" create namespace "$ns" >/dev/null
-  "${k[@]}" apply -n "$ns" -f "$work/stack.yaml" >/dev/null
+  # Server-side, as scripts/bench-up.sh does (the simulator takes JSON and apply bodies, not the
+  # protobuf a client-side create of a built-in type sends).
+  "${k[@]}" apply --server-side -f "$work/ns.yaml" >/dev/null
+  "${k[@]}" apply --server-side -n "$ns" -f "$work/stack.yaml" >/dev/null
   for w in $workloads; do "${k[@]}" rollout status -n "$ns" "$w" --timeout 600s >/dev/null; done
   echo "apply+ready $(since "$t")" >>"$work/seed.phases"
 }
@@ -266,12 +269,12 @@ seed_way() {
 for r in $(seq 1 "$rounds"); do
   log "round $r/$rounds: onyx"
   fresh_node "onyx$r"
-  t=$(now); onyx_up; since "$t" >>"$work/onyx.times"
+  t=$(now); onyx_up; since "$t" >>"$work/onyx.times"; log "onyx: $(tail -n 1 "$work/onyx.times") s"
   grep -E '^(engine|pulled|loaded|ready|.*elapsed)' "$work/onyx.err" | tail -n 5 >&2 || true
   remove_node; remove_images
   log "round $r/$rounds: the seed's way"
   fresh_node "seed$r"
-  t=$(now); seed_way; since "$t" >>"$work/seed.times"
+  t=$(now); seed_way; since "$t" >>"$work/seed.times"; log "seed: $(tail -n 1 "$work/seed.times") s"
   remove_node; remove_images
 done
 
