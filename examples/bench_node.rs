@@ -13,7 +13,6 @@
 //! (one line each) once it is Ready. The caller removes the container and the image.
 
 #[path = "../tests/support/docker.rs"]
-#[allow(dead_code)]
 mod support;
 
 #[path = "../tests/support/fake_node.rs"]
