@@ -113,6 +113,24 @@ impl Fault {
     }
 }
 
+/// A readiness delay of their own for the pods a target selects, standing in for a slow start
+/// (Vespa's first boot, the API's migrations) where the simulator's one `ready_delay` would make
+/// every pod equally quick. The clock starts when the pod is scheduled and, with `after`, only once
+/// every selector there has a Ready pod in the pod's namespace: as the API server's init container
+/// `wait-for-dependencies` (embedded/manifests/30-api-server.yaml) holds its pod until its
+/// dependencies answer. Once the clock has started, a dependency going away does not stop it
+/// again (init containers run once per pod).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadyDelay {
+    pub target: Target,
+    /// Milliseconds from the start of the clock to Ready (Running after half, as `ready_delay`).
+    pub ms: u64,
+    /// Label selectors that must each have a Ready pod before the clock starts.
+    #[serde(default)]
+    pub after: Vec<String>,
+}
+
 /// Port-forwards to `container_port` of matching pods reach `local`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -46,7 +46,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
-pub use faults::{ExecRule, Fault, ForwardRule, RequestFilter, Target};
+pub use faults::{ExecRule, Fault, ForwardRule, ReadyDelay, RequestFilter, Target};
 use store::Store;
 
 /// Timing of the simulated cluster.
@@ -55,6 +55,9 @@ pub struct SimConfig {
     /// From a pod being scheduled (or a fault on it being lifted) to its containers being ready.
     /// Containers report Running (not ready) after half of it.
     pub ready_delay: Duration,
+    /// Delays of their own for some pods (the first rule that matches a pod wins), see
+    /// [`ReadyDelay`].
+    pub ready_delays: Vec<ReadyDelay>,
     /// Time between two crashes of a crash-looping (or OOM-killed) container.
     pub crash_interval: Duration,
     /// How often the simulated controllers run.
@@ -70,6 +73,7 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             ready_delay: Duration::from_millis(300),
+            ready_delays: Vec::new(),
             crash_interval: Duration::from_millis(300),
             tick: Duration::from_millis(20),
             watch_history: store::DEFAULT_HISTORY,

@@ -46,6 +46,10 @@ struct Args {
     /// Milliseconds from a pod being scheduled to its containers being ready.
     #[arg(long, default_value_t = 300)]
     ready_delay_ms: u64,
+    /// A readiness delay of their own for some pods, as JSON (repeatable):
+    /// `{"target":{"labels":"app=vespa"},"ms":20000,"after":["app=db"]}` (see `ReadyDelay`).
+    #[arg(long = "ready-delay")]
+    ready_delays: Vec<String>,
     /// Milliseconds between crashes of a crash-looping container (fault).
     #[arg(long, default_value_t = 1000)]
     crash_interval_ms: u64,
@@ -59,6 +63,11 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let config = k8s_sim::SimConfig {
         ready_delay: Duration::from_millis(args.ready_delay_ms),
+        ready_delays: args
+            .ready_delays
+            .iter()
+            .map(|d| serde_json::from_str(d).with_context(|| format!("--ready-delay {d}")))
+            .collect::<anyhow::Result<_>>()?,
         crash_interval: Duration::from_millis(args.crash_interval_ms),
         cluster_domain: args.cluster_domain.clone(),
         ..Default::default()

@@ -569,3 +569,56 @@ async fn init_containers_complete_before_the_main_containers_start() {
         (0, Some("Completed"), true)
     );
 }
+
+#[tokio::test]
+async fn a_pods_own_ready_delay_starts_once_its_dependencies_are_ready() {
+    // db: Ready after 1.5 s; api: 0.3 s of its own, counted from db being Ready; web: the
+    // default delay (0.1 s).
+    let (_sim, client) = common::start_with(k8s_sim::SimConfig {
+        ready_delay: std::time::Duration::from_millis(100),
+        ready_delays: vec![
+            k8s_sim::ReadyDelay {
+                target: k8s_sim::Target::labels("app=db"),
+                ms: 1500,
+                after: vec![],
+            },
+            k8s_sim::ReadyDelay {
+                target: k8s_sim::Target::labels("app=api"),
+                ms: 300,
+                after: vec!["app=db".into()],
+            },
+        ],
+        ..Default::default()
+    })
+    .await;
+    let deploys: Api<Deployment> = Api::default_namespaced(client.clone());
+    let start = std::time::Instant::now();
+    for name in ["db", "api", "web"] {
+        deploys
+            .patch(
+                name,
+                &PatchParams::apply("onyx"),
+                &Patch::Apply(deployment(name, 1, "busybox")),
+            )
+            .await
+            .unwrap();
+    }
+    let mut at = std::collections::HashMap::new();
+    for name in ["web", "db", "api"] {
+        within(
+            15,
+            name,
+            await_condition(deploys.clone(), name, deployment_rolled_out),
+        )
+        .await
+        .unwrap();
+        at.insert(name, start.elapsed());
+    }
+    assert!(at["web"] < std::time::Duration::from_millis(1200), "{at:?}");
+    assert!(at["db"] >= std::time::Duration::from_millis(1500), "{at:?}");
+    // api's 0.3 s start only once db is Ready, not at its own scheduling.
+    assert!(
+        at["api"] >= std::time::Duration::from_millis(1800),
+        "{at:?}"
+    );
+}

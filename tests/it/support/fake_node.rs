@@ -28,7 +28,8 @@
 //! serves NodePort Services on the node as kube-proxy does, and sends the nginx pods' port 8080 to
 //! a stand-in for nginx in the node (busybox httpd on 127.0.0.1:9080 answering `/nginx-health`
 //! with `ok`). `kubeadm init` starts it and writes the admin.conf it serves for; every later boot
-//! starts it again before the node reports systemd ready.
+//! starts it again before the node reports systemd ready. The node's `K8S_SIM_FLAGS`, when set,
+//! are more flags for the simulator (the cold-start bench's readiness delays).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -160,6 +161,9 @@ pub fn runnable_here(mut spec: onyx::cluster::node::NodeSpec) -> onyx::cluster::
 
 /// The stand-in control plane (see the module header); waits until the API server listens.
 const START_API: &str = r#"#!/bin/sh
+# K8S_SIM_FLAGS (the node's environment, unset in tests): more simulator flags, split on spaces
+# and never globbed (examples/bench_node.rs passes readiness delays as compact JSON).
+set -f
 mkdir -p /var/lib/k8s-sim /var/log
 httpd -p 127.0.0.1:9080 -h /www
 kubeconfig=""
@@ -168,7 +172,7 @@ k8s-sim --listen 0.0.0.0 --port 6443 --tls-dir /etc/kubernetes/pki --san "$(host
   $kubeconfig --server "https://$(hostname):6443" --state /var/lib/k8s-sim/state.json \
   --node-ports 0.0.0.0 --ready-delay-ms 300 \
   --forward '{"target":{"labels":"app.kubernetes.io/name=nginx"},"containerPort":8080,"local":"127.0.0.1:9080"}' \
-  >> /var/log/k8s-sim.log 2>&1 &
+  $K8S_SIM_FLAGS >> /var/log/k8s-sim.log 2>&1 &
 echo "start-api $!" >> /records/calls
 i=0
 # 6443 is 192B in /proc/net/tcp; 0A is LISTEN.

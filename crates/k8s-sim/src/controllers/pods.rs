@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -69,6 +69,8 @@ struct Observed {
 /// One container of a pod on the node, and the tick it is looked at in.
 struct Container<'a> {
     cfg: &'a SimConfig,
+    /// When it is ready: the pod's own `ReadyDelay`, else the simulator's `ready_delay`.
+    ready_delay: Duration,
     now: Instant,
     ns: &'a str,
     pod: &'a str,
@@ -207,12 +209,31 @@ fn run(
         .as_array()
         .cloned()
         .unwrap_or_default();
+    let own_delay = cfg.ready_delays.iter().find(|d| d.target.matches(pod));
+    let ready_delay = own_delay.map_or(cfg.ready_delay, |d| Duration::from_millis(d.ms));
+    let dependencies_ready = own_delay.is_none_or(|d| {
+        d.after.iter().all(|selector| {
+            let wanted = Target::labels(selector).in_namespace(&ns);
+            store
+                .list(pod_res, Some(&ns))
+                .iter()
+                .any(|p| wanted.matches(p) && is_ready(p))
+        })
+    });
     let rt = kubelet.pods.entry(uid.clone()).or_insert_with(|| {
         let mut r = PodRt::new();
         r.healthy_since = Some(now);
         r.started_at = now_rfc3339();
         r
     });
+    // Held by its dependencies: the clock starts only when they are all Ready, once.
+    if !rt.events.contains("dependencies-ready") {
+        if dependencies_ready {
+            rt.events.insert("dependencies-ready".into());
+        } else {
+            rt.healthy_since = Some(now);
+        }
+    }
     let mut seen = Observed {
         statuses: Vec::new(),
         all_ready: true,
@@ -222,6 +243,7 @@ fn run(
     for c in &containers {
         let k = Container {
             cfg,
+            ready_delay,
             now,
             ns: &ns,
             pod: &name,
@@ -379,7 +401,8 @@ fn crash_looping(
     seen.any_started = true;
 }
 
-/// No fault that stops it: the container starts after half of `ready_delay` and is ready after
+/// No fault that stops it: the container starts after half of its `ready_delay` (the pod's own
+/// `ReadyDelay`, else the simulator's) and is ready after
 /// all of it, unless a `NotReady` fault keeps its readiness probe failing. A lifted fault starts
 /// the clock again.
 fn running(
@@ -399,7 +422,7 @@ fn running(
     if let Some(ls) = rt.last_state.get(cname) {
         st["lastState"] = ls.clone();
     }
-    if since < k.cfg.ready_delay / 2 {
+    if since < k.ready_delay / 2 {
         let reason = if k.has_init {
             "PodInitializing"
         } else {
@@ -449,7 +472,7 @@ fn running(
         if rt.events.insert(format!("unhealthy:{cname}:{msg}")) {
             seen.events.push(("Warning", "Unhealthy".into(), msg));
         }
-    } else if since >= k.cfg.ready_delay {
+    } else if since >= k.ready_delay {
         st["ready"] = json!(true);
     } else {
         seen.all_ready = false;
