@@ -9,6 +9,7 @@ pub mod backup;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod deploy;
 pub mod docker;
 pub mod doctor;
 pub mod doctor_workers;

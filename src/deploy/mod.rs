@@ -1,0 +1,3 @@
+//! The steps of `onyx up` as library code.
+
+pub mod pipeline;
