@@ -6,6 +6,7 @@
 //! rendered Kubernetes objects ([`stack::render`]) → output ([`ui`]).
 
 pub mod backup;
+pub mod browser;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
@@ -17,7 +18,9 @@ pub mod env_vars;
 pub mod error;
 pub mod host;
 pub mod kube;
+pub mod runtime;
 pub mod settings;
+pub mod sizing;
 pub mod stack;
 pub mod ui;
 pub mod update;

@@ -64,6 +64,15 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// The cluster given (no context and no kubeconfig: onyx's own).
+    pub fn connect_options(&self) -> crate::kube::ConnectOptions {
+        crate::kube::ConnectOptions {
+            kubeconfig: self.kubeconfig.clone(),
+            context: self.context.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
     /// Resolve from the process environment and the platform config directory.
     pub fn resolve(global: &GlobalArgs, given: Given) -> Result<Settings> {
         let no_color_env = std::env::var_os(env_vars::NO_COLOR).is_some_and(|v| !v.is_empty());

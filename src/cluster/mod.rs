@@ -14,6 +14,7 @@ pub mod kubeadm;
 pub mod kubeconfig;
 pub mod node;
 pub mod node_images;
+pub mod own;
 
 /// The default cluster's name: kind's `io.x-k8s.kind.cluster` label value, so `kind get clusters`
 /// lists it.

@@ -16,7 +16,7 @@ use crate::ui::Printer;
 pub fn backup(settings: &Settings, printer: &Printer, args: &BackupArgs) -> Result<ExitCode> {
     let rt = super::runtime()?;
     let header = rt.block_on(async {
-        let target = super::up::target(settings, false).await?;
+        let target = crate::cluster::own::target(&settings.connect_options(), false).await?;
         let (client, ns) = (&target.client, &target.namespace);
         // The header names the release whose database this is: the deployed one.
         let (_, recorded) = crate::upgrade::deployed(&target).await?;
@@ -69,7 +69,7 @@ pub fn restore(settings: &Settings, printer: &Printer, args: &RestoreArgs) -> Re
     }
     let rt = super::runtime()?;
     let recorded = rt.block_on(async {
-        let target = super::up::target(settings, false).await?;
+        let target = crate::cluster::own::target(&settings.connect_options(), false).await?;
         printer.info(&format!("restoring into namespace {}...", target.namespace));
         backup::restore(&target.client, &target.namespace, &args.file).await?;
         crate::upgrade::record_restored(&target, &header.stack_version).await

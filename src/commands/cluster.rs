@@ -10,198 +10,35 @@ use std::time::Duration;
 
 use crate::cli::{
     ClusterCreateArgs, ClusterDeleteArgs, ClusterListArgs, ClusterLoadArgs, ClusterStatusArgs,
-    ClusterTarget, DataFormat,
+    DataFormat,
 };
 use crate::cluster::host::{self, NodeHost};
-use crate::cluster::kind::{self, CreateOptions, Timeouts};
+use crate::cluster::kind;
 use crate::cluster::kubeadm::{self, KubeadmApi, KubeadmParams};
 use crate::cluster::node::{self, DataMount, NodeOptions, node_spec};
-use crate::cluster::{self, kubeconfig, node_images};
-use crate::docker::images::{self, PullOptions};
+use crate::cluster::{self, node_images, own};
 use crate::docker::{engine, reference};
 use crate::error::{Error, Result};
 use crate::settings::Settings;
 use crate::stack::catalog;
-use crate::ui::{ImageProgress, Printer, StepProgress};
-
-/// The data root: the flag or ONYX_DATA_DIR, else the platform data directory + `onyx`.
-fn data_root(target: &ClusterTarget) -> Result<PathBuf> {
-    if let Some(d) = &target.data_dir {
-        return Ok(d.clone());
-    }
-    directories::BaseDirs::new()
-        .map(|d| d.data_dir().join("onyx"))
-        .ok_or_else(|| {
-            Error::input(
-                "cannot find a data directory for onyx (no home directory)",
-                format!("set {} to a directory", crate::env_vars::ONYX_DATA_DIR),
-            )
-        })
-}
-
-/// The host directory at the node's storage root: `<root>/data` for the default cluster,
-/// `<root>/clusters/<name>/data` for others.
-pub fn data_dir(root: &Path, cluster: &str) -> PathBuf {
-    if cluster == cluster::CLUSTER_NAME {
-        root.join("data")
-    } else {
-        root.join("clusters").join(cluster).join("data")
-    }
-}
-
-/// Where a cluster's data lives: the host directory of the layout before the data volume while
-/// it holds anything (kept and read as before, so nothing is lost), else the named volume
-/// `onyx-data`.
-pub fn data_mount(target: &ClusterTarget, cluster: &str) -> DataMount {
-    if let Ok(root) = data_root(target) {
-        let dir = data_dir(&root, cluster);
-        let holds_data = std::fs::read_dir(&dir).is_ok_and(|mut d| d.next().is_some());
-        if holds_data {
-            return DataMount::HostDir(dir);
-        }
-    }
-    DataMount::Volume(node::data_volume_name(cluster))
-}
-
-/// How a data mount reads in messages.
-fn describe(data: &DataMount) -> String {
-    match data {
-        DataMount::Volume(v) => format!("the Docker volume {v}"),
-        DataMount::HostDir(d) => format!("{} (kept from an older onyx)", d.display()),
-    }
-}
-
-fn checked_name(target: &ClusterTarget) -> Result<&str> {
-    cluster::validate_name(&target.name)
-        .map_err(|e| Error::input(e, "leave --name out to use the default cluster, onyx"))?;
-    Ok(&target.name)
-}
-
-fn home() -> PathBuf {
-    directories::BaseDirs::new()
-        .map(|d| d.home_dir().to_path_buf())
-        .unwrap_or_else(|| PathBuf::from("."))
-}
-
-fn kubeconfig_file(target: &ClusterTarget) -> PathBuf {
-    kubeconfig::path_for_merge(
-        target.kubeconfig.as_deref(),
-        std::env::var_os("KUBECONFIG").as_deref(),
-        &home(),
-    )
-}
+use crate::ui::{ImageProgress, Printer};
 
 fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string_pretty(v).expect("json")
 }
 
-/// Refuse what kind refuses on this host (rootless without cgroup v2 or delegated controllers);
-/// its warnings (cgroup v1) otherwise.
-fn check_host(host: &NodeHost) -> Result<Vec<String>> {
-    host.check().map_err(|r| Error::input(r.message, r.hint))
-}
-
-/// Make (or reuse, or restart) the own cluster, as `cluster create` and `up` both need it; the
-/// engine's facts are read once and shape the node; the node image is pulled first when the
-/// engine lacks it. Returns the cluster and where its data lives.
-pub fn ensure(
-    settings: &Settings,
-    printer: &Printer,
-    rt: &tokio::runtime::Runtime,
-    args: &ClusterCreateArgs,
-) -> Result<(kind::Created, DataMount)> {
-    let name = checked_name(&args.target)?.to_string();
-    let data = data_mount(&args.target, &name);
-    let image = args
-        .node_image
-        .clone()
-        .unwrap_or_else(|| catalog::node_image().reference.clone());
-    let node = cluster::node_name(&name);
-    let (engine, host, existed) = super::until_interrupted(rt, async {
-        let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
-        let host = host::gather(&engine.docker).await?;
-        let existed = kind::inspect(&engine.docker, &node).await?.is_some();
-        Ok((engine, host, existed))
-    })?;
-    if !existed {
-        // kind v0.32.0 pkg/cluster/internal/create/create.go validateProvider, before anything
-        // is pulled or made.
-        for w in check_host(&host)? {
-            printer.warn(&w);
-        }
-    }
-    if let DataMount::HostDir(dir) = &data {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            Error::input(
-                format!("cannot create the data directory {}: {e}", dir.display()),
-                format!(
-                    "choose another with --data-dir (or {})",
-                    crate::env_vars::ONYX_DATA_DIR
-                ),
-            )
-        })?;
-    }
-    let api_server_port = kind::free_port()?;
-    let spec = node_spec(&NodeOptions {
-        cluster: name.clone(),
-        image,
-        api_server_port,
-        ui_port: settings.port,
-        data: data.clone(),
-        host: host.clone(),
-    });
-    let options = CreateOptions {
-        cluster: name,
-        spec,
-        kubeconfig: kubeconfig_file(&args.target),
+/// What `cluster create`'s flags ask [`own::ensure`] for.
+fn ensure_options(settings: &Settings, args: &ClusterCreateArgs) -> own::EnsureOptions {
+    own::EnsureOptions {
+        name: args.target.name.clone(),
+        kubeconfig: args.target.kubeconfig.clone(),
+        data_dir: args.target.data_dir.clone(),
+        port: settings.port,
         retain: args.retain,
-        timeouts: Timeouts {
-            ready: Duration::from_secs(args.wait.max(1)),
-            ..Timeouts::default()
-        },
-        host,
-    };
-    if !existed {
-        super::until_interrupted(rt, async {
-            // The node image, pulled first when the engine lacks it (a node that exists
-            // already needs none).
-            // A taken UI port is refused before anything else (not after a pull).
-            kind::check_ports(&options.spec)?;
-            let r = reference::Reference::parse(&options.spec.image)
-                .map_err(|e| Error::input(e, "give a node image like kindest/node:v1.36.1"))?;
-            if images::present(&engine.docker, &r).await?.is_none() {
-                let pull = PullOptions {
-                    mirror: args.registry_mirror.clone(),
-                    ..PullOptions::default()
-                };
-                let progress = ImageProgress::new(printer, "pulled");
-                let pulled =
-                    images::pull_one(&engine.docker, &options.spec.image, &pull, &progress).await;
-                progress.finish();
-                pulled?;
-            }
-            Ok(())
-        })?;
+        wait: Duration::from_secs(args.wait),
+        node_image: args.node_image.clone(),
+        registry_mirror: args.registry_mirror.clone(),
     }
-    let progress = StepProgress::new(printer);
-    let created = super::until_interrupted(rt, async {
-        Ok(kind::create(&engine.docker, &options, &progress).await?)
-    });
-    progress.finish();
-    // Ctrl-C drops the create half-way: remove the node it was making, as a failure would.
-    if let Err(Error::Docker(crate::docker::DockerError::Interrupted)) = &created
-        && !existed
-        && !args.retain
-    {
-        printer.info(&format!(
-            "interrupted: removing the node {}",
-            options.spec.name
-        ));
-        if let Err(e) = rt.block_on(kind::remove_node(&engine.docker, &options.spec.name)) {
-            printer.warn(&format!("could not remove {}: {e}", options.spec.name));
-        }
-    }
-    Ok((created?, data))
 }
 
 /// Remove these directories, deepest first, each only while empty.
@@ -309,8 +146,8 @@ pub fn plan_create(
 
 /// `cluster create --dry-run`: read the engine's facts and print [`plan_create`]; make nothing.
 fn dry_run(settings: &Settings, printer: &Printer, args: &ClusterCreateArgs) -> Result<ExitCode> {
-    let name = checked_name(&args.target)?.to_string();
-    let data = data_mount(&args.target, &name);
+    let name = own::checked_name(&args.target.name)?.to_string();
+    let data = own::data_mount(args.target.data_dir.as_deref(), &name);
     let image = args
         .node_image
         .clone()
@@ -326,7 +163,7 @@ fn dry_run(settings: &Settings, printer: &Printer, args: &ClusterCreateArgs) -> 
     })?;
     // What create would refuse, the dry run refuses the same way.
     if !exists {
-        check_host(&host)?;
+        own::check_host(&host)?;
     }
     let plan = plan_create(
         &name,
@@ -384,7 +221,7 @@ pub fn create(
         return dry_run(settings, printer, args);
     }
     let rt = super::runtime()?;
-    let (created, data) = ensure(settings, printer, &rt, args)?;
+    let (created, data) = own::ensure(&ensure_options(settings, args), printer, &rt)?;
     match args.output {
         DataFormat::Json => printer.data(&json(&created))?,
         DataFormat::Text => {
@@ -399,7 +236,7 @@ pub fn create(
                 created.api_server,
                 created.context,
                 created.kubeconfig.display(),
-                describe(&data)
+                own::describe(&data)
             ));
             if let Some(p) = created.ui_port
                 && p != settings.port
@@ -416,10 +253,10 @@ pub fn create(
 }
 
 pub fn delete(printer: &Printer, args: &ClusterDeleteArgs) -> Result<ExitCode> {
-    let name = checked_name(&args.target)?.to_string();
-    let root = data_root(&args.target)?;
-    let data = data_dir(&root, &name);
-    let file = kubeconfig_file(&args.target);
+    let name = own::checked_name(&args.target.name)?.to_string();
+    let root = own::data_root(args.target.data_dir.as_deref())?;
+    let data = own::data_dir(&root, &name);
+    let file = own::kubeconfig_file(args.target.kubeconfig.as_deref());
     let rt = super::runtime()?;
     let (deleted, data_volume_exists) = super::until_interrupted(&rt, async {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
@@ -514,7 +351,7 @@ pub fn list(printer: &Printer, args: &ClusterListArgs) -> Result<ExitCode> {
 }
 
 pub fn status(printer: &Printer, args: &ClusterStatusArgs) -> Result<ExitCode> {
-    let name = checked_name(&args.target)?.to_string();
+    let name = own::checked_name(&args.target.name)?.to_string();
     let rt = super::runtime()?;
     let status = super::until_interrupted(&rt, async {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
@@ -568,7 +405,7 @@ fn no_cluster_yet(e: Error, name: &str) -> Error {
 }
 
 pub fn load(printer: &Printer, args: &ClusterLoadArgs) -> Result<ExitCode> {
-    let name = checked_name(&args.target)?.to_string();
+    let name = own::checked_name(&args.target.name)?.to_string();
     let images: Vec<String> = if args.images.is_empty() {
         catalog::stack_images()
             .map(|i| i.reference.clone())
@@ -621,38 +458,6 @@ pub fn load(printer: &Printer, args: &ClusterLoadArgs) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn target(dir: &Path) -> ClusterTarget {
-        ClusterTarget {
-            name: cluster::CLUSTER_NAME.into(),
-            kubeconfig: None,
-            data_dir: Some(dir.to_path_buf()),
-        }
-    }
-
-    #[test]
-    fn data_of_the_older_host_directory_layout_is_kept_else_the_volume() {
-        let dir = tempfile::tempdir().unwrap();
-        let t = target(dir.path());
-        // Nothing there, or an empty directory: the named volume.
-        assert_eq!(
-            data_mount(&t, "onyx"),
-            DataMount::Volume("onyx-data".into())
-        );
-        std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        assert_eq!(
-            data_mount(&t, "onyx"),
-            DataMount::Volume("onyx-data".into())
-        );
-        // Data made by an older onyx: that directory stays the data's home.
-        std::fs::create_dir_all(dir.path().join("data/onyx/postgresql")).unwrap();
-        assert_eq!(
-            data_mount(&t, "onyx"),
-            DataMount::HostDir(dir.path().join("data"))
-        );
-        // Other clusters look in their own directory.
-        assert_eq!(data_mount(&t, "t-1"), DataMount::Volume("t-1-data".into()));
-    }
 
     #[test]
     fn the_plan_of_a_proxied_userns_remap_host_hides_proxy_credentials() {

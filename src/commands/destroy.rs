@@ -14,7 +14,10 @@ use crate::ui::Printer;
 
 pub fn run(settings: &Settings, printer: &Printer, args: &DestroyArgs) -> Result<ExitCode> {
     let runtime = super::runtime()?;
-    let target = runtime.block_on(super::up::target(settings, false))?;
+    let target = runtime.block_on(crate::cluster::own::target(
+        &settings.connect_options(),
+        false,
+    ))?;
     if args.data {
         let claims = runtime.block_on(stack::claims(&target))?;
         printer.info(&claim_list(&claims, &target.namespace));

@@ -25,7 +25,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &DoctorArgs) -> Result<
     let rt = super::runtime()?;
     let findings = rt.block_on(async {
         let mut f = machine_checks(settings, args.cluster.context.is_some()).await;
-        match super::up::target(settings, false).await {
+        match crate::cluster::own::target(&settings.connect_options(), false).await {
             Ok(target) => {
                 // Whether the installed stack runs the workers (doctor then checks them too).
                 let workers = crate::kube::workers::installed_mode(&target)

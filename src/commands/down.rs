@@ -13,7 +13,7 @@ use crate::ui::Printer;
 pub fn run(settings: &Settings, printer: &Printer, _args: &DownArgs) -> Result<ExitCode> {
     let runtime = super::runtime()?;
     let n = runtime.block_on(async {
-        let target = super::up::target(settings, false).await?;
+        let target = crate::cluster::own::target(&settings.connect_options(), false).await?;
         let n = stack::scale_down(&target).await?;
         if n == 0 {
             return Err(crate::kube::KubeError::NotInstalled {

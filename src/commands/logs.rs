@@ -12,7 +12,7 @@ pub fn run(settings: &Settings, _printer: &Printer, args: &LogsArgs) -> Result<E
     let service = super::service_named(&args.service)?;
     let runtime = super::runtime()?;
     let work = async {
-        let target = super::up::target(settings, false).await?;
+        let target = crate::cluster::own::target(&settings.connect_options(), false).await?;
         let mut out = std::io::stdout();
         stack::logs(
             &target,

@@ -13,7 +13,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &RestartArgs) -> Result
     let service = super::service_named(&args.service)?;
     let runtime = super::runtime()?;
     runtime.block_on(async {
-        let target = super::up::target(settings, false).await?;
+        let target = crate::cluster::own::target(&settings.connect_options(), false).await?;
         stack::restart(&target, service).await?;
         Ok::<_, crate::Error>(())
     })?;

@@ -16,8 +16,10 @@ use crate::ui::Printer;
 pub fn run(settings: &Settings, printer: &Printer, args: &StatusArgs) -> Result<ExitCode> {
     let runtime = super::runtime()?;
     let (status, release) = runtime.block_on(async {
-        let target = super::up::target(settings, false).await?;
-        let url = super::open::ui_url(super::up::ui_port(settings).await);
+        let target = crate::cluster::own::target(&settings.connect_options(), false).await?;
+        let url = crate::browser::ui_url(
+            crate::cluster::own::ui_port(&settings.connect_options(), settings.port).await,
+        );
         // onyx's own node maps the UI port itself; on another cluster something must be serving
         // the port here (`onyx up --forward`, the user's own port-forward) for the URL to work.
         let given = settings.context.is_some() || settings.kubeconfig.is_some();

@@ -1,0 +1,100 @@
+//! Step 4 of `up`: keep the stack's credentials already in the cluster, resolve the indexing
+//! (the flag over the choice kept in the cluster over the profile's default), render, apply
+//! layer by layer (server-side apply, field manager `onyx`) and prune what indexing no longer
+//! runs.
+
+use std::time::Instant;
+
+use crate::docker::reference::Reference;
+use crate::error::Result;
+use crate::kube::{Target, apply as kube_apply};
+use crate::sizing;
+use crate::stack::indexing::Indexing;
+use crate::stack::render::{self, Object, RenderOptions, Rendered};
+use crate::ui::Printer;
+
+use super::UpOptions;
+use super::plan::Plan;
+
+/// Render and apply the stack; returns the indexing it was rendered with.
+pub async fn apply(
+    opts: &UpOptions,
+    printer: &Printer,
+    plan: &mut Plan,
+    target: &Target,
+    ui_port: u16,
+    own: bool,
+    started: Instant,
+) -> Result<Indexing> {
+    let credentials = kube_apply::existing_credentials(target).await?;
+    let kept = crate::kube::workers::kept_indexing(target).await?;
+    let indexing = sizing::resolve_indexing(
+        opts.force,
+        printer,
+        &plan.choice,
+        plan.sizing.as_ref(),
+        opts.indexing,
+        kept,
+    )?;
+    printer.info(&format!("indexing: {}", indexing.mode.describe()));
+    let mut objects = render::render(&RenderOptions {
+        profile: plan.choice.profile,
+        namespace: Some(&target.namespace),
+        web_url: crate::browser::ui_url(ui_port),
+        credentials: Some(&credentials),
+        // The own node maps the UI's host port to this node port.
+        gateway_node_port: own.then_some(crate::cluster::node::UI_NODE_PORT),
+        indexing,
+    });
+    // Another cluster pulls through the mirror by name; onyx's own node has the images under
+    // their usual names already (and reaches the mirror through containerd's config).
+    if let Some(mirror) = &opts.registry_mirror
+        && !own
+    {
+        through_mirror(&mut objects, mirror);
+    }
+    let applied = kube_apply::apply_all(target, &objects).await?;
+    // Indexing turned off (or a profile without its own indexing model server): the
+    // services the stack no longer runs go.
+    let pruned = crate::kube::workers::prune(target, indexing.mode).await?;
+    if pruned > 0 {
+        printer.info(&format!(
+            "removed {pruned} objects of services indexing {} no longer runs",
+            indexing.mode.as_str()
+        ));
+    }
+    if let Some(probe) = plan.deferred_sizing.take() {
+        // Same profile as chosen above; this only warns when the machine looks too small.
+        let sizing = sizing::sizing_machine(&plan.host, probe.await.ok().flatten().as_ref());
+        sizing::choose_profile(opts.profile, opts.force, printer, &sizing)?;
+    }
+    printer.info(&format!(
+        "applied {applied} objects ({} profile) in {:.1}s",
+        plan.choice.profile.name,
+        started.elapsed().as_secs_f32()
+    ));
+    Ok(indexing)
+}
+
+/// Point Docker Hub images of every workload at a registry mirror.
+fn through_mirror(objects: &mut [Rendered], mirror: &str) {
+    for r in objects {
+        let spec = match &mut r.object {
+            Object::Deployment(d) => d.spec.as_mut().and_then(|s| s.template.spec.as_mut()),
+            Object::StatefulSet(s) => s.spec.as_mut().and_then(|s| s.template.spec.as_mut()),
+            _ => None,
+        };
+        let Some(spec) = spec else { continue };
+        for c in spec
+            .containers
+            .iter_mut()
+            .chain(spec.init_containers.iter_mut().flatten())
+        {
+            if let Some(image) = &c.image
+                && let Ok(reference) = Reference::parse(image)
+            {
+                c.image = Some(reference.pull_reference(Some(mirror)));
+            }
+        }
+    }
+}
