@@ -284,15 +284,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t = Some(dir.path());
         // Nothing there, or an empty directory: the named volume.
-        assert_eq!(
-            data_mount(t, "onyx"),
-            DataMount::Volume("onyx-data".into())
-        );
+        assert_eq!(data_mount(t, "onyx"), DataMount::Volume("onyx-data".into()));
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        assert_eq!(
-            data_mount(t, "onyx"),
-            DataMount::Volume("onyx-data".into())
-        );
+        assert_eq!(data_mount(t, "onyx"), DataMount::Volume("onyx-data".into()));
         // Data made by an older onyx: that directory stays the data's home.
         std::fs::create_dir_all(dir.path().join("data/onyx/postgresql")).unwrap();
         assert_eq!(
