@@ -1,9 +1,9 @@
 //! Benchmark helper (not a test): makes the stand-in node of onyx's own cluster for
 //! `scripts/bench-cold-up.sh`, so a cold `onyx up` (and the seed's way) can run against it.
 //!
-//! A privileged container can't start on these machines, so — as tests/up_own_cluster.rs does —
+//! A privileged container can't start on these machines, so — as tests/it/up_own_cluster.rs does —
 //! the node is made here, by the library, from the product's node spec with only the privilege
-//! fields changed (`tests/support/fake_node.rs` `runnable_here`), and `onyx up` finds and reuses
+//! fields changed (`tests/it/support/fake_node.rs` `runnable_here`), and `onyx up` finds and reuses
 //! it. Its image is the stand-in kind node with the Kubernetes API simulator as API server
 //! (`fake_node::build_with_api`); `K8S_SIM_FLAGS` (from this process's environment) is put into
 //! the node's environment, where the stand-in's `start-api` passes it to the simulator (the
@@ -12,11 +12,11 @@
 //! Usage: `bench_node K8S_SIM_BINARY KUBECONFIG DATA_DIR` → prints the node's name and its image
 //! (one line each) once it is Ready. The caller removes the container and the image.
 
-#[path = "../tests/support/docker.rs"]
-mod support;
+#[path = "../tests/it/support/mod.rs"]
+mod test_support;
 
-#[path = "../tests/support/fake_node.rs"]
-mod fake_node;
+use test_support::docker as support;
+use test_support::fake_node;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -16,7 +16,7 @@
 #   (uncompressed). The compressed sizes below (SIZES_MB) are therefore estimates, stated as
 #   such in docs/benchmarks.md; change them with BENCH_SIZES_MB="svc=MB ...".
 # - the stand-in node (examples/bench_node.rs): the product's node spec with only the privilege
-#   fields changed (tests/support/fake_node.rs `runnable_here`), the Kubernetes API simulator as
+#   fields changed (tests/it/support/fake_node.rs `runnable_here`), the Kubernetes API simulator as
 #   its API server. It is made by this script BEFORE each contender's clock starts (a privileged
 #   node can't boot here), and `onyx up` reuses it, so neither figure nor the bound includes a
 #   node boot. Images enter it as kind's `ctr images import` (the stand-in writes the stream to

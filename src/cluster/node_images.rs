@@ -222,8 +222,8 @@ pub async fn snapshotter(docker: &Docker, node: &str) -> Result<String, String> 
     parse_snapshotter(&out.stdout_text())
 }
 
-/// Put one image into the node.
-async fn load_one(
+/// Put one image into the node (`snapshotter`: [`snapshotter`]'s answer, read once).
+pub async fn load_one(
     docker: &Docker,
     node: &str,
     image: &str,

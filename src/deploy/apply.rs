@@ -26,6 +26,23 @@ pub async fn apply(
     own: bool,
     started: Instant,
 ) -> Result<Indexing> {
+    let (objects, indexing) = render_stack(opts, printer, plan, target, ui_port, own).await?;
+    let applied = kube_apply::apply_all(target, &objects).await?;
+    after_apply(opts, printer, plan, target, indexing, applied, started).await?;
+    Ok(indexing)
+}
+
+/// The stack as it is to be applied: the credentials kept in the cluster, the indexing
+/// resolved, rendered (in layer order). The pipelined cold start applies it layer by layer
+/// ([`crate::deploy::pipeline`]), the rest at once ([`apply`]).
+pub async fn render_stack(
+    opts: &UpOptions,
+    printer: &Printer,
+    plan: &Plan,
+    target: &Target,
+    ui_port: u16,
+    own: bool,
+) -> Result<(Vec<Rendered>, Indexing)> {
     let credentials = kube_apply::existing_credentials(target).await?;
     let kept = crate::kube::workers::kept_indexing(target).await?;
     let indexing = sizing::resolve_indexing(
@@ -53,7 +70,20 @@ pub async fn apply(
     {
         through_mirror(&mut objects, mirror);
     }
-    let applied = kube_apply::apply_all(target, &objects).await?;
+    Ok((objects, indexing))
+}
+
+/// After every object is applied: prune what indexing no longer runs, give the deferred size
+/// warning, say how many objects went in.
+pub async fn after_apply(
+    opts: &UpOptions,
+    printer: &Printer,
+    plan: &mut Plan,
+    target: &Target,
+    indexing: Indexing,
+    applied: usize,
+    started: Instant,
+) -> Result<()> {
     // Indexing turned off (or a profile without its own indexing model server): the
     // services the stack no longer runs go.
     let pruned = crate::kube::workers::prune(target, indexing.mode).await?;
@@ -73,7 +103,7 @@ pub async fn apply(
         plan.choice.profile.name,
         started.elapsed().as_secs_f32()
     ));
-    Ok(indexing)
+    Ok(())
 }
 
 /// Point Docker Hub images of every workload at a registry mirror.

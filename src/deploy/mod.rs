@@ -23,6 +23,7 @@
 pub mod apply;
 pub mod expose;
 pub mod images;
+pub mod pipeline;
 pub mod plan;
 pub mod target;
 pub mod wait;
@@ -86,45 +87,47 @@ pub fn up(opts: &UpOptions, printer: &Printer, rt: &tokio::runtime::Runtime) -> 
     // 1. Plan.
     let mut plan = plan::plan(opts, printer, rt)?;
 
-    // 2a + 3a. onyx's own cluster: made or reused, its images pulled (or loaded from the
-    // bundle) and put into the node, before anything talks to Kubernetes.
+    // 2a–4a. onyx's own cluster, pipelined ([`images::own_pipelined`]): the node made or
+    // reused while the images download, each image into the node as soon as it is in the
+    // engine, the release guard and the render once the node answers, each layer applied as
+    // soon as its images are in the node.
     let own = if opts.given_cluster() {
         None
     } else {
         target::mention_local_clusters(printer);
         target::announce_own(printer, rt, &plan.choice);
-        let node_image = images::preload_bundle(opts, printer, rt)?;
-        let created = target::ensure_own(opts, printer, rt, node_image)?;
-        images::into_own_node(opts, printer, rt, &created)?;
-        Some(created)
+        Some(images::own_pipelined(
+            opts, printer, rt, &mut plan, started,
+        )?)
     };
-    let ui_port = target::ui_port(opts, printer, own.as_ref());
     let work = async {
-        // 2. Target.
-        let target = target::connect(opts, printer, own.as_ref()).await?;
+        let (target, indexing, ui_port, own) = match own {
+            Some((created, target, indexing, ui_port)) => {
+                (target, indexing, ui_port, Some(created))
+            }
+            None => {
+                let ui_port = opts.port;
+                // 2. Target.
+                let target = target::connect(opts, printer, None).await?;
 
-        // 2b. The release already deployed: a newer one is refused, an older one backed up
-        // first (crate::upgrade), before anything of the stack is applied.
-        let guard = crate::upgrade::GuardOptions {
-            no_backup: opts.no_backup,
-            data_root: crate::upgrade::data_root(opts.data_dir.as_deref())?,
+                // 2b. The release already deployed: a newer one is refused, an older one backed
+                // up first (crate::upgrade), before anything of the stack is applied.
+                let guard = crate::upgrade::GuardOptions {
+                    no_backup: opts.no_backup,
+                    data_root: crate::upgrade::data_root(opts.data_dir.as_deref())?,
+                };
+                crate::upgrade::before_apply(&target, &guard, printer).await?;
+
+                // 3. Images: another cluster's nodes pull them.
+                images::other_cluster(opts, printer, &target, false)?;
+
+                // 4. Keep credentials, render, apply.
+                let indexing =
+                    apply::apply(opts, printer, &mut plan, &target, ui_port, false, started)
+                        .await?;
+                (target, indexing, ui_port, None)
+            }
         };
-        crate::upgrade::before_apply(&target, &guard, printer).await?;
-
-        // 3. Images: onyx's own node has them now; another cluster's nodes pull them.
-        images::other_cluster(opts, printer, &target, own.is_some())?;
-
-        // 4. Keep credentials, render, apply.
-        let indexing = apply::apply(
-            opts,
-            printer,
-            &mut plan,
-            &target,
-            ui_port,
-            own.is_some(),
-            started,
-        )
-        .await?;
 
         // 5. Wait; on failure, diagnose.
         wait::wait_or_explain(opts, printer, &target, &plan, indexing, started).await?;

@@ -473,69 +473,87 @@ pub async fn load_verified(
     reporter: &dyn Reporter,
 ) -> Result<Vec<Loaded>, DockerError> {
     let mut loaded = Vec::new();
-    for (image, (offset, size)) in verified.manifest.images.iter().zip(&verified.places) {
-        reporter.image(&image.reference, ImageEvent::Start);
-        let mut file = tokio::fs::File::open(path).await?;
-        file.seek(std::io::SeekFrom::Start(*offset)).await?;
-        let sent = Arc::new(AtomicU64::new(0));
-        let counter = sent.clone();
-        let body = tokio_util::io::ReaderStream::with_capacity(
-            tokio::io::AsyncReadExt::take(file, *size),
-            CHUNK,
-        )
-        .inspect_ok(move |chunk| {
-            counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        });
-        let options = ImportImageOptionsBuilder::new().quiet(true).build();
-        let mut answers = docker.import_image_stream(options, body, None);
-        let mut ticker = tokio::time::interval(TICK);
-        loop {
-            tokio::select! {
-                next = answers.next() => match next {
-                    None => break,
-                    Some(Ok(info)) => {
-                        if let Some(text) = info.stream {
-                            tracing::debug!("engine: {}", text.trim());
-                        }
-                    }
-                    Some(Err(e)) => {
-                        reporter.image(&image.reference, ImageEvent::Failed(e.to_string()));
-                        return Err(e.into());
-                    }
-                },
-                _ = ticker.tick() => {
-                    reporter.image(&image.reference, progress(sent.load(Ordering::Relaxed), *size));
-                }
-            }
-        }
-        // The engine must now know the image under its ID and name.
-        let r = Reference::parse(&image.reference).map_err(|e| bad(path, e))?;
-        let id = match docker.inspect_image(&r.local_name()).await {
-            Ok(i) => i.id.unwrap_or_default(),
-            Err(e) => {
-                reporter.image(&image.reference, ImageEvent::Failed(e.to_string()));
-                return Err(e.into());
-            }
-        };
-        if id != image.id {
-            let e = bad(
-                path,
-                format!(
-                    "{} loaded as {id}, the manifest says {}",
-                    image.reference, image.id
-                ),
-            );
-            reporter.image(&image.reference, ImageEvent::Failed(e.to_string()));
-            return Err(e);
-        }
-        reporter.image(&image.reference, progress(*size, *size));
-        reporter.image(&image.reference, ImageEvent::Done);
-        loaded.push(Loaded {
-            image: image.reference.clone(),
-            id,
-        });
+    for index in 0..verified.manifest.images.len() {
+        loaded.push(load_part(docker, path, verified, index, reporter).await?);
     }
     Ok(loaded)
+}
+
+/// Load one image (the `index`th of the manifest) of a bundle [`verify`] passed into the engine,
+/// so that a pipeline can move each image on as soon as it is loaded.
+pub async fn load_part(
+    docker: &Docker,
+    path: &Path,
+    verified: &Verified,
+    index: usize,
+    reporter: &dyn Reporter,
+) -> Result<Loaded, DockerError> {
+    let (Some(image), Some((offset, size))) = (
+        verified.manifest.images.get(index),
+        verified.places.get(index),
+    ) else {
+        return Err(bad(path, format!("no image number {index}")));
+    };
+    reporter.image(&image.reference, ImageEvent::Start);
+    let mut file = tokio::fs::File::open(path).await?;
+    file.seek(std::io::SeekFrom::Start(*offset)).await?;
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    let body = tokio_util::io::ReaderStream::with_capacity(
+        tokio::io::AsyncReadExt::take(file, *size),
+        CHUNK,
+    )
+    .inspect_ok(move |chunk| {
+        counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+    });
+    let options = ImportImageOptionsBuilder::new().quiet(true).build();
+    let mut answers = docker.import_image_stream(options, body, None);
+    let mut ticker = tokio::time::interval(TICK);
+    loop {
+        tokio::select! {
+            next = answers.next() => match next {
+                None => break,
+                Some(Ok(info)) => {
+                    if let Some(text) = info.stream {
+                        tracing::debug!("engine: {}", text.trim());
+                    }
+                }
+                Some(Err(e)) => {
+                    reporter.image(&image.reference, ImageEvent::Failed(e.to_string()));
+                    return Err(e.into());
+                }
+            },
+            _ = ticker.tick() => {
+                reporter.image(&image.reference, progress(sent.load(Ordering::Relaxed), *size));
+            }
+        }
+    }
+    // The engine must now know the image under its ID and name.
+    let r = Reference::parse(&image.reference).map_err(|e| bad(path, e))?;
+    let id = match docker.inspect_image(&r.local_name()).await {
+        Ok(i) => i.id.unwrap_or_default(),
+        Err(e) => {
+            reporter.image(&image.reference, ImageEvent::Failed(e.to_string()));
+            return Err(e.into());
+        }
+    };
+    if id != image.id {
+        let e = bad(
+            path,
+            format!(
+                "{} loaded as {id}, the manifest says {}",
+                image.reference, image.id
+            ),
+        );
+        reporter.image(&image.reference, ImageEvent::Failed(e.to_string()));
+        return Err(e);
+    }
+    reporter.image(&image.reference, progress(*size, *size));
+    reporter.image(&image.reference, ImageEvent::Done);
+    Ok(Loaded {
+        image: image.reference.clone(),
+        id,
+    })
 }
 
 /// The part of a file that holds a byte range (used by tests to damage a part on purpose).

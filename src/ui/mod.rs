@@ -9,6 +9,9 @@
 //! `--context`/`--kubeconfig`/`-n` the user gave and can be run as printed.
 
 pub mod hints;
+pub mod pipeline;
+
+pub use pipeline::PipelineProgress;
 
 use std::io::{IsTerminal, Write};
 

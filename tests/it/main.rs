@@ -28,6 +28,7 @@ mod manifests;
 mod nginx_gateway;
 mod node_images;
 mod packaging;
+mod pipeline;
 mod self_update;
 mod up;
 mod up_own_cluster;

@@ -48,7 +48,8 @@ pub mod volumes;
 
 pub use boot::{all_ready, is_systemd_ready_line, last_log_lines};
 pub use container::{
-    check_ports, create_body, free_port, inspect, port_is_free, published_port, remove_node,
+    check_ports, create_body, free_port, inspect, port_is_free, port_taken, published_port,
+    remove_node,
 };
 pub use create::create;
 pub use error::ClusterError;

@@ -1,0 +1,333 @@
+//! The pipelined cold start (`onyx::deploy::pipeline`) against a real Docker engine, a real
+//! registry (the images pulled through it as a mirror) and the stand-in node of
+//! `support/fake_node.rs` (its scripted `ctr` records every import): images enter the node in
+//! the dependency order, a layer is applied while a later image is still on its way, no image is
+//! pulled or imported twice, and a run stopped half-way (as Ctrl-C drops it) is completed by the
+//! next one without moving again what was done. Without an engine or docker-registry these say
+//! SKIPPED, except under CI / ONYX_REQUIRE_DOCKER=1 / ONYX_REQUIRE_REAL=1.
+
+use crate::support::docker as support;
+
+use crate::support::fake_node;
+
+use std::cell::OnceCell;
+use std::sync::Mutex;
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
+use futures_util::future::LocalBoxFuture;
+use onyx::cluster::kind;
+use onyx::cluster::node_images::{self, ImportOptions, Outcome};
+use onyx::deploy::pipeline::{self, LayerJob, Limits, Steps};
+use onyx::docker::images::{self, PullOptions};
+use onyx::stack::catalog::Layer;
+
+/// Removes the container (with its volumes) when dropped.
+struct Node {
+    docker: Docker,
+    name: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let docker = self.docker.clone();
+        let name = self.name.clone();
+        support::in_drop(async move { support::remove_container(&docker, &name).await });
+    }
+}
+
+/// A container from `image` with the capabilities these machines allow (every one but the
+/// withheld CAP_SYS_RESOURCE), tmpfs /run and /tmp and a volume at /var, as a kind node has.
+async fn start(docker: &Docker, image: &str, test: &str) -> Node {
+    let name = support::unique(test);
+    let body = ContainerCreateBody {
+        image: Some(image.into()),
+        volumes: Some(vec!["/var".into()]),
+        host_config: Some(HostConfig {
+            cap_add: Some(vec!["ALL".into()]),
+            cap_drop: Some(vec!["SYS_RESOURCE".into()]),
+            security_opt: Some(vec![
+                "seccomp=unconfined".into(),
+                "apparmor=unconfined".into(),
+            ]),
+            cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
+            tmpfs: Some(
+                [
+                    ("/run".to_string(), String::new()),
+                    ("/tmp".into(), String::new()),
+                ]
+                .into_iter()
+                .collect(),
+            ),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::new().name(&name).build()),
+            body,
+        )
+        .await
+        .unwrap();
+    let node = Node {
+        docker: docker.clone(),
+        name,
+    };
+    docker.start_container(&node.name, None).await.unwrap();
+    node
+}
+
+/// Real pulls (through the registry as a mirror) and real imports into the stand-in node; the
+/// boot starts the node; apply is recorded. The last image's pull holds until the data layer is
+/// applied (so "applied before the last image arrived" is a fact of the run, not of timing), and
+/// `stop_after` ends the run (as Ctrl-C does) once that many images are in the node.
+struct Real<'a> {
+    docker: &'a Docker,
+    image: String,
+    test: &'static str,
+    node: OnceCell<(Node, String)>,
+    layers: Vec<LayerJob>,
+    mirror: String,
+    log: Mutex<Vec<String>>,
+    pulls: Mutex<Vec<(String, images::Outcome)>>,
+    imports: Mutex<Vec<(String, Outcome)>>,
+    data_applied: tokio::sync::Notify,
+    last: String,
+}
+
+impl Real<'_> {
+    fn note(&self, s: String) {
+        self.log.lock().unwrap().push(s);
+    }
+}
+
+impl Steps for Real<'_> {
+    fn boot(&self) -> LocalBoxFuture<'_, onyx::error::Result<Vec<LayerJob>>> {
+        Box::pin(async move {
+            if self.node.get().is_none() {
+                let node = start(self.docker, &self.image, self.test).await;
+                let ready = "i=0; until [ -f /fake/images ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done";
+                let out = kind::exec(self.docker, &node.name, &["sh", "-c", ready], None)
+                    .await
+                    .unwrap();
+                assert!(out.ok());
+                let snap = node_images::snapshotter(self.docker, &node.name)
+                    .await
+                    .unwrap();
+                let _ = self.node.set((node, snap));
+            }
+            self.note("booted".into());
+            Ok(self.layers.clone())
+        })
+    }
+    fn fetch<'a>(&'a self, image: &'a str) -> LocalBoxFuture<'a, onyx::error::Result<()>> {
+        Box::pin(async move {
+            if image == self.last {
+                self.data_applied.notified().await;
+            }
+            let options = PullOptions {
+                mirror: Some(self.mirror.clone()),
+                ..PullOptions::default()
+            };
+            let r = images::pull_one(self.docker, image, &options, &onyx::docker::Silent).await?;
+            self.pulls
+                .lock()
+                .unwrap()
+                .push((image.to_string(), r.outcome));
+            self.note(format!("fetched {image}"));
+            Ok(())
+        })
+    }
+    fn import<'a>(&'a self, image: &'a str) -> LocalBoxFuture<'a, onyx::error::Result<()>> {
+        Box::pin(async move {
+            let (node, snap) = self.node.get().unwrap();
+            let r = node_images::load_one(
+                self.docker,
+                &node.name,
+                image,
+                snap,
+                &ImportOptions::default(),
+                &onyx::docker::Silent,
+            )
+            .await?;
+            self.imports
+                .lock()
+                .unwrap()
+                .push((image.to_string(), r.outcome));
+            self.note(format!("in node {image}"));
+            Ok(())
+        })
+    }
+    fn apply(&self, k: usize) -> LocalBoxFuture<'_, onyx::error::Result<()>> {
+        Box::pin(async move {
+            self.note(format!("apply {:?}", self.layers[k].layer));
+            if self.layers[k].layer == Layer::Data {
+                // notify_one keeps a permit when nobody waits yet.
+                self.data_applied.notify_one();
+            }
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn images_go_in_dependency_order_layers_early_nothing_twice_and_a_stopped_run_completes() {
+    let Some(docker) = support::engine("pipeline").await else {
+        return;
+    };
+    if !fake_node::available("pipeline") {
+        return;
+    }
+    let Some(registry) = support::Registry::start("pipeline") else {
+        return;
+    };
+    let cleanup = support::Cleanup::new(&docker);
+    let node_image =
+        fake_node::build(&docker, &cleanup, &support::unique("pipeline-node"), false).await;
+    let base = support::unique("pipeline");
+    let name = |s: &str| format!("{base}/{s}:1");
+    // Listed as embedded/images.toml lists the stack: the gateway and web first.
+    let listed: Vec<String> = ["nginx", "web", "backend", "model", "pg", "redis"]
+        .iter()
+        .map(|s| name(s))
+        .collect();
+    for (i, r) in listed.iter().enumerate() {
+        support::build_image(&docker, &cleanup, r, (64 << 10) * (i + 1)).await;
+        support::push_and_remove(&docker, r, &registry.addr).await;
+    }
+    let job = |layer, images: &[&str]| LayerJob {
+        layer,
+        services: images.iter().map(|s| s.to_string()).collect(),
+        images: images.iter().map(|s| name(s)).collect(),
+    };
+    let layers = vec![
+        job(Layer::Config, &[]),
+        job(Layer::Data, &["pg", "redis"]),
+        job(Layer::Model, &["model"]),
+        job(Layer::Api, &["backend"]),
+        job(Layer::Web, &["web"]),
+        job(Layer::Gateway, &["nginx"]),
+    ];
+    let order = pipeline::fetch_order(&listed, &layers);
+    assert_eq!(
+        order,
+        ["pg", "redis", "model", "backend", "web", "nginx"].map(name)
+    );
+    let steps = Real {
+        docker: &docker,
+        image: node_image.clone(),
+        test: "pipeline-node",
+        node: OnceCell::new(),
+        layers: layers.clone(),
+        mirror: registry.addr.clone(),
+        log: Mutex::default(),
+        pulls: Mutex::default(),
+        imports: Mutex::default(),
+        data_applied: tokio::sync::Notify::new(),
+        last: name("nginx"),
+    };
+
+    // 1. Stopped half-way: the future dropped (as Ctrl-C drops it) once two images are in.
+    let mut run = Box::pin(pipeline::drive(
+        &steps,
+        order.clone(),
+        Limits::default(),
+        &pipeline::Silent,
+    ));
+    loop {
+        tokio::select! {
+            r = &mut run => panic!("the run ended before it was stopped: {:?}", r.map(|_| ())),
+            _ = tokio::time::sleep(std::time::Duration::from_millis(20)) => {}
+        }
+        if steps.imports.lock().unwrap().len() >= 2 {
+            break;
+        }
+    }
+    drop(run);
+    let first_imports = steps.imports.lock().unwrap().clone();
+    assert!(first_imports.iter().all(|(_, o)| *o == Outcome::Imported));
+
+    // 2. The next run completes.
+    steps.log.lock().unwrap().clear();
+    let timeline = pipeline::drive(&steps, order.clone(), Limits::default(), &pipeline::Silent)
+        .await
+        .unwrap();
+    assert_eq!(timeline.in_node.len(), order.len());
+    let log = steps.log.lock().unwrap().clone();
+    let at = |s: &str| {
+        log.iter()
+            .position(|l| l == s)
+            .unwrap_or_else(|| panic!("{s}: {log:?}"))
+    };
+    // The data layer went in while the gateway's image was still on its way.
+    assert!(
+        at("apply Data") < at(&format!("fetched {}", name("nginx"))),
+        "{log:?}"
+    );
+    // Images entered the node in the dependency order (the second run's, resumed).
+    let in_node: Vec<&String> = log.iter().filter(|l| l.starts_with("in node")).collect();
+    let pos = |s: &str| {
+        in_node
+            .iter()
+            .position(|l| **l == format!("in node {}", name(s)))
+            .unwrap()
+    };
+    assert!(
+        pos("pg") < pos("model") && pos("redis") < pos("model"),
+        "{in_node:?}"
+    );
+    assert!(
+        pos("model") < pos("backend") && pos("backend") < pos("web"),
+        "{in_node:?}"
+    );
+    let applies: Vec<&String> = log.iter().filter(|l| l.starts_with("apply")).collect();
+    assert_eq!(
+        applies,
+        [
+            "apply Config",
+            "apply Data",
+            "apply Model",
+            "apply Api",
+            "apply Web",
+            "apply Gateway"
+        ]
+    );
+
+    // Nothing twice: each image pulled from the registry once over both runs (then present),
+    // and streamed into the node once (then present).
+    let pulls = steps.pulls.lock().unwrap().clone();
+    for image in &order {
+        let pulled = pulls
+            .iter()
+            .filter(|(i, o)| i == image && *o == images::Outcome::Pulled)
+            .count();
+        assert_eq!(pulled, 1, "{image}: {pulls:?}");
+    }
+    // Every image the stopped run had put into the node is found there by the next one, not
+    // streamed again; the only repeated streams are those the stop cut off mid-way (at most
+    // one per import slot).
+    let imports = steps.imports.lock().unwrap().clone();
+    let second = &imports[first_imports.len()..];
+    for (image, _) in &first_imports {
+        assert!(
+            second.contains(&(image.clone(), Outcome::Present)),
+            "{image}: {second:?}"
+        );
+    }
+    let (node, _) = steps.node.get().unwrap();
+    let calls = kind::exec(&docker, &node.name, &["cat", "/records/calls"], None)
+        .await
+        .unwrap()
+        .stdout_text();
+    let streamed = calls
+        .matches("ctr --namespace=k8s.io images import")
+        .count();
+    assert!(
+        streamed >= order.len() && streamed <= order.len() + Limits::default().import,
+        "{streamed} imports for {} images:\n{calls}",
+        order.len()
+    );
+    drop(registry);
+}
