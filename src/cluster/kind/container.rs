@@ -145,7 +145,7 @@ pub fn port_is_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
 }
 
-pub(crate) fn port_taken(port: u16, container_port: u16) -> ClusterError {
+pub fn port_taken(port: u16, container_port: u16) -> ClusterError {
     if container_port == node::API_SERVER_PORT {
         ClusterError::PortTaken {
             port,

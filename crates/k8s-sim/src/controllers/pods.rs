@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::events::event;
-use super::{Kubelet, NODE, condition, set_status};
+use super::{Kubelet, NODE, condition, is_ready, set_status};
 use crate::faults::{Fault, Target};
 use crate::store::{Store, meta_str, now_rfc3339, res};
 use crate::{LogMap, SimConfig};
