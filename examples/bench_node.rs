@@ -12,8 +12,19 @@
 //! Usage: `bench_node K8S_SIM_BINARY KUBECONFIG DATA_DIR` → prints the node's name and its image
 //! (one line each) once it is Ready. The caller removes the container and the image.
 
-#[path = "../tests/it/support/mod.rs"]
-mod test_support;
+// A helper of a benchmark script: its answer is its stdout.
+#![allow(clippy::print_stdout)]
+
+/// The parts of the integration tests' support this needs (the Docker helpers and the fake node).
+#[allow(dead_code)]
+#[path = "../tests/it/support"]
+mod test_support {
+    pub mod docker;
+    pub mod fake_node;
+    pub mod gate;
+    pub mod image_tar;
+    pub use gate::{Part, required, skipped};
+}
 
 use test_support::docker as support;
 use test_support::fake_node;
