@@ -121,36 +121,19 @@ impl OnyxCommand {
 }
 
 impl OnyxCommand {
-    /// Run to the end within the bound, from a test that is not async (or from a blocking task).
+    /// Run to the end within the bound, from a test that is not async, or from inside an async
+    /// test's runtime: a runtime of its own on a thread of its own (blocking on a second runtime
+    /// on the caller's thread would panic inside an async test).
     pub fn run_blocking(self) -> Run {
-        let bound = self.bound;
-        let mut cmd = self.into_command();
-        let started = Instant::now();
-        let child = cmd.spawn().expect("onyx starts");
-        let pid = child.id();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let out =
-            runtime.block_on(async { tokio::time::timeout(bound, child.wait_with_output()).await });
-        let Ok(out) = out else {
-            if let Some(pid) = pid {
-                let _ = std::process::Command::new("kill")
-                    .args(["-KILL", &pid.to_string()])
-                    .status();
-            }
-            panic!("onyx did not finish within {bound:?}");
-        };
-        let out = out.expect("onyx runs");
-        let run = Run {
-            code: out.status.code(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            took: started.elapsed(),
-        };
-        assert!(!run.stderr.contains("panicked"), "onyx panicked: {run:?}");
-        run
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the command")
+                .block_on(self.run())
+        })
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 }
 
