@@ -24,66 +24,8 @@ use crate::support::fake_node;
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum};
-use bollard::query_parameters::CreateContainerOptionsBuilder;
 use onyx::cluster::kind;
 use onyx::cluster::node_images::{self, ImportOptions, Outcome};
-
-/// Removes the container (with its volumes) when dropped.
-struct Node {
-    docker: Docker,
-    name: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let docker = self.docker.clone();
-        let name = self.name.clone();
-        support::in_drop(async move { support::remove_container(&docker, &name).await });
-    }
-}
-
-/// A container from `image` with the capabilities these machines allow (every one but the
-/// withheld CAP_SYS_RESOURCE), tmpfs /run and /tmp and a volume at /var, as a kind node has.
-async fn start(docker: &Docker, image: &str, test: &str) -> Node {
-    let name = support::unique(test);
-    let body = ContainerCreateBody {
-        image: Some(image.into()),
-        volumes: Some(vec!["/var".into()]),
-        host_config: Some(HostConfig {
-            cap_add: Some(vec!["ALL".into()]),
-            cap_drop: Some(vec!["SYS_RESOURCE".into()]),
-            security_opt: Some(vec![
-                "seccomp=unconfined".into(),
-                "apparmor=unconfined".into(),
-            ]),
-            cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
-            tmpfs: Some(
-                [
-                    ("/run".to_string(), String::new()),
-                    ("/tmp".into(), String::new()),
-                ]
-                .into_iter()
-                .collect(),
-            ),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    docker
-        .create_container(
-            Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-            body,
-        )
-        .await
-        .unwrap();
-    let node = Node {
-        docker: docker.clone(),
-        name,
-    };
-    docker.start_container(&node.name, None).await.unwrap();
-    node
-}
 
 async fn sh(docker: &Docker, node: &str, script: &str) -> String {
     let out = kind::exec(docker, node, &["sh", "-c", script], None)
@@ -120,7 +62,7 @@ async fn an_image_the_node_holds_under_either_store_s_digest_is_not_imported_aga
     }
     let cleanup = support::Cleanup::new(&docker);
     let image = fake_node::build(&docker, &cleanup, &support::unique("digest-node"), false).await;
-    let node = start(&docker, &image, "digest-node").await;
+    let node = support::start_node(&docker, &image, "digest-node").await;
     // The fake's init makes /fake/images; wait for it.
     sh(
         &docker,
@@ -217,7 +159,7 @@ async fn a_real_containerd_gets_each_image_once_and_records_the_targets_onyx_mat
         support::skipped("real containerd node: no /usr/bin/containerd");
         return;
     };
-    let node = start(&docker, &image, "ctd-node").await;
+    let node = support::start_node(&docker, &image, "ctd-node").await;
     containerd_ready(&docker, &node.name).await;
     // The snapshotter comes from the real `containerd config dump`.
     assert_eq!(

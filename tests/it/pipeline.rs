@@ -14,70 +14,12 @@ use std::cell::OnceCell;
 use std::sync::Mutex;
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum};
-use bollard::query_parameters::CreateContainerOptionsBuilder;
 use futures_util::future::LocalBoxFuture;
 use onyx::cluster::kind;
 use onyx::cluster::node_images::{self, ImportOptions, Outcome};
 use onyx::deploy::pipeline::{self, LayerJob, Limits, Steps};
 use onyx::docker::images::{self, PullOptions};
 use onyx::stack::catalog::Layer;
-
-/// Removes the container (with its volumes) when dropped.
-struct Node {
-    docker: Docker,
-    name: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let docker = self.docker.clone();
-        let name = self.name.clone();
-        support::in_drop(async move { support::remove_container(&docker, &name).await });
-    }
-}
-
-/// A container from `image` with the capabilities these machines allow (every one but the
-/// withheld CAP_SYS_RESOURCE), tmpfs /run and /tmp and a volume at /var, as a kind node has.
-async fn start(docker: &Docker, image: &str, test: &str) -> Node {
-    let name = support::unique(test);
-    let body = ContainerCreateBody {
-        image: Some(image.into()),
-        volumes: Some(vec!["/var".into()]),
-        host_config: Some(HostConfig {
-            cap_add: Some(vec!["ALL".into()]),
-            cap_drop: Some(vec!["SYS_RESOURCE".into()]),
-            security_opt: Some(vec![
-                "seccomp=unconfined".into(),
-                "apparmor=unconfined".into(),
-            ]),
-            cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
-            tmpfs: Some(
-                [
-                    ("/run".to_string(), String::new()),
-                    ("/tmp".into(), String::new()),
-                ]
-                .into_iter()
-                .collect(),
-            ),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    docker
-        .create_container(
-            Some(CreateContainerOptionsBuilder::new().name(&name).build()),
-            body,
-        )
-        .await
-        .unwrap();
-    let node = Node {
-        docker: docker.clone(),
-        name,
-    };
-    docker.start_container(&node.name, None).await.unwrap();
-    node
-}
 
 /// Real pulls (through the registry as a mirror) and real imports into the stand-in node; the
 /// boot starts the node; apply is recorded. The last image's pull holds until the data layer is
@@ -87,7 +29,7 @@ struct Real<'a> {
     docker: &'a Docker,
     image: String,
     test: &'static str,
-    node: OnceCell<(Node, String)>,
+    node: OnceCell<(support::Node, String)>,
     layers: Vec<LayerJob>,
     mirror: String,
     log: Mutex<Vec<String>>,
@@ -107,7 +49,7 @@ impl Steps for Real<'_> {
     fn boot(&self) -> LocalBoxFuture<'_, onyx::error::Result<Vec<LayerJob>>> {
         Box::pin(async move {
             if self.node.get().is_none() {
-                let node = start(self.docker, &self.image, self.test).await;
+                let node = support::start_node(self.docker, &self.image, self.test).await;
                 let ready = "i=0; until [ -f /fake/images ]; do i=$((i+1)); [ $i -gt 100 ] && exit 1; sleep 0.1; done";
                 let out = kind::exec(self.docker, &node.name, &["sh", "-c", ready], None)
                     .await

@@ -12,8 +12,10 @@ use std::time::{Duration, Instant};
 
 use bollard::Docker;
 use bollard::auth::DockerCredentials;
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigCgroupnsModeEnum};
 use bollard::query_parameters::{
-    PushImageOptionsBuilder, RemoveImageOptionsBuilder, TagImageOptionsBuilder,
+    CreateContainerOptionsBuilder, PushImageOptionsBuilder, RemoveImageOptionsBuilder,
+    TagImageOptionsBuilder,
 };
 use futures_util::StreamExt;
 use onyx::docker::engine::{self, EngineEnv};
@@ -365,4 +367,61 @@ pub async fn kind_network_leave(docker: &Docker) {
     if last {
         let _ = docker.remove_network(onyx::cluster::node::NETWORK).await;
     }
+}
+
+/// A container started like a kind node (see [`start_node`]); removed with its volumes when
+/// dropped.
+pub struct Node {
+    pub docker: Docker,
+    pub name: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let docker = self.docker.clone();
+        let name = self.name.clone();
+        in_drop(async move { remove_container(&docker, &name).await });
+    }
+}
+
+/// A container from `image` with the capabilities these machines allow (every one but the
+/// withheld CAP_SYS_RESOURCE), tmpfs /run and /tmp and a volume at /var, as a kind node has.
+pub async fn start_node(docker: &Docker, image: &str, test: &str) -> Node {
+    let name = unique(test);
+    let body = ContainerCreateBody {
+        image: Some(image.into()),
+        volumes: Some(vec!["/var".into()]),
+        host_config: Some(HostConfig {
+            cap_add: Some(vec!["ALL".into()]),
+            cap_drop: Some(vec!["SYS_RESOURCE".into()]),
+            security_opt: Some(vec![
+                "seccomp=unconfined".into(),
+                "apparmor=unconfined".into(),
+            ]),
+            cgroupns_mode: Some(HostConfigCgroupnsModeEnum::PRIVATE),
+            tmpfs: Some(
+                [
+                    ("/run".to_string(), String::new()),
+                    ("/tmp".into(), String::new()),
+                ]
+                .into_iter()
+                .collect(),
+            ),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::new().name(&name).build()),
+            body,
+        )
+        .await
+        .unwrap();
+    let node = Node {
+        docker: docker.clone(),
+        name,
+    };
+    docker.start_container(&node.name, None).await.unwrap();
+    node
 }
