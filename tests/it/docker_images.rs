@@ -7,7 +7,7 @@ use crate::support::docker as support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use onyx::docker::engine::{self, Candidate, Endpoint, EngineEnv};
 use onyx::docker::images::{Outcome, PullOptions, pull_all};
@@ -147,17 +147,16 @@ async fn pulls_in_parallel_through_the_mirror_with_progress_then_skips_present()
         assert!(rec.position(r, |e| *e == ImageEvent::Start).unwrap() < first_done);
     }
 
-    // Again: all present, skipped at once, no registry needed.
+    // Again: all present, skipped without the registry (gone, and the mirror a closed port: any
+    // pull attempt would fail the run).
     drop(registry);
     let rec = Recorder::default();
-    let t = Instant::now();
     let opts = PullOptions {
         mirror: Some("127.0.0.1:9".into()),
         ..PullOptions::default()
     };
     let (results, err) = pull_all(&docker, &refs, &opts, &rec).await;
     assert!(err.is_none(), "{err:?}");
-    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     for (i, r) in refs.iter().enumerate() {
         assert_eq!(results[i].outcome, Outcome::Present);
         assert_eq!(results[i].id.as_ref(), Some(&ids[i]));
@@ -189,17 +188,17 @@ async fn a_missing_image_fails_fast_by_name_and_the_others_still_pull() {
     let rec = Recorder::default();
     let mut opts = options(&registry);
     opts.backoff = Duration::from_secs(5);
-    let t = Instant::now();
     let (results, err) = pull_all(&docker, &[missing.clone(), good.clone()], &opts, &rec).await;
-    // Not retried: a retry would have waited 5 s.
-    assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     let err = err.expect("the missing image is an error");
     assert!(matches!(err, DockerError::NotFound { .. }), "{err:?}");
     assert!(err.to_string().contains(&missing), "{err}");
+    // Not retried: no Retry event (how fast it fails is scripts/bench-pull.sh's to measure).
     assert!(
         !rec.of(&missing)
             .iter()
-            .any(|e| matches!(e, ImageEvent::Retry { .. }))
+            .any(|e| matches!(e, ImageEvent::Retry { .. })),
+        "{:?}",
+        rec.of(&missing)
     );
     assert!(matches!(
         rec.of(&missing).last(),
