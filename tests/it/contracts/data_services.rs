@@ -161,7 +161,7 @@ fn minio_command_and_health() {
 
 /// nginx:1.23.4-alpine: user nginx is uid 101, so it listens on 8080 (not 80) and runs our config.
 /// The routing is Onyx v2.3.0's `deployment/data/nginx/app.conf.template`: `/api` stripped,
-/// unbuffered, HTTP/1.1 (tests/it/nginx_gateway.rs runs it with real nginx).
+/// unbuffered, HTTP/1.1 (tests/it/nginx_gateway/ runs it with real nginx).
 #[test]
 fn gateway_user_port_and_routing() {
     for s in every_stack() {
