@@ -4,10 +4,12 @@
 //!
 //! The calls, as Onyx v2.3.0 serves them under `/api`:
 //! - `POST /auth/register` (JSON) and `POST /auth/login` (form, `username` = e-mail): fastapi-users'
-//!   register and auth routers (backend/onyx/main.py, prefix `/auth`); a 400 with detail
-//!   `REGISTER_USER_ALREADY_EXISTS` or `LOGIN_BAD_CREDENTIALS` (backend/onyx/auth/users.py) is an
-//!   answer, not a failure; the login sets the cookie `fastapiusersauth`
-//!   (backend/onyx/configs/constants.py `FASTAPI_USERS_AUTH_COOKIE_NAME`);
+//!   register and auth routers (backend/onyx/main.py, prefix `/auth`; fastapi-users 14.0.1 per
+//!   backend/requirements/default.txt); a 400 with detail `REGISTER_USER_ALREADY_EXISTS` or
+//!   `LOGIN_BAD_CREDENTIALS` (fastapi-users' `ErrorCode`; Onyx's `UserManager.create` in
+//!   backend/onyx/auth/users.py raises the `UserAlreadyExists` behind the first) is an answer, not
+//!   a failure; the login sets the cookie `fastapiusersauth` (backend/onyx/configs/constants.py
+//!   `FASTAPI_USERS_AUTH_COOKIE_NAME`). fastapi-users' own source was not read here;
 //! - `GET /me` → the user's `role` (backend/onyx/server/manage/users.py);
 //! - `GET /admin/llm/provider`, `PUT /admin/llm/provider?is_creation=…` (refused when
 //!   `is_creation` disagrees with whether the name exists) and
