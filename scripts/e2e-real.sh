@@ -2,7 +2,7 @@
 # THE REAL CHECK of the own cluster, for a machine with internet and a Docker engine that may run
 # privileged containers (a laptop with Docker Desktop, colima, OrbStack, or Linux with Docker).
 # It cannot run on the project's CI machines: they reach no registry and withhold a capability
-# privileged containers need; there the tests use a stand-in node image (tests/it/cluster_kind.rs).
+# privileged containers need; there the tests use a stand-in node image (tests/it/cluster_kind/).
 #
 # Steps, each failing the script when it fails:
 # 1. build onyx; use a cluster name, UI port, kubeconfig and data directory of this run's own;

@@ -71,7 +71,7 @@ pub enum Error {
 
     /// Configuring the LLM provider through Onyx's API.
     #[error(transparent)]
-    Llm(#[from] crate::stack::llm::LlmError),
+    Llm(#[from] crate::llm::LlmError),
     /// The Kubernetes cluster, or the stack in it.
     #[error(transparent)]
     Kube(#[from] crate::kube::KubeError),

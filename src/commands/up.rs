@@ -9,8 +9,8 @@ use crate::browser::{Opened, open_browser};
 use crate::cli::{LlmArgs, UpArgs};
 use crate::deploy::{self, Deployed, UpOptions};
 use crate::error::Result;
+use crate::llm::LlmChoice;
 use crate::settings::Settings;
-use crate::stack::llm::LlmChoice;
 use crate::ui::Printer;
 
 pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<ExitCode> {

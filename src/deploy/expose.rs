@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::error::Result;
 use crate::kube::Target;
 use crate::kube::forward::{self, PortForward};
-use crate::stack::llm::ProviderRequest;
+use crate::llm::ProviderRequest;
 use crate::ui::Printer;
 
 /// The UI, reachable here.
@@ -57,8 +57,8 @@ pub async fn configure_llm(
     exposed: Option<&Exposed>,
 ) -> Result<()> {
     if let (Some(request), Some(exposed)) = (request, exposed) {
-        let store = crate::stack::llm::SecretStore::new(target.client.clone(), &target.namespace);
-        let done = crate::stack::llm::configure(&exposed.url, request, &store).await?;
+        let store = crate::llm::SecretStore::new(target.client.clone(), &target.namespace);
+        let done = crate::llm::configure(&exposed.url, request, &store).await?;
         printer.info(&format!("LLM provider configured: {done:?}"));
     }
     Ok(())

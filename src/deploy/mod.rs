@@ -33,8 +33,8 @@ use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::kube::{ConnectOptions, KubeError, Target};
+use crate::llm::LlmChoice;
 use crate::stack::indexing::Switch;
-use crate::stack::llm::LlmChoice;
 use crate::stack::profile::ProfileName;
 use crate::ui::Printer;
 

@@ -7,8 +7,8 @@ use crate::docker::engine::EngineFacts;
 use crate::docker::reference::validate_mirror;
 use crate::error::{Error, Result};
 use crate::host::HostFacts;
+use crate::llm::ProviderRequest;
 use crate::sizing;
-use crate::stack::llm::ProviderRequest;
 use crate::stack::profile::{self, Choice, ProfileName};
 use crate::ui::Printer;
 
@@ -84,9 +84,9 @@ pub fn plan(
 
     // The LLM provider is checked before anything is applied: a missing key fails fast.
     let llm = match &opts.llm {
-        Some(choice) => Some(crate::stack::llm::provider_request(
+        Some(choice) => Some(crate::llm::provider_request(
             choice,
-            &crate::stack::llm::ollama_url(false, None),
+            &crate::llm::ollama_url(false, None),
             |k| std::env::var(k).ok(),
         )?),
         None => None,

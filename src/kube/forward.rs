@@ -578,17 +578,13 @@ pub async fn check_gateway(
 ) -> Result<GatewayCheck, ForwardError> {
     let url = format!("{}/nginx-health", base_url.trim_end_matches('/'));
     let started = Instant::now();
-    // reqwest has no crypto provider of its own (see Cargo.toml): the process-wide one.
-    crate::init_tls();
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .no_proxy()
-        .build()
-        .map_err(|e| ForwardError::GatewayNotAnswering {
+    let client = crate::http::client(Duration::from_secs(3)).map_err(|e| {
+        ForwardError::GatewayNotAnswering {
             url: url.clone(),
             waited_s: 0,
             last: format!("cannot build an HTTP client: {e}"),
-        })?;
+        }
+    })?;
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -608,7 +604,7 @@ pub async fn check_gateway(
                 }
                 format!("HTTP {status}: {shown}")
             }
-            Err(e) => describe_reqwest(&e),
+            Err(e) => crate::http::describe_error(&e),
         };
         if started.elapsed() + Duration::from_millis(250) >= timeout {
             return Err(ForwardError::GatewayNotAnswering {
@@ -619,18 +615,6 @@ pub async fn check_gateway(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-}
-
-/// reqwest's Display hides the cause ("error sending request"); show the chain.
-pub(crate) fn describe_reqwest(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -1,11 +1,10 @@
 //! The Onyx stack: what it is made of ([`catalog`]), how big each part is on a given machine
 //! ([`profile`]), its credentials ([`secrets`]) and the Kubernetes objects that deploy it
-//! ([`object`], made by [`render`] and summarised by [`summary`]), the release they record ([`release`]), and its LLM provider, set through Onyx's API
-//! ([`llm`]).
+//! ([`object`], made by [`render`] and summarised by [`summary`]) and the release they record
+//! ([`release`]). Its LLM provider, set through Onyx's API once it runs, is [`crate::llm`]'s.
 
 pub mod catalog;
 pub mod indexing;
-pub mod llm;
 pub mod object;
 pub mod plan;
 pub mod profile;

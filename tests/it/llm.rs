@@ -1,4 +1,4 @@
-//! `onyx::stack::llm::configure` against a stand-in for Onyx v2.3.0's API on 127.0.0.1 that
+//! `onyx::llm::configure` against a stand-in for Onyx v2.3.0's API on 127.0.0.1 that
 //! behaves like the real one where it matters (fastapi-users register/login with the
 //! `fastapiusersauth` cookie, the first user becomes admin, `is_creation` checked against existing
 //! names, `detail` errors) and records every request. The admin Secret is kept by the Kubernetes
@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use onyx::stack::llm::{
-    self, AdminLogin, AdminStore, LlmChoice, LlmError, ProviderRequest, SecretStore,
-};
+use onyx::llm::{self, AdminLogin, AdminStore, LlmChoice, LlmError, ProviderRequest, SecretStore};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -9,8 +9,8 @@
 //! simulator as its API server, kube-proxy's node port and a stand-in for nginx), and the stack's
 //! images (tiny busybox images under the stack's names). A privileged container can't start on
 //! these machines, so the node is made by the test from the product's spec with only the
-//! privilege fields changed (as in cluster_kind.rs), and `onyx up` finds it and reuses it; the
-//! boot of a fresh node by the CLI is covered by cluster_kind.rs.
+//! privilege fields changed (as in cluster_kind/), and `onyx up` finds it and reuses it; the
+//! boot of a fresh node by the CLI is covered by cluster_kind/.
 //!
 //! The own cluster has a fixed name (`onyx`): the test refuses to run where an `onyx` node
 //! exists already, so it never touches a user's cluster.

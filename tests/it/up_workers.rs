@@ -26,7 +26,7 @@ async fn onyx(e: &Env, args: &[&str]) -> Run {
     e.onyx(NS, args).run().await
 }
 
-/// `up` with a profile named regardless of this machine (as tests/it/up.rs does), plus `extra`.
+/// `up` with a profile named regardless of this machine (as tests/it/up/ does), plus `extra`.
 async fn up(e: &Env, profile: &str, extra: &[&str]) -> Run {
     let mut args = vec![
         "up",

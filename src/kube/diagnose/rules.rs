@@ -173,7 +173,7 @@ pub(super) fn vespa_without_avx2(f: &Facts) -> Option<Diagnosis> {
 const VESPA_MIN_MEMORY_MIB: u64 = 3 * 1024;
 
 // 5. The images' own start rules, read from their messages (the log lines cite the same sources
-// as `tests/it/contracts.rs` and k8s-sim's `images.rs`), and the cluster refusing the pods.
+// as `tests/it/contracts/` and k8s-sim's `images.rs`), and the cluster refusing the pods.
 
 /// 5a. Vespa's memory check: its limit is too low (and who may have lowered it), or the node's
 /// free memory is.
