@@ -43,7 +43,11 @@
 # python3, /bin/busybox (busybox-static), curl. Refuses to run where a node onyx-control-plane
 # exists or any of the stack's image names is in the engine (it never touches what it did not
 # make).
-# Usage: [BENCH_ONYX=BINARY] scripts/bench-cold-up.sh [ROUNDS=1]
+# Where the time goes: with BENCH_KEEP=DIR, each round's onyx stderr (every line stamped with the
+# Unix time it arrived), the proxy's byte counter (every 100 ms, THROTTLE_PROXY_LOG) and the
+# parameters are kept in DIR, and scripts/cold-up-timeline.py DIR/onyxN prints the timeline:
+# each image's download, import and layer, the link's use per second, each service's Ready.
+# Usage: [BENCH_ONYX=BINARY] [BENCH_KEEP=DIR] scripts/bench-cold-up.sh [ROUNDS=1]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-1}
@@ -162,7 +166,8 @@ docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
 reg_pid=$!
 reg=127.0.0.1:$reg_port
 for _ in $(seq 1 50); do curl -fsS "http://$reg/v2/" >/dev/null 2>&1 && break; sleep 0.2; done
-"$examples/throttle_proxy" 127.0.0.1:0 "$reg" "$bandwidth" >"$work/proxy.addr" 2>"$work/proxy.log" &
+THROTTLE_PROXY_LOG="$work/proxy.bytes" \
+  "$examples/throttle_proxy" 127.0.0.1:0 "$reg" "$bandwidth" >"$work/proxy.addr" 2>"$work/proxy.log" &
 proxy_pid=$!
 for _ in $(seq 1 50); do [ -s "$work/proxy.addr" ] && break; sleep 0.1; done
 proxy=$(cat "$work/proxy.addr")
@@ -235,10 +240,23 @@ fresh_node() {
   node_image=$(echo "$out" | sed -n 2p)
 }
 
+# Each line of stderr with the Unix time it arrived (for the timeline; `$EPOCHREALTIME`, no fork).
+stamp() { local l; while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done; }
 onyx_up() {
-  KUBECONFIG=$kc ONYX_DATA_DIR=$data "$onyx" up --no-browser --registry-mirror "$proxy" \
-    --profile small --force --timeout 600s >"$work/onyx.out" 2>"$work/onyx.err" \
-    || { cat "$work/onyx.err" >&2; return 1; }
+  local rc=0
+  { KUBECONFIG=$kc ONYX_DATA_DIR=$data "$onyx" up --no-browser --registry-mirror "$proxy" \
+      --profile small --force --timeout 600s 2>&1 >"$work/onyx.out"; } | stamp >"$work/onyx.err" \
+    || rc=$?
+  [ "$rc" = 0 ] || { cat "$work/onyx.err" >&2; return 1; }
+}
+keep() { # keep NAME T0 T1: this round's logs into $BENCH_KEEP/NAME
+  [ -n "${BENCH_KEEP:-}" ] || return 0
+  local d="$BENCH_KEEP/$1"
+  mkdir -p "$d"
+  cp "$work/params" "$d/"
+  [ "${1#onyx}" != "$1" ] && cp "$work/onyx.err" "$d/onyx.err"
+  awk -v a="$2" -v b="$3" '$1 >= a - 0.2 && $1 <= b + 0.2' "$work/proxy.bytes" >"$d/proxy.bytes"
+  printf '%s %s %s\n' "$2" "$3" "$bandwidth" >"$d/clock"
 }
 
 seed_way() {
@@ -270,11 +288,12 @@ for r in $(seq 1 "$rounds"); do
   log "round $r/$rounds: onyx"
   fresh_node "onyx$r"
   t=$(now); onyx_up; since "$t" >>"$work/onyx.times"; log "onyx: $(tail -n 1 "$work/onyx.times") s"
-  grep -E '^(engine|pulled|loaded|ready|.*elapsed)' "$work/onyx.err" | tail -n 5 >&2 || true
+  keep "onyx$r" "$t" "$EPOCHREALTIME"
   remove_node; remove_images
   log "round $r/$rounds: the seed's way"
   fresh_node "seed$r"
   t=$(now); seed_way; since "$t" >>"$work/seed.times"; log "seed: $(tail -n 1 "$work/seed.times") s"
+  keep "seed$r" "$t" "$EPOCHREALTIME"
   remove_node; remove_images
 done
 
