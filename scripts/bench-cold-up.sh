@@ -33,11 +33,21 @@
 #    --snapshotter=overlayfs -`, what `kind load docker-image` runs: kind v0.32.0
 #    pkg/cluster/nodeutils/util.go LoadImageArchive), `kubectl apply --server-side -f` the manifests
 #    `onyx render` prints, `kubectl rollout status` each workload;
-# 3. the bound: the critical path from the same parameters, minimised over every download order:
-#    images arrive one after another at the full bandwidth, each enters the node at the import
-#    rate measured in (2), each service is Ready its BOOT_MS after its image is in the node (the
-#    API: after its dependencies too). Also printed: total bytes ÷ bandwidth and the longest chain
-#    of boots, the two floors the issue names.
+# 3. the bound: a lower bound on what any tool could do with the same link and boot delays,
+#    minimised over every order the images may cross the link in: the link carries at most
+#    BANDWIDTH bytes/s (one image after another at the full bandwidth is best: sharing it only
+#    makes some image arrive later), a service's pod can start only once the last byte of its
+#    image has crossed the link, and it is Ready BOOT_MS after that (the API: BOOT_MS after its
+#    image is there AND its five dependencies are Ready, as the simulator's `after` rule says).
+#    Nothing is counted after an image's last byte: a tool may stream each image into the node
+#    as it arrives (no engine in between), and the stand-in node only stores the stream (a real
+#    containerd would also unpack the last layer). So the bound is ≥ total bytes ÷ bandwidth +
+#    the boot of whatever image comes last, and ≥ the longest chain of boots, the two floors
+#    the issue names, which are printed too. Until 2026-12-01 the bound also counted each
+#    image's import into the node after its download, at the rate the seed's `docker save |
+#    ctr import` took in this run: that is a floor of onyx's design (engine, then node) at the
+#    seed's rate, not a bound on any tool (it was printed above onyx's time in a loaded run);
+#    it is still printed, as "engine → node at the seed's import rate", for comparison.
 #
 # Needs: a Docker engine and the docker CLI, docker-registry, kubectl (ONYX_KUBECTL or PATH),
 # python3, /bin/busybox (busybox-static), curl. Refuses to run where a node onyx-control-plane
@@ -310,18 +320,32 @@ phases = [l.split() for l in open(f"{work}/seed.phases")]
 loads = [float(p[1]) for p in phases if p[0] == "load"]
 total = sum(size.values())
 import_rate = total / statistics.median(loads)  # bytes/s into the node, as measured in the seed's way
-def critical(order):
-    t = 0.0; in_node = {}; last_import = 0.0
-    for s in order:
-        t += size[s] / bw
-        last_import = max(t, last_import) + size[s] / import_rate
-        in_node[s] = last_import
-    ready = {s: in_node[s] + boot[s] for s in order if s != "api-server"}
+def ready_times(in_node):
+    ready = {s: in_node[s] + boot[s] for s in in_node if s != "api-server"}
     ready["api-server"] = max(in_node["api-server"], max(ready[d] for d in api_after)) + boot["api-server"]
     return max(ready.values())
+def arrivals(order):
+    t = 0.0; at = {}
+    for s in order:
+        t += size[s] / bw
+        at[s] = t
+    return at
+def bound_of(order):
+    # Each image usable the moment its last byte has crossed the link.
+    return ready_times(arrivals(order))
+def engine_then_node(order):
+    # onyx's design at the seed's import rate: each image into the node after it arrived, one
+    # import at a time.
+    at = arrivals(order); in_node = {}; last = 0.0
+    for s in order:
+        last = max(at[s], last) + size[s] / import_rate
+        in_node[s] = last
+    return ready_times(in_node)
 services = list(size)
-best = min(itertools.permutations(services), key=critical)
-bound = critical(best)
+best = min(itertools.permutations(services), key=bound_of)
+bound = bound_of(best)
+design_order = min(itertools.permutations(services), key=engine_then_node)
+design = engine_then_node(design_order)
 link = total / bw
 chain = max(max(boot[d] for d in api_after) + boot["api-server"], max(boot.values()))
 o, sd = statistics.median(onyx), statistics.median(seed)
@@ -329,8 +353,10 @@ print(f"cold up, {len(onyx)} round(s); images at 1/{scale}: {total/1e6:.0f} MB a
       + ", ".join(f"{s} {boot[s]:g}" for s in services))
 print(f"  onyx up:          {o:6.2f} s  {onyx}")
 print(f"  the seed's way:   {sd:6.2f} s  {seed}  phases: " + "; ".join(" ".join(p) for p in phases))
-print(f"  bound:            {bound:6.2f} s  (best order {' → '.join(best)}; node import {import_rate/1e6:.0f} MB/s measured)")
+print(f"  bound:            {bound:6.2f} s  (best order {' → '.join(best)}; each image usable at its last byte)")
 print(f"    floors: bytes/bandwidth {link:.2f} s, longest chain of boots {chain:.2f} s")
+print(f"  engine → node at the seed's import rate ({import_rate/1e6:.0f} MB/s, one at a time): {design:.2f} s "
+      f"(best order {' → '.join(design_order)}; not a bound on any tool)")
 print(f"  onyx/seed  = {o/sd:.2f}  (target <= 0.6)")
 print(f"  onyx/bound = {o/bound:.2f}  (target <= 1.15)")
 PY

@@ -136,6 +136,21 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// For `source`: from a registry the default (the link decides); from a bundle two loads
+    /// at once, as before the link was measured (no link: the engine's loads share the CPUs,
+    /// and nothing shows one at a time is better there).
+    pub fn for_source(source: &Source) -> Limits {
+        match source {
+            Source::Registry(_) => Limits::default(),
+            Source::Bundle { .. } => Limits {
+                fetch: 2,
+                ..Limits::default()
+            },
+        }
+    }
+}
+
 /// What the scheduler asks for next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -1023,6 +1038,30 @@ mod tests {
                 assert_eq!(p.log.iter().filter(|a| **a == Action::Import(i)).count(), 1);
             }
         }
+    }
+
+    #[test]
+    fn one_download_at_a_time_from_a_registry_two_loads_from_a_bundle() {
+        let registry = Source::Registry(crate::docker::images::PullOptions::default());
+        assert_eq!(Limits::for_source(&registry).fetch, 1);
+        let bundle = Source::Bundle {
+            path: "b.tar".into(),
+            verified: crate::docker::bundle::Verified {
+                manifest: crate::docker::bundle::Manifest {
+                    format: String::new(),
+                    schema: 1,
+                    onyx_version: String::new(),
+                    onyx_stack: String::new(),
+                    images: Vec::new(),
+                },
+                places: Vec::new(),
+            },
+        };
+        assert_eq!(Limits::for_source(&bundle).fetch, 2);
+        assert_eq!(
+            Limits::for_source(&bundle).import,
+            Limits::for_source(&registry).import
+        );
     }
 
     #[test]
