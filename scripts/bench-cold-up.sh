@@ -57,7 +57,9 @@
 # Unix time it arrived), the proxy's byte counter (every 100 ms, THROTTLE_PROXY_LOG) and the
 # parameters are kept in DIR, and scripts/cold-up-timeline.py DIR/onyxN prints the timeline:
 # each image's download, import and layer, the link's use per second, each service's Ready.
-# Usage: [BENCH_ONYX=BINARY] [BENCH_KEEP=DIR] scripts/bench-cold-up.sh [ROUNDS=1]
+# BENCH_ONYX_OLD=BINARY: also time that onyx each round (before the seed's way), e.g. the build
+# before a change, so both are measured under the same load.
+# Usage: [BENCH_ONYX=BINARY] [BENCH_ONYX_OLD=BINARY] [BENCH_KEEP=DIR] scripts/bench-cold-up.sh [ROUNDS=1]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-1}
@@ -75,7 +77,7 @@ kubectl=${ONYX_KUBECTL:-$(command -v kubectl || true)}
 node="onyx-control-plane"
 ns=onyx
 
-log() { printf '== %s\n' "$*" >&2; }
+log() { printf '== %s  (load %s)\n' "$*" "$(cut -d' ' -f1-3 /proc/loadavg)" >&2; }
 now() { printf '%s\n' "$EPOCHREALTIME"; }
 since() { local t=$EPOCHREALTIME; awk -v a="$1" -v b="$t" 'BEGIN { printf "%.2f\n", b - a }'; }
 
@@ -252,9 +254,9 @@ fresh_node() {
 
 # Each line of stderr with the Unix time it arrived (for the timeline; `$EPOCHREALTIME`, no fork).
 stamp() { local l; while IFS= read -r l; do printf '%s %s\n' "$EPOCHREALTIME" "$l"; done; }
-onyx_up() {
-  local rc=0
-  { KUBECONFIG=$kc ONYX_DATA_DIR=$data "$onyx" up --no-browser --registry-mirror "$proxy" \
+onyx_up() { # onyx_up [BINARY]
+  local rc=0 bin=${1:-$onyx}
+  { KUBECONFIG=$kc ONYX_DATA_DIR=$data "$bin" up --no-browser --registry-mirror "$proxy" \
       --profile small --force --timeout 600s 2>&1 >"$work/onyx.out"; } | stamp >"$work/onyx.err" \
     || rc=$?
   [ "$rc" = 0 ] || { cat "$work/onyx.err" >&2; return 1; }
@@ -264,7 +266,7 @@ keep() { # keep NAME T0 T1: this round's logs into $BENCH_KEEP/NAME
   local d="$BENCH_KEEP/$1"
   mkdir -p "$d"
   cp "$work/params" "$d/"
-  [ "${1#onyx}" != "$1" ] && cp "$work/onyx.err" "$d/onyx.err"
+  [ "${1#seed}" = "$1" ] && cp "$work/onyx.err" "$d/onyx.err"
   awk -v a="$2" -v b="$3" '$1 >= a - 0.2 && $1 <= b + 0.2' "$work/proxy.bytes" >"$d/proxy.bytes"
   printf '%s %s %s\n' "$2" "$3" "$bandwidth" >"$d/clock"
 }
@@ -293,13 +295,21 @@ seed_way() {
   echo "apply+ready $(since "$t")" >>"$work/seed.phases"
 }
 
-: >"$work/onyx.times"; : >"$work/seed.times"; : >"$work/seed.phases"
+: >"$work/onyx.times"; : >"$work/old.times"; : >"$work/seed.times"; : >"$work/seed.phases"
 for r in $(seq 1 "$rounds"); do
   log "round $r/$rounds: onyx"
   fresh_node "onyx$r"
   t=$(now); onyx_up; since "$t" >>"$work/onyx.times"; log "onyx: $(tail -n 1 "$work/onyx.times") s"
   keep "onyx$r" "$t" "$EPOCHREALTIME"
   remove_node; remove_images
+  if [ -n "${BENCH_ONYX_OLD:-}" ]; then
+    log "round $r/$rounds: onyx (old: $BENCH_ONYX_OLD)"
+    fresh_node "old$r"
+    t=$(now); onyx_up "$BENCH_ONYX_OLD"; since "$t" >>"$work/old.times"
+    log "onyx (old): $(tail -n 1 "$work/old.times") s"
+    keep "old$r" "$t" "$EPOCHREALTIME"
+    remove_node; remove_images
+  fi
   log "round $r/$rounds: the seed's way"
   fresh_node "seed$r"
   t=$(now); seed_way; since "$t" >>"$work/seed.times"; log "seed: $(tail -n 1 "$work/seed.times") s"
@@ -316,6 +326,7 @@ boot = {s: int(ms) / 1000 for s, _, _, ms in params}
 api_after = ["postgresql", "redis", "minio", "vespa", "inference-model-server"]
 onyx = [float(x) for x in open(f"{work}/onyx.times").read().split()]
 seed = [float(x) for x in open(f"{work}/seed.times").read().split()]
+old = [float(x) for x in open(f"{work}/old.times").read().split()]
 phases = [l.split() for l in open(f"{work}/seed.phases")]
 loads = [float(p[1]) for p in phases if p[0] == "load"]
 total = sum(size.values())
@@ -352,6 +363,8 @@ o, sd = statistics.median(onyx), statistics.median(seed)
 print(f"cold up, {len(onyx)} round(s); images at 1/{scale}: {total/1e6:.0f} MB at {bw/1e6:.0f} MB/s; boots (s): "
       + ", ".join(f"{s} {boot[s]:g}" for s in services))
 print(f"  onyx up:          {o:6.2f} s  {onyx}")
+if old:
+    print(f"  onyx up (old):    {statistics.median(old):6.2f} s  {old}")
 print(f"  the seed's way:   {sd:6.2f} s  {seed}  phases: " + "; ".join(" ".join(p) for p in phases))
 print(f"  bound:            {bound:6.2f} s  (best order {' → '.join(best)}; each image usable at its last byte)")
 print(f"    floors: bytes/bandwidth {link:.2f} s, longest chain of boots {chain:.2f} s")
