@@ -134,6 +134,7 @@ pub fn own_pipelined(
                 objects,
             })
         };
+        let limits = Limits::for_source(&source);
         until_interrupted(
             rt,
             pipeline::own_cluster(
@@ -142,7 +143,7 @@ pub fn own_pipelined(
                 source,
                 import,
                 boot,
-                Limits::default(),
+                limits,
                 &progress,
             ),
         )

@@ -163,6 +163,8 @@ struct LayerProgress {
     /// layer id → (downloaded, total, finished)
     layers: HashMap<String, (u64, u64, bool)>,
     order: Vec<String>,
+    /// Layers whose bytes have all arrived (the engine may still unpack them).
+    arrived: std::collections::HashSet<String>,
 }
 
 impl LayerProgress {
@@ -188,6 +190,18 @@ impl LayerProgress {
         if !self.layers.contains_key(id) {
             self.order.push(id.clone());
         }
+        if [
+            "Verifying Checksum",
+            "Download complete",
+            "Extracting",
+            "Pull complete",
+            "Already exists",
+        ]
+        .iter()
+        .any(|s| status.starts_with(s))
+        {
+            self.arrived.insert(id.clone());
+        }
         let entry = self.layers.entry(id.clone()).or_insert((0, 0, false));
         match status.as_str() {
             s if s.starts_with("Downloading") => {
@@ -206,6 +220,14 @@ impl LayerProgress {
         true
     }
 
+    /// Every layer seen has all its bytes (what is left is the engine's unpacking). The engine
+    /// names every layer of the image ("Pulling fs layer" or "Already exists") before it starts
+    /// downloading any (moby v20.10.24 `distribution/xfer/download.go` `Download`, one loop
+    /// over the layers), so "every layer seen" is every layer.
+    fn downloaded(&self) -> bool {
+        !self.order.is_empty() && self.order.iter().all(|id| self.arrived.contains(id))
+    }
+
     fn event(&self) -> ImageEvent {
         let (mut done, mut total, mut layers_done) = (0, 0, 0);
         for (d, t, finished) in self.layers.values() {
@@ -222,12 +244,13 @@ impl LayerProgress {
     }
 }
 
-/// One pull attempt, progress included.
+/// One pull attempt, progress included; `downloaded` is told once every byte has arrived.
 async fn pull_once(
     docker: &Docker,
     image: &str,
     from: &str,
     reporter: &dyn Reporter,
+    downloaded: &mut Option<tokio::sync::oneshot::Sender<()>>,
 ) -> Result<(), bollard::errors::Error> {
     let options = CreateImageOptionsBuilder::new().from_image(from).build();
     let mut stream = docker.create_image(Some(options), None, None);
@@ -235,6 +258,11 @@ async fn pull_once(
     while let Some(info) = stream.try_next().await? {
         if progress.update(&info) {
             reporter.image(image, progress.event());
+            if progress.downloaded()
+                && let Some(tell) = downloaded.take()
+            {
+                let _ = tell.send(());
+            }
         }
     }
     Ok(())
@@ -258,6 +286,20 @@ pub async fn pull_one(
     options: &PullOptions,
     reporter: &dyn Reporter,
 ) -> Result<PullResult, DockerError> {
+    pull_one_telling(docker, image, options, reporter, None).await
+}
+
+/// [`pull_one`], telling `downloaded` as soon as every byte of the image has arrived, while the
+/// engine still unpacks it (the pipeline then starts the next download; [`Reporter`] events
+/// are the same as [`pull_one`]'s). Not told when the image was present, nor when the engine
+/// sent no layer progress.
+pub async fn pull_one_telling(
+    docker: &Docker,
+    image: &str,
+    options: &PullOptions,
+    reporter: &dyn Reporter,
+    mut downloaded: Option<tokio::sync::oneshot::Sender<()>>,
+) -> Result<PullResult, DockerError> {
     let r = Reference::parse(image).map_err(|message| DockerError::NotFound {
         image: image.into(),
         pulled_as: image.into(),
@@ -279,7 +321,7 @@ pub async fn pull_one(
     let mut wait = options.backoff;
     let mut attempt = 1;
     loop {
-        let err = match pull_once(docker, image, &from, reporter).await {
+        let err = match pull_once(docker, image, &from, reporter, &mut downloaded).await {
             Ok(()) => break,
             Err(e) => e,
         };
@@ -475,6 +517,34 @@ mod tests {
                 total: 200,
                 layers_done: 2,
                 layers: 2
+            }
+        );
+    }
+
+    #[test]
+    fn an_image_is_downloaded_once_every_layer_has_its_bytes_even_while_it_unpacks() {
+        let mut p = LayerProgress::default();
+        assert!(!p.downloaded(), "nothing seen yet");
+        p.update(&info("a", "Pulling fs layer", 0, 0));
+        p.update(&info("b", "Pulling fs layer", 0, 0));
+        p.update(&info("c", "Already exists", 0, 0));
+        p.update(&info("a", "Downloading", 100, 100));
+        p.update(&info("a", "Download complete", 0, 0));
+        // b has not arrived: a's bytes alone are not the image's.
+        assert!(!p.downloaded());
+        p.update(&info("a", "Extracting", 10, 100));
+        p.update(&info("b", "Downloading", 50, 100));
+        assert!(!p.downloaded());
+        p.update(&info("b", "Verifying Checksum", 0, 0));
+        // Every byte is in; a is still being unpacked and b waits for it.
+        assert!(p.downloaded());
+        assert_eq!(
+            p.event(),
+            ImageEvent::Progress {
+                done: 200,
+                total: 200,
+                layers_done: 1,
+                layers: 3
             }
         );
     }

@@ -1,5 +1,5 @@
 //! Draws the pipelined cold start ([`crate::deploy::pipeline`]): a line per image when it
-//! downloads, is in the engine (with its size, or "already present") and is in the node; a line
+//! downloads, is downloaded (the engine unpacks it), is in the engine (with its size, or "already present") and is in the node; a line
 //! per service when it waits for its images, waits for the layers before it, and starts; the
 //! node's boot; each line led by the overall elapsed time. Plain lines (none with --quiet): the
 //! node's boot draws its own spinner at the same time, and two drawers on one terminal garble
@@ -61,6 +61,7 @@ impl pipeline::Reporter for PipelineProgress {
         let seen = images.entry(image.to_string()).or_default();
         let text = match stage {
             Stage::Fetching => "downloading".to_string(),
+            Stage::Unpacking => "downloaded; the engine unpacks it".to_string(),
             Stage::InEngine if seen.present => "in the engine (already present)".to_string(),
             Stage::InEngine => format!("in the engine ({})", size(seen.bytes)),
             Stage::Importing => {

@@ -21,10 +21,18 @@ use onyx::deploy::pipeline::{self, LayerJob, Limits, Steps};
 use onyx::docker::images::{self, PullOptions};
 use onyx::stack::catalog::Layer;
 
+/// Two pulls and two imports at once.
+const TWO: Limits = Limits {
+    fetch: 2,
+    import: 2,
+};
+
 /// Real pulls (through the registry as a mirror) and real imports into the stand-in node; the
 /// boot starts the node; apply is recorded. The last image's pull holds until the data layer is
 /// applied (so "applied before the last image arrived" is a fact of the run, not of timing).
-/// Pulls run two at once, but each reports done only after the ones before it in `order` have:
+/// Pulls run two at once ([`TWO`]: the default is one, and a pull's "downloaded" frees its slot
+/// early, so two keep more of the pipeline in flight), but each reports done only after the
+/// ones before it in `order` have:
 /// the engine's timing (an image already present answers at once, a bigger one later) then
 /// cannot decide the order images become ready to import, and the order imports start in is
 /// the scheduler's alone. (The scheduler's choice when an earlier image is still on its way is
@@ -71,7 +79,11 @@ impl Steps for Real<'_> {
             Ok(self.layers.clone())
         })
     }
-    fn fetch<'a>(&'a self, image: &'a str) -> LocalBoxFuture<'a, onyx::error::Result<()>> {
+    fn fetch<'a>(
+        &'a self,
+        image: &'a str,
+        downloaded: tokio::sync::oneshot::Sender<()>,
+    ) -> LocalBoxFuture<'a, onyx::error::Result<()>> {
         Box::pin(async move {
             if image == self.last {
                 self.data_applied.notified().await;
@@ -80,7 +92,14 @@ impl Steps for Real<'_> {
                 mirror: Some(self.mirror.clone()),
                 ..PullOptions::default()
             };
-            let r = images::pull_one(self.docker, image, &options, &onyx::docker::Silent).await?;
+            let r = images::pull_one_telling(
+                self.docker,
+                image,
+                &options,
+                &onyx::docker::Silent,
+                Some(downloaded),
+            )
+            .await?;
             self.pulls
                 .lock()
                 .unwrap()
@@ -189,7 +208,7 @@ async fn images_go_in_dependency_order_layers_early_nothing_twice_and_a_stopped_
     let mut run = Box::pin(pipeline::drive(
         &steps,
         order.clone(),
-        Limits::default(),
+        TWO,
         &pipeline::Silent,
     ));
     loop {
@@ -208,7 +227,7 @@ async fn images_go_in_dependency_order_layers_early_nothing_twice_and_a_stopped_
     // 2. The next run completes.
     steps.log.lock().unwrap().clear();
     steps.fetched.send_replace(0);
-    let timeline = pipeline::drive(&steps, order.clone(), Limits::default(), &pipeline::Silent)
+    let timeline = pipeline::drive(&steps, order.clone(), TWO, &pipeline::Silent)
         .await
         .unwrap();
     assert_eq!(timeline.in_node.len(), order.len());
@@ -282,7 +301,7 @@ async fn images_go_in_dependency_order_layers_early_nothing_twice_and_a_stopped_
         .matches("ctr --namespace=k8s.io images import")
         .count();
     assert!(
-        streamed >= order.len() && streamed <= order.len() + Limits::default().import,
+        streamed >= order.len() && streamed <= order.len() + TWO.import,
         "{streamed} imports for {} images:\n{calls}",
         order.len()
     );

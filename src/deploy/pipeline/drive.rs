@@ -17,6 +17,8 @@ use crate::stack::catalog::Layer;
 pub enum Stage {
     /// Image: downloading (or loading from the bundle) into the engine.
     Fetching,
+    /// Image: downloaded, the engine unpacks it (the next image downloads meanwhile).
+    Unpacking,
     /// Image: in the engine, waiting for the node.
     InEngine,
     /// Image: streaming into the node.
@@ -52,8 +54,14 @@ impl Reporter for Silent {
 pub trait Steps {
     /// Boot (or reuse, or start) the node, connect, render: the layers to apply, in order.
     fn boot(&self) -> LocalBoxFuture<'_, Result<Vec<LayerJob>>>;
-    /// Put `image` into the engine (pull, or load from the bundle; skip when present).
-    fn fetch<'a>(&'a self, image: &'a str) -> LocalBoxFuture<'a, Result<()>>;
+    /// Put `image` into the engine (pull, or load from the bundle; skip when present). Send on
+    /// `downloaded` once every byte has arrived while the engine still unpacks it, if the step
+    /// can tell ([`Event::Downloaded`]); dropping it unsent is fine.
+    fn fetch<'a>(
+        &'a self,
+        image: &'a str,
+        downloaded: tokio::sync::oneshot::Sender<()>,
+    ) -> LocalBoxFuture<'a, Result<()>>;
     /// Put `image`, in the engine, into the node (skip when present).
     fn import<'a>(&'a self, image: &'a str) -> LocalBoxFuture<'a, Result<()>>;
     /// Apply layer `k` of the layers [`Steps::boot`] gave.
@@ -64,6 +72,8 @@ pub trait Steps {
 #[derive(Debug, Clone, Default)]
 pub struct Timeline {
     pub booted: Option<Duration>,
+    /// Every byte in, the engine unpacking (when the fetch could tell).
+    pub downloaded: Vec<(String, Duration)>,
     pub fetched: Vec<(String, Duration)>,
     pub in_node: Vec<(String, Duration)>,
     pub applied: Vec<(Layer, Duration)>,
@@ -80,30 +90,44 @@ pub async fn drive(
     let started = Instant::now();
     let mut scheduler = Scheduler::new(images, limits);
     let mut timeline = Timeline::default();
-    let mut running: FuturesUnordered<LocalBoxFuture<'_, Result<Event>>> = FuturesUnordered::new();
+    // `None`: a fetch's `downloaded` dropped unsent (nothing to take in).
+    let mut running: FuturesUnordered<LocalBoxFuture<'_, Result<Option<Event>>>> =
+        FuturesUnordered::new();
     let mut actions = scheduler.start();
     loop {
         for action in actions.drain(..) {
             let elapsed = started.elapsed();
-            running.push(match action {
+            let step: LocalBoxFuture<'_, Result<Option<Event>>> = match action {
                 Action::Boot => {
                     reporter.node(false, elapsed);
-                    Box::pin(async move { steps.boot().await.map(Event::Booted) })
+                    Box::pin(async move { steps.boot().await.map(|l| Some(Event::Booted(l))) })
                 }
                 Action::Fetch(i) => {
                     let image = scheduler.images()[i].clone();
                     reporter.image(&image, &Stage::Fetching, elapsed);
-                    Box::pin(async move { steps.fetch(&image).await.map(|_| Event::Fetched(i)) })
+                    let (tell, told) = tokio::sync::oneshot::channel();
+                    running.push(Box::pin(async move {
+                        Ok(told.await.ok().map(|()| Event::Downloaded(i)))
+                    }));
+                    Box::pin(async move {
+                        steps
+                            .fetch(&image, tell)
+                            .await
+                            .map(|_| Some(Event::Fetched(i)))
+                    })
                 }
                 Action::Import(i) => {
                     let image = scheduler.images()[i].clone();
                     reporter.image(&image, &Stage::Importing, elapsed);
-                    Box::pin(async move { steps.import(&image).await.map(|_| Event::InNode(i)) })
+                    Box::pin(
+                        async move { steps.import(&image).await.map(|_| Some(Event::InNode(i))) },
+                    )
                 }
                 Action::Apply(k) => {
-                    Box::pin(async move { steps.apply(k).await.map(|_| Event::Applied(k)) })
+                    Box::pin(async move { steps.apply(k).await.map(|_| Some(Event::Applied(k))) })
                 }
-            });
+            };
+            running.push(step);
         }
         if scheduler.done() {
             return Ok(timeline);
@@ -115,9 +139,18 @@ pub async fn drive(
                 "the pipeline stalled with nothing running"
             )));
         };
-        let event = finished?;
+        let Some(event) = finished? else { continue };
         let elapsed = started.elapsed();
         match &event {
+            Event::Downloaded(i) => {
+                if !scheduler.downloading(*i) {
+                    // Told after it was in the engine already: nothing changes.
+                    continue;
+                }
+                let image = &scheduler.images()[*i];
+                timeline.downloaded.push((image.clone(), elapsed));
+                reporter.image(image, &Stage::Unpacking, elapsed);
+            }
             Event::Booted(_) => {
                 timeline.booted = Some(elapsed);
                 reporter.node(true, elapsed);
@@ -205,7 +238,11 @@ mod tests {
                 Ok(stack())
             })
         }
-        fn fetch<'a>(&'a self, image: &'a str) -> LocalBoxFuture<'a, Result<()>> {
+        fn fetch<'a>(
+            &'a self,
+            image: &'a str,
+            _: tokio::sync::oneshot::Sender<()>,
+        ) -> LocalBoxFuture<'a, Result<()>> {
             Box::pin(async move {
                 self.note(format!("fetch {image}"));
                 self.fetch_started.add_permits(1);
@@ -313,7 +350,11 @@ mod tests {
         fn boot(&self) -> LocalBoxFuture<'_, Result<Vec<LayerJob>>> {
             Box::pin(async { Ok(stack()) })
         }
-        fn fetch<'a>(&'a self, image: &'a str) -> LocalBoxFuture<'a, Result<()>> {
+        fn fetch<'a>(
+            &'a self,
+            image: &'a str,
+            _: tokio::sync::oneshot::Sender<()>,
+        ) -> LocalBoxFuture<'a, Result<()>> {
             Box::pin(async move {
                 if image == "model" {
                     return Err(crate::docker::DockerError::ImageMissing {

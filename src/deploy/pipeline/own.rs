@@ -98,12 +98,22 @@ where
         })
     }
 
-    fn fetch<'s>(&'s self, image: &'s str) -> LocalBoxFuture<'s, Result<()>> {
+    fn fetch<'s>(
+        &'s self,
+        image: &'s str,
+        downloaded: tokio::sync::oneshot::Sender<()>,
+    ) -> LocalBoxFuture<'s, Result<()>> {
         Box::pin(async move {
             match &self.source {
                 Source::Registry(options) => {
-                    crate::docker::images::pull_one(self.docker, image, options, self.bytes)
-                        .await?;
+                    crate::docker::images::pull_one_telling(
+                        self.docker,
+                        image,
+                        options,
+                        self.bytes,
+                        Some(downloaded),
+                    )
+                    .await?;
                 }
                 Source::Bundle { path, verified } => {
                     let Some(index) = verified
