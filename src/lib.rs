@@ -14,6 +14,7 @@ pub mod commands;
 pub mod deploy;
 pub mod docker;
 pub mod doctor;
+pub mod doctor_run;
 pub mod doctor_workers;
 pub mod env_vars;
 pub mod error;

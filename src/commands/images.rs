@@ -10,6 +10,7 @@ use crate::cli::{DataFormat, ImagesListArgs, ImagesLoadArgs, ImagesPullArgs, Ima
 use crate::docker::images::{Outcome, PullOptions};
 use crate::docker::{bundle, engine, images, reference};
 use crate::error::{Error, Result};
+use crate::runtime::Runtime;
 use crate::stack::catalog;
 use crate::ui::{ImageProgress, Printer};
 
@@ -44,7 +45,7 @@ fn chosen(given: &[String]) -> Result<Vec<String>> {
     Ok(list)
 }
 
-pub fn pull(printer: &Printer, args: &ImagesPullArgs) -> Result<ExitCode> {
+pub fn pull(printer: &Printer, runtime: &Runtime, args: &ImagesPullArgs) -> Result<ExitCode> {
     let images = chosen(&args.images)?;
     if let Some(m) = &args.registry_mirror {
         reference::validate_mirror(m).map_err(|e| {
@@ -61,9 +62,8 @@ pub fn pull(printer: &Printer, args: &ImagesPullArgs) -> Result<ExitCode> {
         mirror: args.registry_mirror.clone(),
         ..PullOptions::default()
     };
-    let rt = super::runtime()?;
     let progress = ImageProgress::new(printer, "pulled");
-    let outcome = super::until_interrupted(&rt, async {
+    let outcome = runtime.interruptible(async {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         Ok(images::pull_all(&engine.docker, &images, &options, &progress).await)
     });
@@ -87,7 +87,7 @@ pub fn pull(printer: &Printer, args: &ImagesPullArgs) -> Result<ExitCode> {
     }
 }
 
-pub fn save(printer: &Printer, args: &ImagesSaveArgs) -> Result<ExitCode> {
+pub fn save(printer: &Printer, runtime: &Runtime, args: &ImagesSaveArgs) -> Result<ExitCode> {
     let images = chosen(&args.images)?;
     let dir = args
         .output
@@ -104,9 +104,8 @@ pub fn save(printer: &Printer, args: &ImagesSaveArgs) -> Result<ExitCode> {
             "create the directory first, or give another path with -o",
         ));
     }
-    let rt = super::runtime()?;
     let progress = ImageProgress::new(printer, "saved");
-    let manifest = super::until_interrupted(&rt, async {
+    let manifest = runtime.interruptible(async {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         Ok(bundle::save(&engine.docker, &images, &args.output, &progress).await?)
     });
@@ -135,16 +134,15 @@ struct LoadOutput<'a> {
     images: &'a [bundle::Loaded],
 }
 
-pub fn load(printer: &Printer, args: &ImagesLoadArgs) -> Result<ExitCode> {
+pub fn load(printer: &Printer, runtime: &Runtime, args: &ImagesLoadArgs) -> Result<ExitCode> {
     if !args.file.is_file() {
         return Err(Error::input(
             format!("{} does not exist or is not a file", args.file.display()),
             "give the path of a bundle written by `onyx images save -o FILE`",
         ));
     }
-    let rt = super::runtime()?;
     let progress = ImageProgress::new(printer, "loaded");
-    let loaded = super::until_interrupted(&rt, async {
+    let loaded = runtime.interruptible(async {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         Ok(bundle::load(&engine.docker, &args.file, &progress).await?)
     });

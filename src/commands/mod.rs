@@ -1,5 +1,6 @@
-//! One module per subcommand. Each takes the resolved [`Settings`] and its own arguments and
-//! returns an exit status; none of them parses flags or reads the environment itself.
+//! One module per subcommand. Each takes its resolved settings ([`settings`]: `UpSettings`,
+//! `ClusterSettings`, ...), the run's [`Printer`] and [`Runtime`] and returns an exit status;
+//! none of them reads the environment or layers flags itself.
 
 pub mod backup;
 pub mod cluster;
@@ -16,6 +17,7 @@ pub mod render;
 pub mod restart;
 #[cfg(feature = "self-update")]
 pub mod self_update;
+pub mod settings;
 pub mod status;
 pub mod up;
 pub mod version;
@@ -25,14 +27,15 @@ use std::process::ExitCode;
 
 #[cfg(feature = "self-update")]
 use crate::cli::SelfCommand;
-use crate::cli::{Cli, ClusterArgs, ClusterCommand, Command, ImagesCommand, StackArgs, TargetArgs};
+use crate::cli::{Cli, ClusterCommand, Command, ImagesCommand};
 use crate::error::Result;
-use crate::settings::{Given, GlobalFlags, Settings, Verbosity};
-use crate::ui::Printer;
+use crate::runtime::Runtime;
+use crate::settings::{
+    ClusterSettings, CommandSettings, GlobalFlags, GlobalSettings, NoSettings, StackSettings,
+    UpSettings, Verbosity,
+};
+use crate::ui::{Invocation, Printer};
 use crate::update::{self, Notice};
-
-pub use crate::runtime::{runtime, until_interrupted};
-pub use crate::sizing::{engine_facts, probe_engine, sizing_machine};
 
 /// Run the command and turn the outcome into the exit status, printing an error with its hint
 /// (through the run's [`Printer`], so the hint's commands carry the user's cluster flags). A
@@ -61,94 +64,85 @@ fn checks_for_updates(command: &Command) -> bool {
     }
 }
 
-/// Resolve settings and run the command; the printer is `None` when the settings could not be
-/// resolved.
+/// Resolve the global settings, then the command's own, and run it on the run's one
+/// [`Runtime`] (built only if the command needs it); the printer is `None` when the global
+/// settings could not be resolved.
 pub fn run(cli: Cli) -> (Result<ExitCode>, Option<Printer>) {
-    let given = match &cli.command {
-        Command::Render(a) => given(&a.stack, a.namespace.clone()),
-        Command::Plan(a) => given(&a.stack, None),
-        Command::Doctor(a) => with_cluster(
-            Given {
-                port: a.port,
-                ..Given::default()
-            },
-            &a.cluster,
-        ),
-        Command::Backup(a) => with_cluster(Given::default(), &a.cluster),
-        Command::Restore(a) => with_cluster(Given::default(), &a.cluster),
-        Command::Open(a) => Given {
-            port: a.port,
-            ..Given::default()
-        },
-        Command::Cluster(ClusterCommand::Create(a)) => Given {
-            port: a.port,
-            ..Given::default()
-        },
-        Command::Up(a) => with_target(given(&a.stack, None), &a.cluster),
-        Command::Status(a) => with_cluster(
-            Given {
-                port: a.port,
-                ..Given::default()
-            },
-            &a.cluster,
-        ),
-        Command::Logs(a) => with_cluster(Given::default(), &a.cluster),
-        Command::Restart(a) => with_cluster(Given::default(), &a.cluster),
-        Command::Down(a) => with_cluster(Given::default(), &a.cluster),
-        Command::Destroy(a) => with_cluster(Given::default(), &a.cluster),
-        _ => Given::default(),
-    };
     let flags = GlobalFlags {
         verbose: cli.global.verbose,
         quiet: cli.global.quiet,
         no_color: cli.global.no_color,
         config: cli.global.config.clone(),
     };
-    let settings = match Settings::resolve(&flags, given) {
-        Ok(s) => s,
+    let g = match GlobalSettings::resolve(&flags) {
+        Ok(g) => g,
         Err(e) => return (Err(e), None),
     };
-    let printer = Printer::new(&settings);
-    tracing::debug!(?settings, "resolved settings");
     // The daily "new version" notice: checked in the background beside the command, shown at the
     // end when the answer is in by then (never waited for).
     let notice = if checks_for_updates(&cli.command) {
         let allowed =
             update::notice_allowed(|k| std::env::var(k).ok(), std::io::stderr().is_terminal())
-                && settings.verbosity > Verbosity::Quiet;
+                && g.verbosity > Verbosity::Quiet;
         Notice::start(allowed)
     } else {
         Notice::none()
     };
-    let result = match cli.command {
-        Command::Up(args) => up::run(&settings, &printer, &args),
-        Command::Status(args) => status::run(&settings, &printer, &args),
-        Command::Logs(args) => logs::run(&settings, &printer, &args),
-        Command::Restart(args) => restart::run(&settings, &printer, &args),
-        Command::Down(args) => down::run(&settings, &printer, &args),
-        Command::Destroy(args) => destroy::run(&settings, &printer, &args),
-        Command::Render(args) => render::run(&settings, &printer, &args),
-        Command::Plan(args) => plan::run(&settings, &printer, &args),
-        Command::Images(ImagesCommand::List(args)) => images::list(&printer, &args),
-        Command::Images(ImagesCommand::Pull(args)) => images::pull(&printer, &args),
-        Command::Images(ImagesCommand::Save(args)) => images::save(&printer, &args),
-        Command::Images(ImagesCommand::Load(args)) => images::load(&printer, &args),
-        Command::Cluster(ClusterCommand::Create(args)) => {
-            cluster::create(&settings, &printer, &args)
+    let rt = Runtime::new(cli.command.name());
+    let rt = &rt;
+    let (result, printer) = match cli.command {
+        Command::Up(a) => go(&g, UpSettings::resolve(&a, &g), |s, p| up::run(s, p, rt)),
+        Command::Status(a) => go(&g, ClusterSettings::for_status(&a, &g), |s, p| {
+            status::run(s, p, rt, &a)
+        }),
+        Command::Logs(a) => go(&g, ClusterSettings::resolve(&a.cluster, &g), |s, p| {
+            logs::run(s, p, rt, &a)
+        }),
+        Command::Restart(a) => go(&g, ClusterSettings::resolve(&a.cluster, &g), |s, p| {
+            restart::run(s, p, rt, &a)
+        }),
+        Command::Down(a) => go(&g, ClusterSettings::resolve(&a.cluster, &g), |s, p| {
+            down::run(s, p, rt)
+        }),
+        Command::Destroy(a) => go(&g, ClusterSettings::resolve(&a.cluster, &g), |s, p| {
+            destroy::run(s, p, rt, &a)
+        }),
+        Command::Render(a) => go(&g, StackSettings::for_render(&a, &g), |s, p| {
+            render::run(s, p, rt, &a)
+        }),
+        Command::Plan(a) => go(&g, StackSettings::for_plan(&a, &g), |s, p| {
+            plan::run(s, p, rt, &a)
+        }),
+        Command::Doctor(a) => go(&g, ClusterSettings::for_doctor(&a, &g), |s, p| {
+            doctor::run(s, p, rt, &a)
+        }),
+        Command::Backup(a) => go(&g, ClusterSettings::resolve(&a.cluster, &g), |s, p| {
+            backup::backup(s, p, rt, &a)
+        }),
+        Command::Restore(a) => go(&g, ClusterSettings::resolve(&a.cluster, &g), |s, p| {
+            backup::restore(s, p, rt, &a)
+        }),
+        Command::Open(a) => go(&g, ClusterSettings::for_open(&a, &g), |s, p| {
+            open::run(s, p, rt, &a)
+        }),
+        Command::Cluster(ClusterCommand::Create(a)) => {
+            go(&g, ClusterSettings::for_create(&a, &g), |s, p| {
+                cluster::create(s, p, rt, &a)
+            })
         }
-        Command::Cluster(ClusterCommand::Delete(args)) => cluster::delete(&printer, &args),
-        Command::Cluster(ClusterCommand::List(args)) => cluster::list(&printer, &args),
-        Command::Cluster(ClusterCommand::Status(args)) => cluster::status(&printer, &args),
-        Command::Cluster(ClusterCommand::Load(args)) => cluster::load(&printer, &args),
-        Command::Open(args) => open::run(&settings, &printer, &args),
-        Command::Completions(args) => completions::run(&printer, &args),
-        Command::Version(args) => version::run(&printer, &args),
-        Command::Man => man::run(&printer),
-        Command::Doctor(args) => doctor::run(&settings, &printer, &args),
-        Command::Backup(args) => backup::backup(&settings, &printer, &args),
-        Command::Restore(args) => backup::restore(&settings, &printer, &args),
+        Command::Images(ImagesCommand::List(a)) => plain(&g, |p| images::list(p, &a)),
+        Command::Images(ImagesCommand::Pull(a)) => plain(&g, |p| images::pull(p, rt, &a)),
+        Command::Images(ImagesCommand::Save(a)) => plain(&g, |p| images::save(p, rt, &a)),
+        Command::Images(ImagesCommand::Load(a)) => plain(&g, |p| images::load(p, rt, &a)),
+        Command::Cluster(ClusterCommand::Delete(a)) => plain(&g, |p| cluster::delete(p, rt, &a)),
+        Command::Cluster(ClusterCommand::List(a)) => plain(&g, |p| cluster::list(p, rt, &a)),
+        Command::Cluster(ClusterCommand::Status(a)) => plain(&g, |p| cluster::status(p, rt, &a)),
+        Command::Cluster(ClusterCommand::Load(a)) => plain(&g, |p| cluster::load(p, rt, &a)),
+        Command::Completions(a) => plain(&g, |p| completions::run(p, &a)),
+        Command::Version(a) => plain(&g, |p| version::run(p, &a)),
+        Command::Man => plain(&g, man::run),
         #[cfg(feature = "self-update")]
-        Command::SelfCmd(SelfCommand::Update(args)) => self_update::run(&printer, &args),
+        Command::SelfCmd(SelfCommand::Update(a)) => plain(&g, |p| self_update::run(p, &a)),
     };
     if let Some(line) = notice.finish() {
         printer.info(&line);
@@ -156,32 +150,37 @@ pub fn run(cli: Cli) -> (Result<ExitCode>, Option<Printer>) {
     (result, Some(printer))
 }
 
-fn given(stack: &StackArgs, namespace: Option<String>) -> Given {
-    Given {
-        profile: stack.profile,
-        force: stack.force,
-        namespace,
-        port: stack.port,
-        ..Given::default()
+/// Run a command on its resolved settings, with a printer that repeats its cluster flags.
+fn go<S: CommandSettings + std::fmt::Debug>(
+    g: &GlobalSettings,
+    settings: Result<S>,
+    run: impl FnOnce(&S, &Printer) -> Result<ExitCode>,
+) -> (Result<ExitCode>, Printer) {
+    match settings {
+        Ok(s) => {
+            tracing::debug!(?g, settings = ?s, "resolved settings");
+            let c = s.cluster();
+            let invocation = Invocation {
+                context: c.context.clone(),
+                kubeconfig: c.kubeconfig.clone(),
+                namespace: c.namespace.clone(),
+            };
+            let printer = Printer::new(g.verbosity, g.color, invocation);
+            (run(&s, &printer), printer)
+        }
+        Err(e) => (
+            Err(e),
+            Printer::new(g.verbosity, g.color, Invocation::default()),
+        ),
     }
 }
 
-fn with_cluster(given: Given, cluster: &ClusterArgs) -> Given {
-    Given {
-        namespace: cluster.namespace.clone().or(given.namespace),
-        context: cluster.context.clone(),
-        kubeconfig: cluster.kubeconfig.clone(),
-        ..given
-    }
-}
-
-fn with_target(given: Given, target: &TargetArgs) -> Given {
-    Given {
-        namespace: target.namespace.clone().or(given.namespace),
-        context: target.context.clone(),
-        kubeconfig: target.kubeconfig.clone(),
-        ..given
-    }
+/// A command with nothing to resolve beyond its own flags (they name no cluster).
+fn plain(
+    g: &GlobalSettings,
+    run: impl FnOnce(&Printer) -> Result<ExitCode>,
+) -> (Result<ExitCode>, Printer) {
+    go(g, Ok(NoSettings), |_, p| run(p))
 }
 
 /// A service of the stack by name, or a usage error listing them.
