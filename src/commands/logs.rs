@@ -15,7 +15,7 @@ pub fn run(
     runtime: &Runtime,
     args: &LogsArgs,
 ) -> Result<ExitCode> {
-    let service = super::service_named(&args.service)?;
+    let service = super::settings::service_named(&args.service)?;
     let work = async {
         let target = crate::cluster::own::target(&settings.cluster, false).await?;
         let mut out = std::io::stdout();

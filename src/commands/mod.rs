@@ -22,7 +22,6 @@ pub mod status;
 pub mod up;
 pub mod version;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 #[cfg(feature = "self-update")]
@@ -31,11 +30,11 @@ use crate::cli::{Cli, ClusterCommand, Command, ImagesCommand};
 use crate::error::Result;
 use crate::runtime::Runtime;
 use crate::settings::{
-    ClusterSettings, CommandSettings, GlobalFlags, GlobalSettings, NoSettings, StackSettings,
-    UpSettings, Verbosity,
+    ClusterSettings, CommandSettings, GlobalSettings, NoSettings, StackSettings, UpSettings,
+    Verbosity,
 };
 use crate::ui::{Invocation, Printer};
-use crate::update::{self, Notice};
+use crate::update::Notice;
 
 /// Run the command and turn the outcome into the exit status, printing an error with its hint
 /// (through the run's [`Printer`], so the hint's commands carry the user's cluster flags). A
@@ -53,96 +52,60 @@ pub fn main(cli: Cli, color_allowed: bool) -> ExitCode {
     }
 }
 
-/// The commands that start the daily update check beside their work (every one but those whose
-/// output is a file for a tool, and `self update`, which checks by itself).
-fn checks_for_updates(command: &Command) -> bool {
-    match command {
-        Command::Completions(_) | Command::Man => false,
-        #[cfg(feature = "self-update")]
-        Command::SelfCmd(_) => false,
-        _ => true,
-    }
-}
-
 /// Resolve the global settings, then the command's own, and run it on the run's one
 /// [`Runtime`] (built only if the command needs it); the printer is `None` when the global
 /// settings could not be resolved.
 pub fn run(cli: Cli) -> (Result<ExitCode>, Option<Printer>) {
-    let flags = GlobalFlags {
-        verbose: cli.global.verbose,
-        quiet: cli.global.quiet,
-        no_color: cli.global.no_color,
-        config: cli.global.config.clone(),
-    };
-    let g = match GlobalSettings::resolve(&flags) {
+    let g = match GlobalSettings::from_args(&cli.global) {
         Ok(g) => g,
         Err(e) => return (Err(e), None),
     };
     // The daily "new version" notice: checked in the background beside the command, shown at the
     // end when the answer is in by then (never waited for).
-    let notice = if checks_for_updates(&cli.command) {
-        let allowed =
-            update::notice_allowed(|k| std::env::var(k).ok(), std::io::stderr().is_terminal())
-                && g.verbosity > Verbosity::Quiet;
-        Notice::start(allowed)
-    } else {
-        Notice::none()
-    };
+    let notice = Notice::for_run(
+        settings::checks_for_updates(&cli.command) && g.verbosity > Verbosity::Quiet,
+    );
     let rt = Runtime::new(cli.command.name());
     let rt = &rt;
     let (result, printer) = match cli.command {
-        Command::Up(a) => go(&g, UpSettings::resolve(&a, &g), |s, p| up::run(s, p, rt)),
-        Command::Status(a) => go(&g, ClusterSettings::for_status(&a, &g), |s, p| {
-            status::run(s, p, rt, &a)
+        Command::Up(a) => go(&g, rt, UpSettings::resolve(&a, &g), &(), |s, p, rt, _| {
+            up::run(s, p, rt)
         }),
-        Command::Logs(a) => go(&g, ClusterSettings::resolve(&a.cluster, &g), |s, p| {
-            logs::run(s, p, rt, &a)
-        }),
-        Command::Restart(a) => go(&g, ClusterSettings::resolve(&a.cluster, &g), |s, p| {
-            restart::run(s, p, rt, &a)
-        }),
-        Command::Down(a) => go(&g, ClusterSettings::resolve(&a.cluster, &g), |s, p| {
-            down::run(s, p, rt)
-        }),
-        Command::Destroy(a) => go(&g, ClusterSettings::resolve(&a.cluster, &g), |s, p| {
-            destroy::run(s, p, rt, &a)
-        }),
-        Command::Render(a) => go(&g, StackSettings::for_render(&a, &g), |s, p| {
-            render::run(s, p, rt, &a)
-        }),
-        Command::Plan(a) => go(&g, StackSettings::for_plan(&a, &g), |s, p| {
-            plan::run(s, p, rt, &a)
-        }),
-        Command::Doctor(a) => go(&g, ClusterSettings::for_doctor(&a, &g), |s, p| {
-            doctor::run(s, p, rt, &a)
-        }),
-        Command::Backup(a) => go(&g, ClusterSettings::resolve(&a.cluster, &g), |s, p| {
-            backup::backup(s, p, rt, &a)
-        }),
-        Command::Restore(a) => go(&g, ClusterSettings::resolve(&a.cluster, &g), |s, p| {
-            backup::restore(s, p, rt, &a)
-        }),
-        Command::Open(a) => go(&g, ClusterSettings::for_open(&a, &g), |s, p| {
-            open::run(s, p, rt, &a)
-        }),
-        Command::Cluster(ClusterCommand::Create(a)) => {
-            go(&g, ClusterSettings::for_create(&a, &g), |s, p| {
-                cluster::create(s, p, rt, &a)
-            })
+        Command::Status(a) => go(&g, rt, ClusterSettings::for_status(&a, &g), &a, status::run),
+        Command::Logs(a) => day2(&g, rt, &a.cluster, &a, logs::run),
+        Command::Restart(a) => day2(&g, rt, &a.cluster, &a, restart::run),
+        Command::Down(a) => day2(&g, rt, &a.cluster, &(), |s, p, rt, _| down::run(s, p, rt)),
+        Command::Destroy(a) => day2(&g, rt, &a.cluster, &a, destroy::run),
+        Command::Backup(a) => day2(&g, rt, &a.cluster, &a, backup::backup),
+        Command::Restore(a) => day2(&g, rt, &a.cluster, &a, backup::restore),
+        Command::Render(a) => go(&g, rt, StackSettings::for_render(&a, &g), &a, render::run),
+        Command::Plan(a) => go(&g, rt, StackSettings::for_plan(&a, &g), &a, plan::run),
+        Command::Doctor(a) => go(&g, rt, ClusterSettings::for_doctor(&a, &g), &a, doctor::run),
+        Command::Open(a) => go(&g, rt, ClusterSettings::for_open(&a, &g), &a, open::run),
+        Command::Cluster(ClusterCommand::Create(a)) => go(
+            &g,
+            rt,
+            ClusterSettings::for_create(&a, &g),
+            &a,
+            cluster::create,
+        ),
+        Command::Images(ImagesCommand::List(a)) => plain(&g, rt, |p| images::list(p, &a)),
+        Command::Images(ImagesCommand::Pull(a)) => plain(&g, rt, |p| images::pull(p, rt, &a)),
+        Command::Images(ImagesCommand::Save(a)) => plain(&g, rt, |p| images::save(p, rt, &a)),
+        Command::Images(ImagesCommand::Load(a)) => plain(&g, rt, |p| images::load(p, rt, &a)),
+        Command::Cluster(ClusterCommand::Delete(a)) => {
+            plain(&g, rt, |p| cluster::delete(p, rt, &a))
         }
-        Command::Images(ImagesCommand::List(a)) => plain(&g, |p| images::list(p, &a)),
-        Command::Images(ImagesCommand::Pull(a)) => plain(&g, |p| images::pull(p, rt, &a)),
-        Command::Images(ImagesCommand::Save(a)) => plain(&g, |p| images::save(p, rt, &a)),
-        Command::Images(ImagesCommand::Load(a)) => plain(&g, |p| images::load(p, rt, &a)),
-        Command::Cluster(ClusterCommand::Delete(a)) => plain(&g, |p| cluster::delete(p, rt, &a)),
-        Command::Cluster(ClusterCommand::List(a)) => plain(&g, |p| cluster::list(p, rt, &a)),
-        Command::Cluster(ClusterCommand::Status(a)) => plain(&g, |p| cluster::status(p, rt, &a)),
-        Command::Cluster(ClusterCommand::Load(a)) => plain(&g, |p| cluster::load(p, rt, &a)),
-        Command::Completions(a) => plain(&g, |p| completions::run(p, &a)),
-        Command::Version(a) => plain(&g, |p| version::run(p, &a)),
-        Command::Man => plain(&g, man::run),
+        Command::Cluster(ClusterCommand::List(a)) => plain(&g, rt, |p| cluster::list(p, rt, &a)),
+        Command::Cluster(ClusterCommand::Status(a)) => {
+            plain(&g, rt, |p| cluster::status(p, rt, &a))
+        }
+        Command::Cluster(ClusterCommand::Load(a)) => plain(&g, rt, |p| cluster::load(p, rt, &a)),
+        Command::Completions(a) => plain(&g, rt, |p| completions::run(p, &a)),
+        Command::Version(a) => plain(&g, rt, |p| version::run(p, &a)),
+        Command::Man => plain(&g, rt, man::run),
         #[cfg(feature = "self-update")]
-        Command::SelfCmd(SelfCommand::Update(a)) => plain(&g, |p| self_update::run(p, &a)),
+        Command::SelfCmd(SelfCommand::Update(a)) => plain(&g, rt, |p| self_update::run(p, &a)),
     };
     if let Some(line) = notice.finish() {
         printer.info(&line);
@@ -151,47 +114,42 @@ pub fn run(cli: Cli) -> (Result<ExitCode>, Option<Printer>) {
 }
 
 /// Run a command on its resolved settings, with a printer that repeats its cluster flags.
-fn go<S: CommandSettings + std::fmt::Debug>(
+fn go<S: CommandSettings + std::fmt::Debug, A: ?Sized>(
     g: &GlobalSettings,
+    rt: &Runtime,
     settings: Result<S>,
-    run: impl FnOnce(&S, &Printer) -> Result<ExitCode>,
+    args: &A,
+    run: impl FnOnce(&S, &Printer, &Runtime, &A) -> Result<ExitCode>,
 ) -> (Result<ExitCode>, Printer) {
     match settings {
         Ok(s) => {
             tracing::debug!(?g, settings = ?s, "resolved settings");
-            let c = s.cluster();
-            let invocation = Invocation {
-                context: c.context.clone(),
-                kubeconfig: c.kubeconfig.clone(),
-                namespace: c.namespace.clone(),
-            };
-            let printer = Printer::new(g.verbosity, g.color, invocation);
-            (run(&s, &printer), printer)
+            let printer = Printer::new(g.verbosity, g.color, settings::invocation(&s));
+            (run(&s, &printer, rt, args), printer)
         }
-        Err(e) => (
-            Err(e),
-            Printer::new(g.verbosity, g.color, Invocation::default()),
-        ),
+        Err(e) => {
+            let printer = Printer::new(g.verbosity, g.color, Invocation::default());
+            (Err(e), printer)
+        }
     }
+}
+
+/// A day-2 command: its settings are its cluster flags ([`ClusterSettings::resolve`]).
+fn day2<A: ?Sized>(
+    g: &GlobalSettings,
+    rt: &Runtime,
+    cluster: &crate::cli::ClusterArgs,
+    args: &A,
+    run: impl FnOnce(&ClusterSettings, &Printer, &Runtime, &A) -> Result<ExitCode>,
+) -> (Result<ExitCode>, Printer) {
+    go(g, rt, ClusterSettings::resolve(cluster, g), args, run)
 }
 
 /// A command with nothing to resolve beyond its own flags (they name no cluster).
 fn plain(
     g: &GlobalSettings,
+    rt: &Runtime,
     run: impl FnOnce(&Printer) -> Result<ExitCode>,
 ) -> (Result<ExitCode>, Printer) {
-    go(g, Ok(NoSettings), |_, p| run(p))
-}
-
-/// A service of the stack by name, or a usage error listing them.
-pub fn service_named(name: &str) -> Result<&'static crate::stack::catalog::Service> {
-    crate::stack::catalog::service(name).ok_or_else(|| {
-        let names: Vec<&str> = crate::stack::catalog::all_services()
-            .map(|s| s.name)
-            .collect();
-        crate::error::Error::input(
-            format!("there is no service {name:?}"),
-            format!("the services are: {}", names.join(", ")),
-        )
-    })
+    go(g, rt, Ok(NoSettings), &(), |_, p, _, _| run(p))
 }

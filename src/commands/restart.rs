@@ -16,7 +16,7 @@ pub fn run(
     runtime: &Runtime,
     args: &RestartArgs,
 ) -> Result<ExitCode> {
-    let service = super::service_named(&args.service)?;
+    let service = super::settings::service_named(&args.service)?;
     runtime.block_on(async {
         let target = crate::cluster::own::target(&settings.cluster, false).await?;
         stack::restart(&target, service).await?;

@@ -7,13 +7,39 @@
 //! `--follow`) are read from the args where they are used.
 
 use crate::cli::{
-    ClusterArgs, ClusterCreateArgs, DoctorArgs, LlmArgs, OpenArgs, PlanArgs, RenderArgs,
-    StatusArgs, UpArgs,
+    ClusterArgs, ClusterCreateArgs, Command, DoctorArgs, GlobalArgs, LlmArgs, OpenArgs, PlanArgs,
+    RenderArgs, StatusArgs, UpArgs,
 };
 use crate::deploy::UpOptions;
 use crate::error::Result;
-use crate::settings::{ClusterSettings, GlobalSettings, StackSettings, UpSettings};
+use crate::settings::{
+    ClusterSettings, CommandSettings, GlobalFlags, GlobalSettings, StackSettings, UpSettings,
+};
 use crate::stack::llm::LlmChoice;
+use crate::ui::Invocation;
+
+impl GlobalSettings {
+    /// The global flags (`-v`, `-q`, `--no-color`, `--config`), with `NO_COLOR` and the config
+    /// file ([`GlobalSettings::resolve`]).
+    pub fn from_args(args: &GlobalArgs) -> Result<GlobalSettings> {
+        GlobalSettings::resolve(&GlobalFlags {
+            verbose: args.verbose,
+            quiet: args.quiet,
+            no_color: args.no_color,
+            config: args.config.clone(),
+        })
+    }
+}
+
+/// The cluster flags a run's printer repeats in the onyx commands its hints name.
+pub fn invocation(settings: &impl CommandSettings) -> Invocation {
+    let c = settings.cluster();
+    Invocation {
+        context: c.context.clone(),
+        kubeconfig: c.kubeconfig.clone(),
+        namespace: c.namespace.clone(),
+    }
+}
 
 impl UpSettings {
     pub fn resolve(args: &UpArgs, global: &GlobalSettings) -> Result<UpSettings> {
@@ -131,6 +157,30 @@ impl ClusterSettings {
             profile: global.profile(None),
         })
     }
+}
+
+/// The commands that start the daily update check beside their work (every one but those whose
+/// output is a file for a tool, and `self update`, which checks by itself).
+pub fn checks_for_updates(command: &Command) -> bool {
+    match command {
+        Command::Completions(_) | Command::Man => false,
+        #[cfg(feature = "self-update")]
+        Command::SelfCmd(_) => false,
+        _ => true,
+    }
+}
+
+/// A service of the stack by name, or a usage error listing them.
+pub fn service_named(name: &str) -> Result<&'static crate::stack::catalog::Service> {
+    crate::stack::catalog::service(name).ok_or_else(|| {
+        let names: Vec<&str> = crate::stack::catalog::all_services()
+            .map(|s| s.name)
+            .collect();
+        crate::error::Error::input(
+            format!("there is no service {name:?}"),
+            format!("the services are: {}", names.join(", ")),
+        )
+    })
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod engine;
 pub mod images;
 pub mod reference;
+pub mod transfer;
 
 use std::path::PathBuf;
 
