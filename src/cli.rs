@@ -1,9 +1,9 @@
-//! Command-line types only (clap derive); no logic. Raw flags are turned into
-//! [`crate::settings::Settings`] by the settings resolver, never read directly by commands.
+//! Command-line types only (clap derive); no logic. Raw flags are turned into each command's
+//! settings ([`crate::settings`]) by `commands/settings.rs`, never read directly by commands.
 //!
 //! Past 800 lines on purpose: every subcommand's flags with their help text, in one file, so
 //! the whole command line reads in one place (STYLE 2: `cli.rs` holds the clap types); the only
-//! function is [`parse_duration`], the value parser of `--timeout`.
+//! functions are [`parse_duration`], the value parser of `--timeout`, and [`Command::name`].
 
 use std::path::PathBuf;
 
@@ -127,6 +127,40 @@ pub enum Command {
     #[cfg(feature = "self-update")]
     #[command(name = "self", subcommand)]
     SelfCmd(SelfCommand),
+}
+
+impl Command {
+    /// The command words as typed (`up`, `images pull`), for a hint to repeat.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Up(_) => "up",
+            Command::Status(_) => "status",
+            Command::Logs(_) => "logs",
+            Command::Restart(_) => "restart",
+            Command::Down(_) => "down",
+            Command::Destroy(_) => "destroy",
+            Command::Render(_) => "render",
+            Command::Plan(_) => "plan",
+            Command::Images(ImagesCommand::List(_)) => "images list",
+            Command::Images(ImagesCommand::Pull(_)) => "images pull",
+            Command::Images(ImagesCommand::Save(_)) => "images save",
+            Command::Images(ImagesCommand::Load(_)) => "images load",
+            Command::Cluster(ClusterCommand::Create(_)) => "cluster create",
+            Command::Cluster(ClusterCommand::Delete(_)) => "cluster delete",
+            Command::Cluster(ClusterCommand::List(_)) => "cluster list",
+            Command::Cluster(ClusterCommand::Status(_)) => "cluster status",
+            Command::Cluster(ClusterCommand::Load(_)) => "cluster load",
+            Command::Open(_) => "open",
+            Command::Completions(_) => "completions",
+            Command::Version(_) => "version",
+            Command::Doctor(_) => "doctor",
+            Command::Backup(_) => "backup",
+            Command::Restore(_) => "restore",
+            Command::Man => "man",
+            #[cfg(feature = "self-update")]
+            Command::SelfCmd(SelfCommand::Update(_)) => "self update",
+        }
+    }
 }
 
 #[cfg(feature = "self-update")]

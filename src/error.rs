@@ -76,6 +76,11 @@ pub enum Error {
     #[error(transparent)]
     Kube(#[from] crate::kube::KubeError),
 
+    /// The user pressed Ctrl-C ([`crate::runtime::Runtime::interruptible`], the one place it
+    /// is made); `command` is what to run again (`up`, `images pull`).
+    #[error("interrupted")]
+    Interrupted { command: &'static str },
+
     #[error(transparent)]
     Io(#[from] std::io::Error),
 
@@ -133,6 +138,9 @@ impl Error {
             Error::Forward(e) => e.hint(),
             Error::Llm(e) => e.hint(),
             Error::Kube(e) => e.hint(),
+            // Every step checks before it acts (images already pulled are skipped, objects are
+            // applied again), so the same command finishes the work.
+            Error::Interrupted { command } => Some(format!("run `onyx {command}` again to finish")),
             Error::Io(_) | Error::Internal(_) => None,
         }
     }
@@ -154,6 +162,7 @@ impl Error {
             Error::Forward(e) => e.class(),
             Error::Llm(e) => e.class(),
             Error::Kube(e) => e.class(),
+            Error::Interrupted { .. } => Class::Interrupted,
             Error::Io(_) | Error::Internal(_) => Class::Internal,
         }
     }
@@ -215,19 +224,25 @@ mod tests {
     }
 
     #[test]
+    fn ctrl_c_has_one_message_and_one_hint_naming_the_command() {
+        let e = Error::Interrupted {
+            command: "images pull",
+        };
+        assert_eq!(e.to_string(), "interrupted");
+        assert_eq!(
+            e.hint().as_deref(),
+            Some("run `onyx images pull` again to finish")
+        );
+        assert_eq!(e.exit_code(), ExitCode::from(EXIT_INTERRUPTED));
+    }
+
+    #[test]
     fn classes_keep_the_exit_codes() {
         use crate::docker::DockerError;
         assert_eq!(Error::input("a", "b").class().exit_code(), EXIT_USAGE);
-        assert_eq!(
-            Error::Docker(DockerError::Interrupted).class(),
-            Class::Interrupted
-        );
-        assert_eq!(
-            Error::Kube(crate::kube::KubeError::Interrupted)
-                .class()
-                .exit_code(),
-            EXIT_INTERRUPTED
-        );
+        let interrupted = Error::Interrupted { command: "up" };
+        assert_eq!(interrupted.class(), Class::Interrupted);
+        assert_eq!(interrupted.class().exit_code(), EXIT_INTERRUPTED);
         assert_eq!(
             Error::Docker(DockerError::Io(pipe())).class(),
             Class::Internal

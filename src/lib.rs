@@ -1,9 +1,10 @@
 //! `onyx`: one command for the Onyx AI-chat stack, on a laptop or on any Kubernetes cluster.
 //!
 //! The library is the product; `main.rs` only parses flags, sets up logging and maps errors to
-//! exit codes. The flow of a command is: raw flags ([`cli`]) → [`settings::Settings`] (flags > env >
-//! config file > defaults) → host facts ([`host`]) → a sized [`stack::profile::Profile`] → the
-//! rendered Kubernetes objects ([`stack::render`]) → output ([`ui`]). `onyx up`'s steps (plan, target,
+//! exit codes. The flow of a command is: raw flags ([`cli`]) → the command's settings
+//! ([`settings`]: flags > env > config file > defaults) → host facts ([`host`]) → a sized
+//! [`stack::profile::Profile`] → the rendered Kubernetes objects ([`stack::render`]) → output
+//! ([`ui`]). `onyx up`'s steps (plan, target,
 //! images, apply, wait, expose) are [`deploy`]'s functions; README's "Layout" maps the folders.
 
 pub mod backup;
@@ -14,6 +15,7 @@ pub mod commands;
 pub mod deploy;
 pub mod docker;
 pub mod doctor;
+pub mod doctor_run;
 pub mod doctor_workers;
 pub mod env_vars;
 pub mod error;

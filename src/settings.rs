@@ -1,8 +1,18 @@
-//! Settings, resolved once: flags > `ONYX_*` environment > config file > defaults.
+//! Settings, resolved once per run: flags > `ONYX_*` environment > config file > defaults.
 //!
-//! clap already merges a flag with its environment variable (`env =` in [`crate::cli`]), so this
-//! step only has to fill what both left empty from the config file, then from the defaults, and
-//! check the values. Commands take a [`Settings`], never raw flags or the environment.
+//! clap already merges a flag with its environment variable (`env =` in [`crate::cli`]), so
+//! resolving only has to fill what both left empty from the config file, then from the
+//! defaults, and check the values. Two steps, as uv's `crates/uv/src/settings.rs` does:
+//! [`GlobalSettings`] (verbosity, colour, the config file, read and checked once), then one
+//! `*Settings` per command holding library values (a [`ConnectOptions`], a
+//! [`crate::deploy::UpOptions`], a profile name), never clap types.
+//!
+//! Where the split lies: the structs and the layering (`profile`, `namespace`, `port` on
+//! [`GlobalSettings`]) live here, in the library, so they can be built and tested without
+//! clap; each struct's `resolve(args, global)` from the parsed flags lives on the command side,
+//! in `commands/settings.rs`, the one place besides `cli.rs` that names the flag structs. The
+//! library therefore never imports `crate::cli`, and no `use` cycle runs through here
+//! (`scripts/check-use-cycles.py`).
 
 use std::path::{Path, PathBuf};
 
@@ -10,13 +20,15 @@ use serde::Deserialize;
 
 use crate::env_vars;
 use crate::error::{Error, Result};
+use crate::kube::ConnectOptions;
+use crate::stack::indexing::Switch;
 use crate::stack::profile::ProfileName;
 
 /// Default host port for the UI.
 pub const DEFAULT_PORT: u16 = 3000;
 
 /// What may be set in `config.toml`. Unknown keys are an error, not silence.
-#[derive(Debug, Default, Deserialize, PartialEq)]
+#[derive(Debug, Default, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ConfigFile {
     pub profile: Option<ProfileName>,
@@ -24,14 +36,8 @@ pub struct ConfigFile {
     pub port: Option<u16>,
 }
 
-/// How much to say on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verbosity {
-    Quiet,
-    Normal,
-    Verbose,
-    Trace,
-}
+/// How much to say on stderr (the [`crate::ui::Printer`]'s).
+pub use crate::ui::Verbosity;
 
 /// The global flags as parsed (`--verbose`, `--quiet`, `--no-color`, `--config`), as plain values.
 #[derive(Debug, Default, Clone)]
@@ -42,58 +48,114 @@ pub struct GlobalFlags {
     pub config: Option<PathBuf>,
 }
 
-/// Values given for one invocation (flags, or their env vars as clap merged them).
-#[derive(Debug, Default, Clone)]
-pub struct Given {
-    pub profile: Option<ProfileName>,
-    pub force: bool,
-    pub namespace: Option<String>,
-    pub port: Option<u16>,
-    pub context: Option<String>,
-    pub kubeconfig: Option<PathBuf>,
-}
-
-/// Everything a command needs to know about how it was asked to run.
+/// What every command shares: how much to say, colour, and the config file's values (checked).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Settings {
+pub struct GlobalSettings {
     pub verbosity: Verbosity,
     pub color: bool,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// Its values (all empty without one).
+    pub config: ConfigFile,
+}
+
+/// The settings of a command that names a cluster: the `--context`/`--kubeconfig`/`-n` it was
+/// given, which the [`crate::ui::Printer`] repeats in the onyx commands its hints name.
+pub trait CommandSettings {
+    fn cluster(&self) -> &ConnectOptions;
+}
+
+/// No cluster flags (`images`, `cluster list`, `version`, ...).
+pub const NO_CLUSTER: ConnectOptions = ConnectOptions {
+    kubeconfig: None,
+    context: None,
+    namespace: None,
+};
+
+/// A command with nothing to resolve beyond its own flags.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoSettings;
+
+impl CommandSettings for NoSettings {
+    fn cluster(&self) -> &ConnectOptions {
+        &NO_CLUSTER
+    }
+}
+
+/// `render` and `plan`: the stack to render and where it would be served.
+#[derive(Debug, Clone)]
+pub struct StackSettings {
     /// `None`: size to the host.
     pub profile: Option<ProfileName>,
     pub force: bool,
-    pub namespace: Option<String>,
+    pub indexing: Option<Switch>,
+    /// The UI's host port (sets the URL users open).
     pub port: u16,
-    /// Kubeconfig context given (`None`: onyx's own cluster).
-    pub context: Option<String>,
-    /// Kubeconfig file given (`None`: kubectl's default).
-    pub kubeconfig: Option<PathBuf>,
+    /// Only the namespace is set (`render -n`, or the config file's).
+    pub cluster: ConnectOptions,
 }
 
-impl Settings {
+/// The commands that act on an installed stack or on onyx's own cluster (`status`, `logs`,
+/// `restart`, `down`, `destroy`, `backup`, `restore`, `doctor`, `open`, `cluster create`).
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
     /// The cluster given (no context and no kubeconfig: onyx's own).
-    pub fn connect_options(&self) -> crate::kube::ConnectOptions {
-        crate::kube::ConnectOptions {
-            kubeconfig: self.kubeconfig.clone(),
-            context: self.context.clone(),
-            namespace: self.namespace.clone(),
-        }
-    }
+    pub cluster: ConnectOptions,
+    /// The UI's host port (onyx's own cluster maps its own; this is the fallback and the port
+    /// a new node maps).
+    pub port: u16,
+    /// The profile of the config file (`doctor` sizes with it; no flag sets it here).
+    pub profile: Option<ProfileName>,
+}
 
+impl ClusterSettings {
+    /// A cluster was named (--context or --kubeconfig): not onyx's own.
+    pub fn given_cluster(&self) -> bool {
+        self.cluster.context.is_some() || self.cluster.kubeconfig.is_some()
+    }
+}
+
+/// `up`: everything [`crate::deploy::up`] takes, plus what the command does after it.
+#[derive(Debug, Clone)]
+pub struct UpSettings {
+    /// The profile, port, cluster, timeout, bundle, mirror and LLM choice, resolved.
+    pub deploy: crate::deploy::UpOptions,
+    /// Print the URL only; don't start a browser.
+    pub no_browser: bool,
+}
+
+impl CommandSettings for StackSettings {
+    fn cluster(&self) -> &ConnectOptions {
+        &self.cluster
+    }
+}
+
+impl CommandSettings for ClusterSettings {
+    fn cluster(&self) -> &ConnectOptions {
+        &self.cluster
+    }
+}
+
+impl CommandSettings for UpSettings {
+    fn cluster(&self) -> &ConnectOptions {
+        &self.deploy.cluster
+    }
+}
+
+impl GlobalSettings {
     /// Resolve from the process environment and the platform config directory.
-    pub fn resolve(global: &GlobalFlags, given: Given) -> Result<Settings> {
+    pub fn resolve(global: &GlobalFlags) -> Result<GlobalSettings> {
         let no_color_env = std::env::var_os(env_vars::NO_COLOR).is_some_and(|v| !v.is_empty());
-        Self::resolve_with(global, given, no_color_env, default_config_path())
+        Self::resolve_with(global, no_color_env, default_config_path())
     }
 
-    /// Resolve with the environment facts passed in (for tests).
+    /// Resolve with the environment facts passed in (for tests). The config file's values are
+    /// checked here, whatever the command: a bad file names itself and the key.
     pub fn resolve_with(
         global: &GlobalFlags,
-        given: Given,
         no_color_env: bool,
         default_config: Option<PathBuf>,
-    ) -> Result<Settings> {
+    ) -> Result<GlobalSettings> {
         let (config, config_file) = match &global.config {
             // Named explicitly: it must exist.
             Some(path) => {
@@ -107,6 +169,15 @@ impl Settings {
                 _ => (ConfigFile::default(), None),
             },
         };
+        if let Some(path) = &config_file {
+            check_config(&config).map_err(|b| match *b {
+                (key, Error::Input { message, hint }) => Error::Config {
+                    path: path.clone(),
+                    message: format!("key `{key}`: {message} ({hint})"),
+                },
+                (_, e) => e,
+            })?;
+        }
 
         let verbosity = match (global.quiet, global.verbose) {
             (true, _) => Verbosity::Quiet,
@@ -114,50 +185,65 @@ impl Settings {
             (false, 1) => Verbosity::Verbose,
             (false, _) => Verbosity::Trace,
         };
-
-        // A bad value from the config file names the file and the key, like a parse error.
-        let from_file = |key: &str, e: Error| match (&config_file, e) {
-            (Some(path), Error::Input { message, hint }) => Error::Config {
-                path: path.clone(),
-                message: format!("key `{key}`: {message} ({hint})"),
-            },
-            (_, e) => e,
-        };
-        if given.namespace.is_none()
-            && let Some(ns) = &config.namespace
-        {
-            validate_namespace(ns).map_err(|e| from_file("namespace", e))?;
-        }
-        let namespace = given.namespace.or(config.namespace);
-        if let Some(ns) = &namespace {
-            validate_namespace(ns)?;
-        }
-        if given.port.is_none() && config.port == Some(0) {
-            return Err(from_file(
-                "port",
-                Error::input(
-                    "0 is not a usable UI port",
-                    "give a port between 1 and 65535, e.g. 3000",
-                ),
-            ));
-        }
-        let port = given.port.or(config.port).unwrap_or(DEFAULT_PORT);
-        if port == 0 {
-            return Err(port_zero());
-        }
-
-        Ok(Settings {
+        Ok(GlobalSettings {
             verbosity,
             color: !(global.no_color || no_color_env),
             config_file,
-            profile: given.profile.or(config.profile),
-            force: given.force,
-            namespace,
-            port,
-            context: given.context,
-            kubeconfig: given.kubeconfig,
+            config,
         })
     }
+
+    /// The profile: the one given, else the config file's (`None`: size to the machine).
+    pub fn profile(&self, given: Option<ProfileName>) -> Option<ProfileName> {
+        given.or(self.config.profile)
+    }
+
+    /// The namespace: the one given (checked), else the config file's.
+    pub fn namespace(&self, given: Option<String>) -> Result<Option<String>> {
+        if let Some(ns) = &given {
+            validate_namespace(ns)?;
+        }
+        Ok(given.or_else(|| self.config.namespace.clone()))
+    }
+
+    /// The UI port: the one given (not 0), else the config file's, else 3000.
+    pub fn port(&self, given: Option<u16>) -> Result<u16> {
+        match given.or(self.config.port).unwrap_or(DEFAULT_PORT) {
+            0 => Err(port_zero()),
+            port => Ok(port),
+        }
+    }
+
+    /// The cluster named by `--context`/`--kubeconfig`/`-n` (the namespace layered as above).
+    pub fn cluster(
+        &self,
+        context: Option<String>,
+        kubeconfig: Option<PathBuf>,
+        namespace: Option<String>,
+    ) -> Result<ConnectOptions> {
+        Ok(ConnectOptions {
+            kubeconfig,
+            context,
+            namespace: self.namespace(namespace)?,
+        })
+    }
+}
+
+/// The config file's values that types alone don't check, with the key at fault.
+fn check_config(config: &ConfigFile) -> std::result::Result<(), Box<(&'static str, Error)>> {
+    if let Some(ns) = &config.namespace {
+        validate_namespace(ns).map_err(|e| Box::new(("namespace", e)))?;
+    }
+    if config.port == Some(0) {
+        return Err(Box::new((
+            "port",
+            Error::input(
+                "0 is not a usable UI port",
+                "give a port between 1 and 65535, e.g. 3000",
+            ),
+        )));
+    }
+    Ok(())
 }
 
 fn port_zero() -> Error {
@@ -240,42 +326,70 @@ mod tests {
         )
         .unwrap();
 
-        let from_file =
-            Settings::resolve_with(&global(None), Given::default(), false, Some(path.clone()))
-                .unwrap();
-        assert_eq!(from_file.profile, Some(ProfileName::Medium));
-        assert_eq!(from_file.namespace.as_deref(), Some("from-file"));
-        assert_eq!(from_file.port, 4000);
-        assert_eq!(from_file.config_file.as_deref(), Some(path.as_path()));
+        let g = GlobalSettings::resolve_with(&global(None), false, Some(path.clone())).unwrap();
+        assert_eq!(g.profile(None), Some(ProfileName::Medium));
+        assert_eq!(g.namespace(None).unwrap().as_deref(), Some("from-file"));
+        assert_eq!(g.port(None).unwrap(), 4000);
+        assert_eq!(g.config_file.as_deref(), Some(path.as_path()));
 
-        let given = Given {
-            profile: Some(ProfileName::Small),
-            namespace: Some("from-flag".into()),
-            port: Some(5000),
-            force: true,
-            ..Given::default()
-        };
-        let from_flags = Settings::resolve_with(&global(None), given, false, Some(path)).unwrap();
-        assert_eq!(from_flags.profile, Some(ProfileName::Small));
-        assert_eq!(from_flags.namespace.as_deref(), Some("from-flag"));
-        assert_eq!(from_flags.port, 5000);
-        assert!(from_flags.force);
+        assert_eq!(
+            g.profile(Some(ProfileName::Small)),
+            Some(ProfileName::Small)
+        );
+        assert_eq!(
+            g.namespace(Some("from-flag".into())).unwrap().as_deref(),
+            Some("from-flag")
+        );
+        assert_eq!(g.port(Some(5000)).unwrap(), 5000);
+        let cluster = g.cluster(Some("ctx".into()), None, None).unwrap();
+        assert_eq!(cluster.context.as_deref(), Some("ctx"));
+        assert_eq!(cluster.namespace.as_deref(), Some("from-file"));
 
-        let defaults =
-            Settings::resolve_with(&global(None), Given::default(), false, None).unwrap();
-        assert_eq!(defaults.profile, None);
-        assert_eq!(defaults.port, DEFAULT_PORT);
-        assert_eq!(defaults.namespace, None);
+        let defaults = GlobalSettings::resolve_with(&global(None), false, None).unwrap();
+        assert_eq!(defaults.profile(None), None);
+        assert_eq!(defaults.port(None).unwrap(), DEFAULT_PORT);
+        assert_eq!(defaults.namespace(None).unwrap(), None);
         assert!(defaults.color);
     }
 
     #[test]
+    fn given_values_are_checked() {
+        let g = GlobalSettings::resolve_with(&global(None), false, None).unwrap();
+        assert!(matches!(g.port(Some(0)), Err(Error::Input { .. })));
+        assert!(matches!(
+            g.namespace(Some("Bad_NS".into())),
+            Err(Error::Input { .. })
+        ));
+    }
+
+    #[test]
+    fn bad_config_values_name_the_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        for (text, key) in [
+            ("namespace = \"Bad_NS\"\n", "namespace"),
+            ("port = 0\n", "port"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let err =
+                GlobalSettings::resolve_with(&global(None), false, Some(path.clone())).unwrap_err();
+            match err {
+                Error::Config { path: p, message } => {
+                    assert_eq!(p, path);
+                    assert!(message.starts_with(&format!("key `{key}`")), "{message}");
+                }
+                e => panic!("{e:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn no_color_from_env_or_flag() {
-        let s = Settings::resolve_with(&global(None), Given::default(), true, None).unwrap();
+        let s = GlobalSettings::resolve_with(&global(None), true, None).unwrap();
         assert!(!s.color);
         let mut g = global(None);
         g.no_color = true;
-        let s = Settings::resolve_with(&g, Given::default(), false, None).unwrap();
+        let s = GlobalSettings::resolve_with(&g, false, None).unwrap();
         assert!(!s.color);
     }
 
@@ -295,9 +409,8 @@ mod tests {
 
     #[test]
     fn explicit_missing_config_is_an_error() {
-        let err = Settings::resolve_with(
+        let err = GlobalSettings::resolve_with(
             &global(Some("/nonexistent/onyx.toml".into())),
-            Given::default(),
             false,
             None,
         )

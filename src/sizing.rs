@@ -9,8 +9,13 @@ use crate::stack::profile::{self, Choice, ProfileName};
 use crate::ui::Printer;
 
 /// The engine's facts, if one answers (quietly `None` otherwise: sizing works without Docker).
-pub fn engine_facts() -> Option<crate::docker::engine::EngineFacts> {
-    crate::runtime::runtime().ok()?.block_on(probe_engine())
+pub fn engine_facts(
+    runtime: &crate::runtime::Runtime,
+) -> Option<crate::docker::engine::EngineFacts> {
+    runtime
+        .block_on(async { Ok(probe_engine().await) })
+        .ok()
+        .flatten()
 }
 
 /// [`engine_facts`] on a runtime the caller already has (so it can run beside other work).

@@ -326,6 +326,17 @@ impl Notice {
         }
     }
 
+    /// The notice of a run: started when the command wants it (`wanted`) and the environment
+    /// allows it ([`notice_allowed`], stderr a terminal).
+    pub fn for_run(wanted: bool) -> Notice {
+        let allowed = wanted
+            && notice_allowed(
+                |k| std::env::var(k).ok(),
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            );
+        Notice::start(allowed)
+    }
+
     /// Start the daily check if it is due and allowed; never blocks.
     pub fn start(allowed: bool) -> Notice {
         if !allowed || !cfg!(feature = "self-update") {

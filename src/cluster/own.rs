@@ -14,7 +14,6 @@ use crate::docker::images::{self, PullOptions};
 use crate::docker::{engine, reference};
 use crate::error::{Error, Result};
 use crate::kube::{ConnectOptions, KubeError, Target};
-use crate::runtime::until_interrupted;
 use crate::stack::catalog;
 use crate::ui::{ImageProgress, Printer, StepProgress};
 
@@ -118,7 +117,7 @@ pub fn check_host(host: &NodeHost) -> Result<Vec<String>> {
 pub fn ensure(
     args: &EnsureOptions,
     printer: &Printer,
-    rt: &tokio::runtime::Runtime,
+    rt: &crate::runtime::Runtime,
 ) -> Result<(kind::Created, DataMount)> {
     let name = checked_name(&args.name)?.to_string();
     let data = data_mount(args.data_dir.as_deref(), &name);
@@ -127,7 +126,7 @@ pub fn ensure(
         .clone()
         .unwrap_or_else(|| catalog::node_image().reference.clone());
     let node = cluster::node_name(&name);
-    let (engine, host, existed) = until_interrupted(rt, async {
+    let (engine, host, existed) = rt.interruptible(async {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         let host = host::gather(&engine.docker).await?;
         let existed = kind::inspect(&engine.docker, &node).await?.is_some();
@@ -172,7 +171,7 @@ pub fn ensure(
         host,
     };
     if !existed {
-        until_interrupted(rt, async {
+        rt.interruptible(async {
             // The node image, pulled first when the engine lacks it (a node that exists
             // already needs none).
             // A taken UI port is refused before anything else (not after a pull).
@@ -194,12 +193,11 @@ pub fn ensure(
         })?;
     }
     let progress = StepProgress::new(printer);
-    let created = until_interrupted(rt, async {
-        Ok(kind::create(&engine.docker, &options, &progress).await?)
-    });
+    let created =
+        rt.interruptible(async { Ok(kind::create(&engine.docker, &options, &progress).await?) });
     progress.finish();
     // Ctrl-C drops the create half-way: remove the node it was making, as a failure would.
-    if let Err(Error::Docker(crate::docker::DockerError::Interrupted)) = &created
+    if let Err(Error::Interrupted { .. }) = &created
         && !existed
         && !args.retain
     {
@@ -207,7 +205,9 @@ pub fn ensure(
             "interrupted: removing the node {}",
             options.spec.name
         ));
-        if let Err(e) = rt.block_on(kind::remove_node(&engine.docker, &options.spec.name)) {
+        if let Err(e) =
+            rt.block_on(async { Ok(kind::remove_node(&engine.docker, &options.spec.name).await?) })
+        {
             printer.warn(&format!("could not remove {}: {e}", options.spec.name));
         }
     }

@@ -10,13 +10,18 @@ use std::process::ExitCode;
 use crate::backup;
 use crate::cli::{BackupArgs, RestoreArgs};
 use crate::error::{Error, Result};
-use crate::settings::Settings;
+use crate::runtime::Runtime;
+use crate::settings::ClusterSettings;
 use crate::ui::Printer;
 
-pub fn backup(settings: &Settings, printer: &Printer, args: &BackupArgs) -> Result<ExitCode> {
-    let rt = super::runtime()?;
-    let header = rt.block_on(async {
-        let target = crate::cluster::own::target(&settings.connect_options(), false).await?;
+pub fn backup(
+    settings: &ClusterSettings,
+    printer: &Printer,
+    runtime: &Runtime,
+    args: &BackupArgs,
+) -> Result<ExitCode> {
+    let header = runtime.block_on(async {
+        let target = crate::cluster::own::target(&settings.cluster, false).await?;
         let (client, ns) = (&target.client, &target.namespace);
         // The header names the release whose database this is: the deployed one.
         let (_, recorded) = crate::upgrade::deployed(&target).await?;
@@ -36,7 +41,12 @@ pub fn backup(settings: &Settings, printer: &Printer, args: &BackupArgs) -> Resu
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn restore(settings: &Settings, printer: &Printer, args: &RestoreArgs) -> Result<ExitCode> {
+pub fn restore(
+    settings: &ClusterSettings,
+    printer: &Printer,
+    runtime: &Runtime,
+    args: &RestoreArgs,
+) -> Result<ExitCode> {
     // Checked before anything else: a bad file never gets as far as the cluster.
     let header = backup::verify(&args.file)?;
     if let Some(mode) = backup::readable_by_others(&args.file) {
@@ -66,9 +76,8 @@ pub fn restore(settings: &Settings, printer: &Printer, args: &RestoreArgs) -> Re
             return Ok(ExitCode::from(1));
         }
     }
-    let rt = super::runtime()?;
-    let recorded = rt.block_on(async {
-        let target = crate::cluster::own::target(&settings.connect_options(), false).await?;
+    let recorded = runtime.block_on(async {
+        let target = crate::cluster::own::target(&settings.cluster, false).await?;
         printer.info(&format!("restoring into namespace {}...", target.namespace));
         backup::restore(&target.client, &target.namespace, &args.file).await?;
         crate::upgrade::record_restored(&target, &header.stack_version).await

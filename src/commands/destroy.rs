@@ -9,17 +9,19 @@ use std::process::ExitCode;
 use crate::cli::DestroyArgs;
 use crate::error::{Error, Result};
 use crate::kube::stack::{self, Claim};
-use crate::settings::Settings;
+use crate::runtime::Runtime;
+use crate::settings::ClusterSettings;
 use crate::ui::Printer;
 
-pub fn run(settings: &Settings, printer: &Printer, args: &DestroyArgs) -> Result<ExitCode> {
-    let runtime = super::runtime()?;
-    let target = runtime.block_on(crate::cluster::own::target(
-        &settings.connect_options(),
-        false,
-    ))?;
+pub fn run(
+    settings: &ClusterSettings,
+    printer: &Printer,
+    runtime: &Runtime,
+    args: &DestroyArgs,
+) -> Result<ExitCode> {
+    let target = runtime.block_on(crate::cluster::own::target(&settings.cluster, false))?;
     if args.data {
-        let claims = runtime.block_on(stack::claims(&target))?;
+        let claims = runtime.block_on(async { Ok(stack::claims(&target).await?) })?;
         printer.info(&claim_list(&claims, &target.namespace));
     }
     if !args.yes {
@@ -46,7 +48,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &DestroyArgs) -> Result
             return Ok(ExitCode::SUCCESS);
         }
     }
-    let n = runtime.block_on(stack::remove(&target, args.data))?;
+    let n = runtime.block_on(async { Ok(stack::remove(&target, args.data).await?) })?;
     printer.info(&if args.data {
         format!("removed {n} objects, data included")
     } else {

@@ -4,16 +4,15 @@
 
 use std::process::ExitCode;
 
-use crate::cli::DownArgs;
 use crate::error::Result;
 use crate::kube::stack;
-use crate::settings::Settings;
+use crate::runtime::Runtime;
+use crate::settings::ClusterSettings;
 use crate::ui::Printer;
 
-pub fn run(settings: &Settings, printer: &Printer, _args: &DownArgs) -> Result<ExitCode> {
-    let runtime = super::runtime()?;
+pub fn run(settings: &ClusterSettings, printer: &Printer, runtime: &Runtime) -> Result<ExitCode> {
     let n = runtime.block_on(async {
-        let target = crate::cluster::own::target(&settings.connect_options(), false).await?;
+        let target = crate::cluster::own::target(&settings.cluster, false).await?;
         let n = stack::scale_down(&target).await?;
         if n == 0 {
             return Err(crate::kube::KubeError::NotInstalled {
@@ -24,7 +23,7 @@ pub fn run(settings: &Settings, printer: &Printer, _args: &DownArgs) -> Result<E
         }
         Ok::<_, crate::Error>(n)
     })?;
-    if settings.context.is_none() && settings.kubeconfig.is_none() {
+    if !settings.given_cluster() {
         runtime.block_on(stop_own_node(printer))?;
     }
     printer.info(&format!(

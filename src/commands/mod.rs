@@ -1,5 +1,6 @@
-//! One module per subcommand. Each takes the resolved [`Settings`] and its own arguments and
-//! returns an exit status; none of them parses flags or reads the environment itself.
+//! One module per subcommand. Each takes its resolved settings ([`settings`]: `UpSettings`,
+//! `ClusterSettings`, ...), the run's [`Printer`] and [`Runtime`] and returns an exit status;
+//! none of them reads the environment or layers flags itself.
 
 pub mod backup;
 pub mod cluster;
@@ -16,23 +17,24 @@ pub mod render;
 pub mod restart;
 #[cfg(feature = "self-update")]
 pub mod self_update;
+pub mod settings;
 pub mod status;
 pub mod up;
 pub mod version;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 #[cfg(feature = "self-update")]
 use crate::cli::SelfCommand;
-use crate::cli::{Cli, ClusterArgs, ClusterCommand, Command, ImagesCommand, StackArgs, TargetArgs};
+use crate::cli::{Cli, ClusterCommand, Command, ImagesCommand};
 use crate::error::Result;
-use crate::settings::{Given, GlobalFlags, Settings, Verbosity};
-use crate::ui::Printer;
-use crate::update::{self, Notice};
-
-pub use crate::runtime::{runtime, until_interrupted};
-pub use crate::sizing::{engine_facts, probe_engine, sizing_machine};
+use crate::runtime::Runtime;
+use crate::settings::{
+    ClusterSettings, CommandSettings, GlobalSettings, NoSettings, StackSettings, UpSettings,
+    Verbosity,
+};
+use crate::ui::{Invocation, Printer};
+use crate::update::Notice;
 
 /// Run the command and turn the outcome into the exit status, printing an error with its hint
 /// (through the run's [`Printer`], so the hint's commands carry the user's cluster flags). A
@@ -50,105 +52,60 @@ pub fn main(cli: Cli, color_allowed: bool) -> ExitCode {
     }
 }
 
-/// The commands that start the daily update check beside their work (every one but those whose
-/// output is a file for a tool, and `self update`, which checks by itself).
-fn checks_for_updates(command: &Command) -> bool {
-    match command {
-        Command::Completions(_) | Command::Man => false,
-        #[cfg(feature = "self-update")]
-        Command::SelfCmd(_) => false,
-        _ => true,
-    }
-}
-
-/// Resolve settings and run the command; the printer is `None` when the settings could not be
-/// resolved.
+/// Resolve the global settings, then the command's own, and run it on the run's one
+/// [`Runtime`] (built only if the command needs it); the printer is `None` when the global
+/// settings could not be resolved.
 pub fn run(cli: Cli) -> (Result<ExitCode>, Option<Printer>) {
-    let given = match &cli.command {
-        Command::Render(a) => given(&a.stack, a.namespace.clone()),
-        Command::Plan(a) => given(&a.stack, None),
-        Command::Doctor(a) => with_cluster(
-            Given {
-                port: a.port,
-                ..Given::default()
-            },
-            &a.cluster,
-        ),
-        Command::Backup(a) => with_cluster(Given::default(), &a.cluster),
-        Command::Restore(a) => with_cluster(Given::default(), &a.cluster),
-        Command::Open(a) => Given {
-            port: a.port,
-            ..Given::default()
-        },
-        Command::Cluster(ClusterCommand::Create(a)) => Given {
-            port: a.port,
-            ..Given::default()
-        },
-        Command::Up(a) => with_target(given(&a.stack, None), &a.cluster),
-        Command::Status(a) => with_cluster(
-            Given {
-                port: a.port,
-                ..Given::default()
-            },
-            &a.cluster,
-        ),
-        Command::Logs(a) => with_cluster(Given::default(), &a.cluster),
-        Command::Restart(a) => with_cluster(Given::default(), &a.cluster),
-        Command::Down(a) => with_cluster(Given::default(), &a.cluster),
-        Command::Destroy(a) => with_cluster(Given::default(), &a.cluster),
-        _ => Given::default(),
-    };
-    let flags = GlobalFlags {
-        verbose: cli.global.verbose,
-        quiet: cli.global.quiet,
-        no_color: cli.global.no_color,
-        config: cli.global.config.clone(),
-    };
-    let settings = match Settings::resolve(&flags, given) {
-        Ok(s) => s,
+    let g = match GlobalSettings::from_args(&cli.global) {
+        Ok(g) => g,
         Err(e) => return (Err(e), None),
     };
-    let printer = Printer::new(&settings);
-    tracing::debug!(?settings, "resolved settings");
     // The daily "new version" notice: checked in the background beside the command, shown at the
     // end when the answer is in by then (never waited for).
-    let notice = if checks_for_updates(&cli.command) {
-        let allowed =
-            update::notice_allowed(|k| std::env::var(k).ok(), std::io::stderr().is_terminal())
-                && settings.verbosity > Verbosity::Quiet;
-        Notice::start(allowed)
-    } else {
-        Notice::none()
-    };
-    let result = match cli.command {
-        Command::Up(args) => up::run(&settings, &printer, &args),
-        Command::Status(args) => status::run(&settings, &printer, &args),
-        Command::Logs(args) => logs::run(&settings, &printer, &args),
-        Command::Restart(args) => restart::run(&settings, &printer, &args),
-        Command::Down(args) => down::run(&settings, &printer, &args),
-        Command::Destroy(args) => destroy::run(&settings, &printer, &args),
-        Command::Render(args) => render::run(&settings, &printer, &args),
-        Command::Plan(args) => plan::run(&settings, &printer, &args),
-        Command::Images(ImagesCommand::List(args)) => images::list(&printer, &args),
-        Command::Images(ImagesCommand::Pull(args)) => images::pull(&printer, &args),
-        Command::Images(ImagesCommand::Save(args)) => images::save(&printer, &args),
-        Command::Images(ImagesCommand::Load(args)) => images::load(&printer, &args),
-        Command::Cluster(ClusterCommand::Create(args)) => {
-            cluster::create(&settings, &printer, &args)
+    let notice = Notice::for_run(
+        settings::checks_for_updates(&cli.command) && g.verbosity > Verbosity::Quiet,
+    );
+    let rt = Runtime::new(cli.command.name());
+    let rt = &rt;
+    let (result, printer) = match cli.command {
+        Command::Up(a) => go(&g, rt, UpSettings::resolve(&a, &g), &(), |s, p, rt, _| {
+            up::run(s, p, rt)
+        }),
+        Command::Status(a) => go(&g, rt, ClusterSettings::for_status(&a, &g), &a, status::run),
+        Command::Logs(a) => day2(&g, rt, &a.cluster, &a, logs::run),
+        Command::Restart(a) => day2(&g, rt, &a.cluster, &a, restart::run),
+        Command::Down(a) => day2(&g, rt, &a.cluster, &(), |s, p, rt, _| down::run(s, p, rt)),
+        Command::Destroy(a) => day2(&g, rt, &a.cluster, &a, destroy::run),
+        Command::Backup(a) => day2(&g, rt, &a.cluster, &a, backup::backup),
+        Command::Restore(a) => day2(&g, rt, &a.cluster, &a, backup::restore),
+        Command::Render(a) => go(&g, rt, StackSettings::for_render(&a, &g), &a, render::run),
+        Command::Plan(a) => go(&g, rt, StackSettings::for_plan(&a, &g), &a, plan::run),
+        Command::Doctor(a) => go(&g, rt, ClusterSettings::for_doctor(&a, &g), &a, doctor::run),
+        Command::Open(a) => go(&g, rt, ClusterSettings::for_open(&a, &g), &a, open::run),
+        Command::Cluster(ClusterCommand::Create(a)) => go(
+            &g,
+            rt,
+            ClusterSettings::for_create(&a, &g),
+            &a,
+            cluster::create,
+        ),
+        Command::Images(ImagesCommand::List(a)) => plain(&g, rt, |p| images::list(p, &a)),
+        Command::Images(ImagesCommand::Pull(a)) => plain(&g, rt, |p| images::pull(p, rt, &a)),
+        Command::Images(ImagesCommand::Save(a)) => plain(&g, rt, |p| images::save(p, rt, &a)),
+        Command::Images(ImagesCommand::Load(a)) => plain(&g, rt, |p| images::load(p, rt, &a)),
+        Command::Cluster(ClusterCommand::Delete(a)) => {
+            plain(&g, rt, |p| cluster::delete(p, rt, &a))
         }
-        Command::Cluster(ClusterCommand::Delete(args)) => cluster::delete(&printer, &args),
-        Command::Cluster(ClusterCommand::List(args)) => cluster::list(&printer, &args),
-        Command::Cluster(ClusterCommand::Status(args)) => cluster::status(&printer, &args),
-        Command::Cluster(ClusterCommand::Load(args)) => cluster::load(&printer, &args),
-        Command::Open(args) => open::run(&settings, &printer, &args),
-        Command::Completions(args) => completions::run(&printer, &args),
-        Command::Version(args) => version::run(&printer, &args),
-        Command::Man => man::run(&printer),
-        Command::Doctor(args) => doctor::run(&settings, &printer, &args),
-        Command::Backup(args) => backup::backup(&settings, &printer, &args),
-        Command::Restore(args) => backup::restore(&settings, &printer, &args),
+        Command::Cluster(ClusterCommand::List(a)) => plain(&g, rt, |p| cluster::list(p, rt, &a)),
+        Command::Cluster(ClusterCommand::Status(a)) => {
+            plain(&g, rt, |p| cluster::status(p, rt, &a))
+        }
+        Command::Cluster(ClusterCommand::Load(a)) => plain(&g, rt, |p| cluster::load(p, rt, &a)),
+        Command::Completions(a) => plain(&g, rt, |p| completions::run(p, &a)),
+        Command::Version(a) => plain(&g, rt, |p| version::run(p, &a)),
+        Command::Man => plain(&g, rt, man::run),
         #[cfg(feature = "self-update")]
-        Command::SelfCmd(SelfCommand::Update(args)) => self_update::run(&printer, &args),
+        Command::SelfCmd(SelfCommand::Update(a)) => plain(&g, rt, |p| self_update::run(p, &a)),
     };
     if let Some(line) = notice.finish() {
         printer.info(&line);
@@ -156,43 +113,43 @@ pub fn run(cli: Cli) -> (Result<ExitCode>, Option<Printer>) {
     (result, Some(printer))
 }
 
-fn given(stack: &StackArgs, namespace: Option<String>) -> Given {
-    Given {
-        profile: stack.profile,
-        force: stack.force,
-        namespace,
-        port: stack.port,
-        ..Given::default()
+/// Run a command on its resolved settings, with a printer that repeats its cluster flags.
+fn go<S: CommandSettings + std::fmt::Debug, A: ?Sized>(
+    g: &GlobalSettings,
+    rt: &Runtime,
+    settings: Result<S>,
+    args: &A,
+    run: impl FnOnce(&S, &Printer, &Runtime, &A) -> Result<ExitCode>,
+) -> (Result<ExitCode>, Printer) {
+    match settings {
+        Ok(s) => {
+            tracing::debug!(?g, settings = ?s, "resolved settings");
+            let printer = Printer::new(g.verbosity, g.color, settings::invocation(&s));
+            (run(&s, &printer, rt, args), printer)
+        }
+        Err(e) => {
+            let printer = Printer::new(g.verbosity, g.color, Invocation::default());
+            (Err(e), printer)
+        }
     }
 }
 
-fn with_cluster(given: Given, cluster: &ClusterArgs) -> Given {
-    Given {
-        namespace: cluster.namespace.clone().or(given.namespace),
-        context: cluster.context.clone(),
-        kubeconfig: cluster.kubeconfig.clone(),
-        ..given
-    }
+/// A day-2 command: its settings are its cluster flags ([`ClusterSettings::resolve`]).
+fn day2<A: ?Sized>(
+    g: &GlobalSettings,
+    rt: &Runtime,
+    cluster: &crate::cli::ClusterArgs,
+    args: &A,
+    run: impl FnOnce(&ClusterSettings, &Printer, &Runtime, &A) -> Result<ExitCode>,
+) -> (Result<ExitCode>, Printer) {
+    go(g, rt, ClusterSettings::resolve(cluster, g), args, run)
 }
 
-fn with_target(given: Given, target: &TargetArgs) -> Given {
-    Given {
-        namespace: target.namespace.clone().or(given.namespace),
-        context: target.context.clone(),
-        kubeconfig: target.kubeconfig.clone(),
-        ..given
-    }
-}
-
-/// A service of the stack by name, or a usage error listing them.
-pub fn service_named(name: &str) -> Result<&'static crate::stack::catalog::Service> {
-    crate::stack::catalog::service(name).ok_or_else(|| {
-        let names: Vec<&str> = crate::stack::catalog::all_services()
-            .map(|s| s.name)
-            .collect();
-        crate::error::Error::input(
-            format!("there is no service {name:?}"),
-            format!("the services are: {}", names.join(", ")),
-        )
-    })
+/// A command with nothing to resolve beyond its own flags (they name no cluster).
+fn plain(
+    g: &GlobalSettings,
+    rt: &Runtime,
+    run: impl FnOnce(&Printer) -> Result<ExitCode>,
+) -> (Result<ExitCode>, Printer) {
+    go(g, rt, Ok(NoSettings), &(), |_, p, _, _| run(p))
 }

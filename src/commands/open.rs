@@ -6,14 +6,19 @@ use std::process::ExitCode;
 use crate::browser::{Opened, open_browser, ui_url};
 use crate::cli::OpenArgs;
 use crate::error::Result;
-use crate::settings::Settings;
+use crate::runtime::Runtime;
+use crate::settings::ClusterSettings;
 use crate::ui::Printer;
 
-pub fn run(settings: &Settings, printer: &Printer, args: &OpenArgs) -> Result<ExitCode> {
-    let port = super::runtime()?.block_on(crate::cluster::own::ui_port(
-        &settings.connect_options(),
-        settings.port,
-    ));
+pub fn run(
+    settings: &ClusterSettings,
+    printer: &Printer,
+    runtime: &Runtime,
+    args: &OpenArgs,
+) -> Result<ExitCode> {
+    let port = runtime.block_on(async {
+        Ok(crate::cluster::own::ui_port(&settings.cluster, settings.port).await)
+    })?;
     let url = ui_url(port);
     printer.data(&url)?;
     if args.print {

@@ -10,13 +10,19 @@ use std::process::ExitCode;
 use crate::cli::{DataFormat, PlanArgs};
 use crate::error::{Error, Result};
 use crate::host::HostFacts;
-use crate::settings::Settings;
+use crate::runtime::Runtime;
+use crate::settings::StackSettings;
 use crate::stack::plan;
 use crate::stack::profile;
 use crate::stack::render::{self, RenderOptions};
 use crate::ui::Printer;
 
-pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<ExitCode> {
+pub fn run(
+    settings: &StackSettings,
+    printer: &Printer,
+    runtime: &Runtime,
+    args: &PlanArgs,
+) -> Result<ExitCode> {
     let mut host = HostFacts::detect();
     if let Some(m) = &args.memory {
         host.memory_bytes = profile::parse_size(m).ok_or_else(|| {
@@ -35,8 +41,12 @@ pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<Ex
         host.source = "the given machine".into();
     }
     let given = args.memory.is_some() || args.cpus.is_some();
-    let engine = if given { None } else { super::engine_facts() };
-    let sizing = super::sizing_machine(&host, engine.as_ref());
+    let engine = if given {
+        None
+    } else {
+        crate::sizing::engine_facts(runtime)
+    };
+    let sizing = crate::sizing::sizing_machine(&host, engine.as_ref());
     // The text output says it itself; JSON readers get `sized_for` and this note on stderr.
     if !given && engine.is_none() && args.output == DataFormat::Json {
         printer.info("no Docker engine answered: sized for this host's memory and CPUs");
@@ -69,7 +79,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &PlanArgs) -> Result<Ex
     };
     let objects = render::render(&RenderOptions {
         profile: choice.profile,
-        namespace: settings.namespace.as_deref(),
+        namespace: settings.cluster.namespace.as_deref(),
         web_url: format!("http://localhost:{}", settings.port),
         credentials: None,
         gateway_node_port: None,

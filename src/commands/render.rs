@@ -6,13 +6,19 @@ use std::process::ExitCode;
 use crate::cli::{ManifestFormat, RenderArgs};
 use crate::error::{Error, Result};
 use crate::host::HostFacts;
-use crate::settings::Settings;
+use crate::runtime::Runtime;
+use crate::settings::StackSettings;
 use crate::stack::profile;
 use crate::stack::render::{self, RenderOptions};
 use crate::stack::secrets::Credentials;
 use crate::ui::Printer;
 
-pub fn run(settings: &Settings, printer: &Printer, args: &RenderArgs) -> Result<ExitCode> {
+pub fn run(
+    settings: &StackSettings,
+    printer: &Printer,
+    runtime: &Runtime,
+    args: &RenderArgs,
+) -> Result<ExitCode> {
     // A named profile is rendered as named: the output may be for any cluster, so this machine's
     // size never refuses it (only `up` refuses). Without one, sized exactly as `up` sizes it, so
     // that render prints what up would apply; on a machine too small even for that, the smallest
@@ -25,7 +31,8 @@ pub fn run(settings: &Settings, printer: &Printer, args: &RenderArgs) -> Result<
         },
         None => {
             let host = HostFacts::detect();
-            let sizing = super::sizing_machine(&host, super::engine_facts().as_ref());
+            let sizing =
+                crate::sizing::sizing_machine(&host, crate::sizing::engine_facts(runtime).as_ref());
             let (choice, refusal) = profile::choose_for_output(sizing.capacity(), None);
             if let Some(r) = refusal {
                 printer.warn(&format!(
@@ -54,7 +61,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &RenderArgs) -> Result<
     };
     let objects = render::render(&RenderOptions {
         profile: choice.profile,
-        namespace: settings.namespace.as_deref(),
+        namespace: settings.cluster.namespace.as_deref(),
         web_url,
         credentials: credentials.as_ref(),
         gateway_node_port: args.node_port,

@@ -6,14 +6,19 @@ use std::process::ExitCode;
 use crate::cli::RestartArgs;
 use crate::error::Result;
 use crate::kube::stack;
-use crate::settings::Settings;
+use crate::runtime::Runtime;
+use crate::settings::ClusterSettings;
 use crate::ui::Printer;
 
-pub fn run(settings: &Settings, printer: &Printer, args: &RestartArgs) -> Result<ExitCode> {
-    let service = super::service_named(&args.service)?;
-    let runtime = super::runtime()?;
+pub fn run(
+    settings: &ClusterSettings,
+    printer: &Printer,
+    runtime: &Runtime,
+    args: &RestartArgs,
+) -> Result<ExitCode> {
+    let service = super::settings::service_named(&args.service)?;
     runtime.block_on(async {
-        let target = crate::cluster::own::target(&settings.connect_options(), false).await?;
+        let target = crate::cluster::own::target(&settings.cluster, false).await?;
         stack::restart(&target, service).await?;
         Ok::<_, crate::Error>(())
     })?;

@@ -9,20 +9,25 @@ use std::process::ExitCode;
 use crate::cli::{DataFormat, StatusArgs};
 use crate::error::{EXIT_FAILED, Result};
 use crate::kube::stack::{self, StackStatus};
-use crate::settings::Settings;
+use crate::runtime::Runtime;
+use crate::settings::ClusterSettings;
 use crate::stack::release::ReleaseStatus;
 use crate::ui::Printer;
 
-pub fn run(settings: &Settings, printer: &Printer, args: &StatusArgs) -> Result<ExitCode> {
-    let runtime = super::runtime()?;
+pub fn run(
+    settings: &ClusterSettings,
+    printer: &Printer,
+    runtime: &Runtime,
+    args: &StatusArgs,
+) -> Result<ExitCode> {
     let (status, release) = runtime.block_on(async {
-        let target = crate::cluster::own::target(&settings.connect_options(), false).await?;
+        let target = crate::cluster::own::target(&settings.cluster, false).await?;
         let url = crate::browser::ui_url(
-            crate::cluster::own::ui_port(&settings.connect_options(), settings.port).await,
+            crate::cluster::own::ui_port(&settings.cluster, settings.port).await,
         );
         // onyx's own node maps the UI port itself; on another cluster something must be serving
         // the port here (`onyx up --forward`, the user's own port-forward) for the URL to work.
-        let given = settings.context.is_some() || settings.kubeconfig.is_some();
+        let given = settings.given_cluster();
         let served = !given
             || crate::kube::forward::check_gateway(&url, std::time::Duration::from_millis(300))
                 .await

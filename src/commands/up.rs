@@ -1,38 +1,23 @@
 //! `onyx up`: install or update the stack and wait until it serves. The steps are
-//! [`crate::deploy`]'s; this command turns its flags into [`UpOptions`], runs [`deploy::up`],
-//! then says how to log in and opens the browser (unless `--no-browser`), keeping a
-//! `--forward` port-forward until Ctrl-C.
+//! [`crate::deploy`]'s; this command takes its resolved [`UpSettings`] (flags mapped in
+//! `commands/settings.rs`), runs [`deploy::up`], then says how to log in and opens the browser
+//! (unless `--no-browser`), keeping a `--forward` port-forward until Ctrl-C.
 
 use std::process::ExitCode;
 
 use crate::browser::{Opened, open_browser};
-use crate::cli::{LlmArgs, UpArgs};
-use crate::deploy::{self, Deployed, UpOptions};
+use crate::deploy::{self, Deployed};
 use crate::error::Result;
-use crate::llm::LlmChoice;
-use crate::settings::Settings;
+use crate::runtime::Runtime;
+use crate::settings::UpSettings;
 use crate::ui::Printer;
 
-pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<ExitCode> {
-    let runtime = super::runtime()?;
-    let opts = UpOptions {
-        profile: settings.profile,
-        force: settings.force,
-        indexing: args.stack.indexing,
-        port: settings.port,
-        cluster: settings.connect_options(),
-        timeout: args.timeout,
-        bundle: args.bundle.clone(),
-        registry_mirror: args.registry_mirror.clone(),
-        forward: args.forward,
-        no_backup: args.no_backup,
-        data_dir: args.data_dir.clone(),
-        llm: llm_choice(&args.llm),
-    };
-    let Deployed { target, exposed } = deploy::up(&opts, printer, &runtime)?;
+pub fn run(settings: &UpSettings, printer: &Printer, runtime: &Runtime) -> Result<ExitCode> {
+    let opts = &settings.deploy;
+    let Deployed { target, exposed } = deploy::up(opts, printer, runtime)?;
     let Some(exposed) = exposed else {
         let mut kubectl = String::from("kubectl");
-        if let Some(k) = &settings.kubeconfig {
+        if let Some(k) = &opts.cluster.kubeconfig {
             kubectl.push_str(&format!(
                 " --kubeconfig {}",
                 crate::ui::shell_quote(&k.display().to_string())
@@ -50,7 +35,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
             ctx = target.context,
             qns = crate::ui::shell_quote(&target.namespace),
             qctx = crate::ui::shell_quote(&target.context),
-            port = settings.port,
+            port = opts.port,
         ));
         return Ok(ExitCode::SUCCESS);
     };
@@ -63,7 +48,7 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
          Ollama, or an API key (or pass --llm-url / --llm ollama / --openai-api-key-env to up)."
     ));
     // Headless: the URL printed above is the way in.
-    if !args.no_browser {
+    if !settings.no_browser {
         match open_browser(url, &|k| std::env::var(k).ok()) {
             Opened::Browser(how) => printer.info(&format!("opened {url} with {how}")),
             Opened::Headless(why) | Opened::Failed(why) => {
@@ -73,30 +58,8 @@ pub fn run(settings: &Settings, printer: &Printer, args: &UpArgs) -> Result<Exit
     }
     if let Some(forward) = exposed.forward {
         printer.info("forwarding until Ctrl-C...");
-        runtime.block_on(async {
-            let _ = tokio::signal::ctrl_c().await;
-        });
+        runtime.until_ctrl_c(std::future::pending::<Result<()>>())?;
         drop(forward);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The choice the LLM flags make, if any (clap allows at most one of them).
-fn llm_choice(args: &LlmArgs) -> Option<LlmChoice> {
-    let model = args.llm_model.clone();
-    if let Some(url) = &args.llm_url {
-        Some(LlmChoice::OpenAiCompatible {
-            url: url.clone(),
-            model,
-        })
-    } else if args.llm.is_some() {
-        Some(LlmChoice::Ollama { model })
-    } else {
-        args.openai_api_key_env
-            .as_ref()
-            .map(|key_env| LlmChoice::OpenAi {
-                key_env: key_env.clone(),
-                model,
-            })
-    }
 }

@@ -9,7 +9,6 @@ use crate::cluster::kind::Created;
 use crate::docker::{bundle, engine, images};
 use crate::error::Result;
 use crate::kube::Target;
-use crate::runtime::until_interrupted;
 use crate::ui::Printer;
 
 use super::UpOptions;
@@ -49,7 +48,7 @@ pub fn other_cluster(
 pub fn own_pipelined(
     opts: &UpOptions,
     printer: &Printer,
-    rt: &tokio::runtime::Runtime,
+    rt: &crate::runtime::Runtime,
     plan: &mut super::plan::Plan,
     started: std::time::Instant,
 ) -> Result<(Created, Target, crate::stack::indexing::Indexing, u16)> {
@@ -61,7 +60,7 @@ pub fn own_pipelined(
         Some(path) => Some(bundle::verify(path)?),
         None => None,
     };
-    let (engine, facts, node_exists) = until_interrupted(rt, async {
+    let (engine, facts, node_exists) = rt.interruptible(async {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         let facts = engine.facts().await?;
         let node = crate::cluster::node_name(crate::cluster::CLUSTER_NAME);
@@ -83,7 +82,7 @@ pub fn own_pipelined(
     // then load while it boots.
     let node_image = match (&opts.bundle, &verified) {
         (Some(path), Some(v)) if !node_exists => {
-            until_interrupted(rt, bundle_node_image(&engine.docker, path, v, printer))?
+            rt.interruptible(bundle_node_image(&engine.docker, path, v, printer))?
         }
         _ => None,
     };
@@ -135,18 +134,15 @@ pub fn own_pipelined(
             })
         };
         let limits = Limits::for_source(&source);
-        until_interrupted(
-            rt,
-            pipeline::own_cluster(
-                &engine.docker,
-                &stack,
-                source,
-                import,
-                boot,
-                limits,
-                &progress,
-            ),
-        )
+        rt.interruptible(pipeline::own_cluster(
+            &engine.docker,
+            &stack,
+            source,
+            import,
+            boot,
+            limits,
+            &progress,
+        ))
     });
     let (booted, timeline) = outcome?;
     let (created, indexing, ui_port) = extra.into_inner().ok_or_else(|| {

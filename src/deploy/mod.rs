@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
-use crate::kube::{ConnectOptions, KubeError, Target};
+use crate::kube::{ConnectOptions, Target};
 use crate::llm::LlmChoice;
 use crate::stack::indexing::Switch;
 use crate::stack::profile::ProfileName;
@@ -82,7 +82,7 @@ pub struct Deployed {
 }
 
 /// Run every step of `up` (see the module's header) on `rt`; Ctrl-C stops it cleanly.
-pub fn up(opts: &UpOptions, printer: &Printer, rt: &tokio::runtime::Runtime) -> Result<Deployed> {
+pub fn up(opts: &UpOptions, printer: &Printer, rt: &crate::runtime::Runtime) -> Result<Deployed> {
     let started = Instant::now();
     // 1. Plan.
     let mut plan = plan::plan(opts, printer, rt)?;
@@ -137,10 +137,5 @@ pub fn up(opts: &UpOptions, printer: &Printer, rt: &tokio::runtime::Runtime) -> 
         expose::configure_llm(printer, &target, plan.llm.as_ref(), exposed.as_ref()).await?;
         Ok::<_, Error>(Deployed { target, exposed })
     };
-    rt.block_on(async {
-        tokio::select! {
-            r = work => r,
-            _ = tokio::signal::ctrl_c() => Err(KubeError::Interrupted.into()),
-        }
-    })
+    rt.interruptible(work)
 }

@@ -30,7 +30,7 @@ pub struct Plan {
 pub fn plan(
     opts: &UpOptions,
     printer: &Printer,
-    runtime: &tokio::runtime::Runtime,
+    runtime: &crate::runtime::Runtime,
 ) -> Result<Plan> {
     // Sized exactly as `onyx render` and `onyx plan` size it. Asking the engine its size takes
     // a tenth of a second or more; when the size cannot change the choice (`--profile cluster`,
@@ -41,11 +41,12 @@ pub fn plan(
         match profile::regardless_of_size(opts.profile, opts.force) {
             Some(choice) => {
                 let probe = (choice.profile.name != ProfileName::Cluster)
-                    .then(|| runtime.spawn(sizing::probe_engine()));
+                    .then(|| runtime.tokio().map(|rt| rt.spawn(sizing::probe_engine())))
+                    .transpose()?;
                 (choice, probe, None)
             }
             None => {
-                let engine = runtime.block_on(sizing::probe_engine());
+                let engine = sizing::engine_facts(runtime);
                 let sizing = sizing::sizing_machine(&host, engine.as_ref());
                 (
                     sizing::choose_profile(opts.profile, opts.force, printer, &sizing)?,

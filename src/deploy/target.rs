@@ -6,7 +6,6 @@ use crate::cluster::kind::Created;
 use crate::cluster::own::{self, EnsureOptions};
 use crate::error::Result;
 use crate::kube::{ConnectOptions, Target};
-use crate::runtime::until_interrupted;
 use crate::stack::profile;
 use crate::ui::Printer;
 
@@ -35,8 +34,8 @@ pub fn mention_local_clusters(printer: &Printer) {
 
 /// What the user sees first on the own cluster, before any pull: the engine, the profile and
 /// why, the cluster ([`first_line`]); nothing when no engine answers (the next step says so).
-pub fn announce_own(printer: &Printer, rt: &tokio::runtime::Runtime, choice: &profile::Choice) {
-    if let Ok(line) = until_interrupted(rt, async {
+pub fn announce_own(printer: &Printer, rt: &crate::runtime::Runtime, choice: &profile::Choice) {
+    if let Ok(line) = rt.interruptible(async {
         let (engine, facts) = crate::docker::engine::detect().await?;
         let node = crate::cluster::node_name(crate::cluster::CLUSTER_NAME);
         let state = crate::cluster::kind::inspect(&engine.docker, &node).await?;
@@ -80,7 +79,7 @@ pub fn first_line(
 pub fn ensure_own(
     opts: &UpOptions,
     printer: &Printer,
-    rt: &tokio::runtime::Runtime,
+    rt: &crate::runtime::Runtime,
     node_image: Option<String>,
 ) -> Result<Created> {
     let ensure = EnsureOptions {

@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod engine;
 pub mod images;
 pub mod reference;
+pub mod transfer;
 
 use std::path::PathBuf;
 
@@ -105,10 +106,6 @@ pub enum DockerError {
     #[error("{path} is not a usable onyx bundle: {problem}")]
     BadBundle { path: PathBuf, problem: String },
 
-    /// The user pressed Ctrl-C.
-    #[error("interrupted")]
-    Interrupted,
-
     /// Reading or writing a local file.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -123,7 +120,6 @@ impl DockerError {
     pub fn class(&self) -> crate::exit::Class {
         use crate::exit::Class;
         match self {
-            DockerError::Interrupted => Class::Interrupted,
             DockerError::BadBundle { .. } => Class::Usage,
             DockerError::Engine(_) | DockerError::Io(_) => Class::Internal,
             _ => Class::Refused,
@@ -164,7 +160,7 @@ impl DockerError {
                  (compare its size with the original)"
                     .into(),
             ),
-            DockerError::Interrupted | DockerError::Io(_) | DockerError::Engine(_) => None,
+            DockerError::Io(_) | DockerError::Engine(_) => None,
         }
     }
 }

@@ -110,10 +110,6 @@ pub enum KubeError {
     /// previous run of a container that never restarted); the hint says what to do instead.
     #[error("{message}")]
     State { message: String, hint: String },
-
-    /// Stopped by Ctrl-C.
-    #[error("interrupted")]
-    Interrupted,
 }
 
 /// Why onyx's own cluster can't be reached.
@@ -139,7 +135,6 @@ impl KubeError {
     pub fn class(&self) -> crate::exit::Class {
         use crate::exit::Class;
         match self {
-            KubeError::Interrupted => Class::Interrupted,
             KubeError::Config { .. } => Class::Usage,
             KubeError::NotReady { .. } | KubeError::NotInstalled { .. } => Class::Failed,
             _ => Class::Refused,
@@ -173,9 +168,6 @@ impl KubeError {
                     "`onyx up` makes one; or pass --context NAME for another cluster".into()
                 }
             }),
-            KubeError::Interrupted => Some(
-                "nothing was torn down: run `onyx up` again to finish".into(),
-            ),
         }
     }
 }

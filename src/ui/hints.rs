@@ -8,8 +8,6 @@
 
 use std::path::PathBuf;
 
-use crate::settings::Settings;
-
 /// The subcommands that take `--context`, `--kubeconfig` and `-n` (the day-2 commands and `up`).
 const TARGETED: &[&str] = &[
     "up", "status", "logs", "restart", "down", "destroy", "doctor", "backup", "restore",
@@ -24,14 +22,6 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    pub fn of(settings: &Settings) -> Invocation {
-        Invocation {
-            context: settings.context.clone(),
-            kubeconfig: settings.kubeconfig.clone(),
-            namespace: settings.namespace.clone(),
-        }
-    }
-
     /// The flags to repeat, in the order `--context --kubeconfig -n`, each shell-quoted; those the
     /// command already has are left out.
     fn flags_missing_from(&self, command: &str) -> String {

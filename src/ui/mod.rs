@@ -17,7 +17,14 @@ use std::io::{IsTerminal, Write};
 
 pub use hints::{Invocation, plural, shell_quote};
 
-use crate::settings::{Settings, Verbosity};
+/// How much to say on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verbosity {
+    Quiet,
+    Normal,
+    Verbose,
+    Trace,
+}
 
 /// Writes data and messages the way the settings say.
 #[derive(Debug, Clone)]
@@ -50,11 +57,13 @@ const CYAN: &str = "\x1b[36m";
 const RESET: &str = "\x1b[0m";
 
 impl Printer {
-    pub fn new(settings: &Settings) -> Printer {
+    /// For a run given these cluster flags (repeated in the commands hints name); colour only
+    /// when `color` allows it and stderr is a terminal.
+    pub fn new(verbosity: Verbosity, color: bool, invocation: Invocation) -> Printer {
         Printer {
-            verbosity: settings.verbosity,
-            color: settings.color && std::io::stderr().is_terminal(),
-            invocation: Invocation::of(settings),
+            verbosity,
+            color: color && std::io::stderr().is_terminal(),
+            invocation,
         }
     }
 

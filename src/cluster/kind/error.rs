@@ -83,11 +83,10 @@ impl From<bollard::errors::Error> for ClusterError {
 
 impl ClusterError {
     /// The kind of failure (its exit code). The engine's own errors count as internal here,
-    /// except a missing engine (refused) and Ctrl-C.
+    /// except a missing engine (refused).
     pub fn class(&self) -> crate::exit::Class {
         use crate::exit::Class;
         match self {
-            ClusterError::Docker(DockerError::Interrupted) => Class::Interrupted,
             ClusterError::NotFound(_) => Class::Usage,
             // README: "a UI port already in use" is bad input (the user picks the port); the API
             // server's port, which onyx picks itself, taken meanwhile, is not.

@@ -7,12 +7,13 @@ use super::json;
 use crate::cli::{ClusterCreateArgs, DataFormat};
 use crate::cluster::{self, dry_run, kind, own};
 use crate::error::Result;
-use crate::settings::Settings;
+use crate::runtime::Runtime;
+use crate::settings::ClusterSettings;
 use crate::stack::catalog;
 use crate::ui::Printer;
 
 /// What `cluster create`'s flags ask [`own::ensure`] for.
-fn ensure_options(settings: &Settings, args: &ClusterCreateArgs) -> own::EnsureOptions {
+fn ensure_options(settings: &ClusterSettings, args: &ClusterCreateArgs) -> own::EnsureOptions {
     own::EnsureOptions {
         name: args.target.name.clone(),
         kubeconfig: args.target.kubeconfig.clone(),
@@ -26,16 +27,20 @@ fn ensure_options(settings: &Settings, args: &ClusterCreateArgs) -> own::EnsureO
 }
 
 /// `cluster create --dry-run`: read the engine's facts and print [`dry_run::plan_create`]; make nothing.
-fn dry_run(settings: &Settings, printer: &Printer, args: &ClusterCreateArgs) -> Result<ExitCode> {
+fn dry_run(
+    settings: &ClusterSettings,
+    printer: &Printer,
+    runtime: &Runtime,
+    args: &ClusterCreateArgs,
+) -> Result<ExitCode> {
     let name = own::checked_name(&args.target.name)?.to_string();
     let data = own::data_mount(args.target.data_dir.as_deref(), &name);
     let image = args
         .node_image
         .clone()
         .unwrap_or_else(|| catalog::node_image().reference.clone());
-    let rt = crate::runtime::runtime()?;
     let node = cluster::node_name(&name);
-    let (host, exists, subnets) = crate::runtime::until_interrupted(&rt, dry_run::gather(&node))?;
+    let (host, exists, subnets) = runtime.interruptible(dry_run::gather(&node))?;
     // What create would refuse, the dry run refuses the same way.
     if !exists {
         own::check_host(&host)?;
@@ -88,15 +93,15 @@ fn dry_run(settings: &Settings, printer: &Printer, args: &ClusterCreateArgs) -> 
 }
 
 pub fn create(
-    settings: &Settings,
+    settings: &ClusterSettings,
     printer: &Printer,
+    runtime: &Runtime,
     args: &ClusterCreateArgs,
 ) -> Result<ExitCode> {
     if args.dry_run {
-        return dry_run(settings, printer, args);
+        return dry_run(settings, printer, runtime, args);
     }
-    let rt = crate::runtime::runtime()?;
-    let (created, data) = own::ensure(&ensure_options(settings, args), printer, &rt)?;
+    let (created, data) = own::ensure(&ensure_options(settings, args), printer, runtime)?;
     match args.output {
         DataFormat::Json => printer.data(&json(&created))?,
         DataFormat::Text => {

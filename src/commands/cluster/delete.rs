@@ -8,6 +8,7 @@ use crate::cli::{ClusterDeleteArgs, DataFormat};
 use crate::cluster::{self, kind, node, own};
 use crate::docker::engine;
 use crate::error::Result;
+use crate::runtime::Runtime;
 use crate::ui::Printer;
 
 /// Remove these directories, deepest first, each only while empty.
@@ -19,13 +20,12 @@ fn remove_empty(dirs: &[PathBuf]) {
     }
 }
 
-pub fn delete(printer: &Printer, args: &ClusterDeleteArgs) -> Result<ExitCode> {
+pub fn delete(printer: &Printer, runtime: &Runtime, args: &ClusterDeleteArgs) -> Result<ExitCode> {
     let name = own::checked_name(&args.target.name)?.to_string();
     let root = own::data_root(args.target.data_dir.as_deref())?;
     let data = own::data_dir(&root, &name);
     let file = own::kubeconfig_file(args.target.kubeconfig.as_deref());
-    let rt = crate::runtime::runtime()?;
-    let (deleted, data_volume_exists) = crate::runtime::until_interrupted(&rt, async {
+    let (deleted, data_volume_exists) = runtime.interruptible(async {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         let deleted = kind::delete(
             &engine.docker,

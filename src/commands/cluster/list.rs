@@ -7,11 +7,11 @@ use crate::cli::{ClusterListArgs, DataFormat};
 use crate::cluster::kind;
 use crate::docker::engine;
 use crate::error::Result;
+use crate::runtime::Runtime;
 use crate::ui::Printer;
 
-pub fn list(printer: &Printer, args: &ClusterListArgs) -> Result<ExitCode> {
-    let rt = crate::runtime::runtime()?;
-    let clusters = crate::runtime::until_interrupted(&rt, async {
+pub fn list(printer: &Printer, runtime: &Runtime, args: &ClusterListArgs) -> Result<ExitCode> {
+    let clusters = runtime.interruptible(async {
         let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
         Ok(kind::list(&engine.docker).await?)
     })?;

@@ -7,10 +7,11 @@ use crate::cli::{ClusterLoadArgs, DataFormat};
 use crate::cluster::{self, kind, node_images, own};
 use crate::docker::engine;
 use crate::error::{Error, Result};
+use crate::runtime::Runtime;
 use crate::stack::catalog;
 use crate::ui::{ImageProgress, Printer};
 
-pub fn load(printer: &Printer, args: &ClusterLoadArgs) -> Result<ExitCode> {
+pub fn load(printer: &Printer, runtime: &Runtime, args: &ClusterLoadArgs) -> Result<ExitCode> {
     let name = own::checked_name(&args.target.name)?.to_string();
     let images: Vec<String> = if args.images.is_empty() {
         catalog::stack_images()
@@ -19,9 +20,8 @@ pub fn load(printer: &Printer, args: &ClusterLoadArgs) -> Result<ExitCode> {
     } else {
         args.images.clone()
     };
-    let rt = crate::runtime::runtime()?;
     let progress = ImageProgress::new(printer, "loaded");
-    let outcome = crate::runtime::until_interrupted(&rt, async {
+    let outcome = runtime.interruptible(async {
         let (engine, facts) = engine::detect().await?;
         let node = cluster::node_name(&name);
         let status = kind::status(&engine.docker, &name)

@@ -7,16 +7,17 @@ use crate::cli::{ClusterStatusArgs, DataFormat};
 use crate::cluster::{kind, own};
 use crate::docker::engine;
 use crate::error::Result;
+use crate::runtime::Runtime;
 use crate::ui::Printer;
 
-pub fn status(printer: &Printer, args: &ClusterStatusArgs) -> Result<ExitCode> {
+pub fn status(printer: &Printer, runtime: &Runtime, args: &ClusterStatusArgs) -> Result<ExitCode> {
     let name = own::checked_name(&args.target.name)?.to_string();
-    let rt = crate::runtime::runtime()?;
-    let status = crate::runtime::until_interrupted(&rt, async {
-        let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
-        Ok(kind::status(&engine.docker, &name).await?)
-    })
-    .map_err(|e| no_cluster_yet(e, &name))?;
+    let status = runtime
+        .interruptible(async {
+            let engine = engine::connect(&engine::EngineEnv::from_process()).await?;
+            Ok(kind::status(&engine.docker, &name).await?)
+        })
+        .map_err(|e| no_cluster_yet(e, &name))?;
     match args.output {
         DataFormat::Json => printer.data(&json(&status))?,
         DataFormat::Text => {
