@@ -12,10 +12,10 @@ use crate::cli::{
 };
 use crate::deploy::UpOptions;
 use crate::error::Result;
+use crate::llm::LlmChoice;
 use crate::settings::{
     ClusterSettings, CommandSettings, GlobalFlags, GlobalSettings, StackSettings, UpSettings,
 };
-use crate::llm::LlmChoice;
 use crate::ui::Invocation;
 
 impl GlobalSettings {
