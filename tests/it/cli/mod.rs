@@ -353,6 +353,10 @@ fn images_list_and_version() {
 #[test]
 fn open_prints_the_url_and_hands_it_to_browser() {
     use std::os::unix::fs::PermissionsExt;
+    // With onyx's own node present, `open` prints the port that node maps instead: no test of
+    // this process may make it meanwhile. (One made by another process on the same engine, e.g.
+    // a second checkout's up_own_cluster or the cold-up bench, still fails this test.)
+    let _own = crate::support::own_cluster_lock_blocking();
     let home = tempfile::tempdir().unwrap();
     // --print: the URL only, on stdout, from --port or ONYX_PORT.
     let r = onyx_in(home.path(), &["open", "--print", "--port", "4321"], &[]);
