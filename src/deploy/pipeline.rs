@@ -4,7 +4,9 @@
 //! 1. The node boots while the stack's images download: the node needs only its own image.
 //! 2. Each image, in the stack's dependency order ([`fetch_order`]), goes from the registry (or
 //!    the bundle) into the engine, then into the node as soon as it is in the engine and the
-//!    node is up.
+//!    node is up. From a registry one image downloads at a time ([`Limits`]), and the next
+//!    starts as soon as the previous one's bytes are all in, while the engine still unpacks it
+//!    ([`Event::Downloaded`]): the link stays busy and is never shared.
 //! 3. A layer is applied as soon as every image its pods run is in the node and the layers
 //!    before it are applied, so PostgreSQL, Redis, MinIO and Vespa boot while the API and web
 //!    images still download.
@@ -1225,6 +1227,63 @@ mod tests {
         let start = seen.iter().position(|l| l == "nginx: Starting").unwrap();
         assert!(wait < start);
         assert!(seen.contains(&"pg: InNode".to_string()));
+    }
+
+    /// Steps whose first image's fetch tells "downloaded", then finishes only once the second
+    /// image's fetch has started (as the engine unpacking while the next image downloads).
+    #[derive(Default)]
+    struct Unpacks {
+        started: std::sync::Mutex<Vec<String>>,
+        second: tokio::sync::Notify,
+    }
+
+    impl Steps for Unpacks {
+        fn boot(&self) -> LocalBoxFuture<'_, Result<Vec<LayerJob>>> {
+            Box::pin(async { Ok(vec![job(Layer::Data, &["postgresql"], &["a", "b"])]) })
+        }
+        fn fetch<'a>(
+            &'a self,
+            image: &'a str,
+            downloaded: tokio::sync::oneshot::Sender<()>,
+        ) -> LocalBoxFuture<'a, Result<()>> {
+            Box::pin(async move {
+                self.started.lock().unwrap().push(image.to_string());
+                if image == "a" {
+                    let _ = downloaded.send(());
+                    self.second.notified().await;
+                } else {
+                    self.second.notify_one();
+                }
+                Ok(())
+            })
+        }
+        fn import<'a>(&'a self, _: &'a str) -> LocalBoxFuture<'a, Result<()>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn apply(&self, _: usize) -> LocalBoxFuture<'_, Result<()>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_driver_starts_the_next_download_when_the_engine_only_unpacks() {
+        let steps = Unpacks::default();
+        let seen = Seen::default();
+        // One download at a time: "b" can start only on "a"'s downloaded hint, and "a" finishes
+        // only after "b" started, so without the hint this never ends.
+        let run = drive(&steps, strings(&["a", "b"]), Limits::default(), &seen);
+        let timeline = tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .expect("the second download waited for the first to unpack")
+            .unwrap();
+        assert_eq!(*steps.started.lock().unwrap(), ["a", "b"]);
+        assert_eq!(timeline.downloaded.len(), 1);
+        assert_eq!(timeline.downloaded[0].0, "a");
+        let seen = seen.0.lock().unwrap().clone();
+        let unpacking = seen.iter().position(|l| l == "a: Unpacking").unwrap();
+        let b = seen.iter().position(|l| l == "b: Fetching").unwrap();
+        assert!(unpacking < b, "{seen:?}");
+        assert_eq!(timeline.in_node.len(), 2);
     }
 
     struct Failing;
