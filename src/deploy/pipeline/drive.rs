@@ -212,7 +212,7 @@ fn report_waiting(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::pipeline::tests::{ORDER, stack, strings};
+    use crate::deploy::pipeline::tests::{ORDER, job, stack, strings};
 
     /// Steps that record what they were asked, in order; the last image's fetch holds until the
     /// data layer has been applied, and the boot until two fetches have started.
@@ -343,6 +343,63 @@ mod tests {
         let start = seen.iter().position(|l| l == "nginx: Starting").unwrap();
         assert!(wait < start);
         assert!(seen.contains(&"pg: InNode".to_string()));
+    }
+
+    /// Steps whose first image's fetch tells "downloaded", then finishes only once the second
+    /// image's fetch has started (as the engine unpacking while the next image downloads).
+    #[derive(Default)]
+    struct Unpacks {
+        started: std::sync::Mutex<Vec<String>>,
+        second: tokio::sync::Notify,
+    }
+
+    impl Steps for Unpacks {
+        fn boot(&self) -> LocalBoxFuture<'_, Result<Vec<LayerJob>>> {
+            Box::pin(async { Ok(vec![job(Layer::Data, &["postgresql"], &["a", "b"])]) })
+        }
+        fn fetch<'a>(
+            &'a self,
+            image: &'a str,
+            downloaded: tokio::sync::oneshot::Sender<()>,
+        ) -> LocalBoxFuture<'a, Result<()>> {
+            Box::pin(async move {
+                self.started.lock().unwrap().push(image.to_string());
+                if image == "a" {
+                    let _ = downloaded.send(());
+                    self.second.notified().await;
+                } else {
+                    self.second.notify_one();
+                }
+                Ok(())
+            })
+        }
+        fn import<'a>(&'a self, _: &'a str) -> LocalBoxFuture<'a, Result<()>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn apply(&self, _: usize) -> LocalBoxFuture<'_, Result<()>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    #[tokio::test]
+    async fn the_driver_starts_the_next_download_when_the_engine_only_unpacks() {
+        let steps = Unpacks::default();
+        let seen = Seen::default();
+        // One download at a time: "b" can start only on "a"'s downloaded hint, and "a" finishes
+        // only after "b" started, so without the hint this never ends.
+        let run = drive(&steps, strings(&["a", "b"]), Limits::default(), &seen);
+        let timeline = tokio::time::timeout(Duration::from_secs(10), run)
+            .await
+            .expect("the second download waited for the first to unpack")
+            .unwrap();
+        assert_eq!(*steps.started.lock().unwrap(), ["a", "b"]);
+        assert_eq!(timeline.downloaded.len(), 1);
+        assert_eq!(timeline.downloaded[0].0, "a");
+        let seen = seen.0.lock().unwrap().clone();
+        let unpacking = seen.iter().position(|l| l == "a: Unpacking").unwrap();
+        let b = seen.iter().position(|l| l == "b: Fetching").unwrap();
+        assert!(unpacking < b, "{seen:?}");
+        assert_eq!(timeline.in_node.len(), 2);
     }
 
     struct Failing;

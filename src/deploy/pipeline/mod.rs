@@ -4,7 +4,9 @@
 //! 1. The node boots while the stack's images download: the node needs only its own image.
 //! 2. Each image, in the stack's dependency order ([`fetch_order`]), goes from the registry (or
 //!    the bundle) into the engine, then into the node as soon as it is in the engine and the
-//!    node is up.
+//!    node is up. From a registry one image downloads at a time ([`Limits`]), and the next
+//!    starts as soon as the previous one's bytes are all in, while the engine still unpacks it
+//!    ([`Event::Downloaded`]): the link stays busy and is never shared.
 //! 3. A layer is applied as soon as every image its pods run is in the node and the layers
 //!    before it are applied, so PostgreSQL, Redis, MinIO and Vespa boot while the API and web
 //!    images still download.
