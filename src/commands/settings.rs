@@ -5,6 +5,9 @@
 //! library choices (the LLM flags → [`LlmChoice`]) is here. Commands then take their
 //! `*Settings`, never the flags those came from; only presentation flags (`-o`, `--yes`,
 //! `--follow`) are read from the args where they are used.
+//!
+//! Not a command, so not held to the ~150 lines of the command files beside it: it is every
+//! command's resolver in one place, which is what keeps each of those files thin.
 
 use crate::cli::{
     ClusterArgs, ClusterCreateArgs, Command, DoctorArgs, GlobalArgs, LlmArgs, OpenArgs, PlanArgs,
