@@ -63,16 +63,8 @@ fn nginx_or_skip() -> Option<PathBuf> {
     if let Some(nginx) = find_nginx() {
         return Some(nginx);
     }
-    let required = env::var("ONYX_REQUIRE_REAL").is_ok_and(|v| v == "1")
-        || env::var("CI").is_ok_and(|v| v == "true");
-    assert!(
-        !required,
-        "nginx not installed (looked at /usr/sbin/nginx and PATH), and ONYX_REQUIRE_REAL=1 or \
-         CI=true forbids skipping; install Debian's nginx-light"
-    );
-    // Straight to stderr: the test harness captures eprintln! of passing tests, and a skip must
-    // show in the run's output.
-    let _ = writeln!(io::stderr(), "SKIPPED: nginx not installed");
+    // The one gate (support/gate.rs): fails under CI, else a counted SKIPPED line.
+    crate::support::skip_or_fail("nginx (Debian's nginx-light; looked at /usr/sbin/nginx and PATH)");
     None
 }
 

@@ -16,7 +16,7 @@ pub mod stand_in_nginx;
 
 use std::path::PathBuf;
 
-pub use gate::{Part, required, skip_or_fail, skipped};
+pub use gate::{Part, required, skip_or_fail, skip_or_fail_part, skipped};
 
 /// The kubernetes-validate CLI: $ONYX_KUBERNETES_VALIDATE, or on PATH.
 pub fn kubernetes_validate() -> Option<PathBuf> {
