@@ -95,10 +95,11 @@ install_step() {
 # `Running <source> (<path>)`), so it moves from passed to skipped; a skipped test that then failed
 # stays failed. A record that matches no passed or failed test is named on stderr, not counted.
 summary() {
-  awk -F'\t' '
-    FNR == NR {
-      if (NF >= 2 && !seen[$1 SUBSEP $2]++) { skip_bin[++n] = $1; skip_test[n] = $2 }
-      next
+  awk -v skips="$2" '
+    BEGIN {
+      while ((getline line < skips) > 0) {
+        if (split(line, r, "\t") >= 2 && !seen[r[1] SUBSEP r[2]]++) { skip_bin[++n] = r[1]; skip_test[n] = r[2] }
+      }
     }
     /^ *Running / {
       bin = $0; sub(/.*\(/, "", bin); sub(/\).*$/, "", bin); sub(/.*\//, "", bin); next
@@ -118,7 +119,7 @@ summary() {
         else if (!(k in failed)) printf "unmatched skip record: %s %s\n", skip_bin[i], skip_test[i] > "/dev/stderr"
       }
       printf "%d passed, %d failed, %d skipped\n", p, f, s
-    }' FS='\t' "$2" FS=' ' "$1"
+    }' "$1"
 }
 
 case "${1:-}" in

@@ -1,0 +1,143 @@
+//! The safety net's own count (issue #20, "skips must show"): a test that a gate skipped passes as
+//! far as cargo knows, so `scripts/test.sh` moves every test recorded in `ONYX_TEST_SKIPS`
+//! (tests/it/support/gate.rs) from "passed" to "skipped" in its closing line. These pin that the
+//! count is exact — once per test however many parts it skipped, per test binary, a skipped test
+//! that then failed stays failed — and, end to end on this very binary, that a real gate records
+//! the test by the name cargo prints and fails instead under CI.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// scripts/test.sh's closing line for a log and a skip file.
+fn summary(log: &str, skips: &str) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (l, s) = (dir.path().join("test.log"), dir.path().join("skips.tsv"));
+    std::fs::write(&l, log).unwrap();
+    std::fs::write(&s, skips).unwrap();
+    let out = Command::new("bash")
+        .arg(root().join("scripts/test.sh"))
+        .arg("--summary")
+        .arg(&l)
+        .arg(&s)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn the_closing_line_moves_each_skipped_test_from_passed_to_skipped_once() {
+    let log = "\
+     Running unittests src/lib.rs (target/debug/deps/onyx-1111)
+running 2 tests
+test a::same_name ... ok
+test a::plain ... ok
+test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s
+
+     Running tests/it/main.rs (/w/target/debug/deps/it-2222)
+running 6 tests
+test a::same_name ... ok
+SKIPPED: gated::twice: no Docker engine
+test gated::twice ... ok
+test gated::then_failed ... FAILED
+test ignored_one ... ignored
+test plain ... ok
+test gated::once ... ok
+test result: FAILED. 4 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out; finished in 1.00s
+";
+    // it's a::same_name skipped, onyx's did not; gated::twice skipped two parts; a record off a
+    // test thread (`?`) matches nothing.
+    let skips = "\
+it-2222\ta::same_name\tno Docker engine
+it-2222\tgated::twice\tno Docker engine
+it-2222\tgated::twice\tno docker-registry
+it-2222\tgated::then_failed\tno nginx
+it-2222\tgated::once\tkubectl not available
+it-2222\t?\toff a test thread
+";
+    let (line, err) = summary(log, skips);
+    // passed 6 - 3 skipped; failed 1; skipped 1 ignored + 3.
+    assert_eq!(line, "3 passed, 1 failed, 4 skipped\n", "{err}");
+    assert!(
+        err.contains("unmatched skip record: it-2222 ?"),
+        "an unmatched record must be named: {err}"
+    );
+    // No skip file entries: cargo's own counts, ignored as skipped.
+    let (line, _) = summary(log, "");
+    assert_eq!(line, "6 passed, 1 failed, 1 ignored\n".replace("ignored", "skipped"));
+}
+
+/// Runs this test binary on `tests` with the validator out of reach, as scripts/test.sh's cargo
+/// run would (skip file set), with `extra` env on top. Returns (status, log as cargo shows it,
+/// skip file).
+fn run_self(tests: &[&str], extra: &[(&str, &str)]) -> (bool, String, String) {
+    let exe = std::env::current_exe().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let skips = dir.path().join("skips.tsv");
+    let mut cmd = Command::new(&exe);
+    cmd.args(tests)
+        .args(["--exact", "--test-threads=2"])
+        .env_remove("CI")
+        .env_remove("ONYX_REQUIRE_REAL")
+        .env_remove("ONYX_REQUIRE_DOCKER")
+        .env_remove("ONYX_KUBERNETES_VALIDATE")
+        // support::which also looks in /usr/sbin and /sbin, where no validator is.
+        .env("PATH", dir.path())
+        .env("ONYX_TEST_SKIPS", &skips);
+    for (k, v) in extra {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let log = format!(
+        "     Running tests/it/main.rs ({})\n{}{}",
+        exe.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let recorded = std::fs::read_to_string(&skips).unwrap_or_default();
+    (out.status.success(), log, recorded)
+}
+
+const GATED: &str = "manifests::every_profile_validates_strictly_against_kubernetes_1_30_and_1_36";
+const PLAIN: &str = "manifests::skipping_secrets_leaves_them_out";
+
+#[test]
+fn a_real_gate_records_its_test_by_the_name_cargo_prints_and_is_counted_skipped() {
+    for p in ["/usr/sbin/kubernetes-validate", "/sbin/kubernetes-validate"] {
+        assert!(!Path::new(p).exists(), "{p} would defeat the skip");
+    }
+    let (ok, log, recorded) = run_self(&[GATED, PLAIN], &[]);
+    assert!(ok, "{log}");
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.file_name().unwrap().to_string_lossy();
+    assert!(
+        recorded.starts_with(&format!("{bin}\t{GATED}\tkubernetes-validate (PyPI) not available")),
+        "{recorded}"
+    );
+    assert_eq!(recorded.lines().count(), 1, "{recorded}");
+    assert!(
+        log.contains(&format!("SKIPPED: {GATED}: kubernetes-validate")),
+        "the skip shows in the run's output: {log}"
+    );
+    let (line, err) = summary(&log, &recorded);
+    assert_eq!(line, "1 passed, 0 failed, 1 skipped\n", "{err}\n{log}");
+}
+
+#[test]
+fn under_ci_the_same_gate_fails_and_records_nothing() {
+    for env in [("CI", "true"), ("ONYX_REQUIRE_REAL", "1")] {
+        let (ok, log, recorded) = run_self(&[GATED], &[env]);
+        assert!(!ok, "{env:?}: a missing validator must fail: {log}");
+        assert!(log.contains("is required here"), "{env:?}: {log}");
+        assert_eq!(recorded, "", "{env:?}");
+        let (line, _) = summary(&log, &recorded);
+        assert_eq!(line, "0 passed, 1 failed, 0 skipped\n", "{env:?}\n{log}");
+    }
+}
