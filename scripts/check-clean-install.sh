@@ -50,6 +50,14 @@ git clone --quiet --no-local . "$work/onyx"
 log "scripts/test.sh --install-only in the container"
 start=$(date +%s)
 # The clone is mounted read-only: the install step writes only to the system and to $HOME.
+# The host's pip settings go in as a user's would be on that network: its index and the CA bundle
+# it trusts (a network that inspects TLS signs PyPI with its own CA, which pip's bundled
+# certificates don't know; the clean system has no such CA, and must not be changed to have one).
+pip_env=()
+[ -z "${PIP_INDEX_URL:-}" ] || pip_env+=(-e "PIP_INDEX_URL=$PIP_INDEX_URL")
+if [ -n "${PIP_CERT:-}" ] && [ -f "$PIP_CERT" ]; then
+  pip_env+=(-v "$PIP_CERT:/run/host-ca.crt:ro" -e PIP_CERT=/run/host-ca.crt)
+fi
 docker run --name "$container" -v "$work/onyx:/src/onyx:ro" -w /src/onyx -e HOME=/root \
-  "$image" bash scripts/test.sh --install-only
+  "${pip_env[@]}" "$image" bash scripts/test.sh --install-only
 log "passed in $(( $(date +%s) - start ))s"
