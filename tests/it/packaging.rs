@@ -3,6 +3,8 @@
 //! doesn't match), the Homebrew formula generated from the checksums and checked by Ruby, and the
 //! shell scripts kept shellcheck-clean.
 
+use crate::support::bounded::{BOUND, Bounded};
+
 use crate::support;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ fn target() -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_onyx"))
         .args(["version", "-o", "json"])
         .env("ONYX_NO_UPDATE_CHECK", "1")
-        .output()
+        .output_within(BOUND)
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["target"].as_str().unwrap().to_string()
@@ -112,7 +114,7 @@ fn run_install(s: &Served, path_prefix: Option<&Path>) -> std::process::Output {
         .env("ONYX_DOWNLOAD_ROOT", s.server.url("/releases"))
         .env("ONYX_INSTALL_DIR", &s.install_dir)
         .env("ONYX_NO_UPDATE_CHECK", "1")
-        .output()
+        .output_within(BOUND)
         .unwrap()
 }
 
@@ -123,7 +125,10 @@ fn install_script_verifies_and_installs_a_working_binary() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     let installed = s.install_dir.join("onyx");
-    let v = Command::new(&installed).arg("version").output().unwrap();
+    let v = Command::new(&installed)
+        .arg("version")
+        .output_within(BOUND)
+        .unwrap();
     assert!(
         String::from_utf8_lossy(&v.stdout).starts_with("onyx "),
         "{v:?}"
@@ -185,7 +190,7 @@ fn homebrew_formula_is_generated_from_the_checksums_and_parses() {
         .arg(root().join("scripts/homebrew-formula.sh"))
         .args(["1.2.3"])
         .arg(&sums)
-        .output()
+        .output_within(BOUND)
         .unwrap();
     assert!(
         out.status.success(),
@@ -221,7 +226,7 @@ fn homebrew_formula_is_generated_from_the_checksums_and_parses() {
         .arg(root().join("scripts/homebrew-formula.sh"))
         .args(["1.2.3"])
         .arg(&sums)
-        .output()
+        .output_within(BOUND)
         .unwrap();
     assert!(!out.status.success());
 }

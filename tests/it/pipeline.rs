@@ -115,14 +115,9 @@ impl Steps for Real<'_> {
                 mirror: Some(self.mirror.clone()),
                 ..PullOptions::default()
             };
-            let r = images::pull_one_telling(
-                self.docker,
-                image,
-                &options,
-                &onyx::docker::Silent,
-                None,
-            )
-            .await?;
+            let r =
+                images::pull_one_telling(self.docker, image, &options, &onyx::docker::Silent, None)
+                    .await?;
             self.pulls
                 .lock()
                 .unwrap()
@@ -304,7 +299,10 @@ async fn images_go_in_dependency_order_layers_early_nothing_twice_and_a_stopped_
     let mut delivered: Vec<String> = order[..order.len() - 1].iter().rev().cloned().collect();
     delivered.push(name("nginx"));
     assert_eq!(starts("fetched "), delivered, "the harness's own delivery");
-    assert!(at("booted") > at(&format!("fetched {}", order[0])), "{log:?}");
+    assert!(
+        at("booted") > at(&format!("fetched {}", order[0])),
+        "{log:?}"
+    );
     // Onyx's decision: with them all in the engine at once, images were sent into the node in
     // the dependency order (the second run's, resumed), not in the order they arrived. The
     // order they *finish* in is not the pipeline's to decide: two imports run at once and a

@@ -71,7 +71,10 @@ it-2222\t?\toff a test thread
     );
     // No skip file entries: cargo's own counts, ignored as skipped.
     let (line, _) = summary(log, "");
-    assert_eq!(line, "6 passed, 1 failed, 1 ignored\n".replace("ignored", "skipped"));
+    assert_eq!(
+        line,
+        "6 passed, 1 failed, 1 ignored\n".replace("ignored", "skipped")
+    );
 }
 
 /// Runs this test binary on `tests` with the validator out of reach, as scripts/test.sh's cargo
@@ -118,7 +121,9 @@ fn a_real_gate_records_its_test_by_the_name_cargo_prints_and_is_counted_skipped(
     let exe = std::env::current_exe().unwrap();
     let bin = exe.file_name().unwrap().to_string_lossy();
     assert!(
-        recorded.starts_with(&format!("{bin}\t{GATED}\tkubernetes-validate (PyPI) not available")),
+        recorded.starts_with(&format!(
+            "{bin}\t{GATED}\tkubernetes-validate (PyPI) not available"
+        )),
         "{recorded}"
     );
     assert_eq!(recorded.lines().count(), 1, "{recorded}");

@@ -7,6 +7,8 @@
 //! them beside the source); `output` (the streams, log lines, colour) and `readme` (README's
 //! tables against the binary) are apart.
 
+use crate::support::bounded::{BOUND, Bounded};
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -39,7 +41,7 @@ fn onyx_in(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
         status,
         stdout,
         stderr,
-    } = cmd.output().unwrap();
+    } = cmd.output_within(BOUND).unwrap();
     let stderr = String::from_utf8(stderr).unwrap();
     assert!(!stderr.contains("panicked"), "panic: {stderr}");
     assert!(
@@ -464,7 +466,7 @@ fn cluster_status_without_a_cluster_says_how_to_make_one() {
     let probe = Command::new(env!("CARGO_BIN_EXE_onyx"))
         .args(["cluster", "list", "-o", "json"])
         .env("HOME", home.path())
-        .output()
+        .output_within(BOUND)
         .unwrap();
     if String::from_utf8_lossy(&probe.stdout).contains("\"name\": \"onyx\"") {
         crate::support::gate::skip_unless_required(

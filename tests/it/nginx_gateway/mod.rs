@@ -64,7 +64,9 @@ fn nginx_or_skip() -> Option<PathBuf> {
         return Some(nginx);
     }
     // The one gate (support/gate.rs): fails under CI, else a counted SKIPPED line.
-    crate::support::skip_or_fail("nginx (Debian's nginx-light; looked at /usr/sbin/nginx and PATH)");
+    crate::support::skip_or_fail(
+        "nginx (Debian's nginx-light; looked at /usr/sbin/nginx and PATH)",
+    );
     None
 }
 

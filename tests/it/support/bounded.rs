@@ -1,0 +1,110 @@
+//! Waiting for a child process with a time limit. `Command::output` and `Child::wait` wait
+//! forever: a regression that makes onyx (or a script) hang would hang the whole run, in CI
+//! too, instead of failing the one test with what the process said. These kill the process at
+//! the bound and fail the test, naming it.
+
+use std::io::Read;
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// `child.wait()`, bounded: past `bound` the child is killed and the test fails naming `what`.
+pub fn wait(child: &mut Child, bound: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + bound;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            return status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not finish within {bound:?} (killed)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `child.wait_with_output()`, bounded as [`wait`]; the output read so far is in the failure.
+pub fn wait_with_output(mut child: Child, bound: Duration, what: &str) -> Output {
+    fn drain(r: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
+    let deadline = Instant::now() + bound;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the child") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let (out, err) = (out.join().unwrap(), err.join().unwrap());
+            panic!(
+                "{what} did not finish within {bound:?} (killed)\nstdout:\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out),
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// `cmd.output()`, bounded as [`wait`] (stdin closed, as `output` has it unless set).
+pub fn output(cmd: &mut Command, bound: Duration, what: &str) -> Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: cannot start: {e}"));
+    wait_with_output(child, bound, what)
+}
+
+/// The bound for a command that should finish promptly (onyx against a stand-in, a local
+/// script, psql): generous for a loaded 2-core machine, short against "forever".
+pub const BOUND: Duration = Duration::from_secs(120);
+
+/// The bounded forms as methods, so a call site reads as before: `.output()` becomes
+/// `.output_within(BOUND)`, `child.wait()` `child.wait_within(BOUND)`.
+pub trait Bounded {
+    fn output_within(&mut self, bound: Duration) -> std::io::Result<Output>;
+}
+
+impl Bounded for Command {
+    fn output_within(&mut self, bound: Duration) -> std::io::Result<Output> {
+        let what = format!("{self:?}");
+        // stdin closed as `output` has it (no caller here gives one).
+        let child = self
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        Ok(wait_with_output(child, bound, &what))
+    }
+}
+
+pub trait BoundedChild {
+    fn wait_within(&mut self, bound: Duration) -> std::io::Result<ExitStatus>;
+    fn wait_with_output_within(self, bound: Duration) -> std::io::Result<Output>;
+}
+
+impl BoundedChild for Child {
+    fn wait_within(&mut self, bound: Duration) -> std::io::Result<ExitStatus> {
+        let what = format!("process {}", self.id());
+        Ok(wait(self, bound, &what))
+    }
+    fn wait_with_output_within(self, bound: Duration) -> std::io::Result<Output> {
+        let what = format!("process {}", self.id());
+        Ok(wait_with_output(self, bound, &what))
+    }
+}
