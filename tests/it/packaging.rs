@@ -167,6 +167,8 @@ fn install_script_says_when_there_is_no_build_for_the_machine() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("no onyx build for Plan9"), "{err}");
+    // Its advice builds this onyx from the repository (crates.io's `onyx` is another project).
+    assert!(err.contains(&onyx::update::cargo_install(None)), "{err}");
     assert!(s.server.requests().is_empty(), "downloaded anyway");
 }
 
@@ -250,4 +252,69 @@ fn shell_scripts_are_shellcheck_clean() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// Every place that tells a user how to install or update onyx names it so that it installs
+/// *this* onyx (issue #21 item 12): Homebrew through onyx's own tap (on macOS a bare `brew install
+/// onyx` is another project's cask) and cargo from the repository (crates.io's `onyx` is another
+/// project) — README, the install script, the release notes, the Homebrew notes and the binary's
+/// own update advice (src/update.rs, whose strings are [`onyx::update::BREW_FORMULA`] and
+/// [`onyx::update::cargo_install`]).
+#[test]
+fn install_advice_names_the_tap_and_the_repository_never_the_taken_names() {
+    use onyx::update::{BREW_FORMULA, REPOSITORY, cargo_install};
+    assert_eq!(BREW_FORMULA, "onyx-installer/tap/onyx");
+    assert_eq!(REPOSITORY, "https://github.com/onyx-installer/onyx");
+    // The tap's owner is the repository's, as scripts/homebrew-formula.sh's homepage says.
+    let formula_script =
+        std::fs::read_to_string(root().join("scripts/homebrew-formula.sh")).unwrap();
+    assert!(
+        formula_script.contains(&format!("homepage \"{REPOSITORY}\"")),
+        "the formula's homepage is not the repository"
+    );
+    assert!(REPOSITORY.ends_with(&format!(
+        "/{}/onyx",
+        BREW_FORMULA.split('/').next().unwrap()
+    )));
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let install = readme
+        .split("## Install\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has an Install section");
+    assert!(
+        install.contains(&format!("brew install {BREW_FORMULA}")),
+        "{install}"
+    );
+    assert!(install.contains(&cargo_install(None)), "{install}");
+    let mut files = vec![
+        "README.md",
+        "scripts/install.sh",
+        "packaging/release-notes.md",
+        "packaging/homebrew/README.md",
+        "src/update.rs",
+    ];
+    files.sort();
+    for f in files {
+        let text = std::fs::read_to_string(root().join(f)).unwrap();
+        for line in text.lines() {
+            // A bare name: `brew install onyx` / `brew upgrade onyx` (not `…/tap/onyx`), or a
+            // cargo install that takes `onyx` from crates.io (no --git / --path).
+            for bare in ["brew install onyx", "brew upgrade onyx"] {
+                for (i, _) in line.match_indices(bare) {
+                    let next = line[i + bare.len()..].chars().next();
+                    assert!(
+                        next.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '/'),
+                        "{f}: bare `{bare}` in: {line}"
+                    );
+                }
+            }
+            if line.contains("cargo install") && line.contains(" onyx") {
+                assert!(
+                    line.contains("--git") || line.contains("--path"),
+                    "{f}: `cargo install` from crates.io in: {line}"
+                );
+            }
+        }
+    }
 }

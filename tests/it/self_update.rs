@@ -186,6 +186,14 @@ fn no_build_for_this_platform_is_a_clear_error() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("no build for this platform"), "{err}");
     assert!(err.contains(&fx.target), "{err}");
+    // The way out builds that release from the repository (crates.io's `onyx` is another
+    // project).
+    assert!(
+        err.contains(
+            "`cargo install --locked --git https://github.com/onyx-installer/onyx --tag v9.9.9 onyx`"
+        ),
+        "{err}"
+    );
     assert!(!fx.archive_downloaded());
     fx.assert_untouched();
 }
@@ -221,7 +229,11 @@ fn package_managed_installs_are_refused_with_their_own_command() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("cargo install --locked onyx"), "{err}");
+    // From the repository: crates.io's `onyx` is another project.
+    assert!(
+        err.contains("`cargo install --locked --git https://github.com/onyx-installer/onyx onyx`"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&exe).unwrap(), before);
     assert!(!fx.archive_downloaded());
 }
