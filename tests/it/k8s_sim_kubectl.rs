@@ -9,6 +9,8 @@
 //! kubectl is found through `ONYX_KUBECTL` or PATH. Without one these tests print
 //! a counted `SKIPPED:` line (support/gate.rs) and pass, unless `ONYX_REQUIRE_REAL=1` or `CI=true`.
 
+use crate::support::bounded::{BOUND, Bounded};
+
 use std::env;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -80,7 +82,7 @@ impl Kubectl {
 fn render(dir: &Path) -> PathBuf {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_onyx"))
         .args(["render", "--profile", "small"])
-        .output()
+        .output_within(BOUND)
         .expect("onyx render runs");
     assert!(
         out.status.success(),

@@ -47,7 +47,7 @@ fn the_archive_holds_binary_man_page_and_completions_with_its_checksum() {
     let list = Command::new("tar")
         .arg("-tzf")
         .arg(&archive)
-        .output()
+        .output_within(BOUND)
         .unwrap();
     let list = String::from_utf8(list.stdout).unwrap();
     for f in [
@@ -65,7 +65,10 @@ fn the_archive_holds_binary_man_page_and_completions_with_its_checksum() {
         .lines()
         .find(|l| l.ends_with(name))
         .expect("a line for the archive");
-    let out = Command::new("sha256sum").arg(&archive).output().unwrap();
+    let out = Command::new("sha256sum")
+        .arg(&archive)
+        .output_within(BOUND)
+        .unwrap();
     assert_eq!(&line[..64], &String::from_utf8(out.stdout).unwrap()[..64]);
     // Packaging again replaces the line instead of adding one.
     package(dir.path());
@@ -213,7 +216,11 @@ fn homebrew_formula_is_generated_from_the_checksums_and_parses() {
     std::fs::write(&rb, &formula).unwrap();
     match support::which("ruby") {
         Some(ruby) => {
-            let out = Command::new(ruby).arg("-c").arg(&rb).output().unwrap();
+            let out = Command::new(ruby)
+                .arg("-c")
+                .arg(&rb)
+                .output_within(BOUND)
+                .unwrap();
             assert!(
                 out.status.success(),
                 "{}",
@@ -246,7 +253,10 @@ fn shell_scripts_are_shellcheck_clean() {
         .chain([root().join(".ci/run")])
         .collect();
     assert!(scripts.len() >= 4);
-    let out = Command::new(shellcheck).args(&scripts).output().unwrap();
+    let out = Command::new(shellcheck)
+        .args(&scripts)
+        .output_within(BOUND)
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",

@@ -24,7 +24,10 @@ struct Fixture {
 }
 
 fn sha256(path: &Path) -> String {
-    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output_within(BOUND)
+        .unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap()[..64].to_string()
 }

@@ -150,7 +150,11 @@ fn log_levels_and_one_error_for_an_unreachable_cluster() {
 /// `script` gives the command a terminal).
 #[test]
 fn no_color_also_for_log_lines_on_a_terminal() {
-    if Command::new("script").arg("--version").output().is_err() {
+    if Command::new("script")
+        .arg("--version")
+        .output_within(BOUND)
+        .is_err()
+    {
         crate::support::skip_or_fail("`script` (util-linux)");
         return;
     }
