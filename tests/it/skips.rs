@@ -186,3 +186,42 @@ fn every_skip_goes_through_the_one_gate() {
         found.join("\n")
     );
 }
+
+/// The bounded waits (tests/it/support/bounded.rs) end a hung process at the bound and fail with
+/// a message, instead of hanging the run; also when the process exited but left one running
+/// that holds its output open.
+#[test]
+fn a_hung_process_fails_its_test_at_the_bound() {
+    use crate::support::bounded::Bounded;
+    use std::time::{Duration, Instant};
+    let panic_text = |f: &dyn Fn()| -> String {
+        let e = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+        e.downcast_ref::<String>().cloned().unwrap_or_default()
+    };
+    let t = Instant::now();
+    let msg = panic_text(&|| {
+        let _ = Command::new("sleep")
+            .arg("60")
+            .output_within(Duration::from_secs(1));
+    });
+    assert!(msg.contains("did not finish within 1s (killed)"), "{msg}");
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    let t = Instant::now();
+    let msg = panic_text(&|| {
+        let _ = Command::new("sh")
+            // Lives past the 5 s the read is given, then ends by itself.
+            .args(["-c", "sleep 9 & echo started"])
+            .output_within(Duration::from_secs(1));
+    });
+    assert!(msg.contains("stayed open"), "{msg}");
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    // And a prompt one is simply its output.
+    let out = Command::new("sh")
+        .args(["-c", "echo hi; echo err >&2; exit 3"])
+        .output_within(Duration::from_secs(30))
+        .unwrap();
+    assert_eq!(
+        (out.status.code(), &out.stdout[..], &out.stderr[..]),
+        (Some(3), &b"hi\n"[..], &b"err\n"[..])
+    );
+}

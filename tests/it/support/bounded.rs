@@ -1,7 +1,7 @@
 //! Waiting for a child process with a time limit. `Command::output` and `Child::wait` wait
 //! forever: a regression that makes onyx (or a script) hang would hang the whole run, in CI
 //! too, instead of failing the one test with what the process said. These kill the process at
-//! the bound and fail the test, naming it.
+//! the bound and fail the test, naming it (tests/it/skips.rs pins that they do).
 
 use std::io::Read;
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -23,16 +23,20 @@ pub fn wait(child: &mut Child, bound: Duration, what: &str) -> ExitStatus {
     }
 }
 
-/// `child.wait_with_output()`, bounded as [`wait`]; the output read so far is in the failure.
+/// `child.wait_with_output()`, bounded as [`wait`]; the output read so far is in the failure. The
+/// streams are bounded too: a grandchild that keeps the pipes open after the child exited would
+/// otherwise block the read as surely as a hung child.
 pub fn wait_with_output(mut child: Child, bound: Duration, what: &str) -> Output {
-    fn drain(r: Option<impl Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    fn drain(r: Option<impl Read + Send + 'static>) -> std::sync::mpsc::Receiver<Vec<u8>> {
+        let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut buf = Vec::new();
             if let Some(mut r) = r {
                 let _ = r.read_to_end(&mut buf);
             }
-            buf
-        })
+            let _ = tx.send(buf);
+        });
+        rx
     }
     let out = drain(child.stdout.take());
     let err = drain(child.stderr.take());
@@ -44,7 +48,11 @@ pub fn wait_with_output(mut child: Child, bound: Duration, what: &str) -> Output
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            let (out, err) = (out.join().unwrap(), err.join().unwrap());
+            let grace = Duration::from_secs(2);
+            let (out, err) = (
+                out.recv_timeout(grace).unwrap_or_default(),
+                err.recv_timeout(grace).unwrap_or_default(),
+            );
             panic!(
                 "{what} did not finish within {bound:?} (killed)\nstdout:\n{}\nstderr:\n{}",
                 String::from_utf8_lossy(&out),
@@ -53,10 +61,18 @@ pub fn wait_with_output(mut child: Child, bound: Duration, what: &str) -> Output
         }
         std::thread::sleep(Duration::from_millis(20));
     };
+    let rest = deadline
+        .saturating_duration_since(Instant::now())
+        .max(Duration::from_secs(5));
+    let read = |rx: std::sync::mpsc::Receiver<Vec<u8>>, name: &str| {
+        rx.recv_timeout(rest).unwrap_or_else(|_| {
+            panic!("{what} exited ({status}) but its {name} stayed open for {rest:?} (a process it left running holds it)")
+        })
+    };
     Output {
         status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
+        stdout: read(out, "stdout"),
+        stderr: read(err, "stderr"),
     }
 }
 
