@@ -28,7 +28,6 @@ cd "$(dirname "$0")/.."
 
 log() { printf '== %s\n' "$*" >&2; }
 
-
 if [ "${CI:-}" = "true" ]; then
   export ONYX_REQUIRE_REAL=1
 fi
