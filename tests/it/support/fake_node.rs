@@ -32,6 +32,8 @@
 //! are more flags for the simulator (the cold-start bench's readiness delays).
 #![allow(dead_code)]
 
+use super::bounded::{BOUND, Bounded};
+
 use std::path::{Path, PathBuf};
 
 use bollard::Docker;
@@ -307,7 +309,7 @@ pub fn sim_binary() -> Option<PathBuf> {
 fn libraries(bin: &Path) -> Vec<PathBuf> {
     let out = std::process::Command::new("ldd")
         .arg(bin)
-        .output()
+        .output_within(BOUND)
         .expect("ldd (libc-bin)");
     String::from_utf8_lossy(&out.stdout)
         .lines()
