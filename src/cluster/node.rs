@@ -574,9 +574,9 @@ mod tests {
             let mut h = docker("2").with_snapshotter(Some("fuse-overlayfs".into()));
             h.podman = podman;
             assert!(
-                on(h)
-                    .env
-                    .contains(&"KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER=fuse-overlayfs".to_string())
+                on(h).env.contains(
+                    &"KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER=fuse-overlayfs".to_string()
+                )
             );
         }
         let empty = on(docker("2").with_snapshotter(Some(String::new())));

@@ -10,8 +10,8 @@ use super::boot::{
     step, wait_systemd,
 };
 use super::container::{
-    check_ports, create_body, has_admin_conf, inspect, is_running, published_port, remove_node,
-    start_existing,
+    check_ports, create_body, has_admin_conf, image_for_create, inspect, is_running,
+    published_port, remove_node, start_existing,
 };
 use super::network::{self, ensure_network_mtu, remove_network_if_unused};
 use super::volumes;
@@ -147,9 +147,9 @@ pub async fn create(
         let spec = with_proxy(docker, opts).await?;
         made.volumes = volumes::ensure(docker, &spec.named_volumes).await?;
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        docker
-            .create_container(Some(options), create_body(&spec))
-            .await?;
+        let mut body = create_body(&spec);
+        body.image = Some(image_for_create(docker, &spec.image).await?);
+        docker.create_container(Some(options), body).await?;
         Ok::<_, DockerError>(spec)
     };
     let spec = &match prepared.await {
