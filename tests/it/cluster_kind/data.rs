@@ -197,3 +197,74 @@ async fn a_failed_first_create_removes_the_data_volume_it_made() {
         "an empty volume made by the failed run was left behind"
     );
 }
+
+/// Issue #20 item 6 (podman): the node's `/var` volume is made new by every create — a leftover
+/// of the same name (a Ctrl-C'd create, `podman rm`, `kind delete cluster`) is removed, never
+/// mounted — and it carries kind's `<node>=true` label, by which `delete` also removes a volume
+/// kind made for the node (kind v0.32.0 podman/util.go createAnonymousVolume / getVolumes,
+/// podman/provider.go DeleteNodes). The data volume is never made anew. Against the real engine
+/// (podman's volume API is Docker's; a podman node can't be started here).
+#[tokio::test(flavor = "multi_thread")]
+async fn podman_var_volume_is_made_fresh_and_found_by_kinds_label() {
+    use bollard::models::VolumeCreateRequest;
+    let Some(docker) = support::engine("podman /var volume").await else {
+        return;
+    };
+    let c = TestCluster::new(&docker, "varvol").await;
+    let mut host = c.host.clone();
+    host.podman = true;
+    let spec = node_spec(&NodeOptions {
+        cluster: c.name.clone(),
+        image: "kindest/node:v1.36.1".into(),
+        api_server_port: 1,
+        ui_port: 2,
+        data: node::DataMount::Volume(node::data_volume_name(&c.name)),
+        host,
+    });
+    let var = spec.named_volumes[0].name.clone();
+    let data = spec.named_volumes[1].name.clone();
+    assert_eq!(var, format!("{}-var", c.node()));
+    // A leftover /var of an earlier node (made without our labels, as an older onyx or a
+    // half-made create might have left it).
+    docker
+        .create_volume(VolumeCreateRequest {
+            name: Some(var.clone()),
+            labels: Some([("leftover".to_string(), "yes".to_string())].into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let made = kind::volumes::ensure(&docker, &spec.named_volumes)
+        .await
+        .unwrap();
+    assert_eq!(made, vec![var.clone(), data.clone()]);
+    let v = docker.inspect_volume(&var).await.unwrap();
+    assert!(!v.labels.contains_key("leftover"), "the old /var was kept");
+    assert_eq!(v.labels[&c.node()], "true");
+    assert_eq!(v.labels[node::LABEL_VOLUME], "var");
+    // Made again: /var anew, the data volume kept as it is.
+    let made = kind::volumes::ensure(&docker, &spec.named_volumes)
+        .await
+        .unwrap();
+    assert_eq!(made, vec![var.clone()]);
+    // A volume kind made for a node of this name: only its `<node>=true` label.
+    let kinds = support::unique("kind-anon-var");
+    docker
+        .create_volume(VolumeCreateRequest {
+            name: Some(kinds.clone()),
+            labels: Some([(c.node(), "true".to_string())].into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let deleted = kind::delete(&docker, &c.name, &c.kubeconfig(), None)
+        .await
+        .unwrap();
+    let mut expected = vec![var.clone(), kinds.clone()];
+    expected.sort();
+    let mut removed = deleted.volumes_removed.clone();
+    removed.sort();
+    assert_eq!(removed, expected);
+    assert!(!kind::volumes::exists(&docker, &kinds).await.unwrap());
+    assert!(kind::volumes::exists(&docker, &data).await.unwrap());
+}
