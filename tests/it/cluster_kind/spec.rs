@@ -429,7 +429,7 @@ users:
 ";
     std::fs::write(&source, ours).unwrap();
     std::fs::write(&file, "placeholder, hidden by the mount\n").unwrap();
-    let mut cmd = OnyxCommand::new(dir.path())
+    let cmd = OnyxCommand::new(dir.path())
         .with_docker()
         .args(["cluster", "delete", "--name", "tbind"])
         .arg_path("--kubeconfig", &file)
