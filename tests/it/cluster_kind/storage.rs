@@ -13,24 +13,29 @@ use k8s_sim::client::{client_for, eventually};
 use onyx::stack::profile::{self, ProfileName};
 use onyx::stack::render::{self, Object, RenderOptions};
 
-/// The StatefulSets and PVCs of the stack as rendered for `ns`, put into `sim`; returns every
-/// claim they make (`<template>-<sts>-<ordinal>` for a StatefulSet's).
-fn put_stack(sim: &k8s_sim::Sim, ns: &str, name: ProfileName) -> Vec<String> {
+fn rendered(ns: &str, name: ProfileName) -> Vec<render::Rendered> {
     let creds = onyx::stack::secrets::Credentials::generate();
-    let objects = render::render(&RenderOptions {
+    render::render(&RenderOptions {
         profile: profile::profile(name),
         namespace: Some(ns),
         web_url: "http://localhost:3000".into(),
         credentials: Some(&creds),
         gateway_node_port: None,
         indexing: onyx::stack::indexing::Indexing::default_for(name),
-    });
-    sim.put_object(
-        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-    )
-    .unwrap();
+    })
+}
+
+/// Every claim of the stack as rendered for a profile (`<template>-<sts>-<ordinal>` for a
+/// StatefulSet's, as its controller names them).
+pub(super) fn stack_claims(name: ProfileName) -> Vec<String> {
+    let objects = rendered("default", name);
+    let sim_less = |_: &Object| ();
+    claims_of(&objects, sim_less)
+}
+
+fn claims_of(objects: &[render::Rendered], mut each: impl FnMut(&Object)) -> Vec<String> {
     let mut claims = Vec::new();
-    for r in &objects {
+    for r in objects {
         match &r.object {
             Object::PersistentVolumeClaim(pvc) => {
                 claims.push(pvc.metadata.name.clone().unwrap());
@@ -49,12 +54,25 @@ fn put_stack(sim: &k8s_sim::Sim, ns: &str, name: ProfileName) -> Vec<String> {
             }
             _ => continue,
         }
-        let mut v = serde_json::to_value(&r.object).unwrap();
-        v["metadata"]["namespace"] = ns.into();
-        sim.put_object(v).unwrap();
+        each(&r.object);
     }
     assert!(!claims.is_empty(), "the stack has no claims?");
     claims
+}
+
+/// The StatefulSets and PVCs of the stack as rendered for `ns`, put into `sim`; returns every
+/// claim they make.
+fn put_stack(sim: &k8s_sim::Sim, ns: &str, name: ProfileName) -> Vec<String> {
+    let objects = rendered(ns, name);
+    sim.put_object(
+        serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+    )
+    .unwrap();
+    claims_of(&objects, |o| {
+        let mut v = serde_json::to_value(o).unwrap();
+        v["metadata"]["namespace"] = ns.into();
+        sim.put_object(v).unwrap();
+    })
 }
 
 /// kind's storage manifest (the stand-in's) as onyx changes it, into the simulator in place of
