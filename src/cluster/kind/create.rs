@@ -6,8 +6,8 @@ use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 
 use super::boot::{
-    LogFrom, boot, finished_at, last_log_lines, merge_kubeconfig, ready_step, start, started_at,
-    step, wait_systemd,
+    LogFrom, boot, finished_at, last_log_lines, merge_kubeconfig, ready_step, repair_storage_class,
+    start, started_at, step, wait_systemd,
 };
 use super::container::{
     check_ports, create_body, has_admin_conf, image_for_create, inspect, is_running,
@@ -104,6 +104,16 @@ pub async fn create(
             (Outcome::Restarted, started)
         };
         ready_step(docker, &name, reporter, opts.timeouts.ready, started).await;
+        match repair_storage_class(docker, &name).await {
+            Ok(true) => reporter.message(&format!(
+                "the StorageClass standard had a path pattern the node's local-path provisioner \
+                 refuses (made by an older onyx); made it again, so waiting claims are provisioned"
+            )),
+            Ok(false) => {}
+            Err(e) => reporter.message(&format!(
+                "warning: could not check the StorageClass standard's path pattern: {e}"
+            )),
+        }
         return match step(reporter, Step::Kubeconfig, merge_kubeconfig(docker, opts)).await {
             Ok(port) => {
                 let i = inspect(docker, &name).await?;

@@ -124,6 +124,11 @@ case " $* " in
   *" create "*)
     cat > /records/cni.yaml
     if [ "$FAKE_FAIL" = cni ]; then echo "fake CNI failure" >&2; exit 1; fi ;;
+  *" get storageclass standard "*)
+    # The StorageClass's pathPattern, as a test seeded it (an older onyx's node).
+    [ -f /records/sc-pattern ] && cat /records/sc-pattern ;;
+  *" delete storageclass standard"*)
+    rm -f /records/sc-pattern ;;
   *" apply "*)
     cat > /records/storage.yaml
     # The node's API server (the simulator, when there is one) applies it from here.
