@@ -105,10 +105,10 @@ pub async fn create(
         };
         ready_step(docker, &name, reporter, opts.timeouts.ready, started).await;
         match repair_storage_class(docker, &name).await {
-            Ok(true) => reporter.message(&format!(
+            Ok(true) => reporter.message(
                 "the StorageClass standard had a path pattern the node's local-path provisioner \
-                 refuses (made by an older onyx); made it again, so waiting claims are provisioned"
-            )),
+                 refuses (made by an older onyx); made it again, so waiting claims are provisioned",
+            ),
             Ok(false) => {}
             Err(e) => reporter.message(&format!(
                 "warning: could not check the StorageClass standard's path pattern: {e}"
