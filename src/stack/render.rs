@@ -279,6 +279,14 @@ fn patch_pod(spec: &mut PodSpec, service: &str, profile: &Profile) {
     });
     // No pod of the stack talks to the Kubernetes API.
     spec.automount_service_account_token = Some(false);
+    // No Docker-style service links: the kubelet would inject `<SERVICE>_PORT=tcp://IP:PORT` (and
+    // `_SERVICE_HOST`, ...) for every Service of the namespace (kubernetes
+    // pkg/kubelet/envvars/envvars.go FromServices/makeLinkVariables, kubelet_pods.go
+    // getServiceEnvVarMap), and the Service `indexing-model-server` then gives
+    // INDEXING_MODEL_SERVER_PORT=tcp://..., which Onyx v2.3.0 backend/shared_configs/configs.py
+    // int()s at import (ValueError: the API and both model servers crash-loop). Every address the
+    // stack uses is set explicitly (onyx-config); only the `kubernetes` Service's variables stay.
+    spec.enable_service_links = Some(false);
     for c in spec.init_containers.iter_mut().flatten() {
         // The API's migrations load all of Onyx: they get the API's own size.
         let r = if FULL_SIZE_INIT_CONTAINERS.contains(&c.name.as_str()) {

@@ -24,6 +24,7 @@ use onyx::stack::summary::parse_quantity;
 mod api_server;
 mod data_services;
 mod model_server;
+mod service_links;
 mod sizes;
 mod vespa;
 mod web_server;
