@@ -84,6 +84,7 @@ pub fn run(
         credentials: None,
         gateway_node_port: None,
         indexing,
+        app: Default::default(),
     });
     let plan = plan::build(&host, engine.as_ref(), given, &choice, indexing, &objects);
     let text = match args.output {

@@ -66,6 +66,7 @@ pub fn run(
         credentials: credentials.as_ref(),
         gateway_node_port: args.node_port,
         indexing,
+        app: Default::default(),
     });
     let text = match args.output {
         ManifestFormat::Yaml => render::to_yaml(&objects),

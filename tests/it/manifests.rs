@@ -29,6 +29,7 @@ fn render_with(name: ProfileName, ns: Option<&str>, creds: &Credentials) -> Vec<
         credentials: Some(creds),
         gateway_node_port: None,
         indexing: onyx::stack::indexing::Indexing::default_for(name),
+        app: Default::default(),
     })
 }
 
@@ -645,6 +646,7 @@ fn skipping_secrets_leaves_them_out() {
         credentials: None,
         gateway_node_port: None,
         indexing: onyx::stack::indexing::Indexing::default_for(ProfileName::Small),
+        app: Default::default(),
     });
     assert!(objects.iter().all(|r| r.object.kind() != "Secret"));
     assert!(objects.iter().any(|r| r.object.kind() == "Deployment"));
@@ -660,6 +662,7 @@ fn own_cluster_exposes_the_gateway_on_the_mapped_node_port() {
         credentials: Some(&creds),
         gateway_node_port: Some(onyx::cluster::node::UI_NODE_PORT),
         indexing: onyx::stack::indexing::Indexing::default_for(ProfileName::Small),
+        app: Default::default(),
     });
     for r in &objects {
         if let Object::Service(s) = &r.object {

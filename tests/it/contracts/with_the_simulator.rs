@@ -46,6 +46,7 @@ fn rendered(p: ProfileName) -> Vec<Rendered> {
         credentials: Some(&Credentials::generate()),
         gateway_node_port: None,
         indexing: onyx::stack::indexing::Indexing::default_for(p),
+        app: Default::default(),
     })
 }
 
@@ -214,9 +215,10 @@ async fn broken_rules_crash_with_the_images_message_and_are_diagnosed() {
 }
 
 /// Service links (issue #20 item 3): the large stack as rendered starts; the same stack with the
-/// kubelet's default `enableServiceLinks` crash-loops the API and both model servers on the
+/// kubelet's default `enableServiceLinks` crash-loops both model servers on the
 /// `indexing-model-server` Service's INDEXING_MODEL_SERVER_PORT=tcp://... (Onyx v2.3.0
-/// shared_configs/configs.py int()s it), as on a real node, while the data services still start.
+/// shared_configs/configs.py int()s it), as on a real node, while the data services still start
+/// (the API, which now sets INDEXING_MODEL_SERVER_PORT itself, no longer depends on the flag).
 #[tokio::test(flavor = "multi_thread")]
 async fn without_enable_service_links_false_the_onyx_pods_crash_on_the_link_variable() {
     let (_sim, _dir, target) = sim_target("cluster.local").await;
@@ -228,17 +230,13 @@ async fn without_enable_service_links_false_the_onyx_pods_crash_on_the_link_vari
     }
     apply::apply_all(&target, &objects).await.expect("apply");
     wait_for(&target, "the Onyx pods crash-loop on the link", |s| {
-        [
-            "api-server",
-            "inference-model-server",
-            "indexing-model-server",
-        ]
-        .iter()
-        .all(|svc| s.iter().any(|(n, _, crash)| n == svc && *crash))
+        ["inference-model-server", "indexing-model-server"]
+            .iter()
+            .all(|svc| s.iter().any(|(n, _, crash)| n == svc && *crash))
     })
     .await;
     let s = states(&target).await;
-    for data in ["postgresql", "redis", "minio"] {
+    for data in ["postgresql", "redis", "minio", "api-server"] {
         assert!(
             s.iter().any(|(n, _, crash)| n == data && !crash),
             "{data}: {s:?}"
