@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::apps::v1::DeploymentStrategy;
+use k8s_openapi::api::apps::v1::{DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EnvVar, PodSecurityContext, PodSpec, ResourceRequirements,
     SeccompProfile, SecurityContext, TopologySpreadConstraint,
@@ -216,8 +216,34 @@ pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
     // Stable: within a layer the manifests' own order (config, then objects, then workloads).
     objects.sort_by_key(|r| r.layer);
     crate::stack::release::stamp(&mut objects);
+    size_postgres_connections(&mut objects);
     checksum_config(&mut objects);
     objects
+}
+
+/// PostgreSQL's `max_connections`: every pool the rendered stack may open at once
+/// ([`crate::stack::connections`]), rounded up.
+fn size_postgres_connections(objects: &mut [Rendered]) {
+    let max = crate::stack::connections::max_connections(objects);
+    for r in objects
+        .iter_mut()
+        .filter(|r| r.service == Some("postgresql"))
+    {
+        let Some(spec) = r.object.pod_template_mut().and_then(|t| t.spec.as_mut()) else {
+            continue;
+        };
+        for c in spec
+            .containers
+            .iter_mut()
+            .filter(|c| c.name == "postgresql")
+        {
+            for a in c.args.iter_mut().flatten() {
+                if a.starts_with("max_connections=") {
+                    *a = format!("max_connections={max}");
+                }
+            }
+        }
+    }
 }
 
 /// Step 8: annotate every pod template with a sha256 over the ConfigMaps and Secrets it reads
@@ -490,11 +516,27 @@ fn patch_workload(object: &mut Object, service: &str, profile: &Profile) {
     }
     if svc.stateless {
         object.set_replicas(profile.stateless_replicas);
-        if cluster && let Object::Deployment(d) = object {
-            // Rolling updates keep a replica serving.
-            d.spec.as_mut().expect("spec").strategy = Some(DeploymentStrategy {
-                type_: Some("RollingUpdate".into()),
-                rolling_update: None,
+        if let Object::Deployment(d) = object {
+            d.spec.as_mut().expect("spec").strategy = Some(if service == "api-server" {
+                // No surge pod: a third API pod's pools (115 connections at Onyx's defaults)
+                // would overrun PostgreSQL during every rollout (src/stack/connections.rs), and
+                // its memory is in no profile. With two replicas one keeps serving; with one,
+                // the old pod goes before the new one starts.
+                DeploymentStrategy {
+                    type_: Some("RollingUpdate".into()),
+                    rolling_update: Some(RollingUpdateDeployment {
+                        max_surge: Some(IntOrString::Int(0)),
+                        max_unavailable: Some(IntOrString::Int(1)),
+                    }),
+                }
+            } else if cluster {
+                // Rolling updates keep a replica serving.
+                DeploymentStrategy {
+                    type_: Some("RollingUpdate".into()),
+                    rolling_update: None,
+                }
+            } else {
+                return;
             });
         }
     }

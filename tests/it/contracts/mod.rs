@@ -23,6 +23,7 @@ use onyx::stack::summary::parse_quantity;
 
 mod api_server;
 mod app_config;
+mod connections;
 mod data_services;
 mod model_server;
 mod service_links;
