@@ -63,7 +63,7 @@ pub async fn render_stack(
         gateway_node_port: own.then_some(crate::cluster::node::UI_NODE_PORT),
         indexing,
         app: render::AppOptions {
-            telemetry: false,
+            telemetry: opts.telemetry,
             // Images from a bundle: an offline install.
             hub_offline: opts.bundle.is_some(),
         },

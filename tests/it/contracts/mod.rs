@@ -26,6 +26,7 @@ mod app_config;
 mod connections;
 mod data_services;
 mod model_server;
+mod pod_security;
 mod service_links;
 mod sizes;
 mod vespa;
