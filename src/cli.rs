@@ -75,8 +75,11 @@ pub enum Command {
 
     /// Print the Kubernetes objects of the stack, exactly as onyx would apply them
     ///
-    /// For users who outgrow one machine: apply the output with kubectl or GitOps to any cluster,
-    /// OpenShift included. The output holds freshly generated credentials unless --skip-secrets.
+    /// For users who outgrow one machine: apply the output with kubectl or GitOps to any cluster.
+    /// The namespace must admit Pod Security level `baseline` (not `restricted`: the API's
+    /// image-caches init container and the background workers run as root, as the Onyx images
+    /// require); on OpenShift, an SCC that admits fixed UIDs and root, such as `anyuid` (not
+    /// `restricted-v2`). The output holds freshly generated credentials unless --skip-secrets.
     Render(RenderArgs),
 
     /// Show the host, the profile chosen for it and what each service gets
@@ -205,6 +208,12 @@ pub struct StackArgs {
     /// `up` keeps the choice in the cluster: an `off` stays off on re-runs until `--indexing on`.
     #[arg(long, env = env_vars::ONYX_INDEXING, value_enum, value_name = "on|off")]
     pub indexing: Option<crate::stack::indexing::Switch>,
+
+    /// Let the deployed Onyx send its anonymous usage reports to telemetry.onyx.app
+    ///
+    /// Default: off (Onyx's DISABLE_TELEMETRY=true). onyx itself sends nothing either way.
+    #[arg(long, env = env_vars::ONYX_TELEMETRY, value_enum, value_name = "on|off")]
+    pub onyx_telemetry: Option<crate::stack::indexing::Switch>,
 }
 
 /// Which cluster and namespace the stack runs in, shared by the day-2 commands (status, logs,
@@ -229,8 +238,8 @@ pub struct ClusterArgs {
 pub struct TargetArgs {
     /// Kubeconfig context to deploy into (default: onyx's own local cluster)
     ///
-    /// Any cluster kubectl can reach: Docker Desktop, OrbStack, k3d, minikube, kind, EKS, GKE,
-    /// OpenShift.
+    /// Any cluster kubectl can reach: Docker Desktop, OrbStack, k3d, minikube, kind, EKS, GKE;
+    /// OpenShift with the `anyuid` SCC (the stack runs fixed UIDs and two root containers).
     #[arg(long, env = env_vars::ONYX_CONTEXT, value_name = "NAME")]
     pub context: Option<String>,
 

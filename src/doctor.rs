@@ -596,6 +596,7 @@ mod tests {
             credentials: None,
             gateway_node_port: None,
             indexing: crate::stack::indexing::Indexing::default_for(profile),
+            app: Default::default(),
         })
         .into_iter()
         .filter_map(|r| {

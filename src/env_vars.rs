@@ -7,6 +7,9 @@ pub const ONYX_CONFIG: &str = "ONYX_CONFIG";
 pub const ONYX_PROFILE: &str = "ONYX_PROFILE";
 /// Background workers (indexing): `on` or `off` (default: the profile's).
 pub const ONYX_INDEXING: &str = "ONYX_INDEXING";
+/// The deployed Onyx's own anonymous usage reports to telemetry.onyx.app: `on` or `off`
+/// (default: off; onyx itself sends nothing either way).
+pub const ONYX_TELEMETRY: &str = "ONYX_TELEMETRY";
 /// Kubernetes namespace to render for (default: none, i.e. the context's current namespace).
 pub const ONYX_NAMESPACE: &str = "ONYX_NAMESPACE";
 /// Kubeconfig context to deploy into (default: onyx's own local cluster).
@@ -39,6 +42,10 @@ pub const ALL: &[(&str, &str)] = &[
     (ONYX_CONFIG, "config file path"),
     (ONYX_PROFILE, "resource profile"),
     (ONYX_INDEXING, "background workers: on or off"),
+    (
+        ONYX_TELEMETRY,
+        "the deployed Onyx's own telemetry: on or off",
+    ),
     (ONYX_NAMESPACE, "namespace"),
     (ONYX_CONTEXT, "kubeconfig context"),
     (ONYX_KUBECONFIG, "kubeconfig file"),

@@ -89,6 +89,8 @@ pub struct StackSettings {
     pub profile: Option<ProfileName>,
     pub force: bool,
     pub indexing: Option<Switch>,
+    /// The deployed Onyx's own telemetry (`--onyx-telemetry on`; default off).
+    pub telemetry: bool,
     /// The UI's host port (sets the URL users open).
     pub port: u16,
     /// Only the namespace is set (`render -n`, or the config file's).

@@ -84,6 +84,10 @@ pub fn run(
         credentials: None,
         gateway_node_port: None,
         indexing,
+        app: render::AppOptions {
+            telemetry: settings.telemetry,
+            hub_offline: false,
+        },
     });
     let plan = plan::build(&host, engine.as_ref(), given, &choice, indexing, &objects);
     let text = match args.output {

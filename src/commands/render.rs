@@ -66,6 +66,11 @@ pub fn run(
         credentials: credentials.as_ref(),
         gateway_node_port: args.node_port,
         indexing,
+        app: render::AppOptions {
+            telemetry: settings.telemetry,
+            // Rendered for any cluster: the online form (README says how to go offline).
+            hub_offline: false,
+        },
     });
     let text = match args.output {
         ManifestFormat::Yaml => render::to_yaml(&objects),

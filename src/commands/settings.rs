@@ -19,6 +19,7 @@ use crate::llm::LlmChoice;
 use crate::settings::{
     ClusterSettings, CommandSettings, GlobalFlags, GlobalSettings, StackSettings, UpSettings,
 };
+use crate::stack::indexing::Switch;
 use crate::ui::Invocation;
 
 impl GlobalSettings {
@@ -52,6 +53,7 @@ impl UpSettings {
                 profile: global.profile(args.stack.profile),
                 force: args.stack.force,
                 indexing: args.stack.indexing,
+                telemetry: args.stack.onyx_telemetry == Some(Switch::On),
                 port: global.port(args.stack.port)?,
                 cluster: global.cluster(
                     target.context.clone(),
@@ -109,6 +111,7 @@ impl StackSettings {
             profile: global.profile(stack.profile),
             force: stack.force,
             indexing: stack.indexing,
+            telemetry: stack.onyx_telemetry == Some(Switch::On),
             port: global.port(stack.port)?,
             cluster: global.cluster(None, None, namespace)?,
         })

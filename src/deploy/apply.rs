@@ -62,6 +62,11 @@ pub async fn render_stack(
         // The own node maps the UI's host port to this node port.
         gateway_node_port: own.then_some(crate::cluster::node::UI_NODE_PORT),
         indexing,
+        app: render::AppOptions {
+            telemetry: opts.telemetry,
+            // Images from a bundle: an offline install.
+            hub_offline: opts.bundle.is_some(),
+        },
     });
     // Another cluster pulls through the mirror by name; onyx's own node has the images under
     // their usual names already (and reaches the mirror through containerd's config).

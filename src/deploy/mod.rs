@@ -47,6 +47,8 @@ pub struct UpOptions {
     pub force: bool,
     /// `--indexing`, if given.
     pub indexing: Option<Switch>,
+    /// The deployed Onyx's own telemetry (`--onyx-telemetry on`; default off).
+    pub telemetry: bool,
     /// The UI's host port on 127.0.0.1.
     pub port: u16,
     /// The cluster given (no context and no kubeconfig: onyx's own).

@@ -4,6 +4,7 @@
 //! ([`release`]). Its LLM provider, set through Onyx's API once it runs, is [`crate::llm`]'s.
 
 pub mod catalog;
+pub mod connections;
 pub mod indexing;
 pub mod object;
 pub mod plan;

@@ -103,7 +103,7 @@ impl Object {
         }
     }
 
-    pub(crate) fn pod_template_mut(&mut self) -> Option<&mut PodTemplateSpec> {
+    pub fn pod_template_mut(&mut self) -> Option<&mut PodTemplateSpec> {
         match self {
             Object::Deployment(d) => d.spec.as_mut().map(|s| &mut s.template),
             Object::StatefulSet(s) => s.spec.as_mut().map(|s| &mut s.template),

@@ -149,7 +149,8 @@ pub fn profile(name: ProfileName) -> &'static Profile {
 const SMALL_SIZES: &[ServiceSize] = &[
     ServiceSize {
         service: "postgresql",
-        resources: res(50, 1000, 256, 1024),
+        // Limit: max_connections' idle backends with room (src/stack/connections.rs).
+        resources: res(50, 1000, 256, 2048),
         env: &[],
     },
     ServiceSize {

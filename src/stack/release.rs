@@ -382,6 +382,7 @@ mod tests {
                 credentials: None,
                 gateway_node_port: None,
                 indexing: crate::stack::indexing::Indexing::default_for(name),
+                app: Default::default(),
             });
             assert!(!objects.is_empty());
             for r in &objects {

@@ -8,14 +8,18 @@
 //!    service account token);
 //! 5. the common labels, replicas and, for `cluster`, disruption budgets and topology spread;
 //! 6. the namespace, when one is given;
-//! 7. the Onyx release and onyx's version ([`crate::stack::release::stamp`]).
+//! 7. the Onyx release and onyx's version ([`crate::stack::release::stamp`]);
+//! 8. on every pod template, a checksum of the ConfigMaps and Secrets it reads
+//!    ([`CONFIG_CHECKSUM`]), so that a changed `--url`, nginx.conf or credential rolls exactly
+//!    the pods that read it (helm's `checksum/config`), and a re-render with the same inputs
+//!    changes nothing.
 //!
 //! `onyx render` prints exactly this list, and deploying applies exactly this list, in layer order.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::apps::v1::DeploymentStrategy;
+use k8s_openapi::api::apps::v1::{DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
     Capabilities, Container, EnvVar, PodSecurityContext, PodSpec, ResourceRequirements,
     SeccompProfile, SecurityContext, TopologySpreadConstraint,
@@ -53,7 +57,25 @@ pub struct RenderOptions<'a> {
     pub gateway_node_port: Option<u16>,
     /// Whether the background workers (and an indexing model server) are part of the stack.
     pub indexing: Indexing,
+    /// What the deployed Onyx itself may reach out to.
+    pub app: AppOptions,
 }
+
+/// What the deployed Onyx may reach out to on its own (not onyx: onyx sends nothing).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AppOptions {
+    /// Onyx's anonymous usage reports to telemetry.onyx.app (Onyx v2.3.0
+    /// `backend/onyx/configs/app_configs.py` DISABLE_TELEMETRY): off unless chosen.
+    pub telemetry: bool,
+    /// `HF_HUB_OFFLINE=1` on the Onyx containers: for an offline install (images from a
+    /// bundle), where the models baked into the images are all there is and any request to
+    /// huggingface.co could only time out. Elsewhere it stays unset, so that the other
+    /// self-hosted models Onyx's admin UI offers (the e5 family, other rerankers) download.
+    pub hub_offline: bool,
+}
+
+/// The pod-template annotation holding the checksum of the ConfigMaps and Secrets it reads.
+pub const CONFIG_CHECKSUM: &str = "checksum/config";
 
 /// Parse every embedded manifest into typed objects (no patches).
 pub fn embedded_objects() -> Vec<Rendered> {
@@ -96,6 +118,10 @@ pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
             Object::ConfigMap(cm) if cm.metadata.name.as_deref() == Some("onyx-config") => {
                 let data = cm.data.get_or_insert_with(BTreeMap::new);
                 data.insert("WEB_DOMAIN".into(), opts.web_url.clone());
+                data.insert(
+                    "DISABLE_TELEMETRY".into(),
+                    (!opts.app.telemetry).to_string(),
+                );
             }
             Object::ConfigMap(cm) if cm.metadata.name.as_deref() == Some("onyx-indexing") => {
                 let data = cm.data.get_or_insert_with(BTreeMap::new);
@@ -153,6 +179,24 @@ pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
         }
     }
 
+    if !opts.app.hub_offline {
+        for t in objects
+            .iter_mut()
+            .filter_map(|r| r.object.pod_template_mut())
+        {
+            for c in t.spec.iter_mut().flat_map(|s| {
+                s.init_containers
+                    .iter_mut()
+                    .flatten()
+                    .chain(s.containers.iter_mut())
+            }) {
+                if let Some(env) = &mut c.env {
+                    env.retain(|e| e.name != "HF_HUB_OFFLINE");
+                }
+            }
+        }
+    }
+
     if cluster {
         for s in catalog::all_services().filter(|s| s.stateless && opts.indexing.mode.runs(s.name))
         {
@@ -172,7 +216,140 @@ pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
     // Stable: within a layer the manifests' own order (config, then objects, then workloads).
     objects.sort_by_key(|r| r.layer);
     crate::stack::release::stamp(&mut objects);
+    size_postgres_connections(&mut objects);
+    checksum_config(&mut objects);
     objects
+}
+
+/// PostgreSQL's `max_connections`: every pool the rendered stack may open at once
+/// ([`crate::stack::connections`]), rounded up.
+fn size_postgres_connections(objects: &mut [Rendered]) {
+    let max = crate::stack::connections::max_connections(objects);
+    for r in objects
+        .iter_mut()
+        .filter(|r| r.service == Some("postgresql"))
+    {
+        let Some(spec) = r.object.pod_template_mut().and_then(|t| t.spec.as_mut()) else {
+            continue;
+        };
+        for c in spec
+            .containers
+            .iter_mut()
+            .filter(|c| c.name == "postgresql")
+        {
+            for a in c.args.iter_mut().flatten() {
+                if a.starts_with("max_connections=") {
+                    *a = format!("max_connections={max}");
+                }
+            }
+        }
+    }
+}
+
+/// Step 8: annotate every pod template with a sha256 over the ConfigMaps and Secrets it reads
+/// (by `envFrom`, `valueFrom` or a volume), each as its name and its data in key order. A pod
+/// template whose inputs did not change keeps its annotation, so a re-render with the same
+/// inputs (and the same kept Secrets) changes no template and `up` stays idempotent. Secrets
+/// left out of the render (`--skip-secrets`) are not known here and count as absent.
+fn checksum_config(objects: &mut [Rendered]) {
+    use sha2::{Digest, Sha256};
+    // (kind, name) → key → value, of every ConfigMap and Secret rendered.
+    let mut sources: BTreeMap<(&'static str, String), BTreeMap<String, Vec<u8>>> = BTreeMap::new();
+    for r in objects.iter() {
+        let (kind, data): (&'static str, BTreeMap<String, Vec<u8>>) = match &r.object {
+            Object::ConfigMap(cm) => (
+                "ConfigMap",
+                cm.data
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.as_bytes().to_vec()))
+                    .collect(),
+            ),
+            Object::Secret(s) => (
+                "Secret",
+                s.data
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), v.0.clone()))
+                    .collect(),
+            ),
+            _ => continue,
+        };
+        sources.insert((kind, r.object.name().to_string()), data);
+    }
+    for r in objects.iter_mut() {
+        let Some(t) = r.object.pod_template_mut() else {
+            continue;
+        };
+        // What the template reads: a whole map (`envFrom`, a volume: key `None`) or one key of
+        // it (`valueFrom`), so that PostgreSQL, which reads POSTGRES_DB of onyx-config, does not
+        // roll for a new WEB_DOMAIN.
+        let mut read: std::collections::BTreeSet<(&'static str, String, Option<String>)> =
+            Default::default();
+        if let Some(spec) = &t.spec {
+            for c in spec
+                .init_containers
+                .iter()
+                .flatten()
+                .chain(spec.containers.iter())
+            {
+                for from in c.env_from.iter().flatten() {
+                    if let Some(cm) = &from.config_map_ref {
+                        read.insert(("ConfigMap", cm.name.clone(), None));
+                    }
+                    if let Some(s) = &from.secret_ref {
+                        read.insert(("Secret", s.name.clone(), None));
+                    }
+                }
+                for e in c.env.iter().flatten() {
+                    let Some(v) = &e.value_from else { continue };
+                    if let Some(k) = &v.config_map_key_ref {
+                        read.insert(("ConfigMap", k.name.clone(), Some(k.key.clone())));
+                    }
+                    if let Some(k) = &v.secret_key_ref {
+                        read.insert(("Secret", k.name.clone(), Some(k.key.clone())));
+                    }
+                }
+            }
+            for v in spec.volumes.iter().flatten() {
+                if let Some(cm) = &v.config_map {
+                    read.insert(("ConfigMap", cm.name.clone(), None));
+                }
+                if let Some(s) = v.secret.as_ref().and_then(|s| s.secret_name.clone()) {
+                    read.insert(("Secret", s, None));
+                }
+            }
+        }
+        if read.is_empty() {
+            continue;
+        }
+        let mut h = Sha256::new();
+        // Length-prefixed fields, so that no two different inputs hash the same bytes.
+        let mut field = |b: &[u8]| {
+            h.update((b.len() as u64).to_be_bytes());
+            h.update(b);
+        };
+        for (kind, name, key) in &read {
+            field(kind.as_bytes());
+            field(name.as_bytes());
+            let data = sources.get(&(*kind, name.clone()));
+            let entries: Vec<(&String, &Vec<u8>)> = match key {
+                None => data.into_iter().flatten().collect(),
+                Some(k) => data.and_then(|d| d.get_key_value(k)).into_iter().collect(),
+            };
+            field(&(entries.len() as u64).to_be_bytes());
+            for (k, v) in entries {
+                field(k.as_bytes());
+                field(v);
+            }
+        }
+        let sum = hex::encode(h.finalize());
+        t.metadata
+            .get_or_insert_with(ObjectMeta::default)
+            .annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(CONFIG_CHECKSUM.into(), sum);
+    }
 }
 
 fn common_labels(name: &str, component: &str) -> BTreeMap<String, String> {
@@ -279,6 +456,14 @@ fn patch_pod(spec: &mut PodSpec, service: &str, profile: &Profile) {
     });
     // No pod of the stack talks to the Kubernetes API.
     spec.automount_service_account_token = Some(false);
+    // No Docker-style service links: the kubelet would inject `<SERVICE>_PORT=tcp://IP:PORT` (and
+    // `_SERVICE_HOST`, ...) for every Service of the namespace (kubernetes
+    // pkg/kubelet/envvars/envvars.go FromServices/makeLinkVariables, kubelet_pods.go
+    // getServiceEnvVarMap), and the Service `indexing-model-server` then gives
+    // INDEXING_MODEL_SERVER_PORT=tcp://..., which Onyx v2.3.0 backend/shared_configs/configs.py
+    // int()s at import (ValueError: the API and both model servers crash-loop). Every address the
+    // stack uses is set explicitly (onyx-config); only the `kubernetes` Service's variables stay.
+    spec.enable_service_links = Some(false);
     for c in spec.init_containers.iter_mut().flatten() {
         // The API's migrations load all of Onyx: they get the API's own size.
         let r = if FULL_SIZE_INIT_CONTAINERS.contains(&c.name.as_str()) {
@@ -331,11 +516,27 @@ fn patch_workload(object: &mut Object, service: &str, profile: &Profile) {
     }
     if svc.stateless {
         object.set_replicas(profile.stateless_replicas);
-        if cluster && let Object::Deployment(d) = object {
-            // Rolling updates keep a replica serving.
-            d.spec.as_mut().expect("spec").strategy = Some(DeploymentStrategy {
-                type_: Some("RollingUpdate".into()),
-                rolling_update: None,
+        if let Object::Deployment(d) = object {
+            d.spec.as_mut().expect("spec").strategy = Some(if service == "api-server" {
+                // No surge pod: a third API pod's pools (115 connections at Onyx's defaults)
+                // would overrun PostgreSQL during every rollout (src/stack/connections.rs), and
+                // its memory is in no profile. With two replicas one keeps serving; with one,
+                // the old pod goes before the new one starts.
+                DeploymentStrategy {
+                    type_: Some("RollingUpdate".into()),
+                    rolling_update: Some(RollingUpdateDeployment {
+                        max_surge: Some(IntOrString::Int(0)),
+                        max_unavailable: Some(IntOrString::Int(1)),
+                    }),
+                }
+            } else if cluster {
+                // Rolling updates keep a replica serving.
+                DeploymentStrategy {
+                    type_: Some("RollingUpdate".into()),
+                    rolling_update: None,
+                }
+            } else {
+                return;
             });
         }
     }

@@ -20,7 +20,18 @@ pub const SECRETS: &[(&str, &[&str])] = &[
     ("onyx-postgresql", &["username", "password"]),
     ("onyx-redis", &["password"]),
     ("onyx-minio", &["access-key", "secret-key"]),
+    // Onyx's own secrets (issue #20 item 15), Onyx v2.3.0 backend/onyx/configs/app_configs.py:
+    // DB_READONLY_PASSWORD (default "password") is the password the migration
+    // alembic/versions/495cb26ce93e creates the login role db_readonly_user with;
+    // USER_AUTH_SECRET (default "") signs the password-reset and verification tokens.
+    ("onyx-app", &["db-readonly-password", "user-auth-secret"]),
 ];
+
+/// Secrets added after the first releases of onyx: a `--reuse-secrets` file from before them
+/// lacks them, and they get fresh values (nothing on disk was initialised with them: the
+/// read-only role's password is set again after every migration, and a new USER_AUTH_SECRET
+/// only voids reset/verification links not yet used).
+pub const ADDED_LATER: &[&str] = &["onyx-app"];
 
 /// Values for every key of every stack Secret: secret name → key → value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,20 +69,24 @@ impl Credentials {
         Credentials(all)
     }
 
-    /// Take every value from existing Secrets; each stack Secret and key must be there.
+    /// Take every value from existing Secrets; each stack Secret and key must be there, except a
+    /// Secret [`ADDED_LATER`] missing whole (it gets fresh values).
     pub fn from_secrets(secrets: &[Secret], origin: &str) -> Result<Credentials> {
-        let mut all = BTreeMap::new();
+        let mut all = Credentials::generate().0;
         for (name, keys) in SECRETS {
-            let secret = secrets
+            let found = secrets
                 .iter()
-                .find(|s| s.metadata.name.as_deref() == Some(name))
-                .ok_or_else(|| {
-                    Error::input(
-                        format!("{origin} has no Secret named {name}"),
-                        "pass a file holding the onyx-postgresql, onyx-redis and onyx-minio \
+                .find(|s| s.metadata.name.as_deref() == Some(name));
+            if found.is_none() && ADDED_LATER.contains(name) {
+                continue;
+            }
+            let secret = found.ok_or_else(|| {
+                Error::input(
+                    format!("{origin} has no Secret named {name}"),
+                    "pass a file holding the onyx-postgresql, onyx-redis and onyx-minio \
                          Secrets (an earlier `onyx render`, or `kubectl get secret ... -o yaml`)",
-                    )
-                })?;
+                )
+            })?;
             let mut values = BTreeMap::new();
             for key in *keys {
                 let value = secret_value(secret, key).ok_or_else(|| {
@@ -197,6 +212,35 @@ mod tests {
             user.chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         );
+    }
+
+    #[test]
+    fn a_reuse_file_from_before_onyx_app_gets_fresh_app_secrets() {
+        let fresh = Credentials::generate();
+        let old: Vec<Secret> = SECRETS
+            .iter()
+            .filter(|(n, _)| !ADDED_LATER.contains(n))
+            .map(|(name, keys)| Secret {
+                metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                    name: Some(name.to_string()),
+                    ..Default::default()
+                },
+                string_data: Some(
+                    keys.iter()
+                        .map(|k| (k.to_string(), fresh.get(name, k).to_string()))
+                        .collect(),
+                ),
+                ..Default::default()
+            })
+            .collect();
+        let kept = Credentials::from_secrets(&old, "old.yaml").unwrap();
+        assert_eq!(
+            kept.get("onyx-postgresql", "password"),
+            fresh.get("onyx-postgresql", "password")
+        );
+        let pw = kept.get("onyx-app", "db-readonly-password");
+        assert!(pw.len() >= 32 && pw != "password");
+        assert!(kept.get("onyx-app", "user-auth-secret").len() >= 32);
     }
 
     #[test]

@@ -41,6 +41,11 @@ fn stacks(indexing: impl Fn(ProfileName) -> Indexing) -> Vec<Stack> {
                     credentials: Some(&creds),
                     gateway_node_port: None,
                     indexing,
+                    // Offline with a namespace, online without (HF_HUB_OFFLINE either way).
+                    app: onyx::stack::render::AppOptions {
+                        telemetry: false,
+                        hub_offline: ns.is_some(),
+                    },
                 }),
             });
         }
@@ -314,7 +319,13 @@ fn indexing_model_server_where_memory_allows() {
                     env_value(c, "INDEXING_ONLY").map(|v| v.to_lowercase()),
                     Some("true".into())
                 );
-                assert_eq!(env_value(c, "HF_HUB_OFFLINE").as_deref(), Some("1"));
+                let offline = s.label.contains("team-a");
+                assert_eq!(
+                    env_value(c, "HF_HUB_OFFLINE").as_deref(),
+                    offline.then_some("1"),
+                    "{}",
+                    s.label
+                );
                 let psc = s.pod("indexing-model-server").security_context.as_ref();
                 assert_eq!(psc.unwrap().run_as_user, Some(1001));
             }

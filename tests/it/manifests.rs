@@ -31,6 +31,7 @@ fn render_with(name: ProfileName, ns: Option<&str>, creds: &Credentials) -> Vec<
         credentials: Some(creds),
         gateway_node_port: None,
         indexing: onyx::stack::indexing::Indexing::default_for(name),
+        app: Default::default(),
     })
 }
 
@@ -209,7 +210,16 @@ fn services_names_ports_and_storage_match_the_stack() {
     assert_eq!(storage["vespa"], ["30Gi"]);
     // No model cache volume (as Onyx's helm chart): the models stay in the image.
     assert!(storage["inference-model-server"].is_empty());
-    assert_eq!(storage["minio"], ["5Gi"]);
+    // Onyx v2.3.0 helm values.yaml minio.persistence.size 30Gi; the gateway accepts single
+    // uploads of client_max_body_size (5G): the store must hold several.
+    assert_eq!(storage["minio"], ["30Gi"]);
+    let body_gib: u64 = onyx::stack::catalog::NGINX_CONF
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("client_max_body_size "))
+        .and_then(|v| v.trim_end_matches(';').trim().strip_suffix('G'))
+        .and_then(|v| v.parse().ok())
+        .expect("nginx.conf sets client_max_body_size in G");
+    assert!(30 >= 6 * body_gib, "MinIO holds {} uploads", 30 / body_gib);
     assert!(storage["redis"].is_empty(), "redis is ephemeral");
 
     // The connection settings point at those names.
@@ -647,6 +657,7 @@ fn skipping_secrets_leaves_them_out() {
         credentials: None,
         gateway_node_port: None,
         indexing: onyx::stack::indexing::Indexing::default_for(ProfileName::Small),
+        app: Default::default(),
     });
     assert!(objects.iter().all(|r| r.object.kind() != "Secret"));
     assert!(objects.iter().any(|r| r.object.kind() == "Deployment"));
@@ -662,6 +673,7 @@ fn own_cluster_exposes_the_gateway_on_the_mapped_node_port() {
         credentials: Some(&creds),
         gateway_node_port: Some(onyx::cluster::node::UI_NODE_PORT),
         indexing: onyx::stack::indexing::Indexing::default_for(ProfileName::Small),
+        app: Default::default(),
     });
     for r in &objects {
         if let Object::Service(s) = &r.object {

@@ -20,6 +20,13 @@
 //!    connection_warmup.py`); a pool of POSTGRES_API_SERVER_POOL_SIZE (default 40) +
 //!    POSTGRES_API_SERVER_POOL_OVERFLOW (default 10, `backend/onyx/configs/app_configs.py`) below
 //!    20 times out after SQLAlchemy 2.0's 30 s and uvicorn exits.
+//! 4. Every Onyx process (`onyxdotapp/onyx-backend`, `onyxdotapp/onyx-model-server`, whatever it
+//!    runs) imports `shared_configs/configs.py`, which int()s MODEL_SERVER_PORT and
+//!    INDEXING_MODEL_SERVER_PORT at import (`int(os.environ.get(X) or default)`: empty means the
+//!    default); the backend also imports `onyx/configs/app_configs.py` (REDIS_PORT
+//!    `int(os.environ.get("REDIS_PORT", 6379))`, SMTP_PORT `int(... or "587")`), Onyx v2.3.0. A
+//!    value that is not an integer — a service link's `tcp://IP:PORT`, see
+//!    [`crate::service_links`] — raises ValueError and the process exits 1.
 
 use serde_json::Value;
 
@@ -30,16 +37,69 @@ pub const VESPA_MIN_MEMORY_BYTES: u64 = 3 * 1024 * 1024 * 1024;
 /// connection_warmup.py `sync_connections_to_warm_up`.
 pub const ONYX_WARM_UP_CONNECTIONS: u64 = 20;
 
-/// The crash a container's own image would have with this pod spec, if any.
-pub fn start_failure(pod: &Value, container: &Value, cluster_domain: &str) -> Option<Fault> {
+/// Onyx v2.3.0 `backend/shared_configs/configs.py`: int()ed at import by every Onyx process,
+/// each with whether an empty value falls back to the default (`or`) rather than failing.
+pub const ONYX_SHARED_INT_VARS: &[(&str, bool)] = &[
+    ("MODEL_SERVER_PORT", true),
+    ("INDEXING_MODEL_SERVER_PORT", true),
+];
+/// Onyx v2.3.0 `backend/onyx/configs/app_configs.py`: int()ed at import by the backend.
+pub const ONYX_BACKEND_INT_VARS: &[(&str, bool)] = &[("REDIS_PORT", false), ("SMTP_PORT", true)];
+
+/// The crash a container's own image would have with this pod spec, if any. `links`: the
+/// service-link variables the kubelet adds to its environment ([`crate::service_links`]).
+pub fn start_failure(
+    pod: &Value,
+    container: &Value,
+    cluster_domain: &str,
+    links: &[(String, String)],
+) -> Option<Fault> {
     let image = container["image"].as_str().unwrap_or("");
-    let env = Env::of(pod, container);
+    let env = Env::of(pod, container, links);
     let repo = image.split(':').next().unwrap_or("");
     if repo == "vespaengine/vespa" || repo.starts_with("vespaengine/vespa-") {
         return vespa(pod, container, &env, cluster_domain);
     }
+    if repo == "onyxdotapp/onyx-backend" || repo == "onyxdotapp/onyx-model-server" {
+        let backend = repo == "onyxdotapp/onyx-backend";
+        if let Some(f) = onyx_import(&env, backend) {
+            return Some(f);
+        }
+    }
     if repo == "onyxdotapp/onyx-backend" && runs(container, "onyx.main:app") {
         return onyx_api(&env);
+    }
+    None
+}
+
+/// Rule 4: a variable Onyx int()s at import that is not an integer.
+fn onyx_import(env: &Env, backend: bool) -> Option<Fault> {
+    let vars = ONYX_SHARED_INT_VARS.iter().chain(
+        backend
+            .then_some(ONYX_BACKEND_INT_VARS)
+            .into_iter()
+            .flatten(),
+    );
+    for (name, empty_is_default) in vars {
+        let Some(v) = env.get(name) else { continue };
+        if v.is_empty() && *empty_is_default {
+            continue;
+        }
+        if v.trim().parse::<i64>().is_err() {
+            let file = if ONYX_SHARED_INT_VARS.iter().any(|(n, _)| n == name) {
+                "/app/shared_configs/configs.py"
+            } else {
+                "/app/onyx/configs/app_configs.py"
+            };
+            return Some(Fault::CrashLoop {
+                exit_code: 1,
+                logs: vec![
+                    "Traceback (most recent call last):".into(),
+                    format!("  File \"{file}\", in <module>"),
+                    format!("ValueError: invalid literal for int() with base 10: '{v}'"),
+                ],
+            });
+        }
     }
     None
 }
@@ -158,8 +218,9 @@ pub fn memory_bytes(q: &Value) -> Option<u64> {
 struct Env(Vec<(String, String)>);
 
 impl Env {
-    fn of(pod: &Value, container: &Value) -> Env {
-        let mut vars: Vec<(String, String)> = Vec::new();
+    fn of(pod: &Value, container: &Value, links: &[(String, String)]) -> Env {
+        // The service links first: the container's own variables win over them.
+        let mut vars: Vec<(String, String)> = links.to_vec();
         for e in container["env"].as_array().into_iter().flatten() {
             let name = e["name"].as_str().unwrap_or("").to_string();
             let value = if let Some(v) = e["value"].as_str() {
@@ -236,20 +297,27 @@ mod tests {
         let c = json!({"image": "vespaengine/vespa:8.526.15",
                        "resources": {"limits": {"memory": "2048Mi"}},
                        "env": [{"name": "VESPA_CONFIGSERVERS", "value": "localhost"}]});
-        let l = logs(start_failure(&pod("a", c.clone()), &c, "cluster.local"));
+        let l = logs(start_failure(
+            &pod("a", c.clone()),
+            &c,
+            "cluster.local",
+            &[],
+        ));
         assert!(
             l[0].contains("requires at least 4GB available memory"),
             "{l:?}"
         );
         let mut ok = c.clone();
         ok["resources"]["limits"]["memory"] = json!("3Gi");
-        assert!(start_failure(&pod("a", ok.clone()), &ok, "cluster.local").is_none());
+        assert!(start_failure(&pod("a", ok.clone()), &ok, "cluster.local", &[]).is_none());
         let mut ignored = c.clone();
         ignored["env"]
             .as_array_mut()
             .unwrap()
             .push(json!({"name": "VESPA_IGNORE_NOT_ENOUGH_MEMORY", "value": "true"}));
-        assert!(start_failure(&pod("a", ignored.clone()), &ignored, "cluster.local").is_none());
+        assert!(
+            start_failure(&pod("a", ignored.clone()), &ignored, "cluster.local", &[]).is_none()
+        );
     }
 
     #[test]
@@ -268,12 +336,13 @@ mod tests {
             "vespa-0.vespa-service.$(POD_NAMESPACE).svc.cluster.local",
             None,
         );
-        assert!(start_failure(&pod("team", old.clone()), &old, "cluster.local").is_none());
+        assert!(start_failure(&pod("team", old.clone()), &old, "cluster.local", &[]).is_none());
         // Another cluster domain: `hostname -f` no longer matches.
         let l = logs(start_failure(
             &pod("team", old.clone()),
             &old,
             "corp.internal",
+            &[],
         ));
         assert_eq!(
             l[1],
@@ -283,7 +352,7 @@ mod tests {
             "vespa-0.vespa-service.$(POD_NAMESPACE).svc",
             Some("vespa-0.vespa-service.$(POD_NAMESPACE).svc"),
         );
-        assert!(start_failure(&pod("team", new.clone()), &new, "corp.internal").is_none());
+        assert!(start_failure(&pod("team", new.clone()), &new, "corp.internal", &[]).is_none());
     }
 
     #[test]
@@ -295,19 +364,19 @@ mod tests {
                            {"name": "POSTGRES_API_SERVER_POOL_OVERFLOW", "value": overflow}]})
         };
         let small = c("10", "5");
-        let l = logs(start_failure(&json!({}), &small, "cluster.local"));
+        let l = logs(start_failure(&json!({}), &small, "cluster.local", &[]));
         assert!(
             l[1].contains("QueuePool limit of size 10 overflow 5 reached"),
             "{l:?}"
         );
         assert!(l[2].contains("Application startup failed"));
         for ok in [c("15", "5"), c("", "")] {
-            assert!(start_failure(&json!({}), &ok, "cluster.local").is_none());
+            assert!(start_failure(&json!({}), &ok, "cluster.local", &[]).is_none());
         }
         // The same image running something else (a migration, a worker) is not the API.
         let mut migrate = small.clone();
         migrate["command"] = json!(["alembic", "upgrade", "head"]);
-        assert!(start_failure(&json!({}), &migrate, "cluster.local").is_none());
+        assert!(start_failure(&json!({}), &migrate, "cluster.local", &[]).is_none());
     }
 
     #[test]
@@ -320,5 +389,34 @@ mod tests {
             expand("x.$(NS).svc $(OTHER) $$(NS)", &vars),
             "x.a.svc $(OTHER) $(NS)"
         );
+    }
+
+    #[test]
+    fn an_onyx_process_exits_on_a_service_link_where_it_int_s_a_port() {
+        let link = vec![(
+            "INDEXING_MODEL_SERVER_PORT".to_string(),
+            "tcp://10.96.0.9:9000".to_string(),
+        )];
+        for image in [
+            "onyxdotapp/onyx-model-server:v2.3.0",
+            "onyxdotapp/onyx-backend:v2.3.0",
+        ] {
+            let c = json!({"image": image, "command": ["uvicorn", "x:app"]});
+            let l = logs(start_failure(&json!({}), &c, "cluster.local", &link));
+            assert_eq!(
+                l.last().unwrap(),
+                "ValueError: invalid literal for int() with base 10: 'tcp://10.96.0.9:9000'"
+            );
+            // The container's own value wins over the link; empty falls back to the default.
+            let own = json!({"image": image, "command": ["uvicorn", "x:app"],
+                             "env": [{"name": "INDEXING_MODEL_SERVER_PORT", "value": ""}]});
+            assert!(start_failure(&json!({}), &own, "cluster.local", &link).is_none());
+        }
+        // REDIS_PORT has no `or`: empty fails too, and only the backend reads it.
+        let redis = vec![("REDIS_PORT".to_string(), String::new())];
+        let backend = json!({"image": "onyxdotapp/onyx-backend:v2.3.0", "command": ["celery"]});
+        assert!(start_failure(&json!({}), &backend, "cluster.local", &redis).is_some());
+        let model = json!({"image": "onyxdotapp/onyx-model-server:v2.3.0"});
+        assert!(start_failure(&json!({}), &model, "cluster.local", &redis).is_none());
     }
 }

@@ -30,6 +30,7 @@ mod nodeports;
 mod openapi;
 pub mod resources;
 pub mod select;
+pub mod service_links;
 pub mod spdy;
 mod spdy_forward;
 pub mod store;

@@ -29,9 +29,9 @@ fn render_prints_yaml_and_warns_about_credentials_on_stderr() {
         r.stdout
             .starts_with("---\napiVersion: v1\nkind: ConfigMap\n")
     );
-    // 30 objects: the model server has no cache claim (as Onyx's helm chart); the
-    // onyx-indexing record is there with indexing off too.
-    assert_eq!(r.stdout.matches("\n---\n").count() + 1, 30);
+    // 31 objects: the model server has no cache claim (as Onyx's helm chart); the
+    // onyx-indexing record is there with indexing off too; the onyx-app Secret.
+    assert_eq!(r.stdout.matches("\n---\n").count() + 1, 31);
     assert!(r.stderr.contains("credentials"), "{}", r.stderr);
     // -q silences the note; the data is unchanged in shape.
     let q = onyx(&["render", "--profile", "small", "-q"]);

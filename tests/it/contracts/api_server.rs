@@ -94,8 +94,9 @@ fn migrations_run_once_under_a_lock_before_the_api() {
 /// nomic-embed-text-v1 tokenizer (`Tokenizer.from_pretrained`) are baked under /root as root;
 /// `useradd -u 1001 onyx` owns /app. The API runs as 1001 and reads copies of those caches from an
 /// emptyDir (NLTK_DATA, HF_HOME) that the `image-caches` init container fills from /root, and
-/// HF_HUB_OFFLINE keeps an air-gapped start from reaching huggingface.co
-/// (`backend/onyx/context/search/retrieval/search_runner.py` download_nltk_data looks first).
+/// HF_HUB_OFFLINE keeps an offline install's start from reaching huggingface.co
+/// (`backend/onyx/context/search/retrieval/search_runner.py` download_nltk_data looks first);
+/// online it stays unset, so that the other models Onyx's admin UI offers can download.
 #[test]
 fn api_reads_the_images_caches_as_its_own_user_and_offline() {
     for s in every_stack() {
@@ -117,7 +118,12 @@ fn api_reads_the_images_caches_as_its_own_user_and_offline() {
             env_value(api, "HF_HOME").as_deref(),
             Some("/onyx-cache/huggingface")
         );
-        assert_eq!(env_value(api, "HF_HUB_OFFLINE").as_deref(), Some("1"));
+        assert_eq!(
+            env_value(api, "HF_HUB_OFFLINE").as_deref(),
+            s.hub_offline.then_some("1"),
+            "{}",
+            s.label
+        );
         let cmd = command(copy);
         assert!(cmd.contains("/root/nltk_data") && cmd.contains("/root/.cache/huggingface"));
         // tiktoken's cl100k_base is baked under /tmp/data-gym-cache: nothing may hide it.

@@ -120,12 +120,16 @@ fn postgres_user_data_and_probe() {
     }
 }
 
-/// redis:7.4-alpine: user redis is uid 999; Onyx uses it for cache and sessions, ephemeral.
+/// redis:7.4-alpine: user redis is uid 999 in group redis, gid 1000 (docker-library/redis alpine
+/// Dockerfile `addgroup -S -g 1000 redis; adduser -S -G redis -u 999 redis`); Onyx uses it for
+/// cache and sessions, ephemeral.
 #[test]
 fn redis_user_and_command() {
     for s in every_stack() {
         let psc = s.pod("redis").security_context.as_ref().unwrap();
         assert_eq!(psc.run_as_user, Some(999));
+        assert_eq!(psc.run_as_group, Some(1000));
+        assert_eq!(psc.fs_group, Some(1000));
         let cmd = command(s.main("redis"));
         assert!(
             cmd.starts_with("redis-server --save  --appendonly no --requirepass"),

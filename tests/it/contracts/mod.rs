@@ -22,8 +22,12 @@ use onyx::stack::secrets::Credentials;
 use onyx::stack::summary::parse_quantity;
 
 mod api_server;
+mod app_config;
+mod connections;
 mod data_services;
 mod model_server;
+mod pod_security;
+mod service_links;
 mod sizes;
 mod vespa;
 mod web_server;
@@ -42,18 +46,22 @@ const GIB_MIB: u64 = 1024;
 struct Stack {
     label: String,
     profile: ProfileName,
+    /// Rendered as an offline install (HF_HUB_OFFLINE on the Onyx containers).
+    hub_offline: bool,
     objects: Vec<Rendered>,
 }
 
-/// Every profile, without a namespace and with one.
+/// Every profile, without a namespace (as an online install) and with one (offline).
 fn every_stack() -> Vec<Stack> {
     let creds = Credentials::generate();
     let mut out = Vec::new();
     for p in PROFILES {
         for ns in [None, Some("team-a")] {
+            let hub_offline = ns.is_some();
             out.push(Stack {
-                label: format!("{p} (namespace {ns:?})"),
+                label: format!("{p} (namespace {ns:?}, offline {hub_offline})"),
                 profile: p,
+                hub_offline,
                 objects: render::render(&RenderOptions {
                     profile: profile::profile(p),
                     namespace: ns,
@@ -61,6 +69,10 @@ fn every_stack() -> Vec<Stack> {
                     credentials: Some(&creds),
                     gateway_node_port: None,
                     indexing: onyx::stack::indexing::Indexing::default_for(p),
+                    app: onyx::stack::render::AppOptions {
+                        telemetry: false,
+                        hub_offline,
+                    },
                 }),
             });
         }

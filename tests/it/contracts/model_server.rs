@@ -25,7 +25,12 @@ fn model_server_keeps_its_models_in_the_image() {
             "{}",
             s.label
         );
-        assert_eq!(env_value(c, "HF_HUB_OFFLINE").as_deref(), Some("1"));
+        assert_eq!(
+            env_value(c, "HF_HUB_OFFLINE").as_deref(),
+            s.hub_offline.then_some("1"),
+            "{}",
+            s.label
+        );
         // The image's own CMD, port 9000, health /api/health (backend/model_server/main.py).
         assert_eq!(
             command(c),

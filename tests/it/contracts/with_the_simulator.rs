@@ -46,6 +46,7 @@ fn rendered(p: ProfileName) -> Vec<Rendered> {
         credentials: Some(&Credentials::generate()),
         gateway_node_port: None,
         indexing: onyx::stack::indexing::Indexing::default_for(p),
+        app: Default::default(),
     })
 }
 
@@ -210,5 +211,63 @@ async fn broken_rules_crash_with_the_images_message_and_are_diagnosed() {
             "this host [vespa-0.vespa-service.contracts.svc.corp.internal] should not run a config server"
         )),
         "{d}"
+    );
+}
+
+/// Service links (issue #20 item 3): the large stack as rendered starts; the same stack with the
+/// kubelet's default `enableServiceLinks` crash-loops both model servers on the
+/// `indexing-model-server` Service's INDEXING_MODEL_SERVER_PORT=tcp://... (Onyx v2.3.0
+/// shared_configs/configs.py int()s it), as on a real node, while the data services still start
+/// (the API, which now sets INDEXING_MODEL_SERVER_PORT itself, no longer depends on the flag).
+#[tokio::test(flavor = "multi_thread")]
+async fn without_enable_service_links_false_the_onyx_pods_crash_on_the_link_variable() {
+    let (_sim, _dir, target) = sim_target("cluster.local").await;
+    let mut objects = rendered(ProfileName::Large);
+    for r in &mut objects {
+        if let Some(spec) = r.object.pod_template_mut().and_then(|t| t.spec.as_mut()) {
+            spec.enable_service_links = None;
+        }
+    }
+    apply::apply_all(&target, &objects).await.expect("apply");
+    wait_for(&target, "the Onyx pods crash-loop on the link", |s| {
+        ["inference-model-server", "indexing-model-server"]
+            .iter()
+            .all(|svc| s.iter().any(|(n, _, crash)| n == svc && *crash))
+    })
+    .await;
+    let s = states(&target).await;
+    for data in ["postgresql", "redis", "minio", "api-server"] {
+        assert!(
+            s.iter().any(|(n, _, crash)| n == data && !crash),
+            "{data}: {s:?}"
+        );
+    }
+    let pods: Api<Pod> = Api::namespaced(target.client.clone(), NS);
+    let model = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=inference-model-server"))
+        .await
+        .unwrap()
+        .items;
+    let logs = pods
+        .logs(
+            model[0].metadata.name.as_deref().unwrap(),
+            &kube::api::LogParams {
+                previous: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_or_default();
+    let current = pods
+        .logs(
+            model[0].metadata.name.as_deref().unwrap(),
+            &Default::default(),
+        )
+        .await
+        .unwrap_or_default();
+    assert!(
+        format!("{logs}{current}")
+            .contains("ValueError: invalid literal for int() with base 10: 'tcp://"),
+        "{logs}{current}"
     );
 }

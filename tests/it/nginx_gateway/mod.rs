@@ -86,6 +86,7 @@ fn shipped_conf() -> String {
         credentials: None,
         gateway_node_port: None,
         indexing: onyx::stack::indexing::Indexing::default_for(ProfileName::Small),
+        app: Default::default(),
     };
     let rendered = render::render(&opts);
     let configmaps: Vec<_> = rendered

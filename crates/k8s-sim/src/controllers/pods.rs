@@ -257,7 +257,8 @@ fn run(
             "started": false, "ready": false, "restartCount": *rt.restarts.get(&k.name).unwrap_or(&0),
         });
         // An injected fault first; else what the image itself does with this spec.
-        let own = crate::images::start_failure(pod, c, &cfg.cluster_domain);
+        let links = crate::service_links::for_container(store, pod, c);
+        let own = crate::images::start_failure(pod, c, &cfg.cluster_domain, &links);
         let fault = fault_for(faults, pod, Some(&k.name)).or(own.as_ref());
         match fault {
             Some(Fault::ImagePull { message }) => {
