@@ -152,6 +152,8 @@ struct Bench {
     unique: String,
     db: String,
     pg_port: String,
+    /// The rendered PostgreSQL user: `migrate` runs as it, so it owns alembic_version.
+    user: String,
 }
 
 fn bench(test: &str, backend: &[PodCommand]) -> Option<Bench> {
@@ -214,6 +216,7 @@ fn bench(test: &str, backend: &[PodCommand]) -> Option<Bench> {
         unique,
         db,
         pg_port,
+        user: env["POSTGRES_USER"].clone(),
     })
 }
 
@@ -251,9 +254,10 @@ fn at_head(b: &Bench) {
         &b.db,
         &b.pg_port,
         &format!(
-            "DROP TABLE IF EXISTS alembic_version; \
+            "SET ROLE \"{}\"; DROP TABLE IF EXISTS alembic_version; \
              CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY); \
              INSERT INTO alembic_version VALUES {}",
+            b.user,
             values.join(",")
         ),
     );
@@ -349,8 +353,12 @@ fn the_workers_wait_holds_while_the_database_is_behind_the_release() {
     b.peers.sql(
         &b.db,
         &b.pg_port,
-        "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY); \
-         INSERT INTO alembic_version VALUES ('09995b8811eb')",
+        &format!(
+            "SET ROLE \"{}\"; \
+             CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY); \
+             INSERT INTO alembic_version VALUES ('09995b8811eb')",
+            b.user
+        ),
     );
     let c = commands
         .iter()

@@ -177,7 +177,9 @@ fn build_backend(base: &str, tag: &str) {
 }
 
 /// A network of the test's own, with one peers container answering as every Service of the
-/// stack: a real PostgreSQL 15 (Debian's) with the rendered user, password and database, a TCP
+/// stack: a real PostgreSQL 15 (Debian's) with the rendered user — a superuser, as the postgres
+/// image's entrypoint makes POSTGRES_USER (`initdb --username="$POSTGRES_USER"`,
+/// docker-library/postgres ef45b99086 15/alpine/docker-entrypoint.sh) —, password and database, a TCP
 /// listener on Redis' port, and HTTP 200 on MinIO's, Vespa's, the model servers' and the API's
 /// ports. Removed on drop.
 pub struct Peers {
@@ -215,9 +217,9 @@ echo "host all all 0.0.0.0/0 md5" >> /tmp/pg/pg_hba.conf
 $PG/pg_ctl -D /tmp/pg -o "-c listen_addresses=* -k /tmp -p $PGPORT_PEER" -l /tmp/pg.log -w start >/dev/null
 q() { psql -h /tmp -p $PGPORT_PEER -U postgres -v ON_ERROR_STOP=1 -qtA "$@"; }
 if [ "$(q -c "SELECT 1 FROM pg_roles WHERE rolname = '$PEER_USER'")" = 1 ]; then
-  q -c "ALTER ROLE \"$PEER_USER\" LOGIN PASSWORD '$PEER_PASSWORD'"
+  q -c "ALTER ROLE \"$PEER_USER\" SUPERUSER LOGIN PASSWORD '$PEER_PASSWORD'"
 else
-  q -c "CREATE ROLE \"$PEER_USER\" LOGIN PASSWORD '$PEER_PASSWORD'"
+  q -c "CREATE ROLE \"$PEER_USER\" SUPERUSER LOGIN PASSWORD '$PEER_PASSWORD'"
 fi
 if [ "$(q -c "SELECT 1 FROM pg_database WHERE datname = '$PEER_DB'")" != 1 ]; then
   q -c "CREATE DATABASE \"$PEER_DB\" OWNER \"$PEER_USER\""
