@@ -126,10 +126,11 @@ pub(super) fn programs(argv: &[String]) -> Vec<String> {
         // `2>&1` is a redirection, not a `&` between commands.
         let cleaned = cleaned.replace(">&", ">");
         for part in cleaned.split(['\n', ';', '|', '&']) {
-            if let Some(w) = part.split_whitespace().next() {
-                if !BUILTINS.contains(&w) && !w.contains('=') {
-                    out.push(w.to_string());
-                }
+            if let Some(w) = part.split_whitespace().next()
+                && !BUILTINS.contains(&w)
+                && !w.contains('=')
+            {
+                out.push(w.to_string());
             }
         }
     }

@@ -231,10 +231,10 @@ fn backend_commands() -> Vec<PodCommand> {
     let mut out = distinct(all);
     for c in &mut out {
         for (k, v) in c.envelope.env.iter_mut() {
-            if k.contains("PASSWORD") || k.contains("SECRET") || k.contains("ACCESS_KEY") {
-                if let Some(r) = reference.get(k) {
-                    *v = r.clone();
-                }
+            if (k.contains("PASSWORD") || k.contains("SECRET") || k.contains("ACCESS_KEY"))
+                && let Some(r) = reference.get(k)
+            {
+                *v = r.clone();
             }
         }
     }
@@ -393,10 +393,10 @@ fn onyx_programs_get_a_writable_log_directory_and_the_memory_their_import_takes(
     );
     let mut small = Vec::new();
     for c in &onyx {
-        if let Some(m) = c.envelope.memory_mib {
-            if m < ONYX_IMPORT_MIB {
-                small.push(format!("{}: {m} MiB < {ONYX_IMPORT_MIB} MiB", c.label()));
-            }
+        if let Some(m) = c.envelope.memory_mib
+            && m < ONYX_IMPORT_MIB
+        {
+            small.push(format!("{}: {m} MiB < {ONYX_IMPORT_MIB} MiB", c.label()));
         }
     }
     assert!(small.is_empty(), "{}", small.join("\n"));

@@ -102,7 +102,7 @@ pub fn images(rootfs: &std::path::Path) -> Images {
     let base = format!("onyx-test-envelope/bookworm:{stamp:x}");
     let backend = format!("onyx-test-envelope/backend:{stamp:x}-{LAYOUT}");
     if !image_exists(&base) {
-        let tar = Command::new("tar")
+        let mut tar = Command::new("tar")
             .arg("-C")
             .arg(rootfs)
             .args(["--numeric-owner", "-c", "."])
@@ -111,9 +111,10 @@ pub fn images(rootfs: &std::path::Path) -> Images {
             .expect("tar runs");
         let out = Command::new("docker")
             .args(["import", "-", &base])
-            .stdin(tar.stdout.expect("tar's stdout"))
+            .stdin(tar.stdout.take().expect("tar's stdout"))
             .output()
             .expect("docker import runs");
+        assert!(tar.wait().unwrap().success(), "tar of {}", rootfs.display());
         assert!(
             out.status.success(),
             "docker import: {}",
