@@ -162,11 +162,11 @@ pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
                 if c.env
                     .iter()
                     .flatten()
-                    .any(|e| e.name == "ONYX_ALEMBIC_HEADS")
+                    .any(|e| e.name == "RELEASE_ALEMBIC_HEADS")
                 {
                     set_env(
                         c,
-                        "ONYX_ALEMBIC_HEADS",
+                        "RELEASE_ALEMBIC_HEADS",
                         &crate::stack::release::ALEMBIC_HEADS.join(" "),
                     );
                 }

@@ -288,10 +288,10 @@ fn background_starts_after_the_api_has_migrated() {
         // The release's heads, rendered (release::ALEMBIC_HEADS), not alembic's revision map:
         // building that imports Onyx (a log file under the read-only root, ~172 MiB).
         assert_eq!(
-            env_value(inits[0], "ONYX_ALEMBIC_HEADS").as_deref(),
+            env_value(inits[0], "RELEASE_ALEMBIC_HEADS").as_deref(),
             Some(onyx::stack::release::ALEMBIC_HEADS.join(" ").as_str())
         );
-        assert!(wait.contains("ONYX_ALEMBIC_HEADS"));
+        assert!(wait.contains("RELEASE_ALEMBIC_HEADS"));
         assert!(
             !wait.contains("alembic.") && !wait.contains("onyx."),
             "{wait}"
