@@ -19,6 +19,7 @@
 #[allow(dead_code)]
 #[path = "../tests/it/support"]
 mod test_support {
+    pub mod bounded;
     pub mod docker;
     pub mod fake_node;
     pub mod gate;

@@ -8,12 +8,13 @@
 # 1. build onyx; use a cluster name, UI port, kubeconfig and data directory of this run's own;
 # 2. `onyx cluster create` with the real pinned kindest/node image (pulled if missing);
 # 3. check the node through kubectl from the host: context kind-<name>, node Ready, the default
-#    StorageClass with onyx's stable pathPattern;
+#    StorageClass with onyx's stable pathPattern (with the trailing `/` local-path-provisioner
+#    v0.0.34 requires);
 # 4. create again: the running node is reused;
 # 5. `onyx images pull`, then `onyx cluster load`: the stack's images into the node, then again
 #    (all present: skipped);
-# 6. `onyx cluster delete` + `create`: the data directory is still there; `delete --purge` removes
-#    it and the kubeconfig entries;
+# 6. `onyx cluster delete` + `create`: the data volume `<name>-data` is still there; `delete
+#    --purge` removes it and the kubeconfig entries;
 # 7. the main job: `onyx up` on onyx's own cluster (`onyx`; the script refuses to run where one
 #    exists), nginx and the UI and the API through 127.0.0.1:<port>, `status`, the idempotent
 #    re-run, `doctor`;
@@ -22,8 +23,12 @@
 #    /manage/admin/connector, /manage/credential, /manage/connector/{id}/credential/{id},
 #    /manage/admin/cc-pair/{id}, /admin/search) a user is made, a small text file uploaded as a
 #    file connector, indexed by the workers, and found by a search;
-# 8. a PostgreSQL row and the passwords survive `onyx down` + `onyx up` (the node stopped and
-#    started again, Ready, nothing imported again); the re-run of step 7 imports nothing either;
+# 8. every claim is Bound with its volume at `/var/local-path-provisioner/<namespace>/<claim>`
+#    (in the data volume `onyx-data`); a PostgreSQL row and the passwords survive `onyx down` +
+#    `onyx up` (the node stopped and started again, Ready, nothing imported again); the re-run of
+#    step 7 imports nothing either;
+# 8b. the PostgreSQL row survives `onyx cluster delete` + `onyx up` (a new node, the same data
+#    volume; the claims provisioned again at the same directories) and the stack is healthy;
 # 9. `onyx destroy` keeps the claims, `destroy --data` removes them, `cluster delete --purge`.
 #
 # Usage: scripts/e2e-real.sh            (needs: cargo, kubectl, curl; ~15-30 min, ~15 GB disk)
@@ -70,7 +75,7 @@ log "3. the cluster from the host"
 [ "$(kubectl config current-context)" = "$ctx" ] || fail "current context is not $ctx"
 kubectl --context "$ctx" wait --for=condition=Ready node --all --timeout=300s
 kubectl --context "$ctx" get storageclass standard -o jsonpath='{.parameters.pathPattern}' \
-  | grep -qF '{{ .PVC.Namespace }}/{{ .PVC.Name }}' || fail "StorageClass standard lacks the stable pathPattern"
+  | grep -qxF '{{ .PVC.Namespace }}/{{ .PVC.Name }}/' || fail "StorageClass standard lacks the stable pathPattern"
 kubectl --context "$ctx" -n kube-system rollout status daemonset/kindnet --timeout=300s
 
 log "4. create again: reused"
@@ -81,15 +86,19 @@ onyx images pull
 onyx cluster load --name "$name"
 onyx cluster load --name "$name" -o json | grep -q '"outcome": "imported"' && fail "a second load imported again"
 
-log "6. the named cluster's data survives delete + create"
-data_marker="$ONYX_DATA_DIR/clusters/$name/data/e2e-marker"
-echo kept >"$data_marker" 2>/dev/null || sudo sh -c "echo kept >'$data_marker'"
+log "6. the named cluster's data volume survives delete + create, and goes with --purge"
+# (The data itself — a PostgreSQL row — across delete + create is step 8b, on the own cluster.)
+onyx cluster status --name "$name" -o json | grep -q "\"data_volume\": \"$name-data\"" \
+  || fail "the cluster's data is not in the volume $name-data"
 onyx cluster delete --name "$name"
 onyx cluster create --name "$name" --port "$port" --wait 600
-[ -f "$data_marker" ] || fail "the data directory did not survive delete + create"
+onyx cluster status --name "$name" -o json | grep -q "\"data_volume\": \"$name-data\"" \
+  || fail "the data volume did not survive delete + create"
 onyx cluster delete --name "$name" --purge
 kubectl config get-contexts -o name | grep -qx "$ctx" && fail "$ctx left in the kubeconfig"
-[ ! -e "$ONYX_DATA_DIR/clusters/$name/data" ] || fail "data directory left after --purge"
+if command -v docker >/dev/null; then
+  docker volume inspect "$name-data" >/dev/null 2>&1 && fail "the data volume $name-data is left after --purge"
+fi
 
 # The main job, as a user runs it: `onyx up` on onyx's own cluster (named onyx).
 ctx=kind-onyx
@@ -149,6 +158,16 @@ curl -fsS -b "$jar" -X POST "$api/admin/search" -H 'Content-Type: application/js
   || fail "doctor does not find the workers alive and consuming"
 
 log "8. data survives down + up (PostgreSQL row, same passwords)"
+# Each claim where local-path-provisioner puts it with onyx's pattern: <root>/<namespace>/<claim>.
+ns=$(kubectl config view --minify --context "$ctx" -o jsonpath='{..namespace}')
+ns=${ns:-default}
+claims=$(kubectl --context "$ctx" -n "$ns" get pvc -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.phase}{" "}{.spec.volumeName}{"\n"}{end}')
+[ -n "$claims" ] || fail "the stack has no claims"
+while read -r claim phase volume; do
+  [ "$phase" = Bound ] || fail "claim $claim is $phase"
+  path=$(kubectl --context "$ctx" get pv "$volume" -o jsonpath='{.spec.hostPath.path}')
+  [ "$path" = "/var/local-path-provisioner/$ns/$claim" ] || fail "claim $claim is at $path"
+done <<<"$claims"
 marker="e2e-$(date +%s)"
 kubectl --context "$ctx" exec deploy/postgresql -- sh -c \
   "psql -U \"\$POSTGRES_USER\" -d postgres -c \"CREATE TABLE IF NOT EXISTS e2e(v text); INSERT INTO e2e VALUES ('$marker');\""
@@ -167,6 +186,15 @@ after=$(kubectl --context "$ctx" get secret onyx-postgresql -o jsonpath='{.data.
 kubectl --context "$ctx" exec deploy/postgresql -- sh -c \
   "psql -U \"\$POSTGRES_USER\" -d postgres -tAc 'SELECT v FROM e2e'" | grep -qx "$marker" \
   || fail "PostgreSQL's data did not survive down + up"
+
+log "8b. data survives cluster delete + up (PostgreSQL row, a new node on the same data volume)"
+onyx cluster delete
+onyx cluster list -o json | grep -q '"name": "onyx"' && fail "the node is still there after cluster delete"
+onyx up --no-browser --port "$port" --timeout 30m
+onyx status >/dev/null || fail "the stack is not healthy on the re-made cluster"
+kubectl --context "$ctx" exec deploy/postgresql -- sh -c \
+  "psql -U \"\$POSTGRES_USER\" -d postgres -tAc 'SELECT v FROM e2e'" | grep -qx "$marker" \
+  || fail "PostgreSQL's data did not survive cluster delete + up"
 
 log "9. destroy: the stack goes, the claims stay; then the cluster"
 onyx destroy --yes

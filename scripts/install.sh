@@ -20,16 +20,18 @@ install_dir="${ONYX_INSTALL_DIR:-$HOME/.local/bin}"
 
 say() { printf 'onyx-install: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
+# From the repository: crates.io's `onyx` is another project.
+from_source="cargo install --locked --git https://github.com/$repo onyx"
 
 case "$(uname -s)" in
   Linux) os="unknown-linux-gnu" ;;
   Darwin) os="apple-darwin" ;;
-  *) die "no onyx build for $(uname -s); build from source: cargo install --locked onyx" ;;
+  *) die "no onyx build for $(uname -s); build from source: $from_source" ;;
 esac
 case "$(uname -m)" in
   x86_64 | amd64) arch="x86_64" ;;
   arm64 | aarch64) arch="aarch64" ;;
-  *) die "no onyx build for $(uname -m) CPUs; build from source: cargo install --locked onyx" ;;
+  *) die "no onyx build for $(uname -m) CPUs; build from source: $from_source" ;;
 esac
 target="$arch-$os"
 archive="onyx-$target.tar.gz"

@@ -15,8 +15,13 @@
 //!    answer; the command never waits for it: when it ends first, the answer is dropped (and the
 //!    next command asks again);
 //! 3. at the end, a newer release is named with the command that updates this install (`onyx self
-//!    update`, `brew upgrade onyx`, `cargo install --locked onyx`), and only when that release has
-//!    a build for this platform (cargo builds from source and needs none).
+//!    update`, `brew upgrade onyx-installer/tap/onyx`, `cargo install --locked --git <repository>
+//!    --tag vX.Y.Z onyx`), and only when that release has a build for this platform (cargo builds
+//!    from source and needs none).
+//!
+//! Homebrew and crates.io names are taken: the bare name `onyx` is another project's cask on macOS,
+//! and crates.io's `onyx` crate is another project's, so onyx is installed from its own tap
+//! ([`BREW_FORMULA`]) and with cargo from its repository ([`cargo_install`]), never by bare name.
 //!
 //! Never in CI, with `ONYX_NO_UPDATE_CHECK=1` or `DO_NOT_TRACK`, with `-q`, or when stderr is not
 //! a terminal; a failed check (offline) is silent. Nothing else is ever sent anywhere.
@@ -74,6 +79,31 @@ impl UpdateSource {
     }
 }
 
+/// onyx's formula in its own tap (the GitHub repository `onyx-installer/homebrew-tap`, where the
+/// release's `onyx.rb` from scripts/homebrew-formula.sh goes): `brew install` and `brew upgrade`
+/// take this full name, because the bare name is another project's cask on macOS.
+pub const BREW_FORMULA: &str = "onyx-installer/tap/onyx";
+
+/// The repository onyx is published from (Cargo.toml's `repository`).
+pub const REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
+
+/// The cargo command that builds onyx from its repository (the crates.io crate of that name is
+/// another project), at release `tag` when one is known.
+pub fn cargo_install(tag: Option<&str>) -> String {
+    match tag {
+        Some(t) => format!(
+            "cargo install --locked --git {REPOSITORY} --tag v{} onyx",
+            t.trim_start_matches('v')
+        ),
+        None => format!("cargo install --locked --git {REPOSITORY} onyx"),
+    }
+}
+
+/// `brew upgrade` of onyx's formula.
+pub fn brew_upgrade() -> String {
+    format!("brew upgrade {BREW_FORMULA}")
+}
+
 /// Who installed this binary, and so who updates it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InstallKind {
@@ -113,8 +143,8 @@ impl InstallKind {
     pub fn refusal(&self) -> Option<Error> {
         let (by, cmd) = match self {
             InstallKind::Standalone => return None,
-            InstallKind::Homebrew => ("Homebrew", "brew upgrade onyx"),
-            InstallKind::Cargo => ("cargo install", "cargo install --locked onyx"),
+            InstallKind::Homebrew => ("Homebrew", brew_upgrade()),
+            InstallKind::Cargo => ("cargo install", cargo_install(None)),
         };
         Some(Error::input(
             format!("this onyx was installed by {by}, which must also update it"),
@@ -243,8 +273,11 @@ mod release {
                     "release {} has no build for this platform ({TARGET}); nothing was changed",
                     check.latest
                 ),
-                "build from source with `cargo install --locked onyx`, or wait for a release \
-                 that includes this platform",
+                format!(
+                    "build from source with `{}`, or wait for a release that includes this \
+                     platform",
+                    super::cargo_install(Some(&check.latest))
+                ),
             ));
         }
         updater(source, None)?
@@ -278,9 +311,9 @@ pub fn notice_line(current: &str, latest: &NoticeCache, install: &InstallKind) -
         return None;
     }
     let command = match install {
-        InstallKind::Standalone => "onyx self update",
-        InstallKind::Homebrew => "brew upgrade onyx",
-        InstallKind::Cargo => "cargo install --locked onyx",
+        InstallKind::Standalone => "onyx self update".to_string(),
+        InstallKind::Homebrew => brew_upgrade(),
+        InstallKind::Cargo => cargo_install(Some(&latest.latest)),
     };
     let needs_build = *install != InstallKind::Cargo;
     if needs_build && !latest.has_build_for_this_platform {
@@ -442,7 +475,17 @@ mod tests {
                 .unwrap()
                 .hint()
                 .unwrap()
-                .contains("brew upgrade onyx")
+                .contains("`brew upgrade onyx-installer/tap/onyx`")
+        );
+        assert!(
+            InstallKind::Cargo
+                .refusal()
+                .unwrap()
+                .hint()
+                .unwrap()
+                .contains(
+                    "`cargo install --locked --git https://github.com/onyx-installer/onyx onyx`"
+                )
         );
         assert!(InstallKind::Standalone.refusal().is_none());
     }
@@ -479,7 +522,15 @@ mod tests {
         assert!(
             notice_line("0.1.0", &release(true), &InstallKind::Homebrew)
                 .unwrap()
-                .contains("`brew upgrade onyx`")
+                .contains("`brew upgrade onyx-installer/tap/onyx`")
+        );
+        // From the repository at the release's tag: crates.io's `onyx` is another project.
+        assert_eq!(
+            notice_line("0.1.0", &release(true), &InstallKind::Cargo).as_deref(),
+            Some(
+                "onyx 9.9.9 is available (you have 0.1.0): run `cargo install --locked --git \
+                 https://github.com/onyx-installer/onyx --tag v9.9.9 onyx`"
+            )
         );
         // No archive for this platform: `self update` (and the formula) could not install it.
         assert_eq!(

@@ -43,6 +43,9 @@ pub struct NodeHost {
     pub containerd_image_store: bool,
     /// The proxy variables of this process (kind reads them from its own environment).
     pub proxy: Proxy,
+    /// `KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER` of this process, when set (even empty): kind
+    /// passes it into the node for the node's entrypoint to pick containerd's snapshotter.
+    pub snapshotter: Option<String>,
 }
 
 /// `HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY` (each also read lower-case, as kind does).
@@ -272,6 +275,7 @@ pub fn from_info(
             .get("driver-type")
             .is_some_and(|t| t.starts_with("io.containerd")),
         proxy,
+        snapshotter: None,
     }
 }
 
@@ -304,7 +308,21 @@ pub async fn gather(docker: &Docker) -> Result<NodeHost, DockerError> {
         podman,
         bridge.as_ref().and_then(|n| n.options.as_ref()),
         Proxy::from_process(),
-    ))
+    )
+    .with_snapshotter(std::env::var(SNAPSHOTTER_ENV).ok()))
+}
+
+/// The variable kind v0.32.0 propagates into every node ("-e",
+/// "KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER" in `providers/docker/provision.go` and
+/// `providers/podman/provision.go` runArgsForNode); the node image's entrypoint reads it.
+pub const SNAPSHOTTER_ENV: &str = "KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER";
+
+impl NodeHost {
+    /// The same facts with this process's `KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER`.
+    pub fn with_snapshotter(mut self, value: Option<String>) -> NodeHost {
+        self.snapshotter = value;
+        self
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The own cluster's kubeconfig, merged into the user's as context `kind-onyx` (as kind names it)
 //! without ever breaking the file: kubectl's rules for which file to write, client-go's lock file,
-//! a backup of the previous file, and an atomic replace. `cluster delete` removes only our entries.
+//! a backup of the previous file, and a write in place as kind's (a symlinked or bind-mounted file
+//! stays what it is). `cluster delete` removes only our entries.
 //!
 //! Other contexts, users, clusters and unknown fields are kept as they were (the file is handled as
 //! generic YAML, not through a schema that could drop what it doesn't know).
@@ -158,26 +159,39 @@ fn read(file: &Path) -> Result<Value> {
     Ok(v)
 }
 
-/// Replace the file atomically (temp file in the same directory, then rename), private to the
-/// user, after keeping a backup of what was there.
+/// Write the file in place, as kind does (kind v0.32.0
+/// `pkg/cluster/internal/kubeconfig/internal/kubeconfig/write.go`: `os.WriteFile(path, data,
+/// 0600)`, the directory made 0755 if missing), after keeping a backup of what was there.
+///
+/// In place, not a temp file renamed over it: a rename replaces a symlinked `~/.kube/config`
+/// (dotfile managers) with a plain file, and fails with EBUSY where the file is a mount point
+/// (a bind-mounted kubeconfig in a dev container). Opening the path follows the link and writes
+/// the target. The file is made private to the user (0600, the link's target for a link) also
+/// when it existed: it now holds our cluster's client key (kind's `os.WriteFile` leaves an
+/// existing file's mode as it was; onyx is stricter on purpose). The lock ([`Lock`]) keeps
+/// kubectl and kind out meanwhile; the backup is what is left should the write be cut short.
 fn write(file: &Path, v: &Value) -> Result<()> {
     if file.is_file() {
         std::fs::copy(file, backup_path(file))?;
     }
     let text = serde_saphyr::to_string(v).map_err(|e| Error::Internal(e.into()))?;
-    let dir = file
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(text.as_bytes())?;
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options.open(file)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        if f.metadata()?.permissions().mode() & 0o777 != 0o600 {
+            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
     }
-    tmp.persist(file).map_err(|e| e.error)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
     Ok(())
 }
 
@@ -403,6 +417,78 @@ preferences:
         assert_eq!(v["kind"], "Config");
         assert_eq!(names(&v, "contexts"), [CONTEXT_NAME]);
         assert!(!backup_path(&file).exists());
+    }
+
+    /// Issue #20 item 14: a symlinked kubeconfig (dotfile managers) stays a link and its target
+    /// gets our entries, as kind's in-place `os.WriteFile` does; a rename would have replaced the
+    /// link with a plain file.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlinked_kubeconfig_stays_a_link_and_its_target_is_written() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("dotfiles").join("kubeconfig");
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(&target, USER_CONFIG).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join(".kube").join("config");
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        merge(
+            &link,
+            &from_admin_conf(ADMIN_CONF, 1234, CONTEXT_NAME).unwrap(),
+        )
+        .unwrap();
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "the link was replaced by a file"
+        );
+        assert_eq!(std::fs::read_link(&link).unwrap(), target);
+        let v: Value = serde_saphyr::from_str(&std::fs::read_to_string(&target).unwrap()).unwrap();
+        assert_eq!(
+            names(&v, "contexts"),
+            ["prod".to_string(), CONTEXT_NAME.into()]
+        );
+        // The target is made private (it holds our client key now).
+        assert_eq!(
+            std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // The backup (of the target's old content) and the lock sit beside the path given.
+        assert_eq!(
+            std::fs::read_to_string(backup_path(&link)).unwrap(),
+            USER_CONFIG
+        );
+        assert!(!lock_path(&link).exists());
+        assert!(remove(&link, CONTEXT_NAME).unwrap());
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        let v: Value = serde_saphyr::from_str(&std::fs::read_to_string(&target).unwrap()).unwrap();
+        assert_eq!(names(&v, "contexts"), ["prod"]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_kubeconfig_is_private_to_the_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config");
+        merge(
+            &file,
+            &from_admin_conf(ADMIN_CONF, 1234, CONTEXT_NAME).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
     }
 
     #[test]

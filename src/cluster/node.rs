@@ -55,6 +55,10 @@ pub enum DataMount {
 pub struct NamedVolume {
     pub name: String,
     pub labels: BTreeMap<String, String>,
+    /// Made new by every create of the node: a volume of this name left behind (a Ctrl-C'd
+    /// create, `podman rm`, `kind delete cluster`) is removed first, never mounted (the node's
+    /// `/var`: kubeadm would init over the old etcd and kubelet certificates).
+    pub fresh: bool,
 }
 
 /// A host port published on 127.0.0.1 only.
@@ -245,11 +249,18 @@ pub fn node_spec(opts: &NodeOptions) -> NodeSpec {
         // podman mounts volumes nosuid,nodev by default (podman v5.8.2 libpod/options.go
         // WithNamedVolumes → pkg/util/mount_opts.go), anonymous ones too; kind pre-creates the
         // node's /var volume and mounts it suid,exec,dev (kind v0.32.0 podman/provision.go).
+        // kind makes a new volume for every node (podman/util.go createAnonymousVolume) and
+        // labels it `<node>=true` (podman lists volumes by label key only), which its
+        // DeleteNodes (podman/provider.go) removes by: onyx's carries that label too, so `kind
+        // delete cluster` removes it, and onyx's delete removes kind's.
         let var = format!("{name}-var");
         binds.push(format!("{var}:/var:suid,exec,dev"));
+        let mut labels = volume_labels(&opts.cluster, "var");
+        labels.insert(name.clone(), "true".into());
         named_volumes.push(NamedVolume {
             name: var,
-            labels: volume_labels(&opts.cluster, "var"),
+            labels,
+            fresh: true,
         });
     } else {
         volumes.push("/var".to_string());
@@ -260,6 +271,7 @@ pub fn node_spec(opts: &NodeOptions) -> NodeSpec {
             named_volumes.push(NamedVolume {
                 name: v.clone(),
                 labels: volume_labels(&opts.cluster, "data"),
+                fresh: false,
             });
         }
         DataMount::HostDir(d) => binds.push(format!("{}:{STORAGE_ROOT}", d.display())),
@@ -275,6 +287,13 @@ pub fn node_spec(opts: &NodeOptions) -> NodeSpec {
         env.push("container=podman".to_string());
     }
     env.push("KUBECONFIG=/etc/kubernetes/admin.conf".to_string());
+    // kind v0.32.0 docker/provision.go and podman/provision.go runArgsForNode pass
+    // `-e KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER` (no value): the docker and podman CLIs take
+    // the value from kind's own environment when it is set, even empty (docker/cli
+    // opts/env.go ValidateEnv: os.LookupEnv), and pass nothing when it isn't.
+    if let Some(v) = &host.snapshotter {
+        env.push(format!("{}={v}", super::host::SNAPSHOTTER_ENV));
+    }
     NodeSpec {
         name: name.clone(),
         hostname: name,
@@ -524,6 +543,12 @@ mod tests {
         );
         assert_eq!(spec.named_volumes[0].name, "onyx-control-plane-var");
         assert_eq!(spec.named_volumes[0].labels[LABEL_VOLUME], "var");
+        // kind's label, which its DeleteNodes removes volumes by (podman/util.go), and made new
+        // by every create (kind: createAnonymousVolume per node).
+        assert_eq!(spec.named_volumes[0].labels["onyx-control-plane"], "true");
+        assert!(spec.named_volumes[0].fresh);
+        // The data volume is never made anew.
+        assert!(!spec.named_volumes[1].fresh);
         assert!(spec.binds.contains(&"/dev/mapper:/dev/mapper".to_string()));
         assert_eq!(spec.devices, ["/dev/fuse"]);
         assert_eq!(
@@ -531,6 +556,35 @@ mod tests {
             ["container=podman", "KUBECONFIG=/etc/kubernetes/admin.conf"]
         );
         assert_eq!(spec.image, "docker.io/kindest/node@sha256:abc");
+    }
+
+    #[test]
+    fn the_snapshotter_variable_goes_into_the_node_only_when_set() {
+        // kind v0.32.0 docker/provision.go and podman/provision.go: `-e
+        // KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER`, which the CLI fills from kind's environment
+        // (an empty value included) and leaves out when unset.
+        let plain = on(docker("2"));
+        assert!(
+            !plain
+                .env
+                .iter()
+                .any(|e| e.starts_with("KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER"))
+        );
+        for podman in [false, true] {
+            let mut h = docker("2").with_snapshotter(Some("fuse-overlayfs".into()));
+            h.podman = podman;
+            assert!(
+                on(h).env.contains(
+                    &"KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER=fuse-overlayfs".to_string()
+                )
+            );
+        }
+        let empty = on(docker("2").with_snapshotter(Some(String::new())));
+        assert!(
+            empty
+                .env
+                .contains(&"KIND_EXPERIMENTAL_CONTAINERD_SNAPSHOTTER=".to_string())
+        );
     }
 
     #[test]

@@ -10,8 +10,13 @@
 //!    name==<name>`): equal to the engine's ID → skip. The engine's ID is the image config's
 //!    digest with the classic image store but the target's (manifest or index) with the
 //!    containerd image store, and CRI only ever reports the config's, so step 2 alone would
-//!    re-import every image on every run there (kind#4236; kind PR #4238,
-//!    `pkg/cluster/nodeutils/util.go` `ImageDigest`);
+//!    re-import every image on every run there. That is what kind v0.32.0 itself does: its
+//!    `pkg/cmd/kind/load/docker-image/docker-image.go` `runE` compares only CRI's ID
+//!    (`pkg/cluster/nodeutils/util.go` `ImageID`, `crictl inspecti`) with `docker image inspect`'s
+//!    `.Id`, so on the containerd image store it loads every image again (kind#4236). Step 3 is
+//!    onyx's own, the check kind PR #4238 proposes (merged in no kind release); what it relies on
+//!    (containerd's `ctr images ls` columns and which digest it records as the target) is pinned
+//!    against a real containerd 1.6.20 in `tests/it/node_images.rs`, not taken from kind;
 //! 4. else stream the engine's `docker save` of the image into
 //!    `ctr --namespace=k8s.io images import --all-platforms --digests --snapshotter=<s> -` through
 //!    exec stdin, never held in memory or written to disk; with the engine's containerd image
@@ -155,8 +160,9 @@ struct CrictlStatus {
 
 /// The digest of the target (manifest or index) containerd records for `name`, from the output
 /// of `ctr --namespace=k8s.io images ls name==<name>`: a header row, then `REF TYPE DIGEST SIZE
-/// PLATFORMS LABELS` per image (kind PR #4238, `pkg/cluster/nodeutils/util.go` `ImageDigest`,
-/// which reads the same columns).
+/// PLATFORMS LABELS` per image (containerd 1.6.20's `ctr images ls`, checked against a real one
+/// in `tests/it/node_images.rs`; kind v0.32.0 never reads it, kind PR #4238 — in no release —
+/// would).
 pub fn target_digest(ctr_ls: &str, name: &str) -> Option<String> {
     ctr_ls.lines().skip(1).find_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -166,8 +172,9 @@ pub fn target_digest(ctr_ls: &str, name: &str) -> Option<String> {
 
 /// Whether the node holds the engine's image `engine_id` under its name: CRI's ID for the name is
 /// the engine's (classic image store: both are the config digest), or containerd's target digest
-/// for the name is (containerd image store: both are the manifest's or index's digest). As kind
-/// PR #4238's `imagePresentOnNode`.
+/// for the name is (containerd image store: both are the manifest's or index's digest). kind
+/// v0.32.0 checks only the first (`docker-image.go` `runE`); the second is onyx's own, as
+/// proposed in kind PR #4238 (`imagePresentOnNode`, in no kind release).
 pub fn present_on_node(engine_id: &str, cri_id: Option<&str>, target: Option<&str>) -> bool {
     cri_id == Some(engine_id) || target == Some(engine_id)
 }
@@ -425,7 +432,8 @@ docker.io/library/onyx-kr-probe:1 application/vnd.docker.distribution.manifest.v
         assert_eq!(target_digest("", "x"), None);
     }
 
-    /// kind PR #4238's `Test_imagePresentOnNode`, case by case.
+    /// The cases of kind PR #4238's `Test_imagePresentOnNode` (in no kind release; kind v0.32.0
+    /// has only the first check).
     #[test]
     fn present_by_config_digest_or_by_target_digest() {
         let config = "sha256:5a13d892fcdce272129e6e395d8fe5baa9532e61569c5a150e600589e81fd0a8";

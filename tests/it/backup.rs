@@ -4,6 +4,8 @@
 //! Shows: identical data after restore; a corrupted, truncated or foreign file is rejected with
 //! the database untouched; restore without a terminal needs --yes.
 
+use crate::support::bounded::{BOUND, Bounded};
+
 use crate::support;
 use crate::support::cmd::OnyxCommand;
 
@@ -53,7 +55,7 @@ async fn backup_and_restore_round_trip_through_real_postgres() {
             "-c",
             "CREATE DATABASE onyxtest",
         ])
-        .output()
+        .output_within(BOUND)
         .unwrap();
     assert!(
         admin.status.success(),

@@ -2,6 +2,8 @@
 //! results on stdout, messages on stderr, clear errors (no panic) for bad bundles, and Ctrl-C
 //! stopping a pull with exit code 130.
 
+use crate::support::bounded::{BOUND, Bounded, BoundedChild};
+
 use crate::support::docker as support;
 
 use std::process::{Command, Output, Stdio};
@@ -14,7 +16,7 @@ fn onyx(args: &[&str]) -> Output {
         .args(args)
         .env_remove("ONYX_REGISTRY_MIRROR")
         .env("NO_COLOR", "1")
-        .output()
+        .output_within(BOUND)
         .unwrap()
 }
 
@@ -56,7 +58,7 @@ async fn pull_save_load_from_the_command_line() {
     let out = Command::new(env!("CARGO_BIN_EXE_onyx"))
         .args(["images", "pull", "--image", &r, "-o", "json"])
         .env("ONYX_REGISTRY_MIRROR", &registry.addr)
-        .output()
+        .output_within(BOUND)
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -153,7 +155,7 @@ async fn ctrl_c_stops_a_pull_cleanly() {
         .status()
         .unwrap();
     assert!(status.success());
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output_within(BOUND).unwrap();
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{err}");

@@ -354,7 +354,10 @@ async fn docker_host_and_context_lead_to_the_engine_in_that_order() {
     };
     let real = engine::connect(&EngineEnv::from_process()).await.unwrap();
     let Endpoint::Unix { path: real_socket } = &real.candidate.endpoint else {
-        support::skipped("the engine is not on a unix socket (discovery order)");
+        crate::support::gate::skip_unless_required(
+            crate::support::Part::Docker,
+            "the engine is not on a unix socket (discovery order)",
+        );
         return;
     };
     // Two fake socket paths that lead to the real engine.

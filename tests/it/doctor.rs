@@ -5,6 +5,8 @@
 //! services do — what this proves is that doctor asks every service, reads the answers right,
 //! and reports a failing one with its fix and a non-zero exit.
 
+use crate::support::bounded::{BOUND, Bounded};
+
 use crate::support;
 use crate::support::docker as docker_support;
 
@@ -124,7 +126,7 @@ async fn doctor(dir: &std::path::Path) -> (i32, serde_json::Value, String) {
             ])
             .arg(&kubeconfig)
             .env("ONYX_NO_UPDATE_CHECK", "1")
-            .output()
+            .output_within(BOUND)
             .unwrap()
     })
     .await

@@ -5,6 +5,8 @@
 //! from REDISCLI_AUTH, and the judge reads its output. Only the port differs from the pod (a
 //! `redis-cli` wrapper on PATH adds `-p`).
 
+use crate::support::bounded::{BOUND, Bounded};
+
 use crate::support;
 
 use std::process::Command;
@@ -53,7 +55,7 @@ fn doctor_counts_celery_queues_in_a_real_redis() {
                 "15",
             ])
             .args(args)
-            .output()
+            .output_within(BOUND)
             .unwrap()
     };
     let started = Instant::now();
@@ -87,7 +89,7 @@ fn doctor_counts_celery_queues_in_a_real_redis() {
             "0",
         ])
         .args(["lpush", "docprocessing", "elsewhere"])
-        .output()
+        .output_within(BOUND)
         .unwrap();
 
     let bin = dir.path().join("bin");
@@ -108,7 +110,7 @@ fn doctor_counts_celery_queues_in_a_real_redis() {
             format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
         )
         .env("REDISCLI_AUTH", "s3cret")
-        .output()
+        .output_within(BOUND)
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     let text = String::from_utf8_lossy(&out.stdout);

@@ -7,10 +7,11 @@
 //! start and fail while a pod crash-loops.
 //!
 //! kubectl is found through `ONYX_KUBECTL` or PATH. Without one these tests print
-//! `SKIPPED: kubectl not found` and pass, unless `ONYX_REQUIRE_REAL=1` or `CI=true`.
+//! a counted `SKIPPED:` line (support/gate.rs) and pass, unless `ONYX_REQUIRE_REAL=1` or `CI=true`.
+
+use crate::support::bounded::{BOUND, Bounded};
 
 use std::env;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -26,13 +27,7 @@ fn kubectl_or_skip() -> Option<PathBuf> {
     if found.is_some() {
         return found;
     }
-    let required = env::var("ONYX_REQUIRE_REAL").is_ok_and(|v| v == "1")
-        || env::var("CI").is_ok_and(|v| v == "true");
-    assert!(
-        !required,
-        "kubectl not found (ONYX_KUBECTL or PATH), and ONYX_REQUIRE_REAL=1 or CI=true forbids skipping"
-    );
-    let _ = writeln!(std::io::stderr(), "SKIPPED: kubectl not found");
+    crate::support::skip_or_fail("kubectl (ONYX_KUBECTL or PATH)");
     None
 }
 
@@ -87,7 +82,7 @@ impl Kubectl {
 fn render(dir: &Path) -> PathBuf {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_onyx"))
         .args(["render", "--profile", "small"])
-        .output()
+        .output_within(BOUND)
         .expect("onyx render runs");
     assert!(
         out.status.success(),

@@ -31,6 +31,7 @@ mod node_images;
 mod packaging;
 mod pipeline;
 mod self_update;
+mod skips;
 mod up;
 mod up_own_cluster;
 mod up_workers;

@@ -2,6 +2,8 @@
 //! strictly against the real Kubernetes schemas (1.30 and 1.36), and carries what the stack needs
 //! to run safely — sizes, probes, start order, labels, security, credentials.
 
+use crate::support::bounded::{BOUND, Bounded};
+
 use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -82,7 +84,7 @@ fn every_profile_validates_strictly_against_kubernetes_1_30_and_1_36() {
         let out = Command::new(&validator)
             .args(["--strict", "--no-warn", "-k", version])
             .args(&files)
-            .output()
+            .output_within(BOUND)
             .unwrap();
         let report = String::from_utf8_lossy(&out.stdout).to_string()
             + &String::from_utf8_lossy(&out.stderr);
@@ -101,7 +103,7 @@ fn every_profile_validates_strictly_against_kubernetes_1_30_and_1_36() {
         let out = Command::new(&validator)
             .args(["--strict", "--no-warn", "-k", version])
             .arg(&bad)
-            .output()
+            .output_within(BOUND)
             .unwrap();
         assert!(!out.status.success(), "validator accepted an unknown field");
     }
@@ -687,22 +689,25 @@ fn own_cluster_exposes_the_gateway_on_the_mapped_node_port() {
         unreachable!()
     };
     assert_eq!(s.spec.as_ref().unwrap().type_, None);
-    // The node-port variant validates strictly too.
-    if let Some(validator) = support::kubernetes_validate() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("nodeport.yaml");
-        std::fs::write(&f, render::to_yaml(&objects)).unwrap();
-        for version in ["1.30.0", "1.36.0"] {
-            let out = Command::new(&validator)
-                .args(["--strict", "--no-warn", "--quiet", "-k", version])
-                .arg(&f)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stdout)
-            );
-        }
+    // The node-port variant validates strictly too (through the one gate: counted as skipped
+    // without the validator, a failure under CI).
+    let Some(validator) = support::kubernetes_validate() else {
+        support::skip_or_fail("kubernetes-validate (PyPI)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("nodeport.yaml");
+    std::fs::write(&f, render::to_yaml(&objects)).unwrap();
+    for version in ["1.30.0", "1.36.0"] {
+        let out = Command::new(&validator)
+            .args(["--strict", "--no-warn", "--quiet", "-k", version])
+            .arg(&f)
+            .output_within(BOUND)
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
     }
 }

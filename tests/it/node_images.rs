@@ -6,9 +6,11 @@
 //! the engine uses. With Docker's classic store the engine's image ID is the image config's digest,
 //! which CRI (`crictl inspecti`) reports too; with the containerd image store (Docker Desktop's
 //! default for new installs) it is the digest of the image's index or manifest, which CRI never
-//! reports but containerd records as the image's target (`ctr images ls`). kind PR #4238
-//! (`pkg/cluster/nodeutils/util.go` `ImageDigest`, `docker-image.go` `imagePresentOnNode`) checks
-//! both; so does onyx.
+//! reports but containerd records as the image's target (`ctr images ls`). onyx checks both. kind
+//! v0.32.0 checks only CRI's ID (`pkg/cmd/kind/load/docker-image/docker-image.go` `runE`,
+//! `pkg/cluster/nodeutils/util.go` `ImageID`) and so re-loads every image on the containerd
+//! store (kind#4236); the second check is the one kind PR #4238 proposes, in no kind release, so
+//! what it relies on is pinned here against a real containerd rather than taken from kind.
 //!
 //! Two nodes: the scripted stand-in of `support/fake_node.rs` (its `/fake/images` seeded to hold
 //! an image as each store leaves it), and a container running Debian's real containerd 1.6.20,

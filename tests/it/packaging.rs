@@ -3,6 +3,8 @@
 //! doesn't match), the Homebrew formula generated from the checksums and checked by Ruby, and the
 //! shell scripts kept shellcheck-clean.
 
+use crate::support::bounded::{BOUND, Bounded};
+
 use crate::support;
 
 use std::path::{Path, PathBuf};
@@ -18,7 +20,7 @@ fn target() -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_onyx"))
         .args(["version", "-o", "json"])
         .env("ONYX_NO_UPDATE_CHECK", "1")
-        .output()
+        .output_within(BOUND)
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["target"].as_str().unwrap().to_string()
@@ -45,7 +47,7 @@ fn the_archive_holds_binary_man_page_and_completions_with_its_checksum() {
     let list = Command::new("tar")
         .arg("-tzf")
         .arg(&archive)
-        .output()
+        .output_within(BOUND)
         .unwrap();
     let list = String::from_utf8(list.stdout).unwrap();
     for f in [
@@ -63,7 +65,10 @@ fn the_archive_holds_binary_man_page_and_completions_with_its_checksum() {
         .lines()
         .find(|l| l.ends_with(name))
         .expect("a line for the archive");
-    let out = Command::new("sha256sum").arg(&archive).output().unwrap();
+    let out = Command::new("sha256sum")
+        .arg(&archive)
+        .output_within(BOUND)
+        .unwrap();
     assert_eq!(&line[..64], &String::from_utf8(out.stdout).unwrap()[..64]);
     // Packaging again replaces the line instead of adding one.
     package(dir.path());
@@ -112,7 +117,7 @@ fn run_install(s: &Served, path_prefix: Option<&Path>) -> std::process::Output {
         .env("ONYX_DOWNLOAD_ROOT", s.server.url("/releases"))
         .env("ONYX_INSTALL_DIR", &s.install_dir)
         .env("ONYX_NO_UPDATE_CHECK", "1")
-        .output()
+        .output_within(BOUND)
         .unwrap()
 }
 
@@ -123,7 +128,10 @@ fn install_script_verifies_and_installs_a_working_binary() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     let installed = s.install_dir.join("onyx");
-    let v = Command::new(&installed).arg("version").output().unwrap();
+    let v = Command::new(&installed)
+        .arg("version")
+        .output_within(BOUND)
+        .unwrap();
     assert!(
         String::from_utf8_lossy(&v.stdout).starts_with("onyx "),
         "{v:?}"
@@ -162,6 +170,8 @@ fn install_script_says_when_there_is_no_build_for_the_machine() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("no onyx build for Plan9"), "{err}");
+    // Its advice builds this onyx from the repository (crates.io's `onyx` is another project).
+    assert!(err.contains(&onyx::update::cargo_install(None)), "{err}");
     assert!(s.server.requests().is_empty(), "downloaded anyway");
 }
 
@@ -185,7 +195,7 @@ fn homebrew_formula_is_generated_from_the_checksums_and_parses() {
         .arg(root().join("scripts/homebrew-formula.sh"))
         .args(["1.2.3"])
         .arg(&sums)
-        .output()
+        .output_within(BOUND)
         .unwrap();
     assert!(
         out.status.success(),
@@ -206,7 +216,11 @@ fn homebrew_formula_is_generated_from_the_checksums_and_parses() {
     std::fs::write(&rb, &formula).unwrap();
     match support::which("ruby") {
         Some(ruby) => {
-            let out = Command::new(ruby).arg("-c").arg(&rb).output().unwrap();
+            let out = Command::new(ruby)
+                .arg("-c")
+                .arg(&rb)
+                .output_within(BOUND)
+                .unwrap();
             assert!(
                 out.status.success(),
                 "{}",
@@ -221,7 +235,7 @@ fn homebrew_formula_is_generated_from_the_checksums_and_parses() {
         .arg(root().join("scripts/homebrew-formula.sh"))
         .args(["1.2.3"])
         .arg(&sums)
-        .output()
+        .output_within(BOUND)
         .unwrap();
     assert!(!out.status.success());
 }
@@ -239,10 +253,78 @@ fn shell_scripts_are_shellcheck_clean() {
         .chain([root().join(".ci/run")])
         .collect();
     assert!(scripts.len() >= 4);
-    let out = Command::new(shellcheck).args(&scripts).output().unwrap();
+    let out = Command::new(shellcheck)
+        .args(&scripts)
+        .output_within(BOUND)
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// Every place that tells a user how to install or update onyx names it so that it installs
+/// *this* onyx (issue #21 item 12): Homebrew through onyx's own tap (on macOS a bare `brew install
+/// onyx` is another project's cask) and cargo from the repository (crates.io's `onyx` is another
+/// project) — README, the install script, the release notes, the Homebrew notes and the binary's
+/// own update advice (src/update.rs, whose strings are [`onyx::update::BREW_FORMULA`] and
+/// [`onyx::update::cargo_install`]).
+#[test]
+fn install_advice_names_the_tap_and_the_repository_never_the_taken_names() {
+    use onyx::update::{BREW_FORMULA, REPOSITORY, cargo_install};
+    assert_eq!(BREW_FORMULA, "onyx-installer/tap/onyx");
+    assert_eq!(REPOSITORY, "https://github.com/onyx-installer/onyx");
+    // The tap's owner is the repository's, as scripts/homebrew-formula.sh's homepage says.
+    let formula_script =
+        std::fs::read_to_string(root().join("scripts/homebrew-formula.sh")).unwrap();
+    assert!(
+        formula_script.contains(&format!("homepage \"{REPOSITORY}\"")),
+        "the formula's homepage is not the repository"
+    );
+    assert!(REPOSITORY.ends_with(&format!(
+        "/{}/onyx",
+        BREW_FORMULA.split('/').next().unwrap()
+    )));
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let install = readme
+        .split("## Install\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("README has an Install section");
+    assert!(
+        install.contains(&format!("brew install {BREW_FORMULA}")),
+        "{install}"
+    );
+    assert!(install.contains(&cargo_install(None)), "{install}");
+    let mut files = vec![
+        "README.md",
+        "scripts/install.sh",
+        "packaging/release-notes.md",
+        "packaging/homebrew/README.md",
+        "src/update.rs",
+    ];
+    files.sort();
+    for f in files {
+        let text = std::fs::read_to_string(root().join(f)).unwrap();
+        for line in text.lines() {
+            // A bare name: `brew install onyx` / `brew upgrade onyx` (not `…/tap/onyx`), or a
+            // cargo install that takes `onyx` from crates.io (no --git / --path).
+            for bare in ["brew install onyx", "brew upgrade onyx"] {
+                for (i, _) in line.match_indices(bare) {
+                    let next = line[i + bare.len()..].chars().next();
+                    assert!(
+                        next.is_some_and(|c| c.is_alphanumeric() || c == '-' || c == '/'),
+                        "{f}: bare `{bare}` in: {line}"
+                    );
+                }
+            }
+            if line.contains("cargo install") && line.contains(" onyx") {
+                assert!(
+                    line.contains("--git") || line.contains("--path"),
+                    "{f}: `cargo install` from crates.io in: {line}"
+                );
+            }
+        }
+    }
 }

@@ -30,13 +30,15 @@ const TWO: Limits = Limits {
 /// Real pulls (through the registry as a mirror) and real imports into the stand-in node; the
 /// boot starts the node; apply is recorded. The last image's pull holds until the data layer is
 /// applied (so "applied before the last image arrived" is a fact of the run, not of timing).
-/// Pulls run two at once ([`TWO`]: the default is one, and a pull's "downloaded" frees its slot
-/// early, so two keep more of the pipeline in flight), but each reports done only after the
-/// ones before it in `order` have:
-/// the engine's timing (an image already present answers at once, a bigger one later) then
-/// cannot decide the order images become ready to import, and the order imports start in is
-/// the scheduler's alone. (The scheduler's choice when an earlier image is still on its way is
-/// pinned by its unit tests.)
+///
+/// The harness delivers the images in the *wrong* order, so that the order they go into the node
+/// in is onyx's decision and not the harness's: each pull tells "downloaded" as soon as its bytes
+/// are in (freeing its slot of [`TWO`], so every pull but the held last one starts), then the
+/// others (all but the last) report fetched in the reverse of the dependency order, once all of
+/// them are pulled; and the boot answers only once the driver has taken in every one of those
+/// (its reporter saw them in the engine). The scheduler then has them all in the engine at once
+/// with two import slots, and must choose: the dependency order, or the order they arrived in
+/// (reversed), or any other, would each show in the order imports start.
 struct Real<'a> {
     docker: &'a Docker,
     image: String,
@@ -50,8 +52,25 @@ struct Real<'a> {
     data_applied: tokio::sync::Notify,
     last: String,
     order: Vec<String>,
-    /// How many images at the head of `order` have reported fetched.
+    /// How many of the reversed-order images have reported fetched, and how many are pulled.
     fetched: tokio::sync::watch::Sender<usize>,
+    pulled: tokio::sync::watch::Sender<usize>,
+    /// How many images the driver has taken in as fetched (from [`InEngine`], the run's reporter).
+    in_engine: tokio::sync::watch::Sender<usize>,
+}
+
+/// The run's reporter: counts the images the driver has taken in as fetched (it reports
+/// [`Stage::InEngine`] and feeds the scheduler in the same step, before it polls the boot again).
+struct InEngine<'a>(&'a tokio::sync::watch::Sender<usize>);
+
+impl pipeline::Reporter for InEngine<'_> {
+    fn image(&self, _: &str, stage: &pipeline::Stage, _: std::time::Duration) {
+        if *stage == pipeline::Stage::InEngine {
+            self.0.send_modify(|n| *n += 1);
+        }
+    }
+    fn service(&self, _: &str, _: &pipeline::Stage, _: std::time::Duration) {}
+    fn node(&self, _: bool, _: std::time::Duration) {}
 }
 
 impl Real<'_> {
@@ -75,6 +94,10 @@ impl Steps for Real<'_> {
                     .unwrap();
                 let _ = self.node.set((node, snap));
             }
+            // Booted only once every image but the held last one is in the engine, as the
+            // driver sees it (see the struct's header).
+            let mut seen = self.in_engine.subscribe();
+            seen.wait_for(|n| *n >= self.order.len() - 1).await.unwrap();
             self.note("booted".into());
             Ok(self.layers.clone())
         })
@@ -92,23 +115,29 @@ impl Steps for Real<'_> {
                 mirror: Some(self.mirror.clone()),
                 ..PullOptions::default()
             };
-            let r = images::pull_one_telling(
-                self.docker,
-                image,
-                &options,
-                &onyx::docker::Silent,
-                Some(downloaded),
-            )
-            .await?;
+            let r =
+                images::pull_one_telling(self.docker, image, &options, &onyx::docker::Silent, None)
+                    .await?;
             self.pulls
                 .lock()
                 .unwrap()
                 .push((image.to_string(), r.outcome));
-            let i = self.order.iter().position(|o| o == image).unwrap();
-            let mut head = self.fetched.subscribe();
-            head.wait_for(|n| *n >= i).await.unwrap();
-            self.note(format!("fetched {image}"));
-            self.fetched.send_modify(|n| *n = (*n).max(i + 1));
+            // Every byte is in: the slot goes to the next pull.
+            let _ = downloaded.send(());
+            if image != self.last {
+                // Reported fetched in the reverse order, once all of these are pulled.
+                let held = self.order.len() - 1;
+                let i = self.order.iter().position(|o| o == image).unwrap();
+                self.pulled.send_modify(|n| *n += 1);
+                let mut pulled = self.pulled.subscribe();
+                pulled.wait_for(|n| *n >= held).await.unwrap();
+                let mut reported = self.fetched.subscribe();
+                reported.wait_for(|n| *n >= held - 1 - i).await.unwrap();
+                self.note(format!("fetched {image}"));
+                self.fetched.send_modify(|n| *n += 1);
+            } else {
+                self.note(format!("fetched {image}"));
+            }
             Ok(())
         })
     }
@@ -202,15 +231,16 @@ async fn images_go_in_dependency_order_layers_early_nothing_twice_and_a_stopped_
         last: name("nginx"),
         order: order.clone(),
         fetched: tokio::sync::watch::channel(0).0,
+        pulled: tokio::sync::watch::channel(0).0,
+        in_engine: tokio::sync::watch::channel(0).0,
     };
+    // Every wait below is bounded: a regression fails with what happened so far, not a hang.
+    let bound = std::time::Duration::from_secs(180);
 
     // 1. Stopped half-way: the future dropped (as Ctrl-C drops it) once two images are in.
-    let mut run = Box::pin(pipeline::drive(
-        &steps,
-        order.clone(),
-        TWO,
-        &pipeline::Silent,
-    ));
+    let reporter = InEngine(&steps.in_engine);
+    let mut run = Box::pin(pipeline::drive(&steps, order.clone(), TWO, &reporter));
+    let deadline = tokio::time::Instant::now() + bound;
     loop {
         tokio::select! {
             r = &mut run => panic!("the run ended before it was stopped: {:?}", r.map(|_| ())),
@@ -219,6 +249,11 @@ async fn images_go_in_dependency_order_layers_early_nothing_twice_and_a_stopped_
         if steps.imports.lock().unwrap().len() >= 2 {
             break;
         }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "two images were not in the node after {bound:?}: {:?}",
+            steps.log.lock().unwrap()
+        );
     }
     drop(run);
     let first_imports = steps.imports.lock().unwrap().clone();
@@ -227,9 +262,20 @@ async fn images_go_in_dependency_order_layers_early_nothing_twice_and_a_stopped_
     // 2. The next run completes.
     steps.log.lock().unwrap().clear();
     steps.fetched.send_replace(0);
-    let timeline = pipeline::drive(&steps, order.clone(), TWO, &pipeline::Silent)
-        .await
-        .unwrap();
+    steps.pulled.send_replace(0);
+    steps.in_engine.send_replace(0);
+    let timeline = tokio::time::timeout(
+        bound,
+        pipeline::drive(&steps, order.clone(), TWO, &reporter),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "the resumed run did not finish in {bound:?}: {:?}",
+            steps.log.lock().unwrap()
+        )
+    })
+    .unwrap();
     assert_eq!(timeline.in_node.len(), order.len());
     let log = steps.log.lock().unwrap().clone();
     let at = |s: &str| {
@@ -242,21 +288,25 @@ async fn images_go_in_dependency_order_layers_early_nothing_twice_and_a_stopped_
         at("apply Data") < at(&format!("fetched {}", name("nginx"))),
         "{log:?}"
     );
-    // Images were sent into the node in the dependency order (the second run's, resumed). The
-    // order they *finish* in is not the pipeline's to decide: two imports run at once and a
-    // smaller image may finish first.
+    // The harness delivered the images out of order: all but the last in reverse, before the
+    // boot answered.
     let starts = |prefix: &str| -> Vec<String> {
         log.iter()
             .filter_map(|l| l.strip_prefix(prefix))
             .map(str::to_string)
             .collect()
     };
-    assert_eq!(
-        starts("fetched "),
-        order,
-        "the test's own ordering of pulls"
+    let mut delivered: Vec<String> = order[..order.len() - 1].iter().rev().cloned().collect();
+    delivered.push(name("nginx"));
+    assert_eq!(starts("fetched "), delivered, "the harness's own delivery");
+    assert!(
+        at("booted") > at(&format!("fetched {}", order[0])),
+        "{log:?}"
     );
-    // Each image became ready to import in order, so each import started in order.
+    // Onyx's decision: with them all in the engine at once, images were sent into the node in
+    // the dependency order (the second run's, resumed), not in the order they arrived. The
+    // order they *finish* in is not the pipeline's to decide: two imports run at once and a
+    // smaller image may finish first.
     assert_eq!(starts("importing "), order, "{log:?}");
     let applies: Vec<&String> = log.iter().filter(|l| l.starts_with("apply")).collect();
     assert_eq!(

@@ -2,6 +2,8 @@
 //! API with archives and a checksum file built in the test): the binary is replaced only after the
 //! checksum matches, and the new one runs; every failure leaves the old binary intact and working.
 
+use crate::support::bounded::{BOUND, Bounded};
+
 use crate::support;
 
 use std::path::{Path, PathBuf};
@@ -22,7 +24,10 @@ struct Fixture {
 }
 
 fn sha256(path: &Path) -> String {
-    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    let out = Command::new("sha256sum")
+        .arg(path)
+        .output_within(BOUND)
+        .unwrap();
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap()[..64].to_string()
 }
@@ -35,7 +40,7 @@ fn onyx(fx: &Fixture, exe: &Path, args: &[&str]) -> (i32, String, String) {
         .env("HOME", &fx.home)
         .env("ONYX_UPDATE_ROOT", fx.server.url(""))
         .env("ONYX_NO_UPDATE_CHECK", "1")
-        .output()
+        .output_within(BOUND)
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!stderr.contains("panicked"), "{stderr}");
@@ -159,7 +164,7 @@ fn update_replaces_the_binary_and_the_new_one_runs() {
             .any(|p| p == "/assets/sha256sums.txt"),
         "the checksum file was not fetched"
     );
-    let out = Command::new(&fx.exe).output().unwrap();
+    let out = Command::new(&fx.exe).output_within(BOUND).unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "onyx 9.9.9 (new build)\n"
@@ -184,6 +189,14 @@ fn no_build_for_this_platform_is_a_clear_error() {
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("no build for this platform"), "{err}");
     assert!(err.contains(&fx.target), "{err}");
+    // The way out builds that release from the repository (crates.io's `onyx` is another
+    // project).
+    assert!(
+        err.contains(
+            "`cargo install --locked --git https://github.com/onyx-installer/onyx --tag v9.9.9 onyx`"
+        ),
+        "{err}"
+    );
     assert!(!fx.archive_downloaded());
     fx.assert_untouched();
 }
@@ -215,11 +228,15 @@ fn package_managed_installs_are_refused_with_their_own_command() {
         .env("HOME", &fx.home)
         .env("CARGO_HOME", &cargo_home)
         .env("ONYX_UPDATE_ROOT", fx.server.url(""))
-        .output()
+        .output_within(BOUND)
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("cargo install --locked onyx"), "{err}");
+    // From the repository: crates.io's `onyx` is another project.
+    assert!(
+        err.contains("`cargo install --locked --git https://github.com/onyx-installer/onyx onyx`"),
+        "{err}"
+    );
     assert_eq!(std::fs::read(&exe).unwrap(), before);
     assert!(!fx.archive_downloaded());
 }

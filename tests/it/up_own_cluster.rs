@@ -5,7 +5,9 @@
 //! What is real: the engine, the registry the stack images are pulled from (`--registry-mirror`),
 //! the node container with its port mappings, the import of the images into the node, HTTPS to
 //! the node's API port, the request through the UI port, `onyx down` stopping the node and `onyx
-//! up` starting it again. What stands in: the node image (`support/fake_node.rs` with the
+//! up` starting it again, and the stack's claims in the node's data mount, at the directories
+//! local-path-provisioner v0.0.34 gives them by the StorageClass onyx installed, with what was
+//! written in them still there after `down` and `up`. What stands in: the node image (`support/fake_node.rs` with the
 //! simulator as its API server, kube-proxy's node port and a stand-in for nginx), and the stack's
 //! images (tiny busybox images under the stack's names). A privileged container can't start on
 //! these machines, so the node is made by the test from the product's spec with only the
@@ -382,6 +384,21 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
         "one import per image:\n{calls}"
     );
     let password = postgres_password(&client).await;
+    // Every claim provisioned by the StorageClass onyx installed (local-path v0.0.34's rule in
+    // the simulator) at `<storage root>/default/<claim>`, i.e. in the node's data mount; a row
+    // written there, as PostgreSQL would.
+    let claims = claim_paths(&client).await;
+    assert!(!claims.is_empty(), "the stack made no claims");
+    for (claim, path) in &claims {
+        assert_eq!(path, &format!("{}/default/{claim}", node::STORAGE_ROOT));
+        let host = data.join("data").join("default").join(claim);
+        assert!(
+            host.is_dir(),
+            "{} was not made in the data mount",
+            host.display()
+        );
+        std::fs::write(host.join("PG_VERSION"), format!("row of {claim}\n")).unwrap();
+    }
 
     // 2. `onyx status`: healthy, exit 0, with the node's UI URL (not the default port's);
     //    `onyx open --print` gives the same URL.
@@ -456,12 +473,28 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
         password,
         "the database password changed across down and up"
     );
+    // The same claims at the same directories, and the rows in them, seen from inside the node.
+    assert_eq!(claim_paths(&client).await, claims);
+    for (claim, path) in &claims {
+        let out = kind::exec(
+            &docker,
+            &node,
+            &["cat", &format!("{path}/PG_VERSION")],
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.stdout_text(), format!("row of {claim}\n"), "{path}");
+    }
 
     // 5. Offline: the images saved to one bundle, the registry gone, the images removed from the
     //    engine; `onyx up --bundle` loads them from the file (the node, which has them, is only
     //    asked).
     if guard.made.len() != stack.len() {
-        support::skipped("own-cluster up --bundle: the engine had real stack images; not removed");
+        crate::support::gate::skip_unless_required(
+            crate::support::Part::Docker,
+            "own-cluster up --bundle: the engine had real stack images; not removed",
+        );
         return;
     }
     let bundle = dir.path().join("onyx-images.tar");
@@ -553,4 +586,26 @@ async fn imports(docker: &Docker, node: &str) -> usize {
         .unwrap()
         .matches("ctr --namespace=k8s.io images import")
         .count()
+}
+
+/// Each claim of the stack (namespace `default`), Bound, with the directory its volume is in
+/// (the PersistentVolume's hostPath), sorted by claim.
+async fn claim_paths(client: &kube::Client) -> Vec<(String, String)> {
+    use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim};
+    let pvcs: kube::Api<PersistentVolumeClaim> = kube::Api::namespaced(client.clone(), "default");
+    let pvs: kube::Api<PersistentVolume> = kube::Api::all(client.clone());
+    let mut out = Vec::new();
+    for pvc in pvcs.list(&Default::default()).await.unwrap().items {
+        let name = pvc.metadata.name.clone().unwrap();
+        assert_eq!(
+            pvc.status.as_ref().and_then(|s| s.phase.as_deref()),
+            Some("Bound"),
+            "{name}"
+        );
+        let volume = pvc.spec.and_then(|s| s.volume_name).unwrap();
+        let pv = pvs.get(&volume).await.unwrap();
+        out.push((name, pv.spec.unwrap().host_path.unwrap().path));
+    }
+    out.sort();
+    out
 }

@@ -25,6 +25,7 @@ mod controllers;
 pub mod error;
 pub mod faults;
 pub mod images;
+pub mod local_path;
 mod nodeports;
 mod openapi;
 pub mod resources;
@@ -67,6 +68,10 @@ pub struct SimConfig {
     /// The cluster's DNS domain: the end of `hostname -f` in a pod with a subdomain, which
     /// Vespa's start rules read ([`images`]).
     pub cluster_domain: String,
+    /// Make each local-path volume's directory on this machine, as the provisioner's helper pod
+    /// does on the node (`mkdir -m 0777 -p`): only where the simulator runs as a node's API
+    /// server (the stand-in kind node), never in-process in a test.
+    pub make_volume_dirs: bool,
 }
 
 impl Default for SimConfig {
@@ -78,6 +83,7 @@ impl Default for SimConfig {
             tick: Duration::from_millis(20),
             watch_history: store::DEFAULT_HISTORY,
             cluster_domain: "cluster.local".into(),
+            make_volume_dirs: false,
         }
     }
 }
@@ -383,6 +389,40 @@ impl Sim {
             .current
             .push(line.to_string());
         true
+    }
+
+    /// Create an object, or replace the one of the same kind and name (what a stand-in node's
+    /// `kubectl apply` of a manifest comes to here; `--apply-dir`). Errors name the object.
+    pub fn put_object(&self, obj: Value) -> Result<(), String> {
+        let api_version = obj["apiVersion"].as_str().unwrap_or("").to_string();
+        let kind = obj["kind"].as_str().unwrap_or("").to_string();
+        let r = resources::find_kind(&api_version, &kind)
+            .ok_or_else(|| format!("{api_version} {kind}: not served by the simulator"))?;
+        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let mut obj = obj;
+        let ns = if r.namespaced {
+            let ns = obj["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string();
+            obj["metadata"]["namespace"] = Value::String(ns.clone());
+            ns
+        } else {
+            if let Some(m) = obj["metadata"].as_object_mut() {
+                m.remove("namespace");
+            }
+            String::new()
+        };
+        let mut w = self.shared.world();
+        // The API server's write-time defaults (the default StorageClass for a claim, …).
+        controllers::defaults(r, &mut obj, &w.store);
+        if w.store.get(r, &ns, &name).is_some() {
+            let _ = w.store.delete(r, &ns, &name);
+        }
+        w.store
+            .create(r, obj)
+            .map(|_| ())
+            .map_err(|e| format!("{kind} {name}: {e:?}"))
     }
 
     /// A stored object, for assertions that should not go through a client.

@@ -56,6 +56,15 @@ struct Args {
     /// The cluster's DNS domain (what `hostname -f` ends in for a StatefulSet's pods).
     #[arg(long, default_value = "cluster.local")]
     cluster_domain: String,
+    /// Make each local-path volume's directory here, as the provisioner's helper pod does on the
+    /// node (for a simulator that is a stand-in node's API server).
+    #[arg(long)]
+    make_volume_dirs: bool,
+    /// Apply the objects of every `*.yaml` file that appears in this directory, once each
+    /// (replacing objects of the same kind and name), then rename it `*.yaml.applied`: how a
+    /// stand-in node's `kubectl apply` reaches the simulator.
+    #[arg(long)]
+    apply_dir: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -70,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
             .collect::<anyhow::Result<_>>()?,
         crash_interval: Duration::from_millis(args.crash_interval_ms),
         cluster_domain: args.cluster_domain.clone(),
+        make_volume_dirs: args.make_volume_dirs,
         ..Default::default()
     };
     let rules: Vec<k8s_sim::ForwardRule> = args
@@ -102,11 +112,53 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("k8s-sim serving on {} (Ctrl-C to stop)", sim.url());
     println!("{}", sim.url());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let apply = async {
+        match &args.apply_dir {
+            Some(dir) => loop {
+                apply_new_files(&sim, dir);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            },
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         r = tokio::signal::ctrl_c() => r?,
         _ = term.recv() => {}
+        _ = apply => {}
     }
     eprintln!("stopping");
     sim.save_state()?;
     Ok(())
+}
+
+/// `--apply-dir`: each new `*.yaml` file's objects put into the simulator, then the file renamed
+/// `*.yaml.applied` (or `*.yaml.failed`, with the reason on stderr).
+fn apply_new_files(sim: &k8s_sim::Sim, dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().and_then(|x| x.to_str()) != Some("yaml") {
+            continue;
+        }
+        let result = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| {
+                serde_saphyr::from_multiple::<serde_json::Value>(&t).map_err(|e| e.to_string())
+            })
+            .and_then(|docs| {
+                docs.into_iter()
+                    .filter(|d| d.is_object())
+                    .try_for_each(|d| sim.put_object(d))
+            });
+        let suffix = match &result {
+            Ok(()) => "yaml.applied",
+            Err(e) => {
+                eprintln!("--apply-dir {}: {e}", path.display());
+                "yaml.failed"
+            }
+        };
+        let _ = std::fs::rename(&path, path.with_extension(suffix));
+    }
 }

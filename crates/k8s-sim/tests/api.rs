@@ -504,22 +504,27 @@ async fn watch_delivers_changes_in_order_from_a_list_version() {
         api.delete("before", &DeleteParams::default())
             .await
             .unwrap();
-        let mut seen = Vec::new();
-        let mut last = 0;
-        while seen.len() < 4 {
-            let ev = stream.try_next().await.unwrap().expect("stream open");
-            let (kind, obj) = match ev {
-                WatchEvent::Added(o) => ("ADDED", o),
-                WatchEvent::Modified(o) => ("MODIFIED", o),
-                WatchEvent::Deleted(o) => ("DELETED", o),
-                WatchEvent::Bookmark(_) => continue,
-                WatchEvent::Error(e) => panic!("watch error {e:?}"),
-            };
-            let v = rv(&obj.metadata);
-            assert!(v > last, "versions increase");
-            last = v;
-            seen.push((kind, obj.metadata.name.unwrap()));
-        }
+        // Bounded here too: the watch's own timeout is the simulator's to honour.
+        let seen = within(20, "four watch events", async {
+            let mut seen = Vec::new();
+            let mut last = 0;
+            while seen.len() < 4 {
+                let ev = stream.try_next().await.unwrap().expect("stream open");
+                let (kind, obj) = match ev {
+                    WatchEvent::Added(o) => ("ADDED", o),
+                    WatchEvent::Modified(o) => ("MODIFIED", o),
+                    WatchEvent::Deleted(o) => ("DELETED", o),
+                    WatchEvent::Bookmark(_) => continue,
+                    WatchEvent::Error(e) => panic!("watch error {e:?}"),
+                };
+                let v = rv(&obj.metadata);
+                assert!(v > last, "versions increase");
+                last = v;
+                seen.push((kind, obj.metadata.name.unwrap()));
+            }
+            seen
+        })
+        .await;
         assert_eq!(
             seen,
             [

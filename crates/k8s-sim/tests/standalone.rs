@@ -82,7 +82,15 @@ fn stop(mut s: Server) {
             .unwrap()
             .success()
     );
-    let _ = s.0.wait();
+    // Bounded: a simulator that ignores SIGTERM fails here instead of hanging the run.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.0.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "k8s-sim did not stop within 20 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// A plain HTTP/1.0 GET; the answer's body, or None when the connection is refused or closed.

@@ -306,25 +306,78 @@ pub(crate) async fn boot(
         .map(drop)
     })
     .await?;
-    step(reporter, Step::InstallStorage, async {
-        let raw = run(docker, name, &["cat", STORAGE_MANIFEST], None)
-            .await?
-            .stdout_text();
-        let manifest = storage_manifest(&raw)?;
-        run(
-            docker,
-            name,
-            &["kubectl", KUBECONFIG_FLAG, "apply", "-f", "-"],
-            Some(stdin_bytes(manifest.into_bytes())),
-        )
-        .await
-        .map(drop)
-    })
+    step(
+        reporter,
+        Step::InstallStorage,
+        install_storage(docker, name),
+    )
     .await?;
     // A fresh node: any Ready condition is this run's.
     ready_step(docker, name, reporter, opts.timeouts.ready, None).await;
     let port = step(reporter, Step::Kubeconfig, merge_kubeconfig(docker, opts)).await?;
     Ok(port)
+}
+
+/// The node's storage manifest, with onyx's path pattern, applied (kind's installstorage).
+async fn install_storage(docker: &Docker, name: &str) -> Result<(), String> {
+    let raw = run(docker, name, &["cat", STORAGE_MANIFEST], None)
+        .await?
+        .stdout_text();
+    let manifest = storage_manifest(&raw)?;
+    run(
+        docker,
+        name,
+        &["kubectl", KUBECONFIG_FLAG, "apply", "-f", "-"],
+        Some(stdin_bytes(manifest.into_bytes())),
+    )
+    .await
+    .map(drop)
+}
+
+/// The path pattern onyx gave the StorageClass `standard` before issue #20, which
+/// local-path-provisioner v0.0.34 refuses (no trailing `/`): no claim was ever provisioned by it.
+pub const REFUSED_PATH_PATTERN: &str = "{{ .PVC.Namespace }}/{{ .PVC.Name }}";
+
+/// On a node that exists already: a StorageClass `standard` made by an older onyx with
+/// [`REFUSED_PATH_PATTERN`] is made again with the current one. Its parameters are immutable, so
+/// it is deleted and applied anew; nothing is lost (the provisioner refused every claim of it),
+/// and the claims left Pending are provisioned on the provisioner's next retry, which reads the
+/// class again. Returns whether it was replaced; a failure is the caller's warning, not an error.
+pub(crate) async fn repair_storage_class(docker: &Docker, name: &str) -> Result<bool, String> {
+    let pattern = run(
+        docker,
+        name,
+        &[
+            "kubectl",
+            KUBECONFIG_FLAG,
+            "get",
+            "storageclass",
+            "standard",
+            "--ignore-not-found",
+            "-o=jsonpath={.parameters.pathPattern}",
+        ],
+        None,
+    )
+    .await?
+    .stdout_text();
+    if pattern.trim() != REFUSED_PATH_PATTERN {
+        return Ok(false);
+    }
+    run(
+        docker,
+        name,
+        &[
+            "kubectl",
+            KUBECONFIG_FLAG,
+            "delete",
+            "storageclass",
+            "standard",
+        ],
+        None,
+    )
+    .await?;
+    install_storage(docker, name).await?;
+    Ok(true)
 }
 
 /// kubectl's jsonpath for the control plane's Ready condition: status, last heartbeat, reason,

@@ -16,6 +16,35 @@ use super::ClusterError;
 use crate::cluster::node::{self, NodeSpec};
 use crate::docker::DockerError;
 
+/// The reference the engine creates the node from: `image` as written when the engine resolves
+/// it, else the engine's ID of the image `image` names, when it holds that image by its name with
+/// the pinned digest among its RepoDigests ([`crate::docker::images::present`]).
+///
+/// kind creates by `name:tag@digest`. Docker's classic image store resolves a reference that
+/// carries a digest by `name@digest` alone (the tag dropped) in its reference store (moby
+/// v20.10.24 `reference/store.go` `Get`, called from `daemon/images/image.go` `GetImage`; later
+/// `daemon/internal/refstore/store.go`). An image pulled through `--registry-mirror` is known as
+/// `<mirror>/name@digest` and tagged `name:tag`, never as `name@digest` (the tag API takes no
+/// digest), so the create would fail with "No such image" though the very image is there.
+pub async fn image_for_create(docker: &Docker, image: &str) -> Result<String, DockerError> {
+    match docker.inspect_image(image).await {
+        Ok(_) => return Ok(image.to_string()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let Ok(r) = crate::docker::reference::Reference::parse(image) else {
+        return Ok(image.to_string());
+    };
+    if r.digest.is_none() {
+        return Ok(image.to_string());
+    }
+    Ok(crate::docker::images::present(docker, &r)
+        .await?
+        .unwrap_or_else(|| image.to_string()))
+}
+
 /// The engine's create body for a spec (pure: the spec decides everything).
 pub fn create_body(spec: &NodeSpec) -> ContainerCreateBody {
     let mut port_bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();

@@ -6,12 +6,12 @@ use bollard::models::ContainerInspectResponse;
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 
 use super::boot::{
-    LogFrom, boot, finished_at, last_log_lines, merge_kubeconfig, ready_step, start, started_at,
-    step, wait_systemd,
+    LogFrom, boot, finished_at, last_log_lines, merge_kubeconfig, ready_step, repair_storage_class,
+    start, started_at, step, wait_systemd,
 };
 use super::container::{
-    check_ports, create_body, has_admin_conf, inspect, is_running, published_port, remove_node,
-    start_existing,
+    check_ports, create_body, has_admin_conf, image_for_create, inspect, is_running,
+    published_port, remove_node, start_existing,
 };
 use super::network::{self, ensure_network_mtu, remove_network_if_unused};
 use super::volumes;
@@ -104,6 +104,16 @@ pub async fn create(
             (Outcome::Restarted, started)
         };
         ready_step(docker, &name, reporter, opts.timeouts.ready, started).await;
+        match repair_storage_class(docker, &name).await {
+            Ok(true) => reporter.message(
+                "the StorageClass standard had a path pattern the node's local-path provisioner \
+                 refuses (made by an older onyx); made it again, so waiting claims are provisioned",
+            ),
+            Ok(false) => {}
+            Err(e) => reporter.message(&format!(
+                "warning: could not check the StorageClass standard's path pattern: {e}"
+            )),
+        }
         return match step(reporter, Step::Kubeconfig, merge_kubeconfig(docker, opts)).await {
             Ok(port) => {
                 let i = inspect(docker, &name).await?;
@@ -147,9 +157,9 @@ pub async fn create(
         let spec = with_proxy(docker, opts).await?;
         made.volumes = volumes::ensure(docker, &spec.named_volumes).await?;
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        docker
-            .create_container(Some(options), create_body(&spec))
-            .await?;
+        let mut body = create_body(&spec);
+        body.image = Some(image_for_create(docker, &spec.image).await?);
+        docker.create_container(Some(options), body).await?;
         Ok::<_, DockerError>(spec)
     };
     let spec = &match prepared.await {

@@ -69,7 +69,14 @@ pub async fn delete(
     };
     // kind v0.32.0 podman/provider.go DeleteNodes removes the node's volumes with it.
     let mut volumes_removed = Vec::new();
+    // Its `/var` by our labels, and any volume labelled `<node>=true` as kind's DeleteNodes
+    // finds them (a node kind made, or a leftover of ours).
     let mut gone = volumes::of_cluster(docker, cluster, "var").await?;
+    for v in volumes::of_node(docker, &name).await? {
+        if !gone.contains(&v) {
+            gone.push(v);
+        }
+    }
     if purge_data.is_some() {
         gone.extend(volumes::of_cluster(docker, cluster, "data").await?);
         let named = node::data_volume_name(cluster);

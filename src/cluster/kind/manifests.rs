@@ -177,7 +177,7 @@ data:
         assert_eq!(docs.len(), 3);
         assert_eq!(
             docs[1]["parameters"]["pathPattern"],
-            "{{ .PVC.Namespace }}/{{ .PVC.Name }}"
+            "{{ .PVC.Namespace }}/{{ .PVC.Name }}/"
         );
         assert_eq!(docs[1]["reclaimPolicy"], "Delete");
         assert_eq!(

@@ -67,7 +67,17 @@ pub const ADMIN_CONF: &str = "/etc/kubernetes/admin.conf";
 pub(crate) const KUBECONFIG_FLAG: &str = "--kubeconfig=/etc/kubernetes/admin.conf";
 /// local-path's `pathPattern`: a claim's directory named by namespace and name, not by the PVC's
 /// UID, so a claim made again after the cluster was re-created finds its old data.
-pub const STABLE_PATH_PATTERN: &str = "{{ .PVC.Namespace }}/{{ .PVC.Name }}";
+///
+/// The trailing `/` is required: the node image kind v0.32.0 pins runs
+/// `kindest/local-path-provisioner` built from rancher local-path-provisioner v0.0.34 (kind
+/// v0.32.0 `images/local-path-provisioner/Makefile` `VERSION=v0.0.34`,
+/// `pkg/build/nodeimage/const_storage.go`), whose `provisioner.go` `pathFromPattern` refuses a
+/// rendered path that does not start with `filepath.Join(namespace, name) + "/"` (every claim
+/// would stay Pending). The directory is the same as without the `/`: `provisionFor` builds the
+/// volume's path with `filepath.Join(basePath, folderName)`, which cleans the trailing separator,
+/// and the helper pod gets `filepath.Clean`ed paths (`createHelperPod`), so data made under
+/// `<root>/<namespace>/<name>` is found again.
+pub const STABLE_PATH_PATTERN: &str = "{{ .PVC.Namespace }}/{{ .PVC.Name }}/";
 /// Lines of the node's log shown when a step fails.
 pub(crate) const LOG_LINES: usize = 20;
 

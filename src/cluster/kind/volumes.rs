@@ -1,7 +1,8 @@
 //! The named volumes a node uses: the stack's data volume (`onyx-data`, kept across `cluster
 //! delete` until `--purge`) and, on podman, the node's `/var` (kind v0.32.0
 //! pkg/cluster/internal/providers/podman/provision.go pre-creates it to mount it
-//! `suid,exec,dev`; removed with the node). Each carries our labels, so `delete` finds them.
+//! `suid,exec,dev`; made new for every node and removed with it). Each carries our labels, so
+//! `delete` finds them; the `/var` volume also kind's `<node>=true`.
 
 use std::collections::HashMap;
 
@@ -23,13 +24,19 @@ pub async fn exists(docker: &Docker, name: &str) -> Result<bool, DockerError> {
     }
 }
 
-/// Make the volumes that are missing; returns the names made now (a failed create removes only
-/// those).
+/// Make the volumes that are missing, and the [`fresh`](NamedVolume::fresh) ones anew (a leftover
+/// of that name is removed first; if the engine refuses, because a container still uses it, the
+/// create stops rather than mount an old `/var`); returns the names made now (a failed create
+/// removes only those).
 pub async fn ensure(docker: &Docker, wanted: &[NamedVolume]) -> Result<Vec<String>, DockerError> {
     let mut made = Vec::new();
     for v in wanted {
         if exists(docker, &v.name).await? {
-            continue;
+            if !v.fresh {
+                continue;
+            }
+            tracing::info!("removing the leftover volume {} of an earlier node", v.name);
+            remove(docker, &v.name).await?;
         }
         docker
             .create_volume(VolumeCreateRequest {
@@ -55,6 +62,23 @@ pub async fn remove(docker: &Docker, name: &str) -> Result<(), DockerError> {
         }) => Ok(()),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The names of the volumes kind's podman provider ties to a node: label key `<node>` (kind
+/// v0.32.0 podman/util.go getVolumes, `--filter label=<node>`).
+pub async fn of_node(docker: &Docker, node: &str) -> Result<Vec<String>, DockerError> {
+    let options = ListVolumesOptionsBuilder::new()
+        .filters(&HashMap::from([("label", vec![node])]))
+        .build();
+    let list = docker.list_volumes(Some(options)).await?;
+    let mut names: Vec<String> = list
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.name)
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 /// The names of a cluster's volumes that hold `what` (`data` or `var`).

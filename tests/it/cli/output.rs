@@ -3,6 +3,8 @@
 //! with one error for an unreachable cluster; no colour under `NO_COLOR`, log lines included;
 //! completions for every shell.
 
+use crate::support::bounded::{BOUND, Bounded, BoundedChild};
+
 use super::*;
 
 #[test]
@@ -48,7 +50,7 @@ fn closed_stdout_is_not_an_error() {
         .spawn()
         .unwrap();
     drop(child.stdout.take()); // like `| head -0`
-    let out = child.wait_with_output().unwrap();
+    let out = child.wait_with_output_within(BOUND).unwrap();
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -83,14 +85,14 @@ fn closed_or_full_stderr_is_not_a_panic() {
     // The read end closed before onyx writes.
     let mut child = spawn(Stdio::piped());
     drop(child.stderr.take());
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(child.wait_within(BOUND).unwrap().code(), Some(0));
     // /dev/full: every write fails with ENOSPC.
     let full = std::fs::OpenOptions::new()
         .write(true)
         .open("/dev/full")
         .unwrap();
     let mut child = spawn(Stdio::from(full));
-    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(child.wait_within(BOUND).unwrap().code(), Some(0));
     // A command that talks to a cluster and logs on the way (-vv), into a closed stderr.
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dead_kubeconfig(dir.path());
@@ -104,7 +106,7 @@ fn closed_or_full_stderr_is_not_a_panic() {
         .spawn()
         .unwrap();
     drop(child.stderr.take());
-    assert_eq!(child.wait().unwrap().code(), Some(3));
+    assert_eq!(child.wait_within(BOUND).unwrap().code(), Some(3));
 }
 
 /// Log lines: none of a library's own (kube's ERROR per refused connection) without -v, so the
@@ -148,11 +150,12 @@ fn log_levels_and_one_error_for_an_unreachable_cluster() {
 /// `script` gives the command a terminal).
 #[test]
 fn no_color_also_for_log_lines_on_a_terminal() {
-    if Command::new("script").arg("--version").output().is_err() {
-        assert!(
-            std::env::var("CI").is_err(),
-            "`script` (util-linux) is needed"
-        );
+    if Command::new("script")
+        .arg("--version")
+        .output_within(BOUND)
+        .is_err()
+    {
+        crate::support::skip_or_fail("`script` (util-linux)");
         return;
     }
     let home = tempfile::tempdir().unwrap();
@@ -172,7 +175,7 @@ fn no_color_also_for_log_lines_on_a_terminal() {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.output().unwrap();
+        let out = cmd.output_within(BOUND).unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let coloured = on_a_terminal("", &[]);

@@ -2,6 +2,8 @@
 //! (the kubeconfig untouched), create and start failures too unless `--retain`, and a taken port is
 //! refused before anything is made.
 
+use crate::support::bounded::{BOUND, Bounded};
+
 use super::*;
 
 /// Create with a failure injected; the error names the step, carries the node's log, and
@@ -186,7 +188,7 @@ async fn a_taken_port_is_refused_naming_it_and_nothing_is_made() {
         .env("KUBECONFIG", c.kubeconfig())
         .env("ONYX_DATA_DIR", c.dir.path())
         .env("NO_COLOR", "1")
-        .output()
+        .output_within(BOUND)
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");

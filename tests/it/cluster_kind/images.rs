@@ -148,3 +148,92 @@ async fn images_go_into_the_node_skipping_present_retagging_and_streaming_the_re
     assert_eq!(results[0].outcome, O::Failed);
     assert_eq!(results[1].outcome, O::Present);
 }
+
+/// Issue #20 item 7: the node image pulled through `--registry-mirror` is known to the engine as
+/// `<mirror>/kindest/node@<digest>` and tagged `kindest/node:<tag>`; Docker's classic image store
+/// (this engine) resolves the pinned `kindest/node:<tag>@<digest>` by `name@digest` only (moby
+/// `reference/store.go` `Get`), which it lacks. The create still makes the node from that very
+/// image.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_image_pulled_through_a_mirror_is_created_from_its_pinned_reference() {
+    use bollard::auth::DockerCredentials;
+    use bollard::query_parameters::{PushImageOptionsBuilder, TagImageOptionsBuilder};
+    use futures_util::StreamExt;
+
+    let Some(docker) = support::engine("node image via mirror").await else {
+        return;
+    };
+    if !fake_node::available("node image via mirror") {
+        return;
+    }
+    let Some(registry) = support::Registry::start("node image via mirror") else {
+        return;
+    };
+    let cleanup = support::Cleanup::new(&docker);
+    let c = TestCluster::new(&docker, "mirror").await;
+    let built = fake_node::build(&docker, &cleanup, &c.name, false).await;
+    // The stand-in node image in the mirror as kindest/node:<tag>, its digest read back.
+    let remote = format!("{}/kindest/node", registry.addr);
+    docker
+        .tag_image(
+            &built,
+            Some(
+                TagImageOptionsBuilder::new()
+                    .repo(&remote)
+                    .tag(&c.name)
+                    .build(),
+            ),
+        )
+        .await
+        .unwrap();
+    cleanup.add(&format!("{remote}:{}", c.name));
+    let mut push = docker.push_image(
+        &remote,
+        Some(PushImageOptionsBuilder::new().tag(&c.name).build()),
+        Some(DockerCredentials::default()),
+    );
+    while let Some(x) = push.next().await {
+        x.unwrap();
+    }
+    let digest = docker
+        .inspect_image(&format!("{remote}:{}", c.name))
+        .await
+        .unwrap()
+        .repo_digests
+        .unwrap_or_default()
+        .into_iter()
+        .find_map(|d| d.strip_prefix(&format!("{remote}@")).map(str::to_string))
+        .expect("the pushed image's digest");
+    support::remove(&docker, &format!("{remote}:{}", c.name)).await;
+    support::remove(&docker, &format!("{remote}@{digest}")).await;
+    let name = format!("kindest/node:{}", c.name);
+    cleanup.add(&name);
+    let pinned = format!("{name}@{digest}");
+    onyx::docker::images::pull_one(
+        &docker,
+        &pinned,
+        &onyx::docker::images::PullOptions {
+            mirror: Some(registry.addr.clone()),
+            ..Default::default()
+        },
+        &support::Recorder::default(),
+    )
+    .await
+    .unwrap();
+    cleanup.add(&format!("{remote}@{digest}"));
+    if !c.host.containerd_image_store {
+        // The engine's own view of the pinned reference: what the create used to send.
+        let err = docker.inspect_image(&pinned).await.unwrap_err();
+        assert!(err.to_string().contains("No such image"), "{err}");
+    }
+    let spec = fake_node::runnable_here(c.spec(&pinned, kind::free_port().unwrap()));
+    kind::create(&docker, &c.options(spec), &cluster::SilentSteps)
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nhint: {:?}", e.hint()));
+    let node = kind::inspect(&docker, &c.node()).await.unwrap().unwrap();
+    assert_eq!(
+        node.image,
+        support::image_id(&docker, &name).await,
+        "the node runs the image pulled through the mirror"
+    );
+}

@@ -44,6 +44,7 @@ mod failures;
 mod images;
 mod reuse;
 mod spec;
+mod storage;
 
 /// Fault injection for the fake node's tools.
 fn failing_at(mut spec: NodeSpec, what: &str) -> NodeSpec {

@@ -372,3 +372,90 @@ async fn a_port_taken_while_the_node_was_stopped_is_named() {
     );
     assert!(c.exists().await);
 }
+
+/// A node an older onyx made has the StorageClass `standard` with the path pattern
+/// local-path-provisioner v0.0.34 refuses (issue #20 item 1): every claim Pending, forever, since
+/// the node is reused. The reuse makes the class again with the current pattern (deleted first:
+/// its parameters are immutable); a node with any other pattern is left alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reused_node_gets_its_refused_storage_class_made_again() {
+    let Some(docker) = support::engine("storage repair").await else {
+        return;
+    };
+    if !fake_node::available("storage repair") {
+        return;
+    }
+    let cleanup = support::Cleanup::new(&docker);
+    let c = TestCluster::new(&docker, "screpair").await;
+    let image = fake_node::build(&docker, &cleanup, &c.name, false).await;
+    let spec = fake_node::runnable_here(c.spec(&image, kind::free_port().unwrap()));
+    kind::create(&docker, &c.options(spec.clone()), &cluster::SilentSteps)
+        .await
+        .unwrap();
+    let seed = |pattern: &'static str| {
+        let docker = docker.clone();
+        let node = c.node();
+        async move {
+            let out = kind::exec(
+                &docker,
+                &node,
+                &["sh", "-c", "cat > /records/sc-pattern"],
+                Some(kind::stdin_bytes(pattern.as_bytes().to_vec())),
+            )
+            .await
+            .unwrap();
+            assert!(out.ok());
+        }
+    };
+    let applies = |calls: &[String]| calls.iter().filter(|l| l.contains(" apply ")).count();
+    let deletes = |calls: &[String]| {
+        calls
+            .iter()
+            .filter(|l| l.contains("delete storageclass standard"))
+            .count()
+    };
+
+    // The current pattern: nothing done.
+    seed(kind::STABLE_PATH_PATTERN).await;
+    let before = c.calls().await;
+    kind::create(&docker, &c.options(spec.clone()), &cluster::SilentSteps)
+        .await
+        .unwrap();
+    let after = c.calls().await;
+    assert_eq!(deletes(&after), 0, "{after:?}");
+    assert_eq!(applies(&after), applies(&before));
+
+    // The refused one: deleted, then the storage manifest applied again with the current one.
+    seed("{{ .PVC.Namespace }}/{{ .PVC.Name }}").await;
+    let _ = kind::exec(&docker, &c.node(), &["rm", "/records/storage.yaml"], None).await;
+    let messages = std::sync::Arc::new(Mutex::new(Vec::<String>::new()));
+    struct Said(std::sync::Arc<Mutex<Vec<String>>>);
+    impl StepReporter for Said {
+        fn step(&self, _: Step, _: StepEvent) {}
+        fn message(&self, m: &str) {
+            self.0.lock().unwrap().push(m.to_string());
+        }
+    }
+    kind::create(&docker, &c.options(spec), &Said(messages.clone()))
+        .await
+        .unwrap();
+    let calls = c.calls().await;
+    assert_eq!(deletes(&calls), 1, "{calls:?}");
+    assert_eq!(applies(&calls), applies(&after) + 1);
+    let storage: Vec<Value> =
+        serde_saphyr::from_multiple(&c.read_text("/records/storage.yaml").await).unwrap();
+    let sc = storage
+        .iter()
+        .find(|d| d["kind"] == "StorageClass")
+        .unwrap();
+    assert_eq!(sc["parameters"]["pathPattern"], kind::STABLE_PATH_PATTERN);
+    assert!(
+        messages
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m.contains("StorageClass standard had a path pattern")),
+        "{:?}",
+        messages.lock().unwrap()
+    );
+}

@@ -375,3 +375,105 @@ async fn a_proxy_reaches_the_node_with_the_networks_real_subnets_in_no_proxy() {
         assert!(env.contains(&want), "{want} not in {env:?}");
     }
 }
+
+/// Issue #20 item 14: a kubeconfig that is a mount point (bind-mounted into a dev container) is
+/// written in place, as kind's `os.WriteFile`; a rename over it fails with EBUSY. The mount is
+/// made in a private mount namespace of the onyx process (`unshare -m`, root only), and `cluster
+/// delete` of a cluster without a node rewrites the file without our entries.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bind_mounted_kubeconfig_is_written_in_place() {
+    let Some(_docker) = support::engine("bind-mounted kubeconfig").await else {
+        return;
+    };
+    let can_unshare = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !can_unshare {
+        if support::required() {
+            panic!("bind-mounted kubeconfig: `unshare -m` is refused here (needs root)");
+        }
+        support::skipped("bind-mounted kubeconfig: `unshare -m` is refused here (needs root)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("host-kubeconfig");
+    let file = dir.path().join("kube").join("config");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let ours = "apiVersion: v1
+kind: Config
+clusters:
+- name: prod
+  cluster:
+    server: https://prod.example.com
+- name: kind-tbind
+  cluster:
+    server: https://127.0.0.1:1
+contexts:
+- name: prod
+  context:
+    cluster: prod
+    user: prod-admin
+- name: kind-tbind
+  context:
+    cluster: kind-tbind
+    user: kind-tbind
+current-context: kind-tbind
+users:
+- name: prod-admin
+  user:
+    token: secret-token
+- name: kind-tbind
+  user:
+    token: x
+";
+    std::fs::write(&source, ours).unwrap();
+    std::fs::write(&file, "placeholder, hidden by the mount\n").unwrap();
+    let cmd = OnyxCommand::new(dir.path())
+        .with_docker()
+        .args(["cluster", "delete", "--name", "tbind"])
+        .arg_path("--kubeconfig", &file)
+        .into_command();
+    // The same process, its arguments and environment, behind `unshare -m` and a bind mount.
+    let onyx = cmd.as_std().get_program().to_owned();
+    let args: Vec<_> = cmd.as_std().get_args().map(|a| a.to_owned()).collect();
+    let mut wrapped = std::process::Command::new("unshare");
+    wrapped
+        .args(["-m", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind \"$1\" \"$2\" && shift 2 && exec \"$@\"")
+        .arg("sh")
+        .arg(&source)
+        .arg(&file)
+        .arg(onyx)
+        .args(args);
+    for (k, v) in cmd.as_std().get_envs() {
+        match v {
+            Some(v) => wrapped.env(k, v),
+            None => wrapped.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.as_std().get_current_dir() {
+        wrapped.current_dir(d);
+    }
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::from(wrapped).output(),
+    )
+    .await
+    .expect("cluster delete within 60 s")
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("busy"), "{stderr}");
+    // The mount's source is the file that was written: ours gone, the user's kept.
+    let v: Value = serde_saphyr::from_str(&std::fs::read_to_string(&source).unwrap()).unwrap();
+    assert_eq!(names(&v, "contexts"), ["prod"]);
+    assert_eq!(names(&v, "clusters"), ["prod"]);
+    assert_eq!(v["users"][0]["user"]["token"], "secret-token");
+    // Outside the namespace the path was never touched.
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "placeholder, hidden by the mount\n"
+    );
+    drop(cmd);
+}

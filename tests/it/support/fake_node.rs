@@ -28,9 +28,14 @@
 //! serves NodePort Services on the node as kube-proxy does, and sends the nginx pods' port 8080 to
 //! a stand-in for nginx in the node (busybox httpd on 127.0.0.1:9080 answering `/nginx-health`
 //! with `ok`). `kubeadm init` starts it and writes the admin.conf it serves for; every later boot
-//! starts it again before the node reports systemd ready. The node's `K8S_SIM_FLAGS`, when set,
+//! starts it again before the node reports systemd ready. The storage manifest `kubectl apply`
+//! gets reaches the simulator (`--apply-dir`), so claims are provisioned by the StorageClass onyx
+//! installed, under local-path-provisioner v0.0.34's rules (`k8s_sim::local_path`), their
+//! directories made in the node's storage root as its helper pod makes them. The node's `K8S_SIM_FLAGS`, when set,
 //! are more flags for the simulator (the cold-start bench's readiness delays).
 #![allow(dead_code)]
+
+use super::bounded::{BOUND, Bounded};
 
 use std::path::{Path, PathBuf};
 
@@ -121,8 +126,15 @@ case " $* " in
   *" create "*)
     cat > /records/cni.yaml
     if [ "$FAKE_FAIL" = cni ]; then echo "fake CNI failure" >&2; exit 1; fi ;;
+  *" get storageclass standard "*)
+    # The StorageClass's pathPattern, as a test seeded it (an older onyx's node).
+    [ -f /records/sc-pattern ] && cat /records/sc-pattern ;;
+  *" delete storageclass standard"*)
+    rm -f /records/sc-pattern ;;
   *" apply "*)
     cat > /records/storage.yaml
+    # The node's API server (the simulator, when there is one) applies it from here.
+    mkdir -p /records/apply && cp /records/storage.yaml /records/apply/storage.yaml
     if [ "$FAKE_FAIL" = storage ]; then echo "fake storage failure" >&2; exit 1; fi ;;
   *" get nodes "*lastHeartbeatTime*)
     # The Ready condition (status|lastHeartbeatTime|reason|message). Like the API server after a
@@ -170,7 +182,7 @@ kubeconfig=""
 [ -f /etc/kubernetes/admin.conf ] || kubeconfig="--kubeconfig /etc/kubernetes/admin.conf"
 k8s-sim --listen 0.0.0.0 --port 6443 --tls-dir /etc/kubernetes/pki --san "$(hostname)" \
   $kubeconfig --server "https://$(hostname):6443" --state /var/lib/k8s-sim/state.json \
-  --node-ports 0.0.0.0 --ready-delay-ms 300 \
+  --node-ports 0.0.0.0 --ready-delay-ms 300 --apply-dir /records/apply --make-volume-dirs \
   --forward '{"target":{"labels":"app.kubernetes.io/name=nginx"},"containerPort":8080,"local":"127.0.0.1:9080"}' \
   $K8S_SIM_FLAGS >> /var/log/k8s-sim.log 2>&1 &
 echo "start-api $!" >> /records/calls
@@ -307,7 +319,7 @@ pub fn sim_binary() -> Option<PathBuf> {
 fn libraries(bin: &Path) -> Vec<PathBuf> {
     let out = std::process::Command::new("ldd")
         .arg(bin)
-        .output()
+        .output_within(BOUND)
         .expect("ldd (libc-bin)");
     String::from_utf8_lossy(&out.stdout)
         .lines()

@@ -4,7 +4,9 @@
 //! [`stand_in_nginx`]), and the one rule for skipping when a real part is missing (never under
 //! CI, where scripts/test.sh installs them).
 #![allow(dead_code)]
+use bounded::{BOUND, Bounded};
 
+pub mod bounded;
 pub mod cmd;
 pub mod docker;
 pub mod fake_node;
@@ -16,7 +18,7 @@ pub mod stand_in_nginx;
 
 use std::path::PathBuf;
 
-pub use gate::{Part, required, skip_or_fail, skipped};
+pub use gate::{Part, required, skip_or_fail, skip_or_fail_part, skipped};
 
 /// The kubernetes-validate CLI: $ONYX_KUBERNETES_VALIDATE, or on PATH.
 pub fn kubernetes_validate() -> Option<PathBuf> {
@@ -90,7 +92,7 @@ pub fn psql(port: &str, db: &str, sql: &str) -> String {
     let out = std::process::Command::new("psql")
         .args(["-h", "127.0.0.1", "-p", port, "-U", "postgres", "-d", db])
         .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-        .output()
+        .output_within(BOUND)
         .unwrap();
     assert!(
         out.status.success(),

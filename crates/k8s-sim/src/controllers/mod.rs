@@ -7,7 +7,9 @@
 //! 3. StatefulSets → PVCs from `volumeClaimTemplates` (`<claim>-<sts>-<ordinal>`) and Pods
 //!    (`<sts>-<ordinal>`, ordered: one at a time, each after the previous is ready; rolling
 //!    updates from the highest ordinal down);
-//! 4. PVCs → Bound (a PersistentVolume is provisioned) unless a fault holds them Pending;
+//! 4. PVCs → Bound (a PersistentVolume is provisioned) unless a fault holds them Pending or, for
+//!    local-path's StorageClasses, its provisioner (v0.0.34) would refuse the path
+//!    ([`crate::local_path`]);
 //! 5. the kubelet: scheduling onto `sim-node`, container states, readiness after
 //!    `ready_delay`, restarts, faults, events, logs;
 //! 6. workload status as the real controllers write it (observedGeneration, replicas, updated,
@@ -84,7 +86,7 @@ pub(crate) fn tick(w: &mut World, cfg: &SimConfig) {
     deployments::deployments(store, kubelet);
     deployments::replicasets(store);
     statefulsets::statefulsets(store);
-    pvcs::pvcs(store, faults);
+    pvcs::pvcs(store, faults, cfg);
     pods::pods(store, faults, kubelet, cfg);
     endpoints::endpoints(store);
     gc::garbage_collect(store, kubelet);
