@@ -12,6 +12,7 @@ use super::binaries::programs;
 use super::standin::{self, Images, Peers, docker, docker_ok};
 use super::{PodCommand, distinct, every_command};
 use crate::support;
+use crate::support::bounded::BoundedChild;
 
 const BACKEND: &str = "onyxdotapp/onyx-backend:v2.3.0";
 
@@ -128,7 +129,7 @@ fn run_in_envelope(
     ]);
     let _ = docker(&["rm", "-f", name]);
     let _ = child.kill();
-    let _ = child.wait();
+    let _ = child.wait_within(Duration::from_secs(30));
     let mut parts = state.split_whitespace();
     let code: i64 = parts.next().unwrap().parse().unwrap();
     let oom = parts.next() == Some("true");

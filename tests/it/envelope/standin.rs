@@ -29,6 +29,11 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use crate::support::bounded::{BOUND, Bounded, BoundedChild};
+
+/// Importing the ~700 MB rootfs or building on it: a minute or two on these machines.
+const IMAGE_BOUND: Duration = Duration::from_secs(900);
+
 /// The layout version: bump when the Dockerfile below changes, so a cached image is rebuilt.
 const LAYOUT: &str = "1";
 
@@ -48,7 +53,7 @@ pub fn rootfs() -> Option<PathBuf> {
 pub fn docker(args: &[&str]) -> std::process::Output {
     Command::new("docker")
         .args(args)
-        .output()
+        .output_within(BOUND)
         .expect("the docker CLI runs")
 }
 
@@ -67,10 +72,8 @@ pub fn docker_ok(args: &[&str]) -> String {
 pub fn engine_answers() -> bool {
     Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+        .output_within(Duration::from_secs(30))
+        .is_ok_and(|o| o.status.success())
 }
 
 fn image_exists(tag: &str) -> bool {
@@ -112,9 +115,17 @@ pub fn images(rootfs: &std::path::Path) -> Images {
         let out = Command::new("docker")
             .args(["import", "-", &base])
             .stdin(tar.stdout.take().expect("tar's stdout"))
-            .output()
-            .expect("docker import runs");
-        assert!(tar.wait().unwrap().success(), "tar of {}", rootfs.display());
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("docker import runs")
+            .wait_with_output_within(IMAGE_BOUND)
+            .unwrap();
+        assert!(
+            tar.wait_within(BOUND).unwrap().success(),
+            "tar of {}",
+            rootfs.display()
+        );
         assert!(
             out.status.success(),
             "docker import: {}",
@@ -168,7 +179,7 @@ fn build_backend(base: &str, tag: &str) {
         .env("DOCKER_BUILDKIT", "0")
         .args(["build", "-q", "-t", tag])
         .arg(dir.path())
-        .output()
+        .output_within(IMAGE_BOUND)
         .expect("docker build runs");
     assert!(
         out.status.success(),
