@@ -16,7 +16,7 @@
 #    the Kubernetes API simulator in crates/k8s-sim), then under CI the clean-container install check;
 # 4. stops what it started.
 #
-# Exported for the tests: ONYX_KUBERNETES_VALIDATE (the validator), ONYX_KUBECTL (kubectl), ONYX_TEST_REGISTRY
+# Exported for the tests: ONYX_ENVELOPE_ROOTFS (the bookworm stand-in rootfs), ONYX_KUBERNETES_VALIDATE (the validator), ONYX_KUBECTL (kubectl), ONYX_TEST_REGISTRY
 # (host:port of the local registry), ONYX_TEST_PG_PORT (a private PostgreSQL on 127.0.0.1, user
 # postgres, trust auth), ONYX_REQUIRE_REAL=1 under CI (no test may skip for a missing
 # real part there), ONYX_TEST_SKIPS (the file where tests/it/support/gate.rs records each skip).
@@ -154,6 +154,34 @@ cleanup() {
 trap cleanup EXIT
 
 install_step
+
+# The Debian bookworm rootfs the envelope tests (tests/it/envelope) build the Onyx backend's
+# stand-in image from (Onyx v2.3.0's backend image is python:3.11-slim-bookworm): debootstrap
+# minbase with python3, python3-psycopg2 and postgresql (the peers' server), cached (~1.5 min
+# once, ~700 MB). Under CI a rootfs that can't be made fails the run instead of skipping.
+rootfs=${ONYX_ENVELOPE_ROOTFS:-$HOME/.cache/onyx/envelope-rootfs}
+if [ ! -x "$rootfs/usr/bin/python3" ] && [ "$(id -u)" = 0 ]; then
+  command -v debootstrap >/dev/null 2>&1 || {
+    log "installing debootstrap"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+  } || true
+  if command -v debootstrap >/dev/null 2>&1; then
+    log "debootstrapping the envelope stand-in rootfs into $rootfs"
+    rm -rf "$rootfs.tmp"
+    if debootstrap --variant=minbase --include=python3,python3-psycopg2,postgresql \
+      bookworm "$rootfs.tmp" http://deb.debian.org/debian >"$workdir/debootstrap.log" 2>&1; then
+      rm -rf "$rootfs" && mv "$rootfs.tmp" "$rootfs"
+    else
+      log "debootstrap failed:"; tail -5 "$workdir/debootstrap.log" >&2
+    fi
+  fi
+fi
+if [ -x "$rootfs/usr/bin/python3" ]; then
+  export ONYX_ENVELOPE_ROOTFS="$rootfs"
+elif [ "${CI:-}" = "true" ]; then
+  log "no envelope stand-in rootfs at $rootfs (debootstrap bookworm failed): required under CI"
+  exit 1
+fi
 
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

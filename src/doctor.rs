@@ -7,7 +7,7 @@
 //!    stack's PVCs Bound; the images' own start rules against what the cluster really runs (Vespa's
 //!    memory limit, the API's pool) and LimitRanges that would refuse the stack's pods;
 //! 3. each service from inside its pod: PostgreSQL `SELECT 1`, Vespa's health, Redis `PING` with
-//!    the generated password, MinIO live, the API's `/health`, and nginx routing `/api/health` to
+//!    the generated password, MinIO ready (`mc ready`), the API's `/health`, and nginx routing `/api/health` to
 //!    the API and `/` to the web server.
 
 use std::time::Duration;
@@ -171,13 +171,13 @@ pub const SERVICE_PROBES: &[ServiceProbe] = &[
         check: "minio",
         service: "minio",
         container: "minio",
-        command: &[
-            "curl",
-            "-sf",
-            "--max-time",
-            "10",
-            "http://127.0.0.1:9000/minio/health/live",
-        ],
+        // Not curl: the pinned `-cpuv1` image (minio/minio RELEASE.2025-07-23T15-54-02Z
+        // Dockerfile.release.old_cpu) carries curl on amd64 only, and mc on every architecture.
+        // `mc ready local`: mc's default alias `local` is http://localhost:9000 (minio/mc
+        // cmd/config-v10.go loadDefaults); it asks the cluster health API anonymously and exits
+        // 0 once healthy (cmd/ready.go), retrying every 5 s otherwise, which the exec's timeout
+        // bounds. Its config goes to MC_CONFIG_DIR=/tmp/.mc (the image's ENV), an emptyDir here.
+        command: &["mc", "ready", "local"],
         judge: exit_ok,
         fix: "see `onyx logs minio`; the API server can't start without it",
     },

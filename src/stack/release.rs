@@ -42,6 +42,15 @@ pub const AUTHORITATIVE: &str = "api-server";
 /// Its container whose image tag is the fallback record.
 const API_CONTAINER: &str = "api-server";
 
+/// The head revision(s) of the pinned release's database schema: what `alembic_version` holds
+/// once the API's `migrate` init container has run `alembic upgrade head`. Read from Onyx v2.3.0
+/// `backend/alembic/versions` at the tag (253 revisions, each file's `revision`/`down_revision`:
+/// the one revision no other names as its down revision is `5e1c073d48a3`,
+/// `5e1c073d48a3_add_personal_access_token_table.py`), so that the workers' wait can compare
+/// with it without importing the migrations (which import Onyx: issue #20 item 4). A new release
+/// brings its own head.
+pub const ALEMBIC_HEADS: &[&str] = &["5e1c073d48a3"];
+
 /// This onyx's own version.
 pub fn installer_version() -> &'static str {
     env!("CARGO_PKG_VERSION")

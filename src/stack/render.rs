@@ -177,6 +177,27 @@ pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
                 }
             }
         }
+        // The release's schema head, for the workers' wait (a fact of the release, not read
+        // from the image at run time: see release::ALEMBIC_HEADS).
+        if let Some(t) = r.object.pod_template_mut() {
+            for c in t
+                .spec
+                .iter_mut()
+                .flat_map(|s| s.init_containers.iter_mut().flatten())
+            {
+                if c.env
+                    .iter()
+                    .flatten()
+                    .any(|e| e.name == "RELEASE_ALEMBIC_HEADS")
+                {
+                    set_env(
+                        c,
+                        "RELEASE_ALEMBIC_HEADS",
+                        &crate::stack::release::ALEMBIC_HEADS.join(" "),
+                    );
+                }
+            }
+        }
     }
 
     if !opts.app.hub_offline {

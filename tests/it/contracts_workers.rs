@@ -279,7 +279,8 @@ fn background_probes_read_supervisord_and_onyxs_ready_files() {
 
 /// Started after the API has migrated: the init container compares PostgreSQL's
 /// public.alembic_version (`backend/alembic/env.py` version_table_schema =
-/// POSTGRES_DEFAULT_SCHEMA) with the image's own heads, reads only (never `upgrade`), then waits
+/// POSTGRES_DEFAULT_SCHEMA) with the release's heads (Onyx v2.3.0 `backend/alembic/versions`:
+/// `5e1c073d48a3`), reads only (never `upgrade`), then waits
 /// for Vespa's 8081 (up once the API has deployed the application package,
 /// `backend/onyx/setup.py`) and the model server the workers embed through.
 #[test]
@@ -289,7 +290,17 @@ fn background_starts_after_the_api_has_migrated() {
         let inits: Vec<&Container> = spec.init_containers.iter().flatten().collect();
         assert_eq!(inits.len(), 1, "{}", s.label);
         let wait = command(inits[0]);
-        assert!(wait.contains("ScriptDirectory") && wait.contains("get_heads()"));
+        // The release's heads, rendered (release::ALEMBIC_HEADS), not alembic's revision map:
+        // building that imports Onyx (a log file under the read-only root, ~172 MiB).
+        assert_eq!(
+            env_value(inits[0], "RELEASE_ALEMBIC_HEADS").as_deref(),
+            Some(onyx::stack::release::ALEMBIC_HEADS.join(" ").as_str())
+        );
+        assert!(wait.contains("RELEASE_ALEMBIC_HEADS"));
+        assert!(
+            !wait.contains("alembic.") && !wait.contains("onyx."),
+            "{wait}"
+        );
         assert!(wait.contains("SELECT version_num FROM public.alembic_version"));
         assert!(!wait.contains("upgrade") && !wait.contains("stamp"));
         assert!(wait.contains("VESPA_PORT") && wait.contains("INDEXING_MODEL_SERVER_HOST"));

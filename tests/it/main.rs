@@ -21,6 +21,7 @@ mod docker_cli;
 mod docker_images;
 mod doctor;
 mod doctor_workers;
+mod envelope;
 mod forward;
 mod k8s_sim_kubectl;
 mod llm;
