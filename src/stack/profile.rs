@@ -32,7 +32,7 @@ pub enum ProfileName {
     Small,
     /// 16 GiB laptop
     Medium,
-    /// Workstation: needs 16.5+ GiB (21.5+ GiB and 7 CPUs for its own indexing model server) and 6+ CPUs
+    /// Workstation: needs 16.5+ GiB (21.5+ GiB to index) and 6+ CPUs
     Large,
     /// Multi-node cluster: stateless tiers replicated, with disruption budgets
     Cluster,
