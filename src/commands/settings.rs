@@ -63,6 +63,7 @@ impl UpSettings {
                 registry_mirror: args.registry_mirror.clone(),
                 forward: args.forward,
                 no_backup: args.no_backup,
+                yes: args.yes,
                 data_dir: args.data_dir.clone(),
                 llm: llm_choice(&args.llm),
             },
