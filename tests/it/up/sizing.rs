@@ -207,3 +207,56 @@ async fn the_oom_advice_runs_as_printed() {
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(first_line(&r).contains("profile medium (named)"), "{r:?}");
 }
+
+/// #21-1: `doctor --context` reports the named cluster's room, not this machine's engine, disk
+/// or UI port as facts about the deployment.
+#[tokio::test(flavor = "multi_thread")]
+async fn doctor_on_a_given_cluster_checks_its_room_not_this_machine() {
+    let e = env_sized(6000, 16).await;
+    let r = onyx(
+        &e,
+        &[
+            "up",
+            "--profile",
+            "small",
+            "--no-browser",
+            "--timeout",
+            "90s",
+        ],
+    )
+    .await;
+    assert_eq!(r.code, Some(0), "{r:?}");
+    // The stack's own pods don't count against the room: a re-run replaces them.
+    let r = onyx(&e, &["doctor", "-o", "json"]).await;
+    let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|err| panic!("{err}: {r:?}"));
+    let checks: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["check"].as_str().unwrap())
+        .collect();
+    for local in [
+        "docker",
+        "disk",
+        "memory and CPUs",
+        "AVX2",
+        "UI port",
+        "cgroup",
+    ] {
+        assert!(!checks.contains(&local), "{local} in {checks:?}");
+    }
+    let room = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "room on the cluster")
+        .unwrap_or_else(|| panic!("{v:#}"));
+    assert_eq!(room["status"], "ok", "{room:#}");
+    assert!(
+        room["detail"]
+            .as_str()
+            .unwrap()
+            .contains("4050m of CPU free to schedule: the medium profile fits"),
+        "{room:#}"
+    );
+}
