@@ -115,7 +115,7 @@ impl ClusterSource {
         match self {
             ClusterSource::Flag => "as given",
             ClusterSource::Config => "from the config file",
-            ClusterSource::Remembered => "where the last `onyx up` deployed",
+            ClusterSource::Remembered => "where the last up deployed",
             ClusterSource::Own => "onyx's own",
         }
     }
@@ -630,5 +630,99 @@ mod tests {
         for bad in ["", "Onyx", "-a", "a-", "a_b", &"x".repeat(64)] {
             assert!(validate_namespace(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn the_cluster_is_flag_then_config_then_remembered_then_own() {
+        let mut g = GlobalSettings::resolve_with(&global(None), false, None).unwrap();
+        let remembered = Remembered {
+            context: Some("prod".into()),
+            kubeconfig: Some("/k/prod".into()),
+            namespace: Some("team".into()),
+        };
+        g.remembered = Some(remembered.clone());
+        // Remembered, for the day-2 commands only (with its namespace).
+        let (c, s) = g.cluster_for(None, None, None, true).unwrap();
+        assert_eq!(s, ClusterSource::Remembered);
+        assert_eq!(
+            (c.context.as_deref(), c.namespace.as_deref()),
+            (Some("prod"), Some("team"))
+        );
+        let (c, s) = g.cluster_for(None, None, None, false).unwrap();
+        assert_eq!((c.context, s), (None, ClusterSource::Own));
+        // A namespace flag keeps the remembered cluster.
+        let (c, _) = g
+            .cluster_for(None, None, Some("other".into()), true)
+            .unwrap();
+        assert_eq!(c.namespace.as_deref(), Some("other"));
+        // The config file's context beats the record.
+        g.config.context = Some("staging".into());
+        let (c, s) = g.cluster_for(None, None, None, true).unwrap();
+        assert_eq!(
+            (c.context.as_deref(), s),
+            (Some("staging"), ClusterSource::Config)
+        );
+        // A flag beats both; the config file's kubeconfig does not leak into it.
+        g.config.kubeconfig = Some("/k/staging".into());
+        let (c, s) = g.cluster_for(Some("dev".into()), None, None, true).unwrap();
+        assert_eq!(
+            (c.context.as_deref(), s),
+            (Some("dev"), ClusterSource::Flag)
+        );
+        assert_eq!(c.kubeconfig, None);
+        // A record of the own cluster is the own cluster.
+        let mut g = GlobalSettings::resolve_with(&global(None), false, None).unwrap();
+        g.remembered = Some(Remembered::default());
+        assert_eq!(
+            g.cluster_for(None, None, None, true).unwrap().1,
+            ClusterSource::Own
+        );
+        // The record round-trips through its file, the kubeconfig made absolute.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("onyx/last-target.json");
+        let opts = ConnectOptions {
+            kubeconfig: Some("rel/kubeconfig".into()),
+            context: Some("prod".into()),
+            namespace: None,
+        };
+        Remembered::save(&path, &opts, "team").unwrap();
+        let back = Remembered::load(&path).unwrap();
+        assert!(back.kubeconfig.unwrap().is_absolute());
+        assert_eq!(back.namespace.as_deref(), Some("team"));
+        std::fs::write(&path, "not json").unwrap();
+        assert_eq!(Remembered::load(&path), None);
+    }
+
+    #[test]
+    fn the_line_says_which_cluster_and_how_to_use_kubeconfigs() {
+        let own = ClusterSettings {
+            cluster: NO_CLUSTER,
+            port: 3000,
+            profile: None,
+            source: ClusterSource::Own,
+        };
+        assert_eq!(own.talking_to(None), "cluster: onyx's own (kind-onyx)");
+        assert_eq!(
+            own.talking_to(Some("kind-onyx")),
+            "cluster: onyx's own (kind-onyx)"
+        );
+        assert_eq!(
+            own.talking_to(Some("prod")),
+            "cluster: onyx's own (kind-onyx); KUBECONFIG's current context is prod: \
+             `--context prod` uses it"
+        );
+        let remembered = ClusterSettings {
+            cluster: ConnectOptions {
+                kubeconfig: None,
+                context: Some("prod".into()),
+                namespace: Some("team".into()),
+            },
+            source: ClusterSource::Remembered,
+            ..own
+        };
+        assert_eq!(
+            remembered.talking_to(Some("other")),
+            "cluster: context prod, namespace team (where the last up deployed)"
+        );
     }
 }

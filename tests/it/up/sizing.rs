@@ -260,3 +260,51 @@ async fn doctor_on_a_given_cluster_checks_its_room_not_this_machine() {
         "{room:#}"
     );
 }
+
+/// #21-4: after `up --context … -n …`, the day-2 commands run without the flags talk to that
+/// cluster and namespace (remembered per user in onyx's data directory) and say so on stderr;
+/// the config file's `context`/`kubeconfig` beat the record; `KUBECONFIG` alone picks nothing
+/// but is pointed at.
+#[tokio::test(flavor = "multi_thread")]
+async fn day2_commands_remember_where_up_deployed() {
+    let e = env_sized(8000, 32).await;
+    let r = up(&e, "90s").await;
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let bare = |args: &[&str]| {
+        support::cmd::OnyxCommand::new(e.home())
+            .args(args.iter().copied())
+            .run()
+    };
+    let r = bare(&["status", "-o", "json"]).await;
+    assert_eq!(r.code, Some(0), "{r:?}");
+    let first = first_line(&r);
+    assert!(
+        first.starts_with("cluster: context sim of ")
+            && first.ends_with(&format!(", namespace {NS} (where the last up deployed)")),
+        "{first}"
+    );
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert!(v.to_string().contains("api-server"), "{v:#}");
+    let r = bare(&["logs", "redis"]).await;
+    assert_eq!(r.code, Some(0), "{r:?}");
+
+    // The config file's context wins over the record (here one the kubeconfig lacks: named).
+    let config = e.home().join("config/onyx");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(
+        config.join("config.toml"),
+        format!(
+            "context = \"elsewhere\"\nkubeconfig = \"{}\"\n",
+            e.kubeconfig.display()
+        ),
+    )
+    .unwrap();
+    let r = bare(&["status"]).await;
+    assert_ne!(r.code, Some(0), "{r:?}");
+    assert!(
+        first_line(&r).starts_with("cluster: context elsewhere of ")
+            && first_line(&r).contains("(from the config file)"),
+        "{r:?}"
+    );
+    assert!(r.stderr.contains("elsewhere"), "{r:?}");
+}
