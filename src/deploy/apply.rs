@@ -188,10 +188,12 @@ fn confirm_shrink(
         return Ok(());
     }
     let message = format!(
-        "the {} profile would shrink the running stack (installed: {}, indexing {}): {}",
-        new.0,
+        "this run would shrink the running stack (installed: {} with indexing {}; now: {} with \
+         indexing {}): {}",
         old.0,
         old.1.as_str(),
+        new.0,
+        new.1.as_str(),
         what.join("; ")
     );
     if opts.yes {
@@ -203,7 +205,7 @@ fn confirm_shrink(
         return Err(crate::Error::input(
             message,
             format!(
-                "re-run with --yes to shrink it, or without --profile to keep {}",
+                "re-run with --yes to shrink it, or with --profile {} to keep it as it is",
                 old.0
             ),
         ));
@@ -216,7 +218,7 @@ fn confirm_shrink(
     } else {
         Err(crate::Error::input(
             "nothing was changed",
-            format!("run without --profile to keep {}", old.0),
+            format!("--profile {} keeps it as it is", old.0),
         ))
     }
 }
@@ -274,5 +276,34 @@ fn through_mirror(objects: &mut [Rendered], mirror: &str) {
                 c.image = Some(reference.pull_reference(Some(mirror)));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_a_change_of_profile_takes_away() {
+        use Mode::*;
+        use ProfileName::*;
+        let down = shrinks((Medium, Shared), (Small, Off), false);
+        assert!(down.contains(&"removes background".to_string()), "{down:?}");
+        assert!(
+            down.contains(&"api-server's memory limit 4096 → 3072 MiB".to_string()),
+            "{down:?}"
+        );
+        // Growing takes nothing away; nor does a removal asked for with --indexing off.
+        assert!(shrinks((Small, Off), (Medium, Shared), false).is_empty());
+        assert!(shrinks((Medium, Shared), (Medium, Off), true).is_empty());
+        assert_eq!(
+            shrinks((Large, Dedicated), (Large, Shared), false),
+            ["removes indexing-model-server"]
+        );
+        // cluster → large: fewer replicas, the same sizes.
+        assert_eq!(
+            shrinks((Cluster, Dedicated), (Large, Dedicated), false),
+            ["fewer replicas of the stateless services"]
+        );
     }
 }

@@ -143,7 +143,7 @@ async fn a_rerun_keeps_the_profile_and_a_shrink_needs_yes() {
     assert_eq!(r.code, Some(2), "{r:?}");
     assert!(
         r.stderr
-            .contains("the small profile would shrink the running stack (installed: medium"),
+            .contains("this run would shrink the running stack (installed: medium with indexing shared; now: small with indexing off)"),
         "{r:?}"
     );
     assert!(r.stderr.contains("removes background"), "{r:?}");
