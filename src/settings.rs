@@ -78,15 +78,16 @@ impl Remembered {
         }
     }
 
-    /// Record where `up` deployed (the kubeconfig made absolute, so it holds from any directory).
-    pub fn save(path: &Path, cluster: &ConnectOptions, namespace: &str) -> std::io::Result<()> {
+    /// Record where `up` deployed: the cluster and namespace as named (an unnamed namespace stays
+    /// the context's, as for `up`), the kubeconfig made absolute so it holds from any directory.
+    pub fn save(path: &Path, cluster: &ConnectOptions) -> std::io::Result<()> {
         let r = Remembered {
             context: cluster.context.clone(),
             kubeconfig: cluster
                 .kubeconfig
                 .as_ref()
                 .map(|k| std::path::absolute(k).unwrap_or_else(|_| k.clone())),
-            namespace: Some(namespace.to_string()),
+            namespace: cluster.namespace.clone(),
         };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
@@ -683,9 +684,9 @@ mod tests {
         let opts = ConnectOptions {
             kubeconfig: Some("rel/kubeconfig".into()),
             context: Some("prod".into()),
-            namespace: None,
+            namespace: Some("team".into()),
         };
-        Remembered::save(&path, &opts, "team").unwrap();
+        Remembered::save(&path, &opts).unwrap();
         let back = Remembered::load(&path).unwrap();
         assert!(back.kubeconfig.unwrap().is_absolute());
         assert_eq!(back.namespace.as_deref(), Some("team"));

@@ -18,7 +18,7 @@ pub fn run(settings: &UpSettings, printer: &Printer, runtime: &Runtime) -> Resul
     // Where it went, for the day-2 commands (crate::settings::Remembered); not worth failing
     // a finished `up` over.
     if let Some(path) = crate::settings::Remembered::path(opts.data_dir.as_deref())
-        && let Err(e) = crate::settings::Remembered::save(&path, &opts.cluster, &target.namespace)
+        && let Err(e) = crate::settings::Remembered::save(&path, &opts.cluster)
     {
         printer.warn(&format!(
             "could not record where onyx deployed in {}: {e}; the day-2 commands need \
