@@ -293,6 +293,13 @@ pub struct UpArgs {
     #[arg(long)]
     pub no_backup: bool,
 
+    /// Don't ask before a --profile that shrinks the running stack (lower limits, fewer services)
+    ///
+    /// A re-run keeps the installed profile; naming a smaller one asks first on a terminal and
+    /// needs --yes without one.
+    #[arg(short, long)]
+    pub yes: bool,
+
     /// Host directory that holds onyx's data: the backups taken before upgrades (`backups/`)
     /// and an older onyx's own-cluster data (`data/`)
     ///
