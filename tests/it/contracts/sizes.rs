@@ -88,6 +88,7 @@ fn what_the_fit_check_accepts_the_scheduler_places_with_the_nodes_own_pods() {
                     mode,
                     requested: None,
                 },
+                app: Default::default(),
             });
             let (_, t) = onyx::stack::summary::summarize(&objects);
             let ask = profile::ask(p, &indexing::extras(p.name, mode));
