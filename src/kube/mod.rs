@@ -74,6 +74,19 @@ pub enum KubeError {
         message: String,
     },
 
+    /// The API answered at first, then stopped answering for longer than the wait's grace
+    /// ([`rollout::API_GRACE`]) while `up` waited for the stack.
+    #[error(
+        "the Kubernetes API of context {context:?} at {server} stopped answering while onyx waited for the stack (no answer for {}s: {message})",
+        after.as_secs()
+    )]
+    Lost {
+        context: String,
+        server: String,
+        after: Duration,
+        message: String,
+    },
+
     /// The API answered 401/403.
     #[error("context {context:?} at {server} may not {action}: {message}")]
     Forbidden {
@@ -150,6 +163,11 @@ impl KubeError {
             KubeError::Unreachable { context, .. } => Some(format!(
                 "check that the cluster is running and that `kubectl --context {} get ns` works; \
                  or pick another context with --context",
+                crate::ui::shell_quote(context)
+            )),
+            KubeError::Lost { context, .. } => Some(format!(
+                "nothing was torn down: once the cluster answers again (`kubectl --context {} get ns`), \
+                 run `onyx up` again to resume",
                 crate::ui::shell_quote(context)
             )),
             KubeError::Forbidden { .. } => Some(
@@ -317,13 +335,37 @@ impl Target {
                     format!("{} (HTTP {})", s.message, s.code)
                 },
             },
-            other if is_transient(&other) => self.unreachable(other.to_string()),
+            other if is_transient(&other) => self.unreachable(plain_error(&other)),
             other => KubeError::Api {
                 action: format!("cannot {action}"),
                 message: other.to_string(),
             },
         }
     }
+}
+
+/// A client error in plain words: what happened to the connection ("connection refused"), not
+/// the layers of the HTTP stack it passed through (`ServiceError: client error (Connect)`).
+pub fn plain_error(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut innermost = e.to_string();
+    while let Some(err) = source {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            return match io.kind() {
+                ConnectionRefused => "connection refused".into(),
+                ConnectionReset | ConnectionAborted => "the connection was cut".into(),
+                TimedOut => "no answer in time".into(),
+                NotFound => "no such socket or host".into(),
+                PermissionDenied => "permission denied".into(),
+                UnexpectedEof | BrokenPipe => "the connection closed early".into(),
+                _ => io.to_string(),
+            };
+        }
+        innermost = err.to_string();
+        source = err.source();
+    }
+    innermost
 }
 
 /// Errors worth another try: server errors, throttling, and connections that broke.

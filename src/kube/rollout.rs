@@ -21,6 +21,7 @@ use futures_util::{StreamExt, stream};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Resource, ResourceExt};
 
@@ -82,7 +83,16 @@ pub struct WaitOptions {
     /// After one service failed for good: how long the others still on their way (pulling,
     /// starting) may take to fail or get ready, so that the report covers them too.
     pub settle: Duration,
+    /// How long the API may fail every watch before the wait gives up ([`API_GRACE`]).
+    pub api_grace: Duration,
 }
+
+/// How long the cluster's API may stay away during the wait before onyx says so and stops.
+/// Long enough for the watcher's reconnects to ride out an API server restart or a dropped
+/// connection (kube-runtime's default backoff retries within a second at first); short enough
+/// that a cluster that went away is named while the user still watches, not after the
+/// 20-minute overall timeout.
+pub const API_GRACE: Duration = Duration::from_secs(15);
 
 impl Default for WaitOptions {
     fn default() -> Self {
@@ -91,6 +101,7 @@ impl Default for WaitOptions {
             per_service: None,
             pending_grace: Duration::from_secs(60),
             settle: Duration::from_secs(10),
+            api_grace: API_GRACE,
         }
     }
 }
@@ -264,6 +275,14 @@ pub fn phase_of(view: &View, s: &Service, all: &[&Service]) -> (Phase, bool) {
     }
 }
 
+/// An event that came from the API ends an outage; `Init` does not (the watcher emits it before
+/// it lists, kube-runtime 5.0.0 `watcher.rs` `State::Empty`).
+fn answered<K>(e: &Event<K>, lost: &mut Option<(Instant, String)>) {
+    if !matches!(e, Event::Init) {
+        *lost = None;
+    }
+}
+
 enum Change {
     Deployment(Event<Deployment>),
     StatefulSet(Event<StatefulSet>),
@@ -296,12 +315,18 @@ pub async fn wait(
     let cfg = watcher::Config::default().labels(&selector);
     let ns = &target.namespace;
     let c = &target.client;
+    // With a backoff, a watch whose API went away retries (and reports each failure) at a
+    // growing interval instead of in a tight loop.
+    let lost = |e: watcher::Error| Change::Lost(super::plain_error(&e));
     let deployments = watcher::watcher(Api::<Deployment>::namespaced(c.clone(), ns), cfg.clone())
-        .map(|r| r.map_or_else(|e| Change::Lost(e.to_string()), Change::Deployment));
+        .default_backoff()
+        .map(move |r| r.map_or_else(lost, Change::Deployment));
     let statefulsets = watcher::watcher(Api::<StatefulSet>::namespaced(c.clone(), ns), cfg.clone())
-        .map(|r| r.map_or_else(|e| Change::Lost(e.to_string()), Change::StatefulSet));
+        .default_backoff()
+        .map(move |r| r.map_or_else(lost, Change::StatefulSet));
     let pods = watcher::watcher(Api::<Pod>::namespaced(c.clone(), ns), cfg)
-        .map(|r| r.map_or_else(|e| Change::Lost(e.to_string()), Change::Pod));
+        .default_backoff()
+        .map(move |r| r.map_or_else(lost, Change::Pod));
     let mut changes = stream::select_all([deployments.boxed(), statefulsets.boxed(), pods.boxed()]);
 
     let start = Instant::now();
@@ -313,7 +338,8 @@ pub async fn wait(
     // When a service entered a pending-type failure (unschedulable, claim unbound).
     let mut pending_since: HashMap<&'static str, Instant> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
-    let mut lost_since: Option<Instant> = None;
+    // Since when the watches have failed with no answer from the API in between, and why.
+    let mut lost: Option<(Instant, String)> = None;
     // Which watches have listed what exists (Deployments, StatefulSets, Pods).
     let mut listed = [false; 3];
     // When the first service failed for good.
@@ -323,36 +349,44 @@ pub async fn wait(
         tokio::select! {
             change = changes.next() => match change {
                 Some(Change::Deployment(e)) => {
+                    answered(&e, &mut lost);
                     listed[0] |= matches!(e, Event::InitDone);
                     absorb(&mut view.deployments, e)
                 }
                 Some(Change::StatefulSet(e)) => {
+                    answered(&e, &mut lost);
                     listed[1] |= matches!(e, Event::InitDone);
                     absorb(&mut view.statefulsets, e)
                 }
                 Some(Change::Pod(e)) => {
+                    answered(&e, &mut lost);
                     listed[2] |= matches!(e, Event::InitDone);
                     absorb(&mut view.pods, e)
                 }
                 Some(Change::Lost(e)) => {
                     // The watcher reconnects by itself (with backoff); give up only when the API
-                    // stays away for long.
+                    // stays away past the grace, checked on every tick below.
                     tracing::debug!("watch interrupted: {e}");
-                    let since = *lost_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() > Duration::from_secs(60) {
-                        return Err(KubeError::Unreachable {
-                            context: target.context.clone(),
-                            server: target.server.clone(),
-                            message: e,
-                        });
-                    }
-                    continue;
+                    let since = lost.as_ref().map_or_else(Instant::now, |l| l.0);
+                    lost = Some((since, e));
                 }
                 None => {}
             },
             _ = tick.tick() => {}
         }
-        lost_since = None;
+        // Any answer from the API (an event of any watch) ends the outage; a quiet healthy watch
+        // sends nothing, so only the ticks check how long the API has been away.
+        if let Some((since, why)) = &lost {
+            if since.elapsed() >= opts.api_grace {
+                reporter.finish();
+                return Err(KubeError::Lost {
+                    context: target.context.clone(),
+                    server: target.server.clone(),
+                    after: since.elapsed(),
+                    message: why.clone(),
+                });
+            }
+        }
         let now = Instant::now();
         if !listed.iter().all(|l| *l) && now < deadline {
             continue;
