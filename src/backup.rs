@@ -138,9 +138,14 @@ pub async fn postgres_pod(client: &Client, namespace: &str) -> Result<String> {
     crate::kube::exec::ready_pod(client, namespace, CONTAINER)
         .await
         .map_err(|e| kube_error(e, namespace))?
+        // A stopped (`onyx down`) or still starting stack: the cluster's state, not the user's
+        // input (exit 3).
         .ok_or_else(|| {
-            Error::input(
-                format!("no ready PostgreSQL pod of the Onyx stack in namespace {namespace}"),
+            Error::environment(
+                format!(
+                    "no ready PostgreSQL pod of the Onyx stack in namespace {namespace} (the stack \
+                     is stopped or not ready)"
+                ),
                 "start the stack first (`onyx up`), then check `onyx status`",
             )
         })

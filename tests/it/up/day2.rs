@@ -32,6 +32,16 @@ async fn down_then_up_keeps_claims_and_secrets() {
             && restart.stderr.contains(&runnable(&e, "up")),
         "{restart:?}"
     );
+    // A backup of a stopped stack is the cluster's state (exit 3), not a usage error.
+    let out = e.home().join("stopped.backup");
+    let backup = onyx(&e, &["backup", "-o", out.to_str().unwrap()]).await;
+    assert_eq!(backup.code, Some(3), "{backup:?}");
+    assert!(
+        backup.stderr.contains("stack is stopped or not ready")
+            && backup.stderr.contains(&runnable(&e, "up")),
+        "{backup:?}"
+    );
+    assert!(!out.exists());
     let status = onyx(&e, &["status", "-o", "json"]).await;
     assert_eq!(status.code, Some(1), "{status:?}");
     let json: Value = serde_json::from_str(&status.stdout).unwrap();
