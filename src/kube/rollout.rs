@@ -283,6 +283,170 @@ fn answered<K>(e: &Event<K>, lost: &mut Option<(Instant, String)>) {
     }
 }
 
+/// kubectl's STATUS column for one pod, by its own rule (`printPod` in kubernetes
+/// `pkg/printers/internalversion/printers.go`): the pod's reason or phase; then the first init
+/// container not finished with exit 0 (`Init:REASON`, `Init:ExitCode:N`, `Init:Signal:N`, or
+/// `Init:i/n` while it runs); else the last main container with a waiting or terminated reason
+/// (`CrashLoopBackOff`, `ImagePullBackOff`, `OOMKilled`, ...), `ExitCode:N` / `Signal:N` without
+/// one; `Completed` with a ready container running reads `Running` (`NotReady` unless the pod is
+/// Ready); a pod being deleted is `Terminating`. (Not mirrored: restartable init containers
+/// (sidecars), which the stack does not use, and `SchedulingGated`.)
+pub fn pod_reason(pod: &Pod) -> String {
+    let Some(st) = pod.status.as_ref() else {
+        return "Pending".into();
+    };
+    let mut reason = st
+        .reason
+        .clone()
+        .filter(|r| !r.is_empty())
+        .or_else(|| st.phase.clone())
+        .unwrap_or_else(|| "Pending".into());
+    let init_total = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .map_or(0, Vec::len);
+    let mut initializing = false;
+    for (i, c) in st.init_container_statuses.iter().flatten().enumerate() {
+        let state = c.state.as_ref();
+        let terminated = state.and_then(|s| s.terminated.as_ref());
+        let waiting = state
+            .and_then(|s| s.waiting.as_ref())
+            .and_then(|w| w.reason.as_deref())
+            .filter(|r| !r.is_empty());
+        reason = match (terminated, waiting) {
+            (Some(t), _) if t.exit_code == 0 => continue,
+            (Some(t), _) => match t.reason.as_deref().filter(|r| !r.is_empty()) {
+                Some(r) => format!("Init:{r}"),
+                None if t.signal.unwrap_or(0) != 0 => format!("Init:Signal:{}", t.signal.unwrap_or(0)),
+                None => format!("Init:ExitCode:{}", t.exit_code),
+            },
+            (None, Some(w)) if w != "PodInitializing" => format!("Init:{w}"),
+            _ => format!("Init:{i}/{init_total}"),
+        };
+        initializing = true;
+        break;
+    }
+    if !initializing {
+        let mut has_running = false;
+        for c in st.container_statuses.iter().flatten().rev() {
+            let state = c.state.as_ref();
+            let waiting = state
+                .and_then(|s| s.waiting.as_ref())
+                .and_then(|w| w.reason.as_deref())
+                .filter(|r| !r.is_empty());
+            let terminated = state.and_then(|s| s.terminated.as_ref());
+            if let Some(w) = waiting {
+                reason = w.to_string();
+            } else if let Some(t) = terminated {
+                reason = match t.reason.as_deref().filter(|r| !r.is_empty()) {
+                    Some(r) => r.to_string(),
+                    None if t.signal.unwrap_or(0) != 0 => {
+                        format!("Signal:{}", t.signal.unwrap_or(0))
+                    }
+                    None => format!("ExitCode:{}", t.exit_code),
+                };
+            } else if c.ready && state.is_some_and(|s| s.running.is_some()) {
+                has_running = true;
+            }
+        }
+        if reason == "Completed" && has_running {
+            let ready = st
+                .conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            reason = if ready { "Running" } else { "NotReady" }.into();
+        }
+    }
+    if pod.metadata.deletion_timestamp.is_some() {
+        reason = "Terminating".into();
+    }
+    reason
+}
+
+/// A pod reason that is only a step on the way (scheduled, creating, running, initialising).
+fn in_progress(reason: &str) -> bool {
+    matches!(
+        reason,
+        "Pending" | "ContainerCreating" | "PodInitializing" | "Running" | "NotReady" | "Terminating"
+    ) || reason
+        .strip_prefix("Init:")
+        .is_some_and(|r| r.split_once('/').is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok()))
+}
+
+/// A new pod template is replacing the old pods (a rollout: `onyx restart`, a changed setting):
+/// the workload's controller has not yet caught up with its spec, or old and new replicas run
+/// side by side (kubectl's rollout rule, the part of it about updates).
+fn rolling_out(view: &View, s: &Service) -> bool {
+    match s.workload {
+        Workload::Deployment => view.deployments.get(s.name).is_some_and(|d| {
+            let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+            d.status.as_ref().is_some_and(|st| {
+                st.observed_generation.unwrap_or(0) < d.metadata.generation.unwrap_or(0)
+                    || st.updated_replicas.unwrap_or(0) < desired
+                    || st.replicas.unwrap_or(0) > st.updated_replicas.unwrap_or(0)
+            })
+        }),
+        Workload::StatefulSet => view.statefulsets.get(s.name).is_some_and(|x| {
+            let desired = x.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+            x.status.as_ref().is_some_and(|st| {
+                st.observed_generation.unwrap_or(0) < x.metadata.generation.unwrap_or(0)
+                    || st.updated_replicas.unwrap_or(0) < desired
+                    || (st.update_revision.is_some() && st.update_revision != st.current_revision)
+            })
+        }),
+    }
+}
+
+/// Why a service that is not rolled out is not, in the words of `onyx status`'s REASON column:
+/// a pod failing as kubectl names it (`CrashLoopBackOff`, `ImagePullBackOff`, `OOMKilled`, ...;
+/// a crash loop whose last run was killed for memory says so), else `rolling out`, `waiting for
+/// X` (its dependencies), `starting`, or the first pod's step (`ContainerCreating`, `Init:0/1`).
+/// `None` when it is rolled out.
+pub fn service_reason(view: &View, s: &Service, all: &[&Service]) -> Option<String> {
+    if view.workload_ready(s) {
+        return None;
+    }
+    let mut pods: Vec<&Pod> = view.pods_of(s.name).collect();
+    pods.sort_by_key(|p| p.metadata.name.clone());
+    for pod in &pods {
+        let reason = pod_reason(pod);
+        if in_progress(&reason) {
+            continue;
+        }
+        let oom_before = pod
+            .status
+            .iter()
+            .flat_map(|st| st.container_statuses.iter().flatten())
+            .any(|c| {
+                c.last_state
+                    .as_ref()
+                    .and_then(|l| l.terminated.as_ref())
+                    .and_then(|t| t.reason.as_deref())
+                    == Some("OOMKilled")
+            });
+        return Some(if reason == "CrashLoopBackOff" && oom_before {
+            "CrashLoopBackOff (last run OOMKilled)".into()
+        } else {
+            reason
+        });
+    }
+    if rolling_out(view, s) {
+        return Some("rolling out".into());
+    }
+    Some(match phase_of(view, s, all).0 {
+        Phase::WaitingFor(deps) => format!("waiting for {}", deps.join(", ")),
+        Phase::Failing(r) => r,
+        Phase::Starting => "starting".into(),
+        Phase::Ready => return None,
+        Phase::Pulling => pods
+            .first()
+            .map(|p| pod_reason(p))
+            .unwrap_or_else(|| "no pod yet".into()),
+    })
+}
+
 enum Change {
     Deployment(Event<Deployment>),
     StatefulSet(Event<StatefulSet>),
@@ -554,5 +718,78 @@ mod tests {
         let mut newer = sts(1, 1, 1, "v1", "v1");
         newer.metadata.generation = Some(2);
         assert!(!statefulset_ready(&newer), "status of an older spec");
+    }
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "labels": {LABEL_NAME: "web-server"}},
+            "spec": {"initContainers": [{"name": "init"}], "containers": [{"name": "main"}]},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn pod_reason_follows_kubectl() {
+        let crash = pod(serde_json::json!({"phase": "Running",
+            "initContainerStatuses": [{"name": "init", "image": "i", "imageID": "", "ready": true,
+                "restartCount": 0, "state": {"terminated": {"exitCode": 0}}}],
+            "containerStatuses": [{"name": "main", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 4, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}));
+        assert_eq!(pod_reason(&crash), "CrashLoopBackOff");
+        let init_running = pod(serde_json::json!({"phase": "Pending",
+            "initContainerStatuses": [{"name": "init", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 0, "state": {"running": {}}}]}));
+        assert_eq!(pod_reason(&init_running), "Init:0/1");
+        let init_crash = pod(serde_json::json!({"phase": "Pending",
+            "initContainerStatuses": [{"name": "init", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}));
+        assert_eq!(pod_reason(&init_crash), "Init:CrashLoopBackOff");
+        let exited = pod(serde_json::json!({"phase": "Running",
+            "containerStatuses": [{"name": "main", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 0, "state": {"terminated": {"exitCode": 2}}}]}));
+        assert_eq!(pod_reason(&exited), "ExitCode:2");
+        let mut going = exited.clone();
+        going.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+            k8s_openapi::jiff::Timestamp::now(),
+        ));
+        assert_eq!(pod_reason(&going), "Terminating");
+    }
+
+    #[test]
+    fn service_reason_names_a_rollout_and_a_crash() {
+        let web = crate::stack::catalog::all_services()
+            .find(|s| s.name == "web-server")
+            .unwrap();
+        let all = [web];
+        let running = pod(serde_json::json!({"phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "main", "image": "i", "imageID": "", "ready": true,
+                "restartCount": 0, "state": {"running": {}}}]}));
+        // `onyx restart`: a new generation, the old pod still ready (READY 1/1), not rolled out.
+        let mut view = View::default();
+        view.deployments
+            .insert("web-server".into(), dep(3, 3, 1, 0, 2, 1));
+        view.pods.insert("p".into(), running.clone());
+        assert_eq!(
+            service_reason(&view, web, &all).as_deref(),
+            Some("rolling out")
+        );
+        view.deployments
+            .insert("web-server".into(), dep(3, 3, 1, 1, 1, 1));
+        assert_eq!(service_reason(&view, web, &all), None);
+        // A crash loop whose last run was killed for memory.
+        let crash = pod(serde_json::json!({"phase": "Running",
+            "containerStatuses": [{"name": "main", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 4, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}));
+        view.deployments
+            .insert("web-server".into(), dep(3, 3, 1, 1, 1, 0));
+        view.pods.insert("p".into(), crash);
+        assert_eq!(
+            service_reason(&view, web, &all).as_deref(),
+            Some("CrashLoopBackOff (last run OOMKilled)")
+        );
     }
 }

@@ -48,6 +48,10 @@ pub struct ServiceStatus {
     pub missing: bool,
     /// One word, as the STATE column says it: `ready`, `not ready`, `stopped` or `missing`.
     pub state: &'static str,
+    /// Why it is not ready, as the REASON column says it ([`super::rollout::service_reason`]):
+    /// kubectl's pod reason when a pod fails (`CrashLoopBackOff`, `ImagePullBackOff`, ...), else
+    /// `rolling out`, `waiting for X`, `starting`, ...; `null` when ready, stopped or missing.
+    pub reason: Option<String>,
 }
 
 /// The whole stack's status.
@@ -96,8 +100,22 @@ pub async fn status(target: &Target, url: Option<String>) -> Result<StackStatus,
     let now = Timestamp::now();
     // The indexing services count only where the installed stack runs them.
     let mode = super::workers::installed_mode(target).await?;
-    let services: Vec<ServiceStatus> = all_services()
-        .filter(|s| mode.runs(s.name))
+    let running: Vec<&'static Service> = all_services().filter(|s| mode.runs(s.name)).collect();
+    // The same view `up`'s wait judges from, for the REASON column.
+    let view = super::rollout::View {
+        deployments: deployments
+            .iter()
+            .map(|d| (d.name_any(), d.clone()))
+            .collect(),
+        statefulsets: statefulsets
+            .iter()
+            .map(|d| (d.name_any(), d.clone()))
+            .collect(),
+        pods: pods.iter().map(|p| (p.name_any(), p.clone())).collect(),
+    };
+    let services: Vec<ServiceStatus> = running
+        .iter()
+        .copied()
         .map(|s| {
             let restarts = pods
                 .iter()
@@ -164,7 +182,13 @@ pub async fn status(target: &Target, url: Option<String>) -> Result<StackStatus,
             } else {
                 "not ready"
             };
+            let reason = if missing || desired == 0 {
+                None
+            } else {
+                super::rollout::service_reason(&view, s, &running)
+            };
             ServiceStatus {
+                reason,
                 name: s.name.to_string(),
                 kind: format!("{:?}", s.workload),
                 ready,

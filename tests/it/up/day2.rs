@@ -177,12 +177,14 @@ async fn status_json_schema_and_exit_codes() {
                 "missing",
                 "name",
                 "ready",
+                "reason",
                 "restarts",
                 "state"
             ],
             "{s}"
         );
         assert_eq!(s["state"], "ready", "{s}");
+        assert_eq!(s["reason"], Value::Null, "{s}");
         assert!(s["age_seconds"].as_i64().is_some_and(|a| a < 60), "{s}");
         assert_eq!(s["ready"], 1, "{s}");
         assert_eq!(s["desired"], 1, "{s}");
@@ -208,19 +210,33 @@ async fn status_json_schema_and_exit_codes() {
         "{text:?}"
     );
 
-    // A crash-looping service makes it unhealthy.
+    // A crash-looping service makes it unhealthy, with kubectl's reason and the advice that
+    // reads its crash.
     e.sim.inject(svc("redis"), Fault::crash_loop(1, &["boom"]));
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let r = onyx(&e, &["status", "-o", "json"]).await;
-        if r.code == Some(1) {
-            let json: Value = serde_json::from_str(&r.stdout).unwrap();
+        let json: Value = serde_json::from_str(&r.stdout).unwrap_or_default();
+        if r.code == Some(1) && json["services"][1]["reason"] == "CrashLoopBackOff" {
             assert_eq!(json["healthy"], false);
             let redis = &json["services"][1];
             assert_eq!(
                 (redis["name"].as_str(), redis["state"].as_str()),
                 (Some("redis"), Some("not ready")),
                 "{json}"
+            );
+            let text = onyx(&e, &["status"]).await;
+            assert_eq!(text.code, Some(1), "{text:?}");
+            assert!(
+                text.stdout.contains(" REASON ")
+                    && text.stdout.lines().any(|l| l.starts_with("redis ")
+                        && l.contains(" not ready ")
+                        && l.contains(" CrashLoopBackOff "))
+                    && text.stdout.contains(&format!(
+                        "not healthy: redis is failing (CrashLoopBackOff): {} shows its last run",
+                        runnable(&e, "logs redis --previous")
+                    )),
+                "{text:?}"
             );
             break;
         }
