@@ -328,6 +328,14 @@ pub struct LogsArgs {
     #[arg(short, long)]
     pub previous: bool,
 
+    /// The container to read (default: the service's own)
+    ///
+    /// An init container too: the API's `wait-for-dependencies` runs before its main container
+    /// starts. Without -c, while the main container has not started, the init container that
+    /// holds the pod is shown (stderr says so).
+    #[arg(short, long, value_name = "CONTAINER")]
+    pub container: Option<String>,
+
     /// Only the last N lines
     #[arg(long, value_name = "N")]
     pub tail: Option<i64>,

@@ -339,3 +339,66 @@ async fn logs_follow_prints_new_lines_as_they_come_and_ends_with_ctrl_c() {
     let done = finish(child, started, 30).await;
     assert_eq!(done.code, Some(0), "{done:?}");
 }
+
+/// Before the API's main container starts, its init containers hold the pod (`migrate` runs the
+/// first start's migrations for minutes; here `wait-for-dependencies` waits, as Vespa never gets
+/// ready): `onyx logs api-server` shows that container and says so on
+/// stderr; `-c` picks any container, init containers included; an unknown one lists them.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_reads_init_containers() {
+    let mut config = support::sim::timing(150, Some(100));
+    config.ready_delays.push(k8s_sim::ReadyDelay {
+        target: svc("api-server"),
+        ms: 100,
+        after: vec!["app.kubernetes.io/name=vespa".into()],
+    });
+    let e = Env::start(config).await;
+    e.sim.inject(svc("vespa"), Fault::NotReady { message: None });
+    let failed = up(&e, "3s").await;
+    assert_eq!(failed.code, Some(1), "{failed:?}");
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client(&e), NS);
+    let pod = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=api-server"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let name = pod.metadata.name.clone().unwrap();
+    assert!(e.sim.append_log(
+        NS,
+        &name,
+        "wait-for-dependencies",
+        "waiting for Vespa at vespa-0.vespa-service:19071"
+    ));
+
+    let logs = onyx(&e, &["logs", "api-server"]).await;
+    assert_eq!(logs.code, Some(0), "{logs:?}");
+    assert!(
+        logs.stdout
+            .contains("waiting for Vespa at vespa-0.vespa-service:19071"),
+        "{logs:?}"
+    );
+    assert!(
+        logs.stderr.contains(&format!(
+            "api-server has not started yet: its init container wait-for-dependencies is running \
+             (pod {name}); showing its logs ({} for the main container's)",
+            runnable(&e, "logs api-server -c api-server")
+        )),
+        "{logs:?}"
+    );
+
+    let init = onyx(&e, &["logs", "api-server", "-c", "wait-for-dependencies"]).await;
+    assert_eq!(init.code, Some(0), "{init:?}");
+    assert!(init.stdout.contains("waiting for Vespa"), "{init:?}");
+    assert!(!init.stderr.contains("has not started yet"), "{init:?}");
+
+    let bad = onyx(&e, &["logs", "api-server", "-c", "nope"]).await;
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert!(
+        bad.stderr.contains(&format!(
+            "api-server has no container \"nope\" (pod {name} has: api-server, \
+             wait-for-dependencies (init), image-caches (init), migrate (init))"
+        )),
+        "{bad:?}"
+    );
+}
