@@ -358,25 +358,37 @@ fn open_prints_the_url_and_hands_it_to_browser() {
     // a second checkout's up_own_cluster or the cold-up bench, still fails this test.)
     let _own = crate::support::own_cluster_lock_blocking();
     let home = tempfile::tempdir().unwrap();
-    // --print: the URL only, on stdout, from --port or ONYX_PORT.
-    let r = onyx_in(home.path(), &["open", "--print", "--port", "4321"], &[]);
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, "http://localhost:4321\n"),
+    // Nothing serves the port: no URL on stdout, exit 3, the URL and what to run on stderr.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let r = onyx_in(home.path(), &["open", "--print", "--port", &free], &[]);
+    assert_eq!((r.code, r.stdout.as_str()), (3, ""), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "nothing serves the Onyx UI at http://localhost:{free}"
+        )) && r.stderr.contains("`onyx status` shows whether the stack runs"),
         "{}",
         r.stderr
     );
-    let r = onyx_in(home.path(), &["open", "--print"], &[("ONYX_PORT", "5555")]);
-    assert_eq!(r.stdout, "http://localhost:5555\n");
+    // A gateway answering nginx's health check on the port (as the own node's mapped port or a
+    // port-forward gives it).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let nginx = rt.block_on(crate::support::stand_in_nginx::StandIn::nginx());
+    let port = nginx.addr.port().to_string();
+    let url = format!("http://localhost:{port}\n");
+    // --print: the URL only, on stdout, from --port or ONYX_PORT.
+    let r = onyx_in(home.path(), &["open", "--print", "--port", &port], &[]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, url.as_str()), "{}", r.stderr);
+    let r = onyx_in(home.path(), &["open", "--print"], &[("ONYX_PORT", &port)]);
+    assert_eq!(r.stdout, url);
 
     // Headless (no DISPLAY, no BROWSER in the cleared environment): printed, not opened.
-    let r = onyx_in(home.path(), &["open"], &[]);
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, "http://localhost:3000\n"),
-        "{}",
-        r.stderr
-    );
+    let r = onyx_in(home.path(), &["open"], &[("ONYX_PORT", &port)]);
+    assert_eq!((r.code, r.stdout.as_str()), (0, url.as_str()), "{}", r.stderr);
     assert!(r.stderr.contains("no display"), "{}", r.stderr);
 
     // BROWSER: the script receives the URL (and the URL is still printed for scripts).
@@ -393,18 +405,13 @@ fn open_prints_the_url_and_hands_it_to_browser() {
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let r = onyx_in(
         home.path(),
-        &["open", "--port", "4000"],
+        &["open", "--port", &port],
         &[
             ("BROWSER", script.to_str().unwrap()),
             ("SSH_TTY", "/dev/pts/9"),
         ],
     );
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, "http://localhost:4000\n"),
-        "{}",
-        r.stderr
-    );
+    assert_eq!((r.code, r.stdout.as_str()), (0, url.as_str()), "{}", r.stderr);
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !got.exists() {
         assert!(
@@ -415,10 +422,10 @@ fn open_prints_the_url_and_hands_it_to_browser() {
     }
     assert_eq!(
         std::fs::read_to_string(&got).unwrap(),
-        "http://localhost:4000"
+        url.trim_end()
     );
     assert!(
-        r.stderr.contains("opened http://localhost:4000"),
+        r.stderr.contains(&format!("opened {}", url.trim_end())),
         "{}",
         r.stderr
     );
@@ -513,4 +520,50 @@ fn purge_removes_the_onyx_data_folder() {
     let r = onyx_in(home.path(), &all, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!data.exists() && root.join("notes.txt").exists());
+}
+
+/// README (Profiles): `render` and `plan` never refuse a profile for the size of the machine they
+/// run on, and warn instead "with the same numbers". A profile this machine can't hold (`large`
+/// needs 6 CPUs; a machine with more gets the check the other way round) is warned about by
+/// both, with the same have/need; one it holds by neither.
+#[test]
+fn render_warns_as_plan_does_for_a_named_profile() {
+    let needs = |stderr: &str| -> Option<String> {
+        stderr
+            .lines()
+            .find(|l| l.starts_with("warning:") && l.contains("`onyx up` would refuse it here"))
+            .map(|l| {
+                let have = l.split(" has ").nth(1).unwrap().split(';').next().unwrap();
+                let need = l.split(" needs ").nth(1).unwrap().split(':').next().unwrap();
+                format!("{have} / {need}")
+            })
+    };
+    for profile in ["small", "large"] {
+        let plan = onyx(&["plan", "--profile", profile]);
+        assert_eq!(plan.code, 0, "{}", plan.stderr);
+        let render = onyx(&["render", "--profile", profile, "--skip-secrets"]);
+        assert_eq!(render.code, 0, "{}", render.stderr);
+        assert!(!render.stdout.is_empty());
+        assert_eq!(
+            needs(&render.stderr),
+            needs(&plan.stderr),
+            "{profile}: render {:?} vs plan {:?}",
+            render.stderr,
+            plan.stderr
+        );
+    }
+}
+
+/// Where the own cluster's data lives is said the same way by `cluster --help`, `up --help` and
+/// README: the Docker volume `onyx-data`, not a host directory.
+#[test]
+fn cluster_help_names_the_data_volume_as_readme_does() {
+    let readme = include_str!("../../../README.md");
+    assert!(readme.contains("`onyx-data`"));
+    for args in [["cluster", "--help"], ["up", "--help"]] {
+        let r = onyx(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stdout.contains("`onyx-data`"), "{args:?}: {}", r.stdout);
+        assert!(!r.stdout.contains("live in a host directory"), "{args:?}");
+    }
 }
