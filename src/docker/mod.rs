@@ -82,6 +82,14 @@ pub enum DockerError {
         message: String,
     },
 
+    /// Nothing listens at the registry's (or mirror's) address; not retried.
+    #[error("the registry for {image} refuses connections (pulled as {pulled_as}): {message}")]
+    RegistryRefused {
+        image: String,
+        pulled_as: String,
+        message: String,
+    },
+
     /// The registry refused us.
     #[error("not allowed to pull {image} (pulled as {pulled_as}): {message}")]
     Unauthorized {
@@ -149,6 +157,12 @@ impl DockerError {
                 OFFLINE_HINT
                     .into(),
             ),
+            DockerError::RegistryRefused { pulled_as, .. } => Some(format!(
+                "nothing listens at the address {} names: start the registry or mirror (or fix \
+                 --registry-mirror HOST:PORT), then run the command again; images already \
+                 pulled are skipped",
+                pulled_as.split('/').next().unwrap_or(pulled_as)
+            )),
             DockerError::Unauthorized { .. } => Some(
                 "log in to the registry (`docker login`), or pull through a mirror you may use \
                  (--registry-mirror)"
