@@ -206,11 +206,11 @@ pub async fn client_for(opts: &ConnectOptions) -> Result<Target, KubeError> {
     let kubeconfig = match &opts.kubeconfig {
         Some(path) => Kubeconfig::read_from(path).map_err(|e| KubeError::Config {
             path: Some(path.clone()),
-            message: e.to_string(),
+            message: kubeconfig_error(&e, false),
         })?,
         None => Kubeconfig::read().map_err(|e| KubeError::Config {
             path: None,
-            message: e.to_string(),
+            message: kubeconfig_error(&e, true),
         })?,
     };
     let context = crate::cluster::detect::choose_context(&kubeconfig, opts.context.as_deref())
@@ -344,28 +344,34 @@ impl Target {
     }
 }
 
-/// A client error in plain words: what happened to the connection ("connection refused"), not
-/// the layers of the HTTP stack it passed through (`ServiceError: client error (Connect)`).
-pub fn plain_error(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    let mut innermost = e.to_string();
-    while let Some(err) = source {
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind::*;
-            return match io.kind() {
-                ConnectionRefused => "connection refused".into(),
-                ConnectionReset | ConnectionAborted => "the connection was cut".into(),
-                TimedOut => "no answer in time".into(),
-                NotFound => "no such socket or host".into(),
-                PermissionDenied => "permission denied".into(),
-                UnexpectedEof | BrokenPipe => "the connection closed early".into(),
-                _ => io.to_string(),
+/// A kubeconfig that can't be read, in plain words: kube's own message quotes the path twice
+/// (`'"/home/me/.kube/config"'`) and names the OS error code. `name_path`: the message does not
+/// already name the file (the default one, found by kube).
+fn kubeconfig_error(e: &kube::config::KubeconfigError, name_path: bool) -> String {
+    use kube::config::KubeconfigError;
+    match e {
+        KubeconfigError::ReadConfig(io, path) => {
+            let why = match io.kind() {
+                std::io::ErrorKind::NotFound => "there is no such file".to_string(),
+                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+                kind => kind.to_string(),
             };
+            if name_path {
+                format!("cannot read {}: {why}", path.display())
+            } else {
+                why
+            }
         }
-        innermost = err.to_string();
-        source = err.source();
+        KubeconfigError::FindPath => {
+            "no kubeconfig: KUBECONFIG is unset and there is no ~/.kube/config".into()
+        }
+        other => other.to_string(),
     }
-    innermost
+}
+
+/// A client error in plain words ([`crate::text::plain_error`]).
+pub fn plain_error(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::text::plain_error(e)
 }
 
 /// Errors worth another try: server errors, throttling, and connections that broke.

@@ -567,3 +567,73 @@ fn cluster_help_names_the_data_volume_as_readme_does() {
         assert!(!r.stdout.contains("live in a host directory"), "{args:?}");
     }
 }
+
+/// Failures to reach the Docker engine, the cluster's API or a kubeconfig are said in onyx's own
+/// words (issue #21): no HTTP-library layers (`ServiceError`, `client error (Connect)`, `hyper`,
+/// `os error`), no doubly quoted paths, no run of spaces inside a hint, and an engine named by
+/// DOCKER_HOST that is not there is what `status` blames (exit 3), not the kubeconfig.
+#[test]
+fn connection_failures_are_said_in_plain_words() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().display().to_string();
+    let jargon = |stderr: &str| {
+        for bad in [
+            "ServiceError",
+            "client error",
+            "hyper",
+            "os error",
+            "'\"",
+            "  ",
+        ] {
+            assert!(!stderr.contains(bad), "{bad:?} in {stderr}");
+        }
+    };
+    // Docker named by DOCKER_HOST and not there: the engine is blamed, with a hint that does not
+    // contradict itself.
+    let sock = format!("unix://{h}/nope.sock");
+    let r = onyx_in(home.path(), &["status"], &[("DOCKER_HOST", &sock)]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    jargon(&r.stderr);
+    assert!(!r.stderr.contains("kubeconfig"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("set DOCKER_HOST to the engine"),
+        "{}",
+        r.stderr
+    );
+    snapshot!("status_docker_host_gone", r.stderr.replace(&h, "[HOME]"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let r = onyx_in(home.path(), &["images", "pull"], &[("DOCKER_HOST", &tcp)]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    jargon(&r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("DOCKER_HOST ({tcp}) does not answer: connection refused")),
+        "{}",
+        r.stderr
+    );
+    // A kubeconfig that isn't there: named once, in words.
+    let missing = home.path().join("no-kubeconfig");
+    let r = onyx_in(
+        home.path(),
+        &["status", "--kubeconfig", missing.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    jargon(&r.stderr);
+    snapshot!("status_kubeconfig_missing", r.stderr.replace(&h, "[HOME]"));
+    // A cluster API that refuses connections.
+    let kubeconfig = dead_kubeconfig(home.path());
+    let r = onyx_in(
+        home.path(),
+        &["status", "--kubeconfig", kubeconfig.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    jargon(&r.stderr);
+    assert!(r.stderr.contains("does not answer: connection refused"), "{}", r.stderr);
+}
