@@ -25,6 +25,7 @@ use crate::support::{self, stand_in_nginx};
 mod day2;
 mod faults;
 mod forward;
+mod screen;
 
 const NS: &str = "onyx-test";
 
