@@ -51,7 +51,10 @@ fn check_output(path: &std::path::Path) -> Result<()> {
     if path.is_dir() {
         return Err(Error::input(
             format!("cannot write the backup to {shown}: it is a directory"),
-            format!("name a file in it, e.g. `-o {}`", path.join("onyx.backup").display()),
+            format!(
+                "name a file in it, e.g. `-o {}`",
+                path.join("onyx.backup").display()
+            ),
         ));
     }
     let dir = match path.parent() {

@@ -134,17 +134,17 @@ fn advice(s: &StackStatus) -> String {
             || r == "starting"
             || r.starts_with("waiting for")
             || r.starts_with("Init:")
-            || matches!(r, "ContainerCreating" | "PodInitializing" | "Pending" | "no pod yet")
+            || matches!(
+                r,
+                "ContainerCreating" | "PodInitializing" | "Pending" | "no pod yet"
+            )
     };
     if let Some(svc) = s.services.iter().find(|x| x.missing) {
         return format!("{} is missing (`onyx up` makes it)", svc.name);
     }
-    if let Some((svc, r)) = not_ready().find_map(|x| {
-        x.reason
-            .as_deref()
-            .filter(|r| crashed(r))
-            .map(|r| (x, r))
-    }) {
+    if let Some((svc, r)) =
+        not_ready().find_map(|x| x.reason.as_deref().filter(|r| crashed(r)).map(|r| (x, r)))
+    {
         return format!(
             "{} is failing ({r}): `onyx logs {} --previous` shows its last run, `onyx up` diagnoses it",
             svc.name, svc.name

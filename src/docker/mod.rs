@@ -153,10 +153,7 @@ impl DockerError {
                 "check the name and tag; with --registry-mirror, check that the mirror carries it"
                     .into(),
             ),
-            DockerError::RegistryUnreachable { .. } => Some(
-                OFFLINE_HINT
-                    .into(),
-            ),
+            DockerError::RegistryUnreachable { .. } => Some(OFFLINE_HINT.into()),
             DockerError::RegistryRefused { pulled_as, .. } => Some(format!(
                 "nothing listens at the address {} names: start the registry or mirror (or fix \
                  --registry-mirror HOST:PORT), then run the command again; images already \
@@ -233,11 +230,7 @@ mod offline_hint_tests {
     /// command has none), and the bundle is made from pulled images.
     #[test]
     fn offline_hint_commands_run_as_printed() {
-        let commands: Vec<&str> = super::OFFLINE_HINT
-            .split('`')
-            .skip(1)
-            .step_by(2)
-            .collect();
+        let commands: Vec<&str> = super::OFFLINE_HINT.split('`').skip(1).step_by(2).collect();
         assert!(commands.len() >= 4, "{commands:?}");
         for c in &commands {
             let words: Vec<&str> = c.split_whitespace().collect();

@@ -318,7 +318,9 @@ pub fn pod_reason(pod: &Pod) -> String {
             (Some(t), _) if t.exit_code == 0 => continue,
             (Some(t), _) => match t.reason.as_deref().filter(|r| !r.is_empty()) {
                 Some(r) => format!("Init:{r}"),
-                None if t.signal.unwrap_or(0) != 0 => format!("Init:Signal:{}", t.signal.unwrap_or(0)),
+                None if t.signal.unwrap_or(0) != 0 => {
+                    format!("Init:Signal:{}", t.signal.unwrap_or(0))
+                }
                 None => format!("Init:ExitCode:{}", t.exit_code),
             },
             (None, Some(w)) if w != "PodInitializing" => format!("Init:{w}"),
@@ -369,10 +371,16 @@ pub fn pod_reason(pod: &Pod) -> String {
 fn in_progress(reason: &str) -> bool {
     matches!(
         reason,
-        "Pending" | "ContainerCreating" | "PodInitializing" | "Running" | "NotReady" | "Terminating"
-    ) || reason
-        .strip_prefix("Init:")
-        .is_some_and(|r| r.split_once('/').is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok()))
+        "Pending"
+            | "ContainerCreating"
+            | "PodInitializing"
+            | "Running"
+            | "NotReady"
+            | "Terminating"
+    ) || reason.strip_prefix("Init:").is_some_and(|r| {
+        r.split_once('/')
+            .is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
+    })
 }
 
 /// A new pod template is replacing the old pods (a rollout: `onyx restart`, a changed setting):
@@ -751,9 +759,10 @@ mod tests {
                 "restartCount": 0, "state": {"terminated": {"exitCode": 2}}}]}));
         assert_eq!(pod_reason(&exited), "ExitCode:2");
         let mut going = exited.clone();
-        going.metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            k8s_openapi::jiff::Timestamp::now(),
-        ));
+        going.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
         assert_eq!(pod_reason(&going), "Terminating");
     }
 

@@ -452,7 +452,11 @@ pub async fn log_source(
                     service.name,
                     names.join(", ")
                 ),
-                format!("pick one with -c, e.g. `onyx logs {} -c {}`", service.name, mains.first().map_or(service.name, String::as_str)),
+                format!(
+                    "pick one with -c, e.g. `onyx logs {} -c {}`",
+                    service.name,
+                    mains.first().map_or(service.name, String::as_str)
+                ),
             ));
         }
         None => {
@@ -509,7 +513,10 @@ pub async fn log_source(
                 hint: if chosen == service.name {
                     format!("`onyx logs {}` shows the current run", service.name)
                 } else {
-                    format!("`onyx logs {} -c {chosen}` shows the current run", service.name)
+                    format!(
+                        "`onyx logs {} -c {chosen}` shows the current run",
+                        service.name
+                    )
                 },
             }
             .into());

@@ -392,7 +392,8 @@ impl RolloutProgress {
             // indicatif's default clears its line, which wiped the unfinished services and,
             // the lines below moving up, drew a finished one twice.
             let bar = multi.add(
-                indicatif::ProgressBar::new_spinner().with_finish(indicatif::ProgressFinish::Abandon),
+                indicatif::ProgressBar::new_spinner()
+                    .with_finish(indicatif::ProgressFinish::Abandon),
             );
             bar.set_style(style("{spinner} {prefix:24!} {msg} ({elapsed})"));
             bar.set_prefix(s.to_string());

@@ -235,7 +235,11 @@ async fn a_registry_that_refuses_connections_fails_at_once() {
     let refs = [r.clone()];
     let started = std::time::Instant::now();
     let (results, err) = pull_all(&docker, &refs, &opts, &rec).await;
-    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
     let err = err.expect("a refused connection fails");
     assert!(
         matches!(err, DockerError::RegistryRefused { .. }),

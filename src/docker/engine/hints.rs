@@ -36,7 +36,10 @@ fn start_steps(os: &str) -> &'static str {
 
 /// How to start an engine on this OS.
 pub fn start_hint(os: &str) -> String {
-    format!("{}, or set DOCKER_HOST to the engine's address", start_steps(os))
+    format!(
+        "{}, or set DOCKER_HOST to the engine's address",
+        start_steps(os)
+    )
 }
 
 /// How to stop naming an engine, per where it was named. Unnaming leads to this machine's

@@ -370,7 +370,9 @@ fn open_prints_the_url_and_hands_it_to_browser() {
     assert!(
         r.stderr.contains(&format!(
             "nothing serves the Onyx UI at http://localhost:{free}"
-        )) && r.stderr.contains("`onyx status` shows whether the stack runs"),
+        )) && r
+            .stderr
+            .contains("`onyx status` shows whether the stack runs"),
         "{}",
         r.stderr
     );
@@ -382,13 +384,23 @@ fn open_prints_the_url_and_hands_it_to_browser() {
     let url = format!("http://localhost:{port}\n");
     // --print: the URL only, on stdout, from --port or ONYX_PORT.
     let r = onyx_in(home.path(), &["open", "--print", "--port", &port], &[]);
-    assert_eq!((r.code, r.stdout.as_str()), (0, url.as_str()), "{}", r.stderr);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, url.as_str()),
+        "{}",
+        r.stderr
+    );
     let r = onyx_in(home.path(), &["open", "--print"], &[("ONYX_PORT", &port)]);
     assert_eq!(r.stdout, url);
 
     // Headless (no DISPLAY, no BROWSER in the cleared environment): printed, not opened.
     let r = onyx_in(home.path(), &["open"], &[("ONYX_PORT", &port)]);
-    assert_eq!((r.code, r.stdout.as_str()), (0, url.as_str()), "{}", r.stderr);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, url.as_str()),
+        "{}",
+        r.stderr
+    );
     assert!(r.stderr.contains("no display"), "{}", r.stderr);
 
     // BROWSER: the script receives the URL (and the URL is still printed for scripts).
@@ -411,7 +423,12 @@ fn open_prints_the_url_and_hands_it_to_browser() {
             ("SSH_TTY", "/dev/pts/9"),
         ],
     );
-    assert_eq!((r.code, r.stdout.as_str()), (0, url.as_str()), "{}", r.stderr);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, url.as_str()),
+        "{}",
+        r.stderr
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !got.exists() {
         assert!(
@@ -420,10 +437,7 @@ fn open_prints_the_url_and_hands_it_to_browser() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert_eq!(
-        std::fs::read_to_string(&got).unwrap(),
-        url.trim_end()
-    );
+    assert_eq!(std::fs::read_to_string(&got).unwrap(), url.trim_end());
     assert!(
         r.stderr.contains(&format!("opened {}", url.trim_end())),
         "{}",
@@ -534,7 +548,13 @@ fn render_warns_as_plan_does_for_a_named_profile() {
             .find(|l| l.starts_with("warning:") && l.contains("`onyx up` would refuse it here"))
             .map(|l| {
                 let have = l.split(" has ").nth(1).unwrap().split(';').next().unwrap();
-                let need = l.split(" needs ").nth(1).unwrap().split(':').next().unwrap();
+                let need = l
+                    .split(" needs ")
+                    .nth(1)
+                    .unwrap()
+                    .split(':')
+                    .next()
+                    .unwrap();
                 format!("{have} / {need}")
             })
     };
@@ -611,8 +631,9 @@ fn connection_failures_are_said_in_plain_words() {
     assert_eq!(r.code, 3, "{}", r.stderr);
     jargon(&r.stderr);
     assert!(
-        r.stderr
-            .contains(&format!("DOCKER_HOST ({tcp}) does not answer: connection refused")),
+        r.stderr.contains(&format!(
+            "DOCKER_HOST ({tcp}) does not answer: connection refused"
+        )),
         "{}",
         r.stderr
     );
@@ -635,5 +656,9 @@ fn connection_failures_are_said_in_plain_words() {
     );
     assert_eq!(r.code, 3, "{}", r.stderr);
     jargon(&r.stderr);
-    assert!(r.stderr.contains("does not answer: connection refused"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("does not answer: connection refused"),
+        "{}",
+        r.stderr
+    );
 }

@@ -353,7 +353,8 @@ async fn logs_reads_init_containers() {
         after: vec!["app.kubernetes.io/name=vespa".into()],
     });
     let e = Env::start(config).await;
-    e.sim.inject(svc("vespa"), Fault::NotReady { message: None });
+    e.sim
+        .inject(svc("vespa"), Fault::NotReady { message: None });
     let failed = up(&e, "3s").await;
     assert_eq!(failed.code, Some(1), "{failed:?}");
     let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client(&e), NS);

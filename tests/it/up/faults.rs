@@ -229,10 +229,7 @@ async fn unreachable_cluster_names_context_and_server() {
         // No engine: onyx's own cluster lives in one, so that is what is said (not the
         // kubeconfig's missing context, issue #21).
         assert_eq!(run.code, Some(3), "{run:?}");
-        assert!(
-            run.stderr.contains("no Docker engine answered"),
-            "{run:?}"
-        );
+        assert!(run.stderr.contains("no Docker engine answered"), "{run:?}");
     }
 }
 

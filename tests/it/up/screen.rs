@@ -56,7 +56,15 @@ async fn ctrl_c_leaves_every_line_in_its_last_state_once() {
         socket: format!("onyx-test-{}", std::process::id()),
     };
     tmux.run(&[
-        "new-session", "-d", "-s", "up", "-x", "120", "-y", "50", &script,
+        "new-session",
+        "-d",
+        "-s",
+        "up",
+        "-x",
+        "120",
+        "-y",
+        "50",
+        &script,
     ]);
     // Wait until every other service is ready and Vespa is still on its way.
     let deadline = Instant::now() + Duration::from_secs(60);
