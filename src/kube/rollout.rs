@@ -548,16 +548,16 @@ pub async fn wait(
         }
         // Any answer from the API (an event of any watch) ends the outage; a quiet healthy watch
         // sends nothing, so only the ticks check how long the API has been away.
-        if let Some((since, why)) = &lost {
-            if since.elapsed() >= opts.api_grace {
-                reporter.finish();
-                return Err(KubeError::Lost {
-                    context: target.context.clone(),
-                    server: target.server.clone(),
-                    after: since.elapsed(),
-                    message: why.clone(),
-                });
-            }
+        if let Some((since, why)) = &lost
+            && since.elapsed() >= opts.api_grace
+        {
+            reporter.finish();
+            return Err(KubeError::Lost {
+                context: target.context.clone(),
+                server: target.server.clone(),
+                after: since.elapsed(),
+                message: why.clone(),
+            });
         }
         let now = Instant::now();
         if !listed.iter().all(|l| *l) && now < deadline {

@@ -475,10 +475,10 @@ pub async fn log_source(
                     .any(|c| c.name == main && c.restart_count > 0);
             // The init container that holds the pod: the first not finished with exit 0.
             let holding = status.init_container_statuses.iter().flatten().find(|c| {
-                !c.state
+                c.state
                     .as_ref()
                     .and_then(|s| s.terminated.as_ref())
-                    .is_some_and(|t| t.exit_code == 0)
+                    .is_none_or(|t| t.exit_code != 0)
             });
             match holding {
                 Some(init) if !started && !previous => {

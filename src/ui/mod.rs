@@ -472,7 +472,7 @@ impl Drop for RolloutProgress {
                 bar.abandon();
             }
             if self.drawn {
-                eprintln!();
+                stderr_line("");
             }
         }
         for (_, bar) in bars {
