@@ -92,8 +92,9 @@ pub enum Command {
     /// Manage onyx's own local Kubernetes cluster (a kind-compatible node in Docker)
     ///
     /// The node is made through the Docker API (no kind or docker binary needed), its kubeconfig
-    /// is merged into yours as context kind-onyx, and the stack's volumes live in a host directory
-    /// that survives `cluster delete` + `cluster create`.
+    /// is merged into yours as context kind-onyx, and the stack's data lives in the Docker volume
+    /// `onyx-data`, which survives `cluster delete` + `cluster create` (`cluster delete --purge`
+    /// removes it).
     #[command(subcommand)]
     Cluster(ClusterCommand),
 
@@ -344,6 +345,15 @@ pub struct LogsArgs {
     #[arg(short, long)]
     pub previous: bool,
 
+    /// The container to read (default: the service's own)
+    ///
+    /// An init container too: the API's `wait-for-dependencies` and `migrate` (the first start's
+    /// migrations, minutes) run before its main container starts. Without -c, while the main
+    /// container has not started, the init container that holds the pod is shown (stderr says
+    /// so).
+    #[arg(short, long, value_name = "CONTAINER")]
+    pub container: Option<String>,
+
     /// Only the last N lines
     #[arg(long, value_name = "N")]
     pub tail: Option<i64>,
@@ -509,7 +519,7 @@ pub enum ClusterCommand {
     /// A failed create removes what it made (unless --retain) and names the step that failed.
     Create(ClusterCreateArgs),
 
-    /// Delete the local cluster and its kubeconfig entries; the data directory stays unless --purge
+    /// Delete the local cluster and its kubeconfig entries; the data volume stays unless --purge
     Delete(ClusterDeleteArgs),
 
     /// List kind-compatible clusters in the Docker engine (onyx's and kind's own)

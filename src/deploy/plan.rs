@@ -91,7 +91,8 @@ pub fn plan(
     {
         return Err(Error::input(
             format!("bundle {} does not exist", bundle.display()),
-            "write one with `onyx images save -o FILE` on a machine with registry access",
+            "write one on a machine with registry access: `onyx images pull`, then \
+             `onyx images save -o FILE`",
         ));
     }
 

@@ -74,6 +74,19 @@ pub enum KubeError {
         message: String,
     },
 
+    /// The API answered at first, then stopped answering for longer than the wait's grace
+    /// ([`rollout::API_GRACE`]) while `up` waited for the stack.
+    #[error(
+        "the Kubernetes API of context {context:?} at {server} stopped answering while onyx waited for the stack (no answer for {}s: {message})",
+        after.as_secs()
+    )]
+    Lost {
+        context: String,
+        server: String,
+        after: Duration,
+        message: String,
+    },
+
     /// The API answered 401/403.
     #[error("context {context:?} at {server} may not {action}: {message}")]
     Forbidden {
@@ -152,6 +165,11 @@ impl KubeError {
                  or pick another context with --context",
                 crate::ui::shell_quote(context)
             )),
+            KubeError::Lost { context, .. } => Some(format!(
+                "nothing was torn down: once the cluster answers again (`kubectl --context {} get ns`), \
+                 run `onyx up` again to resume",
+                crate::ui::shell_quote(context)
+            )),
             KubeError::Forbidden { .. } => Some(
                 "ask for rights to the namespace, or use another one with -n NS".into(),
             ),
@@ -188,11 +206,11 @@ pub async fn client_for(opts: &ConnectOptions) -> Result<Target, KubeError> {
     let kubeconfig = match &opts.kubeconfig {
         Some(path) => Kubeconfig::read_from(path).map_err(|e| KubeError::Config {
             path: Some(path.clone()),
-            message: e.to_string(),
+            message: kubeconfig_error(&e, false),
         })?,
         None => Kubeconfig::read().map_err(|e| KubeError::Config {
             path: None,
-            message: e.to_string(),
+            message: kubeconfig_error(&e, true),
         })?,
     };
     let context = crate::cluster::detect::choose_context(&kubeconfig, opts.context.as_deref())
@@ -317,13 +335,43 @@ impl Target {
                     format!("{} (HTTP {})", s.message, s.code)
                 },
             },
-            other if is_transient(&other) => self.unreachable(other.to_string()),
+            other if is_transient(&other) => self.unreachable(plain_error(&other)),
             other => KubeError::Api {
                 action: format!("cannot {action}"),
                 message: other.to_string(),
             },
         }
     }
+}
+
+/// A kubeconfig that can't be read, in plain words: kube's own message quotes the path twice
+/// (`'"/home/me/.kube/config"'`) and names the OS error code. `name_path`: the message does not
+/// already name the file (the default one, found by kube).
+fn kubeconfig_error(e: &kube::config::KubeconfigError, name_path: bool) -> String {
+    use kube::config::KubeconfigError;
+    match e {
+        KubeconfigError::ReadConfig(io, path) => {
+            let why = match io.kind() {
+                std::io::ErrorKind::NotFound => "there is no such file".to_string(),
+                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+                kind => kind.to_string(),
+            };
+            if name_path {
+                format!("cannot read {}: {why}", path.display())
+            } else {
+                why
+            }
+        }
+        KubeconfigError::FindPath => {
+            "no kubeconfig: KUBECONFIG is unset and there is no ~/.kube/config".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A client error in plain words ([`crate::text::plain_error`]).
+pub fn plain_error(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::text::plain_error(e)
 }
 
 /// Errors worth another try: server errors, throttling, and connections that broke.

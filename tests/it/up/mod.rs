@@ -25,6 +25,7 @@ use crate::support::{self, stand_in_nginx};
 mod day2;
 mod faults;
 mod forward;
+mod screen;
 mod sizing;
 
 const NS: &str = "onyx-test";
