@@ -1,4 +1,5 @@
-//! Step 4 of `up`: keep the stack's credentials already in the cluster, resolve the indexing
+//! Step 4 of `up`: keep the stack's credentials already in the cluster (on onyx's own, also
+//! those kept with its data: [`crate::cluster::credentials`]), resolve the indexing
 //! (the flag over the choice kept in the cluster over the profile's default), render, apply
 //! layer by layer (server-side apply, field manager `onyx`) and prune what indexing no longer
 //! runs.
@@ -43,7 +44,11 @@ pub async fn render_stack(
     ui_port: u16,
     own: bool,
 ) -> Result<(Vec<Rendered>, Indexing)> {
-    let credentials = kube_apply::existing_credentials(target).await?;
+    let credentials = if own {
+        own_credentials(printer, target).await?
+    } else {
+        kube_apply::existing_credentials(target).await?
+    };
     let kept = crate::kube::workers::kept_indexing(target).await?;
     let indexing = sizing::resolve_indexing(
         opts.force,
@@ -76,6 +81,41 @@ pub async fn render_stack(
         through_mirror(&mut objects, mirror);
     }
     Ok((objects, indexing))
+}
+
+/// The credentials on onyx's own cluster: the Secrets in the cluster, else the copy kept in the
+/// node's data mount (a node made again after `cluster delete` finds the data's credentials
+/// there), else fresh ones; the copy is then brought up to date before anything is applied, so
+/// no Secret the stack runs with is missing from it.
+async fn own_credentials(
+    printer: &Printer,
+    target: &Target,
+) -> Result<crate::stack::secrets::Credentials> {
+    use crate::cluster::credentials;
+    let in_cluster = kube_apply::credentials_in_cluster(target).await?;
+    let engine =
+        crate::docker::engine::connect(&crate::docker::engine::EngineEnv::from_process()).await?;
+    let node = crate::cluster::node_name(crate::cluster::CLUSTER_NAME);
+    let saved = credentials::read(&engine.docker, &node, &target.namespace).await?;
+    if let Some(saved) = &saved {
+        let restored: Vec<&str> = saved
+            .0
+            .keys()
+            .filter(|name| !in_cluster.0.contains_key(*name))
+            .map(String::as_str)
+            .collect();
+        if !restored.is_empty() {
+            printer.info(&format!(
+                "the stack's credentials kept with the data: {}",
+                restored.join(", ")
+            ));
+        }
+    }
+    let merged = credentials::merge(saved.as_ref(), &in_cluster);
+    if saved.as_ref() != Some(&merged) {
+        credentials::write(&engine.docker, &node, &target.namespace, &merged).await?;
+    }
+    Ok(merged)
 }
 
 /// After every object is applied: prune what indexing no longer runs, give the deferred size
