@@ -16,7 +16,8 @@
 //! named `.onyx` (a DNS label); a pod mounts only its claim's directory, and local-path's helper
 //! pod only the claim's parent `<root>/<namespace>/` (local-path-provisioner v0.0.34
 //! provisioner.go `createHelperPod`: `filepath.Split(o.Path)`). It goes where the data goes:
-//! kept by `cluster delete`, removed by `cluster delete --purge`.
+//! kept by `cluster delete`, removed by `cluster delete --purge` (with the volume) and by
+//! `destroy --data` (with the claims and the Secrets).
 //!
 //! Which values win ([`merge`]): a Secret in the cluster (always; the copy follows it), else the
 //! copy, else fresh ones. Another cluster than onyx's own keeps only its Secrets (nothing here).
@@ -162,6 +163,23 @@ pub async fn write(
                 out.error_text()
             ),
             "check that the node's data mount is writable (`onyx cluster status`)",
+        ));
+    }
+    Ok(())
+}
+
+/// Remove the copy for `namespace` (`onyx destroy --data`: the data and the Secrets go, so the
+/// passwords they were protected with must not linger beside the next install's data).
+pub async fn remove(docker: &Docker, node: &str, namespace: &str) -> Result<()> {
+    let file = path(namespace)?;
+    let out = kind::exec(docker, node, &["rm", "-f", &file], None).await?;
+    if !out.ok() {
+        return Err(Error::input(
+            format!(
+                "cannot remove the stack's saved credentials {file} in the node {node}: {}",
+                out.error_text()
+            ),
+            format!("remove it by hand: docker exec {node} rm -f {file}"),
         ));
     }
     Ok(())

@@ -543,6 +543,11 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
             assert_ne!(new.get(key), Some(value), "{name}/{key} survived --purge");
         }
     }
+    // `destroy --data`: the claims and the Secrets go, and the copy beside them too.
+    assert!(file.is_file(), "up kept no copy of the fresh credentials");
+    let destroy = onyx(&kubeconfig, &data, &["destroy", "--data", "--yes"]);
+    assert_eq!(destroy.code, 0, "{}\n{}", destroy.stdout, destroy.stderr);
+    assert!(!file.exists(), "the credentials outlived destroy --data");
 
     // 5. Offline: the images saved to one bundle, the registry gone, the images removed from the
     //    engine; `onyx up --bundle` loads them from the file (the node, which has them, is only
