@@ -144,7 +144,10 @@ pub async fn write(
     credentials: &Credentials,
 ) -> Result<()> {
     let file = path(namespace)?;
-    let dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or(STORAGE_ROOT);
+    let dir = file
+        .rsplit_once('/')
+        .map(|(d, _)| d)
+        .unwrap_or(STORAGE_ROOT);
     // umask 077: the directories made and the file are root's alone; written aside and then
     // renamed, so a failed write never leaves half a copy.
     let script = r#"umask 077 && mkdir -p "$1" && cat > "$2.new" && mv -f "$2.new" "$2""#;

@@ -53,10 +53,9 @@ pub fn run(
     let own = settings.cluster.context.is_none() && settings.cluster.kubeconfig.is_none();
     if args.data && own {
         runtime.block_on(async {
-            let engine = crate::docker::engine::connect(
-                &crate::docker::engine::EngineEnv::from_process(),
-            )
-            .await?;
+            let engine =
+                crate::docker::engine::connect(&crate::docker::engine::EngineEnv::from_process())
+                    .await?;
             let node = crate::cluster::node_name(crate::cluster::CLUSTER_NAME);
             crate::cluster::credentials::remove(&engine.docker, &node, &target.namespace).await
         })?;

@@ -106,7 +106,7 @@ async fn own_credentials(
             .collect();
         if !restored.is_empty() {
             printer.info(&format!(
-                "the stack's credentials kept with the data: {}",
+                "the cluster lacked the stack's Secrets {}: their values kept with the data are used",
                 restored.join(", ")
             ));
         }

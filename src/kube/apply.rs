@@ -26,7 +26,9 @@ const TRIES: u32 = 8;
 /// values; any that is missing (first install, or deleted by hand) gets fresh ones.
 pub async fn existing_credentials(target: &Target) -> Result<Credentials, KubeError> {
     let mut credentials = Credentials::generate();
-    credentials.0.extend(credentials_in_cluster(target).await?.0);
+    credentials
+        .0
+        .extend(credentials_in_cluster(target).await?.0);
     Ok(credentials)
 }
 

@@ -502,7 +502,19 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
         &data,
         &["up", "--no-browser", "--timeout", "180s"],
     );
-    assert_eq!(up.code, 0, "up after cluster delete:\n{}\n{}", up.stdout, up.stderr);
+    assert_eq!(
+        up.code, 0,
+        "up after cluster delete:\n{}\n{}",
+        up.stdout, up.stderr
+    );
+    assert!(
+        up.stderr.contains(
+            "the cluster lacked the stack's Secrets onyx-app, onyx-minio, onyx-postgresql, \
+             onyx-redis: their values kept with the data are used"
+        ),
+        "{}",
+        up.stderr
+    );
     let client = self::client(&kubeconfig).await;
     assert_eq!(
         stack_secrets(&client).await,
@@ -517,9 +529,14 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
         assert_eq!(mode(&saved), 0o700, "{}", saved.display());
     }
     for (claim, path) in &claims {
-        let out = kind::exec(&docker, &node, &["cat", &format!("{path}/PG_VERSION")], None)
-            .await
-            .unwrap();
+        let out = kind::exec(
+            &docker,
+            &node,
+            &["cat", &format!("{path}/PG_VERSION")],
+            None,
+        )
+        .await
+        .unwrap();
         assert_eq!(out.stdout_text(), format!("row of {claim}\n"), "{path}");
     }
 
@@ -534,7 +551,11 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
         &data,
         &["up", "--no-browser", "--timeout", "180s"],
     );
-    assert_eq!(up.code, 0, "up after --purge:\n{}\n{}", up.stdout, up.stderr);
+    assert_eq!(
+        up.code, 0,
+        "up after --purge:\n{}\n{}",
+        up.stdout, up.stderr
+    );
     let client = self::client(&kubeconfig).await;
     let fresh = stack_secrets(&client).await;
     assert_eq!(fresh.len(), secrets.len());
@@ -620,7 +641,12 @@ async fn stack_secrets(
         let data = s.data.unwrap();
         let values = keys
             .iter()
-            .map(|k| (k.to_string(), String::from_utf8(data[*k].0.clone()).unwrap()))
+            .map(|k| {
+                (
+                    k.to_string(),
+                    String::from_utf8(data[*k].0.clone()).unwrap(),
+                )
+            })
             .collect();
         out.insert(name.to_string(), values);
     }
