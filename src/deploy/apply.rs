@@ -1,8 +1,9 @@
-//! Step 4 of `up`: keep the stack's credentials already in the cluster, keep the profile the
-//! install runs unless `--profile` names another ([`keep_profile`]; one that shrinks the running
-//! stack is confirmed first, [`confirm_shrink`]), resolve the indexing (the flag over the choice
-//! kept in the cluster over the profile's default), render, apply layer by layer (server-side
-//! apply, field manager `onyx`) and prune what indexing no longer runs.
+//! Step 4 of `up`: keep the stack's credentials already in the cluster (on onyx's own, also
+//! those kept with its data: [`crate::cluster::credentials`]), keep the profile the install runs
+//! unless `--profile` names another ([`keep_profile`]; one that shrinks the running stack is
+//! confirmed first, [`confirm_shrink`]), resolve the indexing (the flag over the choice kept in
+//! the cluster over the profile's default), render, apply layer by layer (server-side apply,
+//! field manager `onyx`) and prune what indexing no longer runs.
 
 use std::time::Instant;
 
@@ -49,7 +50,11 @@ pub async fn render_stack(
     ui_port: u16,
     own: bool,
 ) -> Result<(Vec<Rendered>, Indexing, Choice)> {
-    let credentials = kube_apply::existing_credentials(target).await?;
+    let credentials = if own {
+        own_credentials(printer, target).await?
+    } else {
+        kube_apply::existing_credentials(target).await?
+    };
     let kept = crate::kube::workers::kept_indexing(target).await?;
     let kept_profile = crate::kube::workers::kept_profile(target).await?;
     let (choice, sizing) = keep_profile(opts, printer, plan, kept_profile);
@@ -226,6 +231,41 @@ fn confirm_shrink(
             format!("--profile {} keeps it as it is", old.0),
         ))
     }
+}
+
+/// The credentials on onyx's own cluster: the Secrets in the cluster, else the copy kept in the
+/// node's data mount (a node made again after `cluster delete` finds the data's credentials
+/// there), else fresh ones; the copy is then brought up to date before anything is applied, so
+/// no Secret the stack runs with is missing from it.
+async fn own_credentials(
+    printer: &Printer,
+    target: &Target,
+) -> Result<crate::stack::secrets::Credentials> {
+    use crate::cluster::credentials;
+    let in_cluster = kube_apply::credentials_in_cluster(target).await?;
+    let engine =
+        crate::docker::engine::connect(&crate::docker::engine::EngineEnv::from_process()).await?;
+    let node = crate::cluster::node_name(crate::cluster::CLUSTER_NAME);
+    let saved = credentials::read(&engine.docker, &node, &target.namespace).await?;
+    if let Some(saved) = &saved {
+        let restored: Vec<&str> = saved
+            .0
+            .keys()
+            .filter(|name| !in_cluster.0.contains_key(*name))
+            .map(String::as_str)
+            .collect();
+        if !restored.is_empty() {
+            printer.info(&format!(
+                "the cluster lacked the stack's Secrets {}: their values kept with the data are used",
+                restored.join(", ")
+            ));
+        }
+    }
+    let merged = credentials::merge(saved.as_ref(), &in_cluster);
+    if saved.as_ref() != Some(&merged) {
+        credentials::write(&engine.docker, &node, &target.namespace, &merged).await?;
+    }
+    Ok(merged)
 }
 
 /// After every object is applied: prune what indexing no longer runs, give the deferred size

@@ -3,7 +3,8 @@
 //!
 //! 1. [`connect`]: load the kubeconfig (`--kubeconfig`, else `KUBECONFIG`, else `~/.kube/config`),
 //!    pick the context (`--context`, else the current one), check that the API answers and that we
-//!    may use the namespace (`-n`, else the context's), creating the namespace when it is missing.
+//!    may use the namespace (`-n`, else the context's), creating the namespace when it is missing
+//!    (labelled with the stack's Pod Security level, [`POD_SECURITY_LEVEL`]).
 //! 2. [`apply`]: server-side apply of the rendered objects, layer by layer.
 //! 3. [`rollout`]: watch every workload until it is rolled out, reporting per-service progress.
 //! 4. [`diagnose`]: when a service fails or times out, say why from pods, events and logs.
@@ -30,6 +31,30 @@ use kube::{Client, Config};
 
 /// How long the first answer from the API may take before we call it unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The Pod Security level every pod of the stack meets: `baseline`, not `restricted` (two
+/// containers run as root); tests/it/contracts/pod_security.rs computes it from the rendered pods
+/// and checks this constant against it.
+pub const POD_SECURITY_LEVEL: &str = "baseline";
+
+/// The labels a namespace onyx creates gets (never one that exists: that is the user's): the
+/// stack's level enforced, and also warned and audited, since `enforce` checks only Pods while
+/// `warn` and `audit` check workload templates too, so a Deployment whose pods would be refused
+/// is named at apply (kubernetes staging/src/k8s.io/pod-security-admission/: api/constants.go
+/// for the label names, admission/admission.go `ValidatePodController`, which evaluates a
+/// workload only for warn and audit; read at the default branch, commit 3a53ab6e, not at the
+/// node's v1.36.1 tag).
+pub fn pod_security_labels() -> std::collections::BTreeMap<String, String> {
+    ["enforce", "warn", "audit"]
+        .iter()
+        .map(|mode| {
+            (
+                format!("pod-security.kubernetes.io/{mode}"),
+                POD_SECURITY_LEVEL.to_string(),
+            )
+        })
+        .collect()
+}
 
 /// A cluster to work in: a client, the namespace, and the names used in messages.
 #[derive(Clone)]
@@ -280,6 +305,7 @@ pub async fn connect(opts: &ConnectOptions, create_namespace: bool) -> Result<Ta
             let ns = Namespace {
                 metadata: kube::api::ObjectMeta {
                     name: Some(target.namespace.clone()),
+                    labels: Some(pod_security_labels()),
                     ..Default::default()
                 },
                 ..Default::default()
