@@ -404,8 +404,8 @@ pub struct RenderArgs {
 
     /// Keep the credentials from these Secrets instead of generating new ones
     ///
-    /// A YAML or JSON file with the onyx-postgresql, onyx-redis and onyx-minio Secrets, e.g. an
-    /// earlier render or `kubectl get secret onyx-postgresql onyx-redis onyx-minio -o yaml`.
+    /// A YAML or JSON file with the onyx-postgresql, onyx-redis, onyx-minio and onyx-app Secrets,
+    /// e.g. an earlier render or `kubectl get secret onyx-postgresql onyx-redis onyx-minio onyx-app -o yaml`.
     #[arg(long, value_name = "FILE")]
     pub reuse_secrets: Option<PathBuf>,
 
@@ -414,6 +414,9 @@ pub struct RenderArgs {
     pub node_port: Option<u16>,
 
     /// Leave the Secrets out (you manage them yourself, e.g. with an external secret store)
+    ///
+    /// The pods then need onyx-postgresql, onyx-redis, onyx-minio and onyx-app to exist with
+    /// every key an earlier render gives them.
     #[arg(long, conflicts_with = "reuse_secrets")]
     pub skip_secrets: bool,
 

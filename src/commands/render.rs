@@ -47,7 +47,20 @@ pub fn run(
     };
     let credentials = match (&args.reuse_secrets, args.skip_secrets) {
         (_, true) => None,
-        (Some(path), false) => Some(Credentials::from_file(path)?),
+        (Some(path), false) => {
+            let (credentials, fresh) = Credentials::from_file_noting(path)?;
+            for name in fresh {
+                // Fresh values on every render would change `checksum/config` and restart the
+                // API and the workers on each apply, and void pending reset/verify links.
+                printer.warn(&format!(
+                    "{} has no Secret {name}: it got new values, and will again on every render; \
+                     add it to the file (`kubectl get secret {name} -o yaml`, or take it from this \
+                     render) to keep them",
+                    path.display()
+                ));
+            }
+            Some(credentials)
+        }
         (None, false) => Some(Credentials::generate()),
     };
     let objects = render::render(&RenderOptions {

@@ -236,6 +236,51 @@ fn bad_flags_are_usage_errors() {
     }
 }
 
+/// A `--reuse-secrets` file from before the `onyx-app` Secret: rendered, with a warning that
+/// its values are new on every render (they would restart the API on every GitOps apply).
+#[test]
+fn a_reuse_file_without_the_app_secret_is_warned_about() {
+    let first = onyx(&["render", "--profile", "small", "-o", "json"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let list: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
+    let old: Vec<&serde_json::Value> = list["items"]
+        .as_array()
+        .expect("a List of objects")
+        .iter()
+        .filter(|o| o["kind"] == "Secret" && o["metadata"]["name"] != "onyx-app")
+        .collect();
+    assert_eq!(old.len(), 3);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("old.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"apiVersion": "v1", "kind": "List", "items": old}).to_string(),
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let args = ["render", "--profile", "small", "--reuse-secrets", path];
+    let (a, b) = (onyx(&args), onyx(&args));
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    assert!(
+        a.stderr.contains("has no Secret onyx-app") && a.stderr.contains("every render"),
+        "{}",
+        a.stderr
+    );
+    // The three it holds are kept; onyx-app's values differ between the two renders.
+    let pg = |out: &str| {
+        out.contains(old[0]["data"].as_object().map_or("", |d| {
+            d.values().next().and_then(|v| v.as_str()).unwrap_or("")
+        }))
+    };
+    assert!(pg(&a.stdout) && pg(&b.stdout));
+    assert_ne!(a.stdout, b.stdout);
+    // A full earlier render is taken whole, with no warning.
+    std::fs::write(&file, &first.stdout).unwrap();
+    let c = onyx(&args);
+    assert_eq!(c.code, 0, "{}", c.stderr);
+    assert!(!c.stderr.contains("has no Secret"), "{}", c.stderr);
+}
+
 #[test]
 fn bad_config_files_name_file_line_and_key() {
     let home = tempfile::tempdir().unwrap();
