@@ -117,7 +117,20 @@ pub fn worst_case(objects: &[Rendered]) -> u32 {
     total
 }
 
-/// `max_connections` for the rendered stack: its worst case, rounded up.
+/// Slots beyond the stack's pools: PostgreSQL 15 keeps `superuser_reserved_connections`
+/// (default 3: PostgreSQL 15's `postgresql.conf.sample`, and `SHOW` on a real 15 server here;
+/// 15.2 is not at hand, 15.18 is) for superusers only, and the read-only role is none; and
+/// onyx's own sessions (`doctor`'s query, `backup`'s pg_dump, `restore`'s psql) and a user's
+/// psql need a slot while the stack is at its worst.
+pub const HEADROOM: u32 = 3 + 7;
+
+/// `max_connections` for a worst case of `worst` connections: with [`HEADROOM`], rounded up.
+pub fn max_connections_for(worst: u32) -> u32 {
+    (worst + HEADROOM).div_ceil(ROUND).max(1) * ROUND
+}
+
+/// `max_connections` for the rendered stack as it is (render sizes PostgreSQL for the profile
+/// with its workers, whatever the indexing: [`crate::stack::render::render`]).
 pub fn max_connections(objects: &[Rendered]) -> u32 {
-    worst_case(objects).div_ceil(ROUND).max(1) * ROUND
+    max_connections_for(worst_case(objects))
 }

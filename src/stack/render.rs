@@ -106,6 +106,38 @@ pub fn embedded_objects() -> Vec<Rendered> {
 
 /// Render the stack for one install. Pure: same options (and credentials) → same objects.
 pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
+    let mut objects = render_unsized(opts);
+    // PostgreSQL is sized for the profile with its workers whether indexing runs or not: turning
+    // indexing on or off then never changes PostgreSQL's args, which would restart it under a
+    // running API. An idle slot costs PostgreSQL little (its shared lock table and PGPROC).
+    let worst = std::iter::once(opts.indexing.mode)
+        .chain(
+            crate::stack::indexing::modes_when_on(opts.profile.name)
+                .iter()
+                .copied(),
+        )
+        .map(|mode| {
+            if mode == opts.indexing.mode {
+                crate::stack::connections::worst_case(&objects)
+            } else {
+                let mut other = opts.clone();
+                other.indexing.mode = mode;
+                crate::stack::connections::worst_case(&render_unsized(&other))
+            }
+        })
+        .max()
+        .unwrap_or(0);
+    size_postgres_connections(
+        &mut objects,
+        crate::stack::connections::max_connections_for(worst),
+    );
+    checksum_config(&mut objects);
+    objects
+}
+
+/// Steps 1–7: everything but PostgreSQL's connection count and the config checksums, which are
+/// computed over the result.
+fn render_unsized(opts: &RenderOptions) -> Vec<Rendered> {
     let mut objects = embedded_objects();
     objects.retain(|r| r.service.is_none_or(|s| opts.indexing.mode.runs(s)));
     if opts.credentials.is_none() {
@@ -239,15 +271,12 @@ pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
     // Stable: within a layer the manifests' own order (config, then objects, then workloads).
     objects.sort_by_key(|r| r.layer);
     crate::stack::release::stamp(&mut objects);
-    size_postgres_connections(&mut objects);
-    checksum_config(&mut objects);
     objects
 }
 
-/// PostgreSQL's `max_connections`: every pool the rendered stack may open at once
-/// ([`crate::stack::connections`]), rounded up.
-fn size_postgres_connections(objects: &mut [Rendered]) {
-    let max = crate::stack::connections::max_connections(objects);
+/// PostgreSQL's `max_connections`: every pool the stack may open at once
+/// ([`crate::stack::connections`]), with headroom, rounded up.
+fn size_postgres_connections(objects: &mut [Rendered], max: u32) {
     for r in objects
         .iter_mut()
         .filter(|r| r.service == Some("postgresql"))
