@@ -78,8 +78,10 @@ pub enum Command {
     /// For users who outgrow one machine: apply the output with kubectl or GitOps to any cluster.
     /// The namespace must admit Pod Security level `baseline` (not `restricted`: the API's
     /// image-caches init container and the background workers run as root, as the Onyx images
-    /// require); on OpenShift, an SCC that admits fixed UIDs and root, such as `anyuid` (not
-    /// `restricted-v2`). The output holds freshly generated credentials unless --skip-secrets.
+    /// require); on OpenShift, an SCC that admits fixed UIDs and root, such as a copy of `anyuid`
+    /// that also allows the `runtime/default` seccomp profile every pod sets (the built-in `anyuid`
+    /// lists no seccomp profiles; not `restricted-v2`). The output holds freshly generated
+    /// credentials unless --skip-secrets.
     Render(RenderArgs),
 
     /// Show the host, the profile chosen for it and what each service gets
@@ -240,7 +242,8 @@ pub struct TargetArgs {
     /// Kubeconfig context to deploy into (default: onyx's own local cluster)
     ///
     /// Any cluster kubectl can reach: Docker Desktop, OrbStack, k3d, minikube, kind, EKS, GKE;
-    /// OpenShift with the `anyuid` SCC (the stack runs fixed UIDs and two root containers).
+    /// OpenShift with an `anyuid`-like SCC that allows `runtime/default` seccomp (the stack runs
+    /// fixed UIDs and two root containers; see `onyx render --help`).
     #[arg(long, env = env_vars::ONYX_CONTEXT, value_name = "NAME")]
     pub context: Option<String>,
 

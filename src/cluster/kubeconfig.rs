@@ -186,8 +186,18 @@ fn write(file: &Path, v: &Value) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        if f.metadata()?.permissions().mode() & 0o777 != 0o600 {
-            f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        // Best effort: a file the user may write but doesn't own (group-shared, or bind-mounted
+        // with another uid) can't be chmodded (EPERM) where kind's plain write succeeds; the
+        // write goes on and the user is told what the file's mode lets others read.
+        let mode = f.metadata()?.permissions().mode() & 0o777;
+        if mode != 0o600
+            && let Err(e) = f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        {
+            tracing::warn!(
+                "could not make {} private (mode {mode:o}: {e}); it now holds the cluster's \
+                 client key: `chmod 600` it if others can read it",
+                file.display()
+            );
         }
     }
     f.write_all(text.as_bytes())?;

@@ -157,6 +157,8 @@ fn the_stack_needs_pod_security_baseline_and_says_so() {
         "image-caches",
         "background workers run as root",
         "`anyuid`",
+        // Every pod sets seccompProfile RuntimeDefault, which the built-in anyuid refuses.
+        "`runtime/default` seccomp profile",
         "not `restricted-v2`",
     ] {
         assert!(
@@ -170,6 +172,7 @@ fn the_stack_needs_pod_security_baseline_and_says_so() {
         "Pod Security level `baseline`",
         "`image-caches` init container",
         "`anyuid`",
+        "`seccompProfiles: [runtime/default]`",
         "`restricted-v2`",
     ] {
         assert!(readme.contains(claim), "README lacks {claim:?}");
