@@ -133,17 +133,58 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The ready PostgreSQL pod of the stack.
+/// The ready PostgreSQL pod of the stack. None ready: a stack whose PostgreSQL is stopped
+/// (`onyx down`) or not ready yet is the cluster's state (exit 3); a namespace with no stack's
+/// PostgreSQL at all is the wrong `-n` or no install (exit 2).
 pub async fn postgres_pod(client: &Client, namespace: &str) -> Result<String> {
-    crate::kube::exec::ready_pod(client, namespace, CONTAINER)
+    if let Some(pod) = crate::kube::exec::ready_pod(client, namespace, CONTAINER)
         .await
         .map_err(|e| kube_error(e, namespace))?
-        .ok_or_else(|| {
-            Error::input(
-                format!("no ready PostgreSQL pod of the Onyx stack in namespace {namespace}"),
-                "start the stack first (`onyx up`), then check `onyx status`",
-            )
-        })
+    {
+        return Ok(pod);
+    }
+    // The catalog names the workload after its service, and says its kind.
+    let ours = |m: &kube::api::ObjectMeta| {
+        m.labels
+            .as_ref()
+            .and_then(|l| l.get(crate::stack::render::LABEL_PART_OF))
+            .map(String::as_str)
+            == Some(crate::stack::render::PART_OF)
+    };
+    let workload = crate::stack::catalog::all_services()
+        .find(|s| s.name == CONTAINER)
+        .map(|s| s.workload);
+    let installed = match workload {
+        Some(crate::stack::catalog::Workload::StatefulSet) => {
+            Api::<k8s_openapi::api::apps::v1::StatefulSet>::namespaced(client.clone(), namespace)
+                .get_opt(CONTAINER)
+                .await
+                .map_err(|e| kube_error(e, namespace))?
+                .is_some_and(|w| ours(&w.metadata))
+        }
+        _ => Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), namespace)
+            .get_opt(CONTAINER)
+            .await
+            .map_err(|e| kube_error(e, namespace))?
+            .is_some_and(|w| ours(&w.metadata)),
+    };
+    if installed {
+        Err(Error::environment(
+            format!(
+                "no ready PostgreSQL pod of the Onyx stack in namespace {namespace} (the stack is \
+                 stopped or not ready)"
+            ),
+            "start the stack first (`onyx up`), then check `onyx status`",
+        ))
+    } else {
+        Err(Error::input(
+            format!(
+                "no ready PostgreSQL pod of the Onyx stack in namespace {namespace}: no stack is \
+                 installed there"
+            ),
+            "pass the -n (and --context) the stack was installed with, or install it with `onyx up`",
+        ))
+    }
 }
 
 fn kube_error(e: kube::Error, namespace: &str) -> Error {

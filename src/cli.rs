@@ -92,8 +92,9 @@ pub enum Command {
     /// Manage onyx's own local Kubernetes cluster (a kind-compatible node in Docker)
     ///
     /// The node is made through the Docker API (no kind or docker binary needed), its kubeconfig
-    /// is merged into yours as context kind-onyx, and the stack's volumes live in a host directory
-    /// that survives `cluster delete` + `cluster create`.
+    /// is merged into yours as context kind-onyx, and the stack's data lives in the Docker volume
+    /// `onyx-data`, which survives `cluster delete` + `cluster create` (`cluster delete --purge`
+    /// removes it).
     #[command(subcommand)]
     Cluster(ClusterCommand),
 
@@ -293,6 +294,13 @@ pub struct UpArgs {
     #[arg(long)]
     pub no_backup: bool,
 
+    /// Don't ask before a --profile that shrinks the running stack (lower limits, fewer services)
+    ///
+    /// A re-run keeps the installed profile; naming a smaller one asks first on a terminal and
+    /// needs --yes without one.
+    #[arg(short, long)]
+    pub yes: bool,
+
     /// Host directory that holds onyx's data: the backups taken before upgrades (`backups/`)
     /// and an older onyx's own-cluster data (`data/`)
     ///
@@ -336,6 +344,15 @@ pub struct LogsArgs {
     /// The run before the last restart (why it crashed)
     #[arg(short, long)]
     pub previous: bool,
+
+    /// The container to read (default: the service's own)
+    ///
+    /// An init container too: the API's `wait-for-dependencies` and `migrate` (the first start's
+    /// migrations, minutes) run before its main container starts. Without -c, while the main
+    /// container has not started, the init container that holds the pod is shown (stderr says
+    /// so).
+    #[arg(short, long, value_name = "CONTAINER")]
+    pub container: Option<String>,
 
     /// Only the last N lines
     #[arg(long, value_name = "N")]
@@ -387,8 +404,8 @@ pub struct RenderArgs {
 
     /// Keep the credentials from these Secrets instead of generating new ones
     ///
-    /// A YAML or JSON file with the onyx-postgresql, onyx-redis and onyx-minio Secrets, e.g. an
-    /// earlier render or `kubectl get secret onyx-postgresql onyx-redis onyx-minio -o yaml`.
+    /// A YAML or JSON file with the onyx-postgresql, onyx-redis, onyx-minio and onyx-app Secrets,
+    /// e.g. an earlier render or `kubectl get secret onyx-postgresql onyx-redis onyx-minio onyx-app -o yaml`.
     #[arg(long, value_name = "FILE")]
     pub reuse_secrets: Option<PathBuf>,
 
@@ -397,6 +414,9 @@ pub struct RenderArgs {
     pub node_port: Option<u16>,
 
     /// Leave the Secrets out (you manage them yourself, e.g. with an external secret store)
+    ///
+    /// The pods then need onyx-postgresql, onyx-redis, onyx-minio and onyx-app to exist with
+    /// every key an earlier render gives them.
     #[arg(long, conflicts_with = "reuse_secrets")]
     pub skip_secrets: bool,
 
@@ -502,7 +522,7 @@ pub enum ClusterCommand {
     /// A failed create removes what it made (unless --retain) and names the step that failed.
     Create(ClusterCreateArgs),
 
-    /// Delete the local cluster and its kubeconfig entries; the data directory stays unless --purge
+    /// Delete the local cluster and its kubeconfig entries; the data volume stays unless --purge
     Delete(ClusterDeleteArgs),
 
     /// List kind-compatible clusters in the Docker engine (onyx's and kind's own)

@@ -1,6 +1,8 @@
 //! `onyx doctor`'s whole run, in the order [`crate::doctor`]'s header lists the checks: the
 //! machine (step 1, here: the engine, kind's host rules for onyx's own cluster, disk, memory and
-//! CPUs against the profile, AVX2, the UI port), then the cluster and each service
+//! CPUs against the profile, AVX2, the UI port — none of which is about a cluster named with
+//! `--context`: there the room its nodes have left is checked instead, [`cluster_room`]), then
+//! the cluster and each service
 //! ([`crate::doctor`]), then the workers where the stack runs them ([`crate::doctor_workers`]);
 //! and the text report. The command (`commands/doctor.rs`) only prints it.
 
@@ -24,9 +26,18 @@ pub struct Report {
 /// Every check, in order. Healthy when none failed.
 pub async fn run(settings: &ClusterSettings) -> Report {
     let findings = async {
-        let mut f = machine_checks(settings, settings.cluster.context.is_some()).await;
+        // This machine's engine, disk and UI port say nothing about a cluster named with --context.
+        let other_cluster = settings.cluster.context.is_some();
+        let mut f = if other_cluster {
+            Vec::new()
+        } else {
+            machine_checks(settings, false).await
+        };
         match crate::cluster::own::target(&settings.cluster, false).await {
             Ok(target) => {
+                if other_cluster {
+                    f.push(cluster_room(settings, &target).await);
+                }
                 // Whether the installed stack runs the workers (doctor then checks them too).
                 let workers = crate::kube::workers::installed_mode(&target)
                     .await
@@ -61,6 +72,39 @@ pub async fn run(settings: &ClusterSettings) -> Report {
     Report {
         healthy: findings.iter().all(|f| f.status != Status::Fail),
         findings,
+    }
+}
+
+/// The room a named cluster's nodes have left against the profile (as `up` sizes it,
+/// [`crate::sizing::cluster_room`]); a shortfall is a warning: `up` deploys a named profile there
+/// all the same.
+async fn cluster_room(settings: &ClusterSettings, target: &crate::kube::Target) -> Finding {
+    const CHECK: &str = "room on the cluster";
+    let room = match crate::sizing::cluster_room(&target.client, &target.context, &target.namespace)
+        .await
+    {
+        Ok(room) => room,
+        Err(e) => {
+            return Finding::warn(CHECK, e.to_string(), e.hint().unwrap_or_default());
+        }
+    };
+    let r = room.room.expect("a cluster's room");
+    let free = format!(
+        "{} and {}m of CPU free to schedule",
+        gib(r.memory_bytes),
+        r.cpu_m
+    );
+    match profile::choose(room.capacity(), settings.profile, false) {
+        Ok(c) => Finding::ok(
+            CHECK,
+            format!("{free}: the {} profile fits", c.profile.name),
+        ),
+        Err(r) => Finding::warn(
+            CHECK,
+            format!("{free}; the {} profile needs {}", r.profile, r.need),
+            "free room on its nodes or add one; `onyx up` deploys a named profile anyway and \
+             its pods wait Pending until there is room",
+        ),
     }
 }
 

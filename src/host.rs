@@ -17,8 +17,13 @@ pub struct HostFacts {
     pub cpus: u32,
     /// `None` where the question doesn't apply (not x86-64).
     pub avx2: Option<bool>,
-    /// Where the figures come from ("this host", or "given with --memory/--cpus").
+    /// Where the figures come from ("this host", "the Docker engine", "the given machine", or
+    /// the given cluster's name).
     pub source: String,
+    /// Set when the figures are a given cluster's: what its nodes can still schedule
+    /// ([`crate::sizing::cluster_room`]); `memory_bytes` and `cpus` are then that room.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room: Option<crate::stack::profile::Room>,
 }
 
 impl HostFacts {
@@ -46,6 +51,7 @@ impl HostFacts {
             cpus,
             avx2: avx2(),
             source: "this host".to_string(),
+            room: None,
         }
     }
 
@@ -53,6 +59,7 @@ impl HostFacts {
         Capacity {
             memory_bytes: self.memory_bytes,
             cpus: self.cpus,
+            room: self.room,
         }
     }
 }

@@ -1,5 +1,13 @@
 //! Settings, resolved once per run: flags > `ONYX_*` environment > config file > defaults.
 //!
+//! The cluster a command talks to ([`GlobalSettings::cluster_for`]): `--context`/`--kubeconfig`
+//! (or `ONYX_CONTEXT`/`ONYX_KUBECONFIG`) > the config file's `context`/`kubeconfig` > for the
+//! day-2 commands, where the last `up` deployed ([`Remembered`], in onyx's data directory) >
+//! onyx's own cluster. `KUBECONFIG` alone picks no cluster: it is only the file a context is
+//! read from (as kubectl reads it), so exporting it for other work never sends `onyx up` or
+//! `onyx destroy` to another cluster by surprise; each command says on stderr which cluster it
+//! talks to, and when `KUBECONFIG`'s current context is another one, how to use it.
+//!
 //! clap already merges a flag with its environment variable (`env =` in [`crate::cli`]), so
 //! resolving only has to fill what both left empty from the config file, then from the
 //! defaults, and check the values. Two steps, as uv's `crates/uv/src/settings.rs` does:
@@ -34,6 +42,84 @@ pub struct ConfigFile {
     pub profile: Option<ProfileName>,
     pub namespace: Option<String>,
     pub port: Option<u16>,
+    /// The kubeconfig context to use (as `--context`).
+    pub context: Option<String>,
+    /// The kubeconfig file to read (as `--kubeconfig`).
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// Where the last `up` deployed, kept per user in onyx's data directory
+/// (`<data dir>/last-target.json`) so that the day-2 commands find it without the flags again.
+/// `context` and `kubeconfig` both empty: onyx's own cluster.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct Remembered {
+    pub context: Option<String>,
+    pub kubeconfig: Option<PathBuf>,
+    pub namespace: Option<String>,
+}
+
+impl Remembered {
+    /// `<data dir>/last-target.json` (the data directory as `up --data-dir` / `ONYX_DATA_DIR`).
+    pub fn path(data_dir: Option<&Path>) -> Option<PathBuf> {
+        crate::upgrade::data_root(data_dir)
+            .ok()
+            .map(|d| d.join("last-target.json"))
+    }
+
+    /// The record, if one was written and reads back (a broken one is ignored, with a note).
+    pub fn load(path: &Path) -> Option<Remembered> {
+        let text = std::fs::read_to_string(path).ok()?;
+        match serde_json::from_str(&text) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::warn!("ignoring {}: {e}", path.display());
+                None
+            }
+        }
+    }
+
+    /// Record where `up` deployed: the cluster and namespace as named (an unnamed namespace stays
+    /// the context's, as for `up`), the kubeconfig made absolute so it holds from any directory.
+    pub fn save(path: &Path, cluster: &ConnectOptions) -> std::io::Result<()> {
+        let r = Remembered {
+            context: cluster.context.clone(),
+            kubeconfig: cluster
+                .kubeconfig
+                .as_ref()
+                .map(|k| std::path::absolute(k).unwrap_or_else(|_| k.clone())),
+            namespace: cluster.namespace.clone(),
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_string_pretty(&r).expect("json"))?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+/// Where the cluster a command talks to was named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClusterSource {
+    /// `--context`/`--kubeconfig` or `ONYX_CONTEXT`/`ONYX_KUBECONFIG`.
+    Flag,
+    /// The config file's `context`/`kubeconfig`.
+    Config,
+    /// Where the last `up` deployed.
+    Remembered,
+    /// Nothing named one: onyx's own.
+    Own,
+}
+
+impl ClusterSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClusterSource::Flag => "as given",
+            ClusterSource::Config => "from the config file",
+            ClusterSource::Remembered => "where the last up deployed",
+            ClusterSource::Own => "onyx's own",
+        }
+    }
 }
 
 /// How much to say on stderr (the [`crate::ui::Printer`]'s).
@@ -57,12 +143,20 @@ pub struct GlobalSettings {
     pub config_file: Option<PathBuf>,
     /// Its values (all empty without one).
     pub config: ConfigFile,
+    /// Where the last `up` deployed, if recorded ([`Remembered`]).
+    pub remembered: Option<Remembered>,
 }
 
 /// The settings of a command that names a cluster: the `--context`/`--kubeconfig`/`-n` it was
 /// given, which the [`crate::ui::Printer`] repeats in the onyx commands its hints name.
 pub trait CommandSettings {
     fn cluster(&self) -> &ConnectOptions;
+
+    /// The line on stderr that says which cluster the command talks to (`None`: it names none
+    /// here, or says it itself, as `up` does on its first line).
+    fn talking_to(&self) -> Option<String> {
+        None
+    }
 }
 
 /// No cluster flags (`images`, `cluster list`, `version`, ...).
@@ -108,6 +202,8 @@ pub struct ClusterSettings {
     pub port: u16,
     /// The profile of the config file (`doctor` sizes with it; no flag sets it here).
     pub profile: Option<ProfileName>,
+    /// Where `cluster` was named (said on stderr by every command that talks to it).
+    pub source: ClusterSource,
 }
 
 impl ClusterSettings {
@@ -115,7 +211,42 @@ impl ClusterSettings {
     pub fn given_cluster(&self) -> bool {
         self.cluster.context.is_some() || self.cluster.kubeconfig.is_some()
     }
+
+    /// The one line on stderr that says which cluster the command talks to, and why; with
+    /// `KUBECONFIG` pointing elsewhere while onyx's own is used, how to use that one instead.
+    /// `kubeconfig_current`: the current context of `KUBECONFIG`, when that is set.
+    pub fn talking_to(&self, kubeconfig_current: Option<&str>) -> String {
+        let ns = self
+            .cluster
+            .namespace
+            .as_deref()
+            .map(|n| format!(", namespace {n}"))
+            .unwrap_or_default();
+        let mut line = match (&self.cluster.context, &self.cluster.kubeconfig) {
+            (None, None) => format!("cluster: onyx's own ({}){ns}", OWN),
+            (context, kubeconfig) => {
+                let mut what = match context {
+                    Some(c) => format!("context {c}"),
+                    None => "the current context".to_string(),
+                };
+                if let Some(k) = kubeconfig {
+                    what.push_str(&format!(" of {}", k.display()));
+                }
+                format!("cluster: {what}{ns} ({})", self.source.as_str())
+            }
+        };
+        if self.source == ClusterSource::Own
+            && let Some(current) = kubeconfig_current.filter(|c| *c != OWN)
+        {
+            line.push_str(&format!(
+                "; KUBECONFIG's current context is {current}: `--context {current}` uses it"
+            ));
+        }
+        line
+    }
 }
+
+const OWN: &str = crate::cluster::CONTEXT_NAME;
 
 /// `up`: everything [`crate::deploy::up`] takes, plus what the command does after it.
 #[derive(Debug, Clone)]
@@ -136,6 +267,20 @@ impl CommandSettings for ClusterSettings {
     fn cluster(&self) -> &ConnectOptions {
         &self.cluster
     }
+
+    fn talking_to(&self) -> Option<String> {
+        // Named with a flag: the user just said which; errors name it anyway.
+        if self.source == ClusterSource::Flag {
+            return None;
+        }
+        // KUBECONFIG's current context, read only where it could be another cluster to point at.
+        let current = (self.source == ClusterSource::Own
+            && std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty()))
+        .then(|| kube::config::Kubeconfig::read().ok())
+        .flatten()
+        .and_then(|k| k.current_context);
+        Some(ClusterSettings::talking_to(self, current.as_deref()))
+    }
 }
 
 impl CommandSettings for UpSettings {
@@ -148,7 +293,10 @@ impl GlobalSettings {
     /// Resolve from the process environment and the platform config directory.
     pub fn resolve(global: &GlobalFlags) -> Result<GlobalSettings> {
         let no_color_env = std::env::var_os(env_vars::NO_COLOR).is_some_and(|v| !v.is_empty());
-        Self::resolve_with(global, no_color_env, default_config_path())
+        let mut g = Self::resolve_with(global, no_color_env, default_config_path())?;
+        let data_dir = std::env::var_os(env_vars::ONYX_DATA_DIR).map(PathBuf::from);
+        g.remembered = Remembered::path(data_dir.as_deref()).and_then(|p| Remembered::load(&p));
+        Ok(g)
     }
 
     /// Resolve with the environment facts passed in (for tests). The config file's values are
@@ -192,6 +340,7 @@ impl GlobalSettings {
             color: !(global.no_color || no_color_env),
             config_file,
             config,
+            remembered: None,
         })
     }
 
@@ -214,6 +363,63 @@ impl GlobalSettings {
             0 => Err(port_zero()),
             port => Ok(port),
         }
+    }
+
+    /// The cluster a command talks to, and where it was named (the precedence in this module's
+    /// header): the flags, else the config file's, else — when `remember` (the day-2 commands) —
+    /// where the last `up` deployed, else onyx's own. The namespace: the flag, else the config
+    /// file's, else the one remembered with the cluster.
+    pub fn cluster_for(
+        &self,
+        context: Option<String>,
+        kubeconfig: Option<PathBuf>,
+        namespace: Option<String>,
+        remember: bool,
+    ) -> Result<(ConnectOptions, ClusterSource)> {
+        let namespace = self.namespace(namespace)?;
+        if context.is_some() || kubeconfig.is_some() {
+            return Ok((
+                ConnectOptions {
+                    kubeconfig,
+                    context,
+                    namespace,
+                },
+                ClusterSource::Flag,
+            ));
+        }
+        if self.config.context.is_some() || self.config.kubeconfig.is_some() {
+            return Ok((
+                ConnectOptions {
+                    kubeconfig: self.config.kubeconfig.clone(),
+                    context: self.config.context.clone(),
+                    namespace,
+                },
+                ClusterSource::Config,
+            ));
+        }
+        if remember && let Some(r) = &self.remembered {
+            let source = if r.context.is_some() || r.kubeconfig.is_some() {
+                ClusterSource::Remembered
+            } else {
+                ClusterSource::Own
+            };
+            return Ok((
+                ConnectOptions {
+                    kubeconfig: r.kubeconfig.clone(),
+                    context: r.context.clone(),
+                    namespace: namespace.or_else(|| r.namespace.clone()),
+                },
+                source,
+            ));
+        }
+        Ok((
+            ConnectOptions {
+                kubeconfig: None,
+                context: None,
+                namespace,
+            },
+            ClusterSource::Own,
+        ))
     }
 
     /// The cluster named by `--context`/`--kubeconfig`/`-n` (the namespace layered as above).
@@ -427,5 +633,99 @@ mod tests {
         for bad in ["", "Onyx", "-a", "a-", "a_b", &"x".repeat(64)] {
             assert!(validate_namespace(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn the_cluster_is_flag_then_config_then_remembered_then_own() {
+        let mut g = GlobalSettings::resolve_with(&global(None), false, None).unwrap();
+        let remembered = Remembered {
+            context: Some("prod".into()),
+            kubeconfig: Some("/k/prod".into()),
+            namespace: Some("team".into()),
+        };
+        g.remembered = Some(remembered.clone());
+        // Remembered, for the day-2 commands only (with its namespace).
+        let (c, s) = g.cluster_for(None, None, None, true).unwrap();
+        assert_eq!(s, ClusterSource::Remembered);
+        assert_eq!(
+            (c.context.as_deref(), c.namespace.as_deref()),
+            (Some("prod"), Some("team"))
+        );
+        let (c, s) = g.cluster_for(None, None, None, false).unwrap();
+        assert_eq!((c.context, s), (None, ClusterSource::Own));
+        // A namespace flag keeps the remembered cluster.
+        let (c, _) = g
+            .cluster_for(None, None, Some("other".into()), true)
+            .unwrap();
+        assert_eq!(c.namespace.as_deref(), Some("other"));
+        // The config file's context beats the record.
+        g.config.context = Some("staging".into());
+        let (c, s) = g.cluster_for(None, None, None, true).unwrap();
+        assert_eq!(
+            (c.context.as_deref(), s),
+            (Some("staging"), ClusterSource::Config)
+        );
+        // A flag beats both; the config file's kubeconfig does not leak into it.
+        g.config.kubeconfig = Some("/k/staging".into());
+        let (c, s) = g.cluster_for(Some("dev".into()), None, None, true).unwrap();
+        assert_eq!(
+            (c.context.as_deref(), s),
+            (Some("dev"), ClusterSource::Flag)
+        );
+        assert_eq!(c.kubeconfig, None);
+        // A record of the own cluster is the own cluster.
+        let mut g = GlobalSettings::resolve_with(&global(None), false, None).unwrap();
+        g.remembered = Some(Remembered::default());
+        assert_eq!(
+            g.cluster_for(None, None, None, true).unwrap().1,
+            ClusterSource::Own
+        );
+        // The record round-trips through its file, the kubeconfig made absolute.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("onyx/last-target.json");
+        let opts = ConnectOptions {
+            kubeconfig: Some("rel/kubeconfig".into()),
+            context: Some("prod".into()),
+            namespace: Some("team".into()),
+        };
+        Remembered::save(&path, &opts).unwrap();
+        let back = Remembered::load(&path).unwrap();
+        assert!(back.kubeconfig.unwrap().is_absolute());
+        assert_eq!(back.namespace.as_deref(), Some("team"));
+        std::fs::write(&path, "not json").unwrap();
+        assert_eq!(Remembered::load(&path), None);
+    }
+
+    #[test]
+    fn the_line_says_which_cluster_and_how_to_use_kubeconfigs() {
+        let own = ClusterSettings {
+            cluster: NO_CLUSTER,
+            port: 3000,
+            profile: None,
+            source: ClusterSource::Own,
+        };
+        assert_eq!(own.talking_to(None), "cluster: onyx's own (kind-onyx)");
+        assert_eq!(
+            own.talking_to(Some("kind-onyx")),
+            "cluster: onyx's own (kind-onyx)"
+        );
+        assert_eq!(
+            own.talking_to(Some("prod")),
+            "cluster: onyx's own (kind-onyx); KUBECONFIG's current context is prod: \
+             `--context prod` uses it"
+        );
+        let remembered = ClusterSettings {
+            cluster: ConnectOptions {
+                kubeconfig: None,
+                context: Some("prod".into()),
+                namespace: Some("team".into()),
+            },
+            source: ClusterSource::Remembered,
+            ..own
+        };
+        assert_eq!(
+            remembered.talking_to(Some("other")),
+            "cluster: context prod, namespace team (where the last up deployed)"
+        );
     }
 }

@@ -7,6 +7,7 @@
 //!
 //! Progress of the boot is reported step by step through [`StepReporter`]; only the UI draws it.
 
+pub mod credentials;
 pub mod detect;
 pub mod dry_run;
 pub mod host;

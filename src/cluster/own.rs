@@ -226,13 +226,22 @@ pub async fn target(cluster: &ConnectOptions, create_namespace: bool) -> Result<
     }
     match crate::kube::connect(&options, create_namespace).await {
         Ok(target) => Ok(target),
-        Err(e) if own => Err(own_node_state()
-            .await
-            .map_or(e, |state| KubeError::OwnCluster {
-                node: crate::cluster::node_name(crate::cluster::CLUSTER_NAME),
-                state,
-            })
-            .into()),
+        // onyx's own cluster lives in the Docker engine: when no engine answers, that is what to
+        // say (and fix), not the kubeconfig's missing context (issue #21).
+        Err(e) if own => Err(
+            match crate::docker::engine::connect(&crate::docker::engine::EngineEnv::from_process())
+                .await
+            {
+                Err(engine) => engine.into(),
+                Ok(_) => own_node_state()
+                    .await
+                    .map_or(e, |state| KubeError::OwnCluster {
+                        node: crate::cluster::node_name(crate::cluster::CLUSTER_NAME),
+                        state,
+                    })
+                    .into(),
+            },
+        ),
         Err(e) => Err(e.into()),
     }
 }

@@ -20,6 +20,8 @@ pub fn backup(
     runtime: &Runtime,
     args: &BackupArgs,
 ) -> Result<ExitCode> {
+    // Before the cluster is asked for anything: a dump that can't be written is not taken.
+    check_output(&args.output)?;
     let header = runtime.block_on(async {
         let target = crate::cluster::own::target(&settings.cluster, false).await?;
         let (client, ns) = (&target.client, &target.namespace);
@@ -39,6 +41,57 @@ pub fn backup(
         &header.sha256[..12]
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The backup file can be written where `-o` says: not a directory, in a directory that exists
+/// and that onyx may create files in (tried with a probe file, removed again). A bad path is the
+/// user's to fix (exit 2), named in the message.
+fn check_output(path: &std::path::Path) -> Result<()> {
+    let shown = path.display();
+    if path.is_dir() {
+        return Err(Error::input(
+            format!("cannot write the backup to {shown}: it is a directory"),
+            format!(
+                "name a file in it, e.g. `-o {}`",
+                path.join("onyx.backup").display()
+            ),
+        ));
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::input(
+            format!(
+                "cannot write the backup to {shown}: the directory {} does not exist",
+                dir.display()
+            ),
+            format!(
+                "create it first (`mkdir -p {}`) or give another path with -o",
+                crate::ui::shell_quote(&dir.display().to_string())
+            ),
+        ));
+    }
+    let probe = dir.join(format!(".onyx-backup-probe-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(Error::input(
+            format!(
+                "cannot write the backup to {shown}: cannot create files in {} ({})",
+                dir.display(),
+                e.kind()
+            ),
+            "give a path in a directory you may write to with -o",
+        )),
+    }
 }
 
 pub fn restore(

@@ -49,6 +49,17 @@ pub fn run(
         }
     }
     let n = runtime.block_on(async { Ok(stack::remove(&target, args.data).await?) })?;
+    // On onyx's own cluster the passwords are also kept beside the data: they go with it.
+    let own = settings.cluster.context.is_none() && settings.cluster.kubeconfig.is_none();
+    if args.data && own {
+        runtime.block_on(async {
+            let engine =
+                crate::docker::engine::connect(&crate::docker::engine::EngineEnv::from_process())
+                    .await?;
+            let node = crate::cluster::node_name(crate::cluster::CLUSTER_NAME);
+            crate::cluster::credentials::remove(&engine.docker, &node, &target.namespace).await
+        })?;
+    }
     printer.info(&if args.data {
         format!("removed {n} objects, data included")
     } else {

@@ -1,4 +1,6 @@
-//! `onyx logs SERVICE [-f] [--previous]`: a service's container logs, on stdout.
+//! `onyx logs SERVICE [-c CONTAINER] [-f] [--previous]`: a service's container logs, on stdout.
+//! Before the main container has started (the API's init container waits for its dependencies
+//! and may run for minutes), the init container that holds the pod is shown, and stderr says so.
 
 use std::process::ExitCode;
 
@@ -11,17 +13,22 @@ use crate::ui::Printer;
 
 pub fn run(
     settings: &ClusterSettings,
-    _printer: &Printer,
+    printer: &Printer,
     runtime: &Runtime,
     args: &LogsArgs,
 ) -> Result<ExitCode> {
     let service = super::settings::service_named(&args.service)?;
     let work = async {
         let target = crate::cluster::own::target(&settings.cluster, false).await?;
+        let source =
+            stack::log_source(&target, service, args.container.as_deref(), args.previous).await?;
+        if let Some(note) = &source.note {
+            printer.info(note);
+        }
         let mut out = std::io::stdout();
         stack::logs(
             &target,
-            service,
+            &source,
             args.follow,
             args.previous,
             args.tail,

@@ -125,6 +125,9 @@ fn go<S: CommandSettings + std::fmt::Debug, A: ?Sized>(
         Ok(s) => {
             tracing::debug!(?g, settings = ?s, "resolved settings");
             let printer = Printer::new(g.verbosity, g.color, settings::invocation(&s));
+            if let Some(line) = s.talking_to() {
+                printer.info(&line);
+            }
             (run(&s, &printer, rt, args), printer)
         }
         Err(e) => {

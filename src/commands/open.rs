@@ -1,11 +1,15 @@
-//! `onyx open`: print the UI's URL, then open it in the browser ([`crate::browser`]) unless
-//! `--print`.
+//! `onyx open`: check that something serves the UI at its URL (nginx's health answer), print
+//! the URL, then open it in the browser ([`crate::browser`]) unless `--print`. A URL nothing
+//! serves is an error (exit 3) with what to run instead, not a dead link with exit 0.
 
 use std::process::ExitCode;
 
 use crate::browser::{Opened, open_browser, ui_url};
 use crate::cli::OpenArgs;
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// How long the UI may take to answer its health check: it answers at once when it is there.
+const CHECK: std::time::Duration = std::time::Duration::from_millis(1500);
 use crate::runtime::Runtime;
 use crate::settings::ClusterSettings;
 use crate::ui::Printer;
@@ -16,10 +20,25 @@ pub fn run(
     runtime: &Runtime,
     args: &OpenArgs,
 ) -> Result<ExitCode> {
-    let port = runtime.block_on(async {
-        Ok(crate::cluster::own::ui_port(&settings.cluster, settings.port).await)
+    let (url, served) = runtime.block_on(async {
+        let url = ui_url(crate::cluster::own::ui_port(&settings.cluster, settings.port).await);
+        let served = crate::kube::forward::check_gateway(&url, CHECK).await;
+        Ok::<_, crate::Error>((url, served))
     })?;
-    let url = ui_url(port);
+    if let Err(e) = served {
+        tracing::debug!("gateway check: {e}");
+        let hint = if settings.given_cluster() {
+            "`onyx up --forward` serves the UI on this machine (or pass the --port your own \
+             port-forward uses); `onyx status` shows the stack"
+        } else {
+            "`onyx status` shows whether the stack runs; `onyx up` starts it (or pass the --port \
+             it was started with)"
+        };
+        return Err(Error::environment(
+            format!("nothing serves the Onyx UI at {url}"),
+            hint,
+        ));
+    }
     printer.data(&url)?;
     if args.print {
         return Ok(ExitCode::SUCCESS);

@@ -20,30 +20,21 @@ pub fn run(
     args: &RenderArgs,
 ) -> Result<ExitCode> {
     // A named profile is rendered as named: the output may be for any cluster, so this machine's
-    // size never refuses it (only `up` refuses). Without one, sized exactly as `up` sizes it, so
-    // that render prints what up would apply; on a machine too small even for that, the smallest
-    // profile with a warning.
-    let choice = match settings.profile {
-        Some(name) => profile::Choice {
-            profile: profile::profile(name),
-            automatic: false,
-            forced: false,
-        },
-        None => {
-            let host = HostFacts::detect();
-            let sizing =
-                crate::sizing::sizing_machine(&host, crate::sizing::engine_facts(runtime).as_ref());
-            let (choice, refusal) = profile::choose_for_output(sizing.capacity(), None);
-            if let Some(r) = refusal {
-                printer.warn(&format!(
-                    "{} has {}; rendering the {} profile, which needs {}: `onyx up` would refuse \
-                     it here",
-                    sizing.source, r.have, choice.profile.name, r.need
-                ));
-            }
-            choice
-        }
-    };
+    // size never refuses it (only `up` refuses); it is warned about, with the numbers, as README's
+    // Profiles section says. Without one, sized exactly as `up` sizes it, so that render prints
+    // what up would apply; on a machine too small even for that, the smallest profile with a
+    // warning.
+    let host = HostFacts::detect();
+    let sizing =
+        crate::sizing::sizing_machine(&host, crate::sizing::engine_facts(runtime).as_ref());
+    let (choice, refusal) = profile::choose_for_output(sizing.capacity(), settings.profile);
+    if let Some(r) = refusal {
+        printer.warn(&format!(
+            "{} has {}; rendering the {} profile, which needs {}: `onyx up` would refuse it here \
+             (fine when the output is for a bigger cluster)",
+            sizing.source, r.have, choice.profile.name, r.need
+        ));
+    }
     // Indexing as asked, else the profile's default (the output may be for any cluster, so no
     // machine's size decides it; `up` checks it against the machine).
     let indexing =
@@ -56,7 +47,20 @@ pub fn run(
     };
     let credentials = match (&args.reuse_secrets, args.skip_secrets) {
         (_, true) => None,
-        (Some(path), false) => Some(Credentials::from_file(path)?),
+        (Some(path), false) => {
+            let (credentials, fresh) = Credentials::from_file_noting(path)?;
+            for name in fresh {
+                // Fresh values on every render would change `checksum/config` and restart the
+                // API and the workers on each apply, and void pending reset/verify links.
+                printer.warn(&format!(
+                    "{} has no Secret {name}: it got new values, and will again on every render; \
+                     add it to the file (`kubectl get secret {name} -o yaml`, or take it from this \
+                     render) to keep them",
+                    path.display()
+                ));
+            }
+            Some(credentials)
+        }
         (None, false) => Some(Credentials::generate()),
     };
     let objects = render::render(&RenderOptions {

@@ -55,16 +55,22 @@ impl UpSettings {
                 indexing: args.stack.indexing,
                 telemetry: args.stack.onyx_telemetry == Some(Switch::On),
                 port: global.port(args.stack.port)?,
-                cluster: global.cluster(
-                    target.context.clone(),
-                    target.kubeconfig.clone(),
-                    target.namespace.clone(),
-                )?,
+                // The flags, else the config file's; never the remembered one: where `up`
+                // deploys is always said, not guessed from an earlier run.
+                cluster: global
+                    .cluster_for(
+                        target.context.clone(),
+                        target.kubeconfig.clone(),
+                        target.namespace.clone(),
+                        false,
+                    )?
+                    .0,
                 timeout: args.timeout,
                 bundle: args.bundle.clone(),
                 registry_mirror: args.registry_mirror.clone(),
                 forward: args.forward,
                 no_backup: args.no_backup,
+                yes: args.yes,
                 data_dir: args.data_dir.clone(),
                 llm: llm_choice(&args.llm),
             },
@@ -151,16 +157,25 @@ impl ClusterSettings {
         port: Option<u16>,
         global: &GlobalSettings,
     ) -> Result<ClusterSettings> {
-        let cluster = match cluster {
-            Some(c) => {
-                global.cluster(c.context.clone(), c.kubeconfig.clone(), c.namespace.clone())?
-            }
-            None => crate::settings::NO_CLUSTER,
+        // The day-2 commands find the cluster the last `up` deployed to ([`GlobalSettings::
+        // cluster_for`]); `open` and `cluster create` are about onyx's own.
+        let (cluster, source) = match cluster {
+            Some(c) => global.cluster_for(
+                c.context.clone(),
+                c.kubeconfig.clone(),
+                c.namespace.clone(),
+                true,
+            )?,
+            None => (
+                crate::settings::NO_CLUSTER,
+                crate::settings::ClusterSource::Own,
+            ),
         };
         Ok(ClusterSettings {
             cluster,
             port: global.port(port)?,
             profile: global.profile(None),
+            source,
         })
     }
 }

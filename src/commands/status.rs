@@ -1,5 +1,6 @@
 //! `onyx status`: each service's ready/desired replicas, restarts, age (of its running pod),
-//! state and image, and the URL when something serves it here.
+//! state, the reason it is not ready (kubectl's words for a failing pod, or `rolling out`,
+//! `waiting for X`) and image, and the URL when something serves it here.
 //! Exit 0 when every service is ready, 1 when not (stopped, starting, failing), so scripts can
 //! wait on it; `-o json` for scripts that read it. Both show the deployed Onyx release beside the
 //! one this onyx deploys (`release` in the JSON).
@@ -74,19 +75,25 @@ fn age(seconds: Option<i64>) -> String {
 
 /// The human table.
 pub fn table(s: &StackStatus) -> String {
+    let reasons: Vec<String> = s
+        .services
+        .iter()
+        .map(|svc| svc.reason.clone().unwrap_or_else(|| "-".into()))
+        .collect();
+    let width = reasons.iter().map(|r| r.len()).max().unwrap_or(0).max(6);
     let mut out = format!(
-        "{:<24} {:<7} {:<8} {:<5} {:<10} {}\n",
-        "SERVICE", "READY", "RESTARTS", "AGE", "STATE", "IMAGE"
+        "{:<24} {:<7} {:<8} {:<5} {:<10} {:<width$} {}\n",
+        "SERVICE", "READY", "RESTARTS", "AGE", "STATE", "REASON", "IMAGE"
     );
-    for svc in &s.services {
-        let state = svc.state;
+    for (svc, reason) in s.services.iter().zip(&reasons) {
         out.push_str(&format!(
-            "{:<24} {:<7} {:<8} {:<5} {:<10} {}\n",
+            "{:<24} {:<7} {:<8} {:<5} {:<10} {:<width$} {}\n",
             svc.name,
             format!("{}/{}", svc.ready, svc.desired),
             svc.restarts,
             age(svc.age_seconds),
-            state,
+            svc.state,
+            reason,
             svc.image.as_deref().unwrap_or("-"),
         ));
     }
@@ -100,11 +107,61 @@ pub fn table(s: &StackStatus) -> String {
     } else if s.stopped {
         "stopped (`onyx up` starts it again with the same data)".into()
     } else {
-        "not healthy (`onyx up` to finish or see why)".into()
+        format!("not healthy: {}", advice(s))
     };
     out.push_str(&format!(
         "\nnamespace {} (context {}): {overall}",
         s.namespace, s.context
     ));
     out
+}
+
+/// What to do about a stack that is not healthy, from the services' reasons: a crash is read in
+/// the logs of its last run, another failure is diagnosed by `onyx up`, a missing service is
+/// made by `onyx up`, and a rollout or a start under way needs only time.
+fn advice(s: &StackStatus) -> String {
+    let not_ready = || s.services.iter().filter(|x| !x.healthy && x.desired > 0);
+    let crashed = |r: &str| {
+        r.starts_with("CrashLoopBackOff")
+            || r.starts_with("Init:CrashLoopBackOff")
+            || r.contains("OOMKilled")
+            || r.contains("Error")
+            || r.contains("ExitCode:")
+            || r.contains("Signal:")
+    };
+    let on_the_way = |r: &str| {
+        r == "rolling out"
+            || r == "starting"
+            || r.starts_with("waiting for")
+            || r.starts_with("Init:")
+            || matches!(
+                r,
+                "ContainerCreating" | "PodInitializing" | "Pending" | "no pod yet"
+            )
+    };
+    if let Some(svc) = s.services.iter().find(|x| x.missing) {
+        return format!("{} is missing (`onyx up` makes it)", svc.name);
+    }
+    if let Some((svc, r)) =
+        not_ready().find_map(|x| x.reason.as_deref().filter(|r| crashed(r)).map(|r| (x, r)))
+    {
+        return format!(
+            "{} is failing ({r}): `onyx logs {} --previous` shows its last run, `onyx up` diagnoses it",
+            svc.name, svc.name
+        );
+    }
+    if let Some((svc, r)) = not_ready().find_map(|x| {
+        x.reason
+            .as_deref()
+            .filter(|r| !on_the_way(r))
+            .map(|r| (x, r))
+    }) {
+        return format!("{} is failing ({r}): `onyx up` diagnoses it", svc.name);
+    }
+    if s.services.iter().any(|x| x.desired == 0) {
+        return "some services are stopped (`onyx up` starts them again)".into();
+    }
+    "on its way (a rollout or a start is under way): `onyx status` again shortly; `onyx up` \
+     waits for it and says why if it does not finish"
+        .into()
 }

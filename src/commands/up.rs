@@ -15,6 +15,17 @@ use crate::ui::Printer;
 pub fn run(settings: &UpSettings, printer: &Printer, runtime: &Runtime) -> Result<ExitCode> {
     let opts = &settings.deploy;
     let Deployed { target, exposed } = deploy::up(opts, printer, runtime)?;
+    // Where it went, for the day-2 commands (crate::settings::Remembered); not worth failing
+    // a finished `up` over.
+    if let Some(path) = crate::settings::Remembered::path(opts.data_dir.as_deref())
+        && let Err(e) = crate::settings::Remembered::save(&path, &opts.cluster)
+    {
+        printer.warn(&format!(
+            "could not record where onyx deployed in {}: {e}; the day-2 commands need \
+             --context/-n again",
+            path.display()
+        ));
+    }
     let Some(exposed) = exposed else {
         let mut kubectl = String::from("kubectl");
         if let Some(k) = &opts.cluster.kubeconfig {

@@ -123,10 +123,10 @@ pub fn own_pipelined(
                 data_root: crate::upgrade::data_root(opts.data_dir.as_deref())?,
             };
             crate::upgrade::before_apply(&target, &guard, printer).await?;
-            let (objects, indexing) =
+            let (objects, indexing, choice) =
                 super::apply::render_stack(opts, printer, plan, &target, ui_port, true).await?;
             let node = created.node.clone();
-            *extra.borrow_mut() = Some((created, indexing, ui_port));
+            *extra.borrow_mut() = Some((created, indexing, ui_port, choice));
             Ok(Booted {
                 node,
                 target,
@@ -145,9 +145,11 @@ pub fn own_pipelined(
         ))
     });
     let (booted, timeline) = outcome?;
-    let (created, indexing, ui_port) = extra.into_inner().ok_or_else(|| {
+    let (created, indexing, ui_port, choice) = extra.into_inner().ok_or_else(|| {
         crate::error::Error::Internal(anyhow::anyhow!("the pipeline ended without a node"))
     })?;
+    // The profile rendered (kept from the install, or named): what the rest of `up` reports.
+    plan.choice = choice;
     printer.info(&format!(
         "[{}] every image in the node and the stack applied (node up after {})",
         crate::ui::pipeline::human(started.elapsed()),

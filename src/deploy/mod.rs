@@ -63,6 +63,8 @@ pub struct UpOptions {
     pub forward: bool,
     /// Don't back up before upgrading to another Onyx release.
     pub no_backup: bool,
+    /// Don't ask before a profile change that shrinks the running stack.
+    pub yes: bool,
     /// onyx's data root, if given.
     pub data_dir: Option<PathBuf>,
     /// The LLM provider to configure, if any.
@@ -111,6 +113,8 @@ pub fn up(opts: &UpOptions, printer: &Printer, rt: &crate::runtime::Runtime) -> 
                 let ui_port = opts.port;
                 // 2. Target.
                 let target = target::connect(opts, printer, None).await?;
+                // 2a. Sized by what the cluster can still schedule, said with where it is.
+                plan::size_given_cluster(opts, printer, &target, &mut plan).await?;
 
                 // 2b. The release already deployed: a newer one is refused, an older one backed
                 // up first (crate::upgrade), before anything of the stack is applied.

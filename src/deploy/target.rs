@@ -123,13 +123,9 @@ pub async fn connect(opts: &UpOptions, printer: &Printer, own: Option<&Created>)
         )
         .await?);
     }
-    let target = crate::kube::connect(&opts.cluster, true).await?;
-    printer.info(&format!(
-        "cluster: context {} ({}) at {}, namespace {}",
-        target.context,
-        target.kind.label(),
-        target.server,
-        target.namespace
-    ));
-    Ok(target)
+    // Where it goes is said on the first line with the size ([`super::plan::size_given_cluster`]).
+    let _ = printer;
+    crate::kube::connect(&opts.cluster, true)
+        .await
+        .map_err(Into::into)
 }

@@ -4,8 +4,10 @@
 //! 1. present already (same digest when pinned by digest)? report `Skipped`, done;
 //! 2. pull, through the mirror when one is set, turning the engine's per-layer messages into
 //!    byte and layer counts for the [`Reporter`];
-//! 3. on a transient failure (connection refused, timeouts, 5xx, registry 429) wait and retry with
-//!    a doubling backoff; not-found and unauthorised fail at once, naming the image;
+//! 3. on a transient failure (timeouts, a dropped connection, 5xx, registry 429) wait and retry
+//!    with a doubling backoff; not-found, unauthorised, a name that does not resolve and a refused
+//!    connection (nothing listens there: a mirror that is not running) fail at once, naming the
+//!    image;
 //! 4. pulled through a mirror: tag it with its original reference so the manifests find it.
 //!
 //! The caller decides which images: the command passes the catalog's; tests pass their own.
@@ -113,6 +115,9 @@ pub async fn inspect_local(
 pub enum Failure {
     /// The registry's name does not resolve: no retry can help (DNS offline, air-gapped).
     Unreachable,
+    /// Nothing listens at the registry's address (`connect: connection refused`): a mirror or
+    /// registry that is not running, or a wrong port. Waiting does not start it.
+    Refused,
     NotFound,
     Unauthorized,
     Transient,
@@ -130,6 +135,10 @@ pub fn classify(status: Option<u16>, message: &str) -> Failure {
         || m.contains("temporary failure in name resolution")
     {
         return Failure::Unreachable;
+    }
+    // Go's dialer: "dial tcp 127.0.0.1:5000: connect: connection refused".
+    if m.contains("connection refused") {
+        return Failure::Refused;
     }
     if m.contains("toomanyrequests") || m.contains("too many requests") || status == Some(429) {
         return Failure::Transient;
@@ -333,6 +342,11 @@ pub async fn pull_one_telling(
                 pulled_as: from.clone(),
                 message: message.clone(),
             }),
+            Failure::Refused => Some(DockerError::RegistryRefused {
+                image: image.into(),
+                pulled_as: from.clone(),
+                message: message.clone(),
+            }),
             Failure::NotFound => Some(DockerError::NotFound {
                 image: image.into(),
                 pulled_as: from.clone(),
@@ -417,10 +431,13 @@ pub async fn pull_all(
             outcome: Outcome::Failed,
             id: None,
             // As many as the error says were made: retried transient failures, or the one
-            // attempt a missing or forbidden image gets.
+            // attempt a missing or forbidden image, or a registry not there, gets.
             attempts: match e {
                 DockerError::PullFailed { attempts, .. } => *attempts,
-                DockerError::NotFound { .. } | DockerError::Unauthorized { .. } => 1,
+                DockerError::NotFound { .. }
+                | DockerError::Unauthorized { .. }
+                | DockerError::RegistryUnreachable { .. }
+                | DockerError::RegistryRefused { .. } => 1,
                 _ => 0,
             },
             error: Some(e.to_string()),
@@ -460,7 +477,7 @@ mod tests {
             (
                 Some(500),
                 "Get \"http://127.0.0.1:5000/v2/\": dial tcp 127.0.0.1:5000: connect: connection refused",
-                Transient,
+                Refused,
             ),
             (None, "unexpected EOF", Transient),
             (Some(429), "slow down", Transient),

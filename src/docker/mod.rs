@@ -82,6 +82,14 @@ pub enum DockerError {
         message: String,
     },
 
+    /// Nothing listens at the registry's (or mirror's) address; not retried.
+    #[error("the registry for {image} refuses connections (pulled as {pulled_as}): {message}")]
+    RegistryRefused {
+        image: String,
+        pulled_as: String,
+        message: String,
+    },
+
     /// The registry refused us.
     #[error("not allowed to pull {image} (pulled as {pulled_as}): {message}")]
     Unauthorized {
@@ -115,6 +123,16 @@ pub enum DockerError {
     Engine(#[from] bollard::errors::Error),
 }
 
+/// How to go offline, every step runnable as printed by every command that can meet an
+/// unreachable registry (`up`, `images pull`, `cluster create`): `save` writes only images the
+/// engine holds, so they are pulled first; `images load` puts them (the node image too) into
+/// this machine's engine, where `cluster create` and `up` find them (`up --bundle` does both).
+pub const OFFLINE_HINT: &str = "this machine can't resolve the registry's name (offline or \
+     air-gapped). Go offline: on a machine with registry access run `onyx images pull`, then \
+     `onyx images save -o onyx-images.tar`; copy the file here and run `onyx images load \
+     onyx-images.tar` (or `onyx up --bundle onyx-images.tar`); or pull through a registry you \
+     reach with --registry-mirror HOST";
+
 impl DockerError {
     /// The kind of failure (its exit code).
     pub fn class(&self) -> crate::exit::Class {
@@ -135,13 +153,13 @@ impl DockerError {
                 "check the name and tag; with --registry-mirror, check that the mirror carries it"
                     .into(),
             ),
-            DockerError::RegistryUnreachable { .. } => Some(
-                "this machine can't resolve the registry's name (offline or air-gapped). Go \
-                 offline: on a machine with registry access run `onyx images save -o \
-                 onyx-images.tar`, copy the file here, then `onyx up --bundle onyx-images.tar`; \
-                 or pull through a registry you reach with --registry-mirror HOST"
-                    .into(),
-            ),
+            DockerError::RegistryUnreachable { .. } => Some(OFFLINE_HINT.into()),
+            DockerError::RegistryRefused { pulled_as, .. } => Some(format!(
+                "nothing listens at the address {} names: start the registry or mirror (or fix \
+                 --registry-mirror HOST:PORT), then run the command again; images already \
+                 pulled are skipped",
+                pulled_as.split('/').next().unwrap_or(pulled_as)
+            )),
             DockerError::Unauthorized { .. } => Some(
                 "log in to the registry (`docker login`), or pull through a mirror you may use \
                  (--registry-mirror)"
@@ -202,4 +220,25 @@ pub struct Silent;
 impl Reporter for Silent {
     fn image(&self, _: &str, _: ImageEvent) {}
     fn message(&self, _: &str) {}
+}
+
+#[cfg(test)]
+mod offline_hint_tests {
+    use clap::Parser;
+
+    /// Every command the offline hint names parses as this binary's (no `--bundle` where the
+    /// command has none), and the bundle is made from pulled images.
+    #[test]
+    fn offline_hint_commands_run_as_printed() {
+        let commands: Vec<&str> = super::OFFLINE_HINT.split('`').skip(1).step_by(2).collect();
+        assert!(commands.len() >= 4, "{commands:?}");
+        for c in &commands {
+            let words: Vec<&str> = c.split_whitespace().collect();
+            assert_eq!(words[0], "onyx", "{c}");
+            crate::cli::Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{c}: {e}"));
+        }
+        let pull = super::OFFLINE_HINT.find("onyx images pull").unwrap();
+        let save = super::OFFLINE_HINT.find("onyx images save").unwrap();
+        assert!(pull < save);
+    }
 }

@@ -2,7 +2,8 @@
 //!
 //! 1. [`existing_credentials`]: read the stack's Secrets from the cluster first, so a re-run renders
 //!    the same passwords (data volumes keep the passwords they were initialised with); skipped in
-//!    a namespace this run created.
+//!    a namespace this run created. On onyx's own cluster a copy kept with the data fills in
+//!    what the cluster lacks ([`crate::cluster::credentials`]).
 //! 2. [`apply_all`]: apply every object (field manager `onyx`, force) in layer order; the objects
 //!    of one layer go in parallel. Transient API errors (5xx, 429, dropped connections) are
 //!    retried with backoff; anything else stops the apply with the object named.
@@ -24,9 +25,20 @@ const TRIES: u32 = 8;
 /// The stack's credentials as stored in the cluster: every stack Secret that exists keeps its
 /// values; any that is missing (first install, or deleted by hand) gets fresh ones.
 pub async fn existing_credentials(target: &Target) -> Result<Credentials, KubeError> {
+    let mut credentials = Credentials::generate();
+    credentials
+        .0
+        .extend(credentials_in_cluster(target).await?.0);
+    Ok(credentials)
+}
+
+/// The values of every stack Secret in the cluster that holds every key (a partial one counts
+/// as missing: it is replaced whole); only those, nothing generated.
+pub async fn credentials_in_cluster(target: &Target) -> Result<Credentials, KubeError> {
+    let mut credentials = Credentials(Default::default());
     // A namespace made by this run holds no Secrets: no need to ask.
     if target.created_namespace {
-        return Ok(Credentials::generate());
+        return Ok(credentials);
     }
     let secrets: Api<Secret> = Api::namespaced(target.client.clone(), &target.namespace);
     let reads = join_all(SECRETS.iter().map(|(name, _)| {
@@ -42,9 +54,7 @@ pub async fn existing_credentials(target: &Target) -> Result<Credentials, KubeEr
     for read in reads {
         found.extend(read?);
     }
-    let mut credentials = Credentials::generate();
     for secret in &found {
-        // Reuse a Secret only when it has every key; a partial one is replaced whole.
         if let Ok(one) = Credentials::from_secrets_partial(secret) {
             credentials.0.extend(one.0);
         }

@@ -3,7 +3,8 @@
 //!
 //! 1. [`connect`]: load the kubeconfig (`--kubeconfig`, else `KUBECONFIG`, else `~/.kube/config`),
 //!    pick the context (`--context`, else the current one), check that the API answers and that we
-//!    may use the namespace (`-n`, else the context's), creating the namespace when it is missing.
+//!    may use the namespace (`-n`, else the context's), creating the namespace when it is missing
+//!    (labelled with the stack's Pod Security level, [`POD_SECURITY_LEVEL`]).
 //! 2. [`apply`]: server-side apply of the rendered objects, layer by layer.
 //! 3. [`rollout`]: watch every workload until it is rolled out, reporting per-service progress.
 //! 4. [`diagnose`]: when a service fails or times out, say why from pods, events and logs.
@@ -30,6 +31,30 @@ use kube::{Client, Config};
 
 /// How long the first answer from the API may take before we call it unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The Pod Security level every pod of the stack meets: `baseline`, not `restricted` (two
+/// containers run as root); tests/it/contracts/pod_security.rs computes it from the rendered pods
+/// and checks this constant against it.
+pub const POD_SECURITY_LEVEL: &str = "baseline";
+
+/// The labels a namespace onyx creates gets (never one that exists: that is the user's): the
+/// stack's level enforced, and also warned and audited, since `enforce` checks only Pods while
+/// `warn` and `audit` check workload templates too, so a Deployment whose pods would be refused
+/// is named at apply (kubernetes staging/src/k8s.io/pod-security-admission/: api/constants.go
+/// for the label names, admission/admission.go `ValidatePodController`, which evaluates a
+/// workload only for warn and audit; read at the default branch, commit 3a53ab6e, not at the
+/// node's v1.36.1 tag).
+pub fn pod_security_labels() -> std::collections::BTreeMap<String, String> {
+    ["enforce", "warn", "audit"]
+        .iter()
+        .map(|mode| {
+            (
+                format!("pod-security.kubernetes.io/{mode}"),
+                POD_SECURITY_LEVEL.to_string(),
+            )
+        })
+        .collect()
+}
 
 /// A cluster to work in: a client, the namespace, and the names used in messages.
 #[derive(Clone)]
@@ -71,6 +96,19 @@ pub enum KubeError {
     Unreachable {
         context: String,
         server: String,
+        message: String,
+    },
+
+    /// The API answered at first, then stopped answering for longer than the wait's grace
+    /// ([`rollout::API_GRACE`]) while `up` waited for the stack.
+    #[error(
+        "the Kubernetes API of context {context:?} at {server} stopped answering while onyx waited for the stack (no answer for {}s: {message})",
+        after.as_secs()
+    )]
+    Lost {
+        context: String,
+        server: String,
+        after: Duration,
         message: String,
     },
 
@@ -152,6 +190,11 @@ impl KubeError {
                  or pick another context with --context",
                 crate::ui::shell_quote(context)
             )),
+            KubeError::Lost { context, .. } => Some(format!(
+                "nothing was torn down: once the cluster answers again (`kubectl --context {} get ns`), \
+                 run `onyx up` again to resume",
+                crate::ui::shell_quote(context)
+            )),
             KubeError::Forbidden { .. } => Some(
                 "ask for rights to the namespace, or use another one with -n NS".into(),
             ),
@@ -188,11 +231,11 @@ pub async fn client_for(opts: &ConnectOptions) -> Result<Target, KubeError> {
     let kubeconfig = match &opts.kubeconfig {
         Some(path) => Kubeconfig::read_from(path).map_err(|e| KubeError::Config {
             path: Some(path.clone()),
-            message: e.to_string(),
+            message: kubeconfig_error(&e, false),
         })?,
         None => Kubeconfig::read().map_err(|e| KubeError::Config {
             path: None,
-            message: e.to_string(),
+            message: kubeconfig_error(&e, true),
         })?,
     };
     let context = crate::cluster::detect::choose_context(&kubeconfig, opts.context.as_deref())
@@ -262,6 +305,7 @@ pub async fn connect(opts: &ConnectOptions, create_namespace: bool) -> Result<Ta
             let ns = Namespace {
                 metadata: kube::api::ObjectMeta {
                     name: Some(target.namespace.clone()),
+                    labels: Some(pod_security_labels()),
                     ..Default::default()
                 },
                 ..Default::default()
@@ -317,13 +361,43 @@ impl Target {
                     format!("{} (HTTP {})", s.message, s.code)
                 },
             },
-            other if is_transient(&other) => self.unreachable(other.to_string()),
+            other if is_transient(&other) => self.unreachable(plain_error(&other)),
             other => KubeError::Api {
                 action: format!("cannot {action}"),
                 message: other.to_string(),
             },
         }
     }
+}
+
+/// A kubeconfig that can't be read, in plain words: kube's own message quotes the path twice
+/// (`'"/home/me/.kube/config"'`) and names the OS error code. `name_path`: the message does not
+/// already name the file (the default one, found by kube).
+fn kubeconfig_error(e: &kube::config::KubeconfigError, name_path: bool) -> String {
+    use kube::config::KubeconfigError;
+    match e {
+        KubeconfigError::ReadConfig(io, path) => {
+            let why = match io.kind() {
+                std::io::ErrorKind::NotFound => "there is no such file".to_string(),
+                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+                kind => kind.to_string(),
+            };
+            if name_path {
+                format!("cannot read {}: {why}", path.display())
+            } else {
+                why
+            }
+        }
+        KubeconfigError::FindPath => {
+            "no kubeconfig: KUBECONFIG is unset and there is no ~/.kube/config".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A client error in plain words ([`crate::text::plain_error`]).
+pub fn plain_error(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::text::plain_error(e)
 }
 
 /// Errors worth another try: server errors, throttling, and connections that broke.

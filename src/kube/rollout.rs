@@ -21,6 +21,7 @@ use futures_util::{StreamExt, stream};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use kube::{Resource, ResourceExt};
 
@@ -82,7 +83,16 @@ pub struct WaitOptions {
     /// After one service failed for good: how long the others still on their way (pulling,
     /// starting) may take to fail or get ready, so that the report covers them too.
     pub settle: Duration,
+    /// How long the API may fail every watch before the wait gives up ([`API_GRACE`]).
+    pub api_grace: Duration,
 }
+
+/// How long the cluster's API may stay away during the wait before onyx says so and stops.
+/// Long enough for the watcher's reconnects to ride out an API server restart or a dropped
+/// connection (kube-runtime's default backoff retries within a second at first); short enough
+/// that a cluster that went away is named while the user still watches, not after the
+/// 20-minute overall timeout.
+pub const API_GRACE: Duration = Duration::from_secs(15);
 
 impl Default for WaitOptions {
     fn default() -> Self {
@@ -91,6 +101,7 @@ impl Default for WaitOptions {
             per_service: None,
             pending_grace: Duration::from_secs(60),
             settle: Duration::from_secs(10),
+            api_grace: API_GRACE,
         }
     }
 }
@@ -264,6 +275,186 @@ pub fn phase_of(view: &View, s: &Service, all: &[&Service]) -> (Phase, bool) {
     }
 }
 
+/// An event that came from the API ends an outage; `Init` does not (the watcher emits it before
+/// it lists, kube-runtime 5.0.0 `watcher.rs` `State::Empty`).
+fn answered<K>(e: &Event<K>, lost: &mut Option<(Instant, String)>) {
+    if !matches!(e, Event::Init) {
+        *lost = None;
+    }
+}
+
+/// kubectl's STATUS column for one pod, by its own rule (`printPod` in kubernetes
+/// `pkg/printers/internalversion/printers.go`): the pod's reason or phase; then the first init
+/// container not finished with exit 0 (`Init:REASON`, `Init:ExitCode:N`, `Init:Signal:N`, or
+/// `Init:i/n` while it runs); else the last main container with a waiting or terminated reason
+/// (`CrashLoopBackOff`, `ImagePullBackOff`, `OOMKilled`, ...), `ExitCode:N` / `Signal:N` without
+/// one; `Completed` with a ready container running reads `Running` (`NotReady` unless the pod is
+/// Ready); a pod being deleted is `Terminating`. (Not mirrored: restartable init containers
+/// (sidecars), which the stack does not use, and `SchedulingGated`.)
+pub fn pod_reason(pod: &Pod) -> String {
+    let Some(st) = pod.status.as_ref() else {
+        return "Pending".into();
+    };
+    let mut reason = st
+        .reason
+        .clone()
+        .filter(|r| !r.is_empty())
+        .or_else(|| st.phase.clone())
+        .unwrap_or_else(|| "Pending".into());
+    let init_total = pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.init_containers.as_ref())
+        .map_or(0, Vec::len);
+    let mut initializing = false;
+    for (i, c) in st.init_container_statuses.iter().flatten().enumerate() {
+        let state = c.state.as_ref();
+        let terminated = state.and_then(|s| s.terminated.as_ref());
+        let waiting = state
+            .and_then(|s| s.waiting.as_ref())
+            .and_then(|w| w.reason.as_deref())
+            .filter(|r| !r.is_empty());
+        reason = match (terminated, waiting) {
+            (Some(t), _) if t.exit_code == 0 => continue,
+            (Some(t), _) => match t.reason.as_deref().filter(|r| !r.is_empty()) {
+                Some(r) => format!("Init:{r}"),
+                None if t.signal.unwrap_or(0) != 0 => {
+                    format!("Init:Signal:{}", t.signal.unwrap_or(0))
+                }
+                None => format!("Init:ExitCode:{}", t.exit_code),
+            },
+            (None, Some(w)) if w != "PodInitializing" => format!("Init:{w}"),
+            _ => format!("Init:{i}/{init_total}"),
+        };
+        initializing = true;
+        break;
+    }
+    if !initializing {
+        let mut has_running = false;
+        for c in st.container_statuses.iter().flatten().rev() {
+            let state = c.state.as_ref();
+            let waiting = state
+                .and_then(|s| s.waiting.as_ref())
+                .and_then(|w| w.reason.as_deref())
+                .filter(|r| !r.is_empty());
+            let terminated = state.and_then(|s| s.terminated.as_ref());
+            if let Some(w) = waiting {
+                reason = w.to_string();
+            } else if let Some(t) = terminated {
+                reason = match t.reason.as_deref().filter(|r| !r.is_empty()) {
+                    Some(r) => r.to_string(),
+                    None if t.signal.unwrap_or(0) != 0 => {
+                        format!("Signal:{}", t.signal.unwrap_or(0))
+                    }
+                    None => format!("ExitCode:{}", t.exit_code),
+                };
+            } else if c.ready && state.is_some_and(|s| s.running.is_some()) {
+                has_running = true;
+            }
+        }
+        if reason == "Completed" && has_running {
+            let ready = st
+                .conditions
+                .iter()
+                .flatten()
+                .any(|c| c.type_ == "Ready" && c.status == "True");
+            reason = if ready { "Running" } else { "NotReady" }.into();
+        }
+    }
+    if pod.metadata.deletion_timestamp.is_some() {
+        reason = "Terminating".into();
+    }
+    reason
+}
+
+/// A pod reason that is only a step on the way (scheduled, creating, running, initialising).
+fn in_progress(reason: &str) -> bool {
+    matches!(
+        reason,
+        "Pending"
+            | "ContainerCreating"
+            | "PodInitializing"
+            | "Running"
+            | "NotReady"
+            | "Terminating"
+    ) || reason.strip_prefix("Init:").is_some_and(|r| {
+        r.split_once('/')
+            .is_some_and(|(a, b)| a.parse::<u32>().is_ok() && b.parse::<u32>().is_ok())
+    })
+}
+
+/// A new pod template is replacing the old pods (a rollout: `onyx restart`, a changed setting):
+/// the workload's controller has not yet caught up with its spec, or old and new replicas run
+/// side by side (kubectl's rollout rule, the part of it about updates).
+fn rolling_out(view: &View, s: &Service) -> bool {
+    match s.workload {
+        Workload::Deployment => view.deployments.get(s.name).is_some_and(|d| {
+            let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+            d.status.as_ref().is_some_and(|st| {
+                st.observed_generation.unwrap_or(0) < d.metadata.generation.unwrap_or(0)
+                    || st.updated_replicas.unwrap_or(0) < desired
+                    || st.replicas.unwrap_or(0) > st.updated_replicas.unwrap_or(0)
+            })
+        }),
+        Workload::StatefulSet => view.statefulsets.get(s.name).is_some_and(|x| {
+            let desired = x.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+            x.status.as_ref().is_some_and(|st| {
+                st.observed_generation.unwrap_or(0) < x.metadata.generation.unwrap_or(0)
+                    || st.updated_replicas.unwrap_or(0) < desired
+                    || (st.update_revision.is_some() && st.update_revision != st.current_revision)
+            })
+        }),
+    }
+}
+
+/// Why a service that is not rolled out is not, in the words of `onyx status`'s REASON column:
+/// a pod failing as kubectl names it (`CrashLoopBackOff`, `ImagePullBackOff`, `OOMKilled`, ...;
+/// a crash loop whose last run was killed for memory says so), else `rolling out`, `waiting for
+/// X` (its dependencies), `starting`, or the first pod's step (`ContainerCreating`, `Init:0/1`).
+/// `None` when it is rolled out.
+pub fn service_reason(view: &View, s: &Service, all: &[&Service]) -> Option<String> {
+    if view.workload_ready(s) {
+        return None;
+    }
+    let mut pods: Vec<&Pod> = view.pods_of(s.name).collect();
+    pods.sort_by_key(|p| p.metadata.name.clone());
+    for pod in &pods {
+        let reason = pod_reason(pod);
+        if in_progress(&reason) {
+            continue;
+        }
+        let oom_before = pod
+            .status
+            .iter()
+            .flat_map(|st| st.container_statuses.iter().flatten())
+            .any(|c| {
+                c.last_state
+                    .as_ref()
+                    .and_then(|l| l.terminated.as_ref())
+                    .and_then(|t| t.reason.as_deref())
+                    == Some("OOMKilled")
+            });
+        return Some(if reason == "CrashLoopBackOff" && oom_before {
+            "CrashLoopBackOff (last run OOMKilled)".into()
+        } else {
+            reason
+        });
+    }
+    if rolling_out(view, s) {
+        return Some("rolling out".into());
+    }
+    Some(match phase_of(view, s, all).0 {
+        Phase::WaitingFor(deps) => format!("waiting for {}", deps.join(", ")),
+        Phase::Failing(r) => r,
+        Phase::Starting => "starting".into(),
+        Phase::Ready => return None,
+        Phase::Pulling => pods
+            .first()
+            .map(|p| pod_reason(p))
+            .unwrap_or_else(|| "no pod yet".into()),
+    })
+}
+
 enum Change {
     Deployment(Event<Deployment>),
     StatefulSet(Event<StatefulSet>),
@@ -296,12 +487,18 @@ pub async fn wait(
     let cfg = watcher::Config::default().labels(&selector);
     let ns = &target.namespace;
     let c = &target.client;
+    // With a backoff, a watch whose API went away retries (and reports each failure) at a
+    // growing interval instead of in a tight loop.
+    let lost = |e: watcher::Error| Change::Lost(super::plain_error(&e));
     let deployments = watcher::watcher(Api::<Deployment>::namespaced(c.clone(), ns), cfg.clone())
-        .map(|r| r.map_or_else(|e| Change::Lost(e.to_string()), Change::Deployment));
+        .default_backoff()
+        .map(move |r| r.map_or_else(lost, Change::Deployment));
     let statefulsets = watcher::watcher(Api::<StatefulSet>::namespaced(c.clone(), ns), cfg.clone())
-        .map(|r| r.map_or_else(|e| Change::Lost(e.to_string()), Change::StatefulSet));
+        .default_backoff()
+        .map(move |r| r.map_or_else(lost, Change::StatefulSet));
     let pods = watcher::watcher(Api::<Pod>::namespaced(c.clone(), ns), cfg)
-        .map(|r| r.map_or_else(|e| Change::Lost(e.to_string()), Change::Pod));
+        .default_backoff()
+        .map(move |r| r.map_or_else(lost, Change::Pod));
     let mut changes = stream::select_all([deployments.boxed(), statefulsets.boxed(), pods.boxed()]);
 
     let start = Instant::now();
@@ -313,7 +510,8 @@ pub async fn wait(
     // When a service entered a pending-type failure (unschedulable, claim unbound).
     let mut pending_since: HashMap<&'static str, Instant> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_millis(500));
-    let mut lost_since: Option<Instant> = None;
+    // Since when the watches have failed with no answer from the API in between, and why.
+    let mut lost: Option<(Instant, String)> = None;
     // Which watches have listed what exists (Deployments, StatefulSets, Pods).
     let mut listed = [false; 3];
     // When the first service failed for good.
@@ -323,36 +521,44 @@ pub async fn wait(
         tokio::select! {
             change = changes.next() => match change {
                 Some(Change::Deployment(e)) => {
+                    answered(&e, &mut lost);
                     listed[0] |= matches!(e, Event::InitDone);
                     absorb(&mut view.deployments, e)
                 }
                 Some(Change::StatefulSet(e)) => {
+                    answered(&e, &mut lost);
                     listed[1] |= matches!(e, Event::InitDone);
                     absorb(&mut view.statefulsets, e)
                 }
                 Some(Change::Pod(e)) => {
+                    answered(&e, &mut lost);
                     listed[2] |= matches!(e, Event::InitDone);
                     absorb(&mut view.pods, e)
                 }
                 Some(Change::Lost(e)) => {
                     // The watcher reconnects by itself (with backoff); give up only when the API
-                    // stays away for long.
+                    // stays away past the grace, checked on every tick below.
                     tracing::debug!("watch interrupted: {e}");
-                    let since = *lost_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() > Duration::from_secs(60) {
-                        return Err(KubeError::Unreachable {
-                            context: target.context.clone(),
-                            server: target.server.clone(),
-                            message: e,
-                        });
-                    }
-                    continue;
+                    let since = lost.as_ref().map_or_else(Instant::now, |l| l.0);
+                    lost = Some((since, e));
                 }
                 None => {}
             },
             _ = tick.tick() => {}
         }
-        lost_since = None;
+        // Any answer from the API (an event of any watch) ends the outage; a quiet healthy watch
+        // sends nothing, so only the ticks check how long the API has been away.
+        if let Some((since, why)) = &lost
+            && since.elapsed() >= opts.api_grace
+        {
+            reporter.finish();
+            return Err(KubeError::Lost {
+                context: target.context.clone(),
+                server: target.server.clone(),
+                after: since.elapsed(),
+                message: why.clone(),
+            });
+        }
         let now = Instant::now();
         if !listed.iter().all(|l| *l) && now < deadline {
             continue;
@@ -520,5 +726,79 @@ mod tests {
         let mut newer = sts(1, 1, 1, "v1", "v1");
         newer.metadata.generation = Some(2);
         assert!(!statefulset_ready(&newer), "status of an older spec");
+    }
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "labels": {LABEL_NAME: "web-server"}},
+            "spec": {"initContainers": [{"name": "init"}], "containers": [{"name": "main"}]},
+            "status": status,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn pod_reason_follows_kubectl() {
+        let crash = pod(serde_json::json!({"phase": "Running",
+            "initContainerStatuses": [{"name": "init", "image": "i", "imageID": "", "ready": true,
+                "restartCount": 0, "state": {"terminated": {"exitCode": 0}}}],
+            "containerStatuses": [{"name": "main", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 4, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}));
+        assert_eq!(pod_reason(&crash), "CrashLoopBackOff");
+        let init_running = pod(serde_json::json!({"phase": "Pending",
+            "initContainerStatuses": [{"name": "init", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 0, "state": {"running": {}}}]}));
+        assert_eq!(pod_reason(&init_running), "Init:0/1");
+        let init_crash = pod(serde_json::json!({"phase": "Pending",
+            "initContainerStatuses": [{"name": "init", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}));
+        assert_eq!(pod_reason(&init_crash), "Init:CrashLoopBackOff");
+        let exited = pod(serde_json::json!({"phase": "Running",
+            "containerStatuses": [{"name": "main", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 0, "state": {"terminated": {"exitCode": 2}}}]}));
+        assert_eq!(pod_reason(&exited), "ExitCode:2");
+        let mut going = exited.clone();
+        going.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            ));
+        assert_eq!(pod_reason(&going), "Terminating");
+    }
+
+    #[test]
+    fn service_reason_names_a_rollout_and_a_crash() {
+        let web = crate::stack::catalog::all_services()
+            .find(|s| s.name == "web-server")
+            .unwrap();
+        let all = [web];
+        let running = pod(serde_json::json!({"phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "containerStatuses": [{"name": "main", "image": "i", "imageID": "", "ready": true,
+                "restartCount": 0, "state": {"running": {}}}]}));
+        // `onyx restart`: a new generation, the old pod still ready (READY 1/1), not rolled out.
+        let mut view = View::default();
+        view.deployments
+            .insert("web-server".into(), dep(3, 3, 1, 0, 2, 1));
+        view.pods.insert("p".into(), running.clone());
+        assert_eq!(
+            service_reason(&view, web, &all).as_deref(),
+            Some("rolling out")
+        );
+        view.deployments
+            .insert("web-server".into(), dep(3, 3, 1, 1, 1, 1));
+        assert_eq!(service_reason(&view, web, &all), None);
+        // A crash loop whose last run was killed for memory.
+        let crash = pod(serde_json::json!({"phase": "Running",
+            "containerStatuses": [{"name": "main", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 4, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}}]}));
+        view.deployments
+            .insert("web-server".into(), dep(3, 3, 1, 1, 1, 0));
+        view.pods.insert("p".into(), crash);
+        assert_eq!(
+            service_reason(&view, web, &all).as_deref(),
+            Some("CrashLoopBackOff (last run OOMKilled)")
+        );
     }
 }

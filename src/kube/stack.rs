@@ -48,6 +48,10 @@ pub struct ServiceStatus {
     pub missing: bool,
     /// One word, as the STATE column says it: `ready`, `not ready`, `stopped` or `missing`.
     pub state: &'static str,
+    /// Why it is not ready, as the REASON column says it ([`super::rollout::service_reason`]):
+    /// kubectl's pod reason when a pod fails (`CrashLoopBackOff`, `ImagePullBackOff`, ...), else
+    /// `rolling out`, `waiting for X`, `starting`, ...; `null` when ready, stopped or missing.
+    pub reason: Option<String>,
 }
 
 /// The whole stack's status.
@@ -96,8 +100,22 @@ pub async fn status(target: &Target, url: Option<String>) -> Result<StackStatus,
     let now = Timestamp::now();
     // The indexing services count only where the installed stack runs them.
     let mode = super::workers::installed_mode(target).await?;
-    let services: Vec<ServiceStatus> = all_services()
-        .filter(|s| mode.runs(s.name))
+    let running: Vec<&'static Service> = all_services().filter(|s| mode.runs(s.name)).collect();
+    // The same view `up`'s wait judges from, for the REASON column.
+    let view = super::rollout::View {
+        deployments: deployments
+            .iter()
+            .map(|d| (d.name_any(), d.clone()))
+            .collect(),
+        statefulsets: statefulsets
+            .iter()
+            .map(|d| (d.name_any(), d.clone()))
+            .collect(),
+        pods: pods.iter().map(|p| (p.name_any(), p.clone())).collect(),
+    };
+    let services: Vec<ServiceStatus> = running
+        .iter()
+        .copied()
         .map(|s| {
             let restarts = pods
                 .iter()
@@ -164,7 +182,13 @@ pub async fn status(target: &Target, url: Option<String>) -> Result<StackStatus,
             } else {
                 "not ready"
             };
+            let reason = if missing || desired == 0 {
+                None
+            } else {
+                super::rollout::service_reason(&view, s, &running)
+            };
             ServiceStatus {
+                reason,
                 name: s.name.to_string(),
                 kind: format!("{:?}", s.workload),
                 ready,
@@ -362,16 +386,26 @@ where
     Ok(n)
 }
 
-/// Write a service's logs to `out` (the newest pod; `previous`: the run before the last restart;
-/// `follow`: keep streaming until the pod goes or the user stops).
-pub async fn logs(
+/// Where `onyx logs` reads: the service's pod (a running one, else the newest), the container,
+/// and, when onyx chose the container for the user, why.
+pub struct LogSource {
+    pub pod: String,
+    pub container: String,
+    /// Said on stderr before the logs: the main container has not started, so the init
+    /// container that runs (or failed) is shown instead.
+    pub note: Option<String>,
+}
+
+/// Choose the pod and container `onyx logs` reads. `container` is the user's `-c`; without it,
+/// the service's main container, unless that has not started yet and an init container is the
+/// one running or failing (the API's `wait-for-dependencies` while the stack comes up): then
+/// that one, with a note saying so.
+pub async fn log_source(
     target: &Target,
     service: &Service,
-    follow: bool,
+    container: Option<&str>,
     previous: bool,
-    tail: Option<i64>,
-    out: &mut (dyn std::io::Write + Send),
-) -> Result<(), KubeError> {
+) -> Result<LogSource, crate::Error> {
     let pods: Api<Pod> = Api::namespaced(target.client.clone(), &target.namespace);
     let lp = ListParams::default().labels(&format!("{LABEL_NAME}={}", service.name));
     let mut list = retry(TRIES, || pods.list(&lp))
@@ -387,28 +421,128 @@ pub async fn logs(
         return Err(KubeError::Api {
             action: format!("no logs for {}", service.name),
             message: "it has no pods (not installed, or scaled down by `onyx down`)".into(),
-        });
+        }
+        .into());
     };
     let name = pod.name_any();
+    let spec = pod.spec.clone().unwrap_or_default();
+    let inits: Vec<String> = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .map(|c| c.name.clone())
+        .collect();
+    let mains: Vec<String> = spec.containers.iter().map(|c| c.name.clone()).collect();
+    let status = pod.status.clone().unwrap_or_default();
+    let all_statuses = || {
+        status
+            .init_container_statuses
+            .iter()
+            .flatten()
+            .chain(status.container_statuses.iter().flatten())
+    };
+    let (chosen, note) = match container {
+        Some(c) if inits.iter().chain(&mains).any(|n| n == c) => (c.to_string(), None),
+        Some(c) => {
+            let mut names: Vec<String> = mains.clone();
+            names.extend(inits.iter().map(|i| format!("{i} (init)")));
+            return Err(crate::Error::input(
+                format!(
+                    "{} has no container {c:?} (pod {name} has: {})",
+                    service.name,
+                    names.join(", ")
+                ),
+                format!(
+                    "pick one with -c, e.g. `onyx logs {} -c {}`",
+                    service.name,
+                    mains.first().map_or(service.name, String::as_str)
+                ),
+            ));
+        }
+        None => {
+            let main = service.name.to_string();
+            let started = status
+                .container_statuses
+                .iter()
+                .flatten()
+                .find(|c| c.name == main)
+                .and_then(|c| c.state.as_ref())
+                .is_some_and(|s| s.running.is_some() || s.terminated.is_some())
+                || status
+                    .container_statuses
+                    .iter()
+                    .flatten()
+                    .any(|c| c.name == main && c.restart_count > 0);
+            // The init container that holds the pod: the first not finished with exit 0.
+            let holding = status.init_container_statuses.iter().flatten().find(|c| {
+                c.state
+                    .as_ref()
+                    .and_then(|s| s.terminated.as_ref())
+                    .is_none_or(|t| t.exit_code != 0)
+            });
+            match holding {
+                Some(init) if !started && !previous => {
+                    let doing = if init.state.as_ref().is_some_and(|s| s.running.is_some()) {
+                        "is running"
+                    } else {
+                        "has not finished"
+                    };
+                    (
+                        init.name.clone(),
+                        Some(format!(
+                            "{main} has not started yet: its init container {} {doing} \
+                             (pod {name}); showing its logs (`onyx logs {main} -c {main}` for \
+                             the main container's)",
+                            init.name
+                        )),
+                    )
+                }
+                _ => (main, None),
+            }
+        }
+    };
     if previous {
-        let restarts = pod
-            .status
-            .as_ref()
-            .and_then(|s| s.container_statuses.as_ref())
-            .and_then(|cs| cs.iter().find(|c| c.name == service.name))
+        let restarts = all_statuses()
+            .find(|c| c.name == chosen)
             .map_or(0, |c| c.restart_count);
         if restarts == 0 {
             return Err(KubeError::State {
                 message: format!(
-                    "{} has not restarted (pod {name}): there is no previous run",
-                    service.name
+                    "{chosen} has not restarted (pod {name}): there is no previous run"
                 ),
-                hint: format!("`onyx logs {}` shows the current run", service.name),
-            });
+                hint: if chosen == service.name {
+                    format!("`onyx logs {}` shows the current run", service.name)
+                } else {
+                    format!(
+                        "`onyx logs {} -c {chosen}` shows the current run",
+                        service.name
+                    )
+                },
+            }
+            .into());
         }
     }
+    Ok(LogSource {
+        pod: name,
+        container: chosen,
+        note,
+    })
+}
+
+/// Print the logs of `source` to `out`: all (or the last `tail` lines), `previous` run, or
+/// following new lines until the stream ends.
+pub async fn logs(
+    target: &Target,
+    source: &LogSource,
+    follow: bool,
+    previous: bool,
+    tail: Option<i64>,
+    out: &mut (dyn std::io::Write + Send),
+) -> Result<(), KubeError> {
+    let pods: Api<Pod> = Api::namespaced(target.client.clone(), &target.namespace);
+    let name = &source.pod;
     let params = LogParams {
-        container: Some(service.name.to_string()),
+        container: Some(source.container.clone()),
         follow,
         previous,
         tail_lines: tail,
@@ -420,7 +554,7 @@ pub async fn logs(
     };
     if follow {
         let mut lines = pods
-            .log_stream(&name, &params)
+            .log_stream(name, &params)
             .await
             .map_err(|e| target.classify(&format!("read the logs of {name}"), e))?
             .lines();
@@ -432,7 +566,7 @@ pub async fn logs(
         }
     } else {
         let text = pods
-            .logs(&name, &params)
+            .logs(name, &params)
             .await
             .map_err(|e| target.classify(&format!("read the logs of {name}"), e))?;
         out.write_all(text.as_bytes()).map_err(io_err)?;

@@ -42,6 +42,18 @@ pub async fn kept_indexing(target: &Target) -> Result<Option<Switch>, KubeError>
         .and_then(|v| Switch::parse(&v)))
 }
 
+/// The profile the install runs (recorded since onyx records it; `None` before, or in a new
+/// namespace).
+pub async fn kept_profile(
+    target: &Target,
+) -> Result<Option<crate::stack::profile::ProfileName>, KubeError> {
+    use clap::ValueEnum;
+    Ok(record(target)
+        .await?
+        .and_then(|cm| field(&cm, "profile"))
+        .and_then(|v| crate::stack::profile::ProfileName::from_str(&v, false).ok()))
+}
+
 /// How the installed stack indexes: the record's mode, else (a stack from before the record, or
 /// the record removed by hand) read from which workloads exist.
 pub async fn installed_mode(target: &Target) -> Result<Mode, KubeError> {

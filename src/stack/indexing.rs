@@ -257,6 +257,21 @@ pub fn size(profile: ProfileName, service: &str) -> Option<&'static ServiceSize>
     sizes.iter().find(|s| s.service == service)
 }
 
+/// The indexing services `mode` runs in `profile`, with their sizes.
+pub fn extras(profile: ProfileName, mode: Mode) -> Vec<&'static ServiceSize> {
+    SERVICES
+        .iter()
+        .filter(|s| mode.runs(s.name))
+        .filter_map(|s| size(profile, s.name))
+        .collect()
+}
+
+/// Does `p` indexing in `mode` fit `c`? [`profile::fits_with`] with the indexing services: memory
+/// and CPU requests, the node's own pods counted.
+pub fn fits(p: &Profile, mode: Mode, c: Capacity) -> bool {
+    profile::fits_with(p, &extras(p.name, mode), c)
+}
+
 /// Memory the indexing services of `mode` request in `profile`, in MiB (one replica each).
 pub fn extra_request_mib(profile: ProfileName, mode: Mode) -> u32 {
     SERVICES
@@ -327,7 +342,7 @@ pub fn resolve(
     kept: Option<Switch>,
     force: bool,
 ) -> Result<Resolved, Refusal> {
-    let fits = |m: Mode| capacity.is_none_or(|c| c.memory_bytes >= floor_bytes(p, m));
+    let fits = |m: Mode| capacity.is_none_or(|c| fits(p, m, c));
     let requested = asked.or(kept);
     match requested {
         Some(Switch::Off) => Ok(Resolved {
@@ -357,13 +372,12 @@ pub fn resolve(
                 None => {
                     let mode = *modes.last().expect("a mode");
                     let c = capacity.expect("checked against a capacity");
+                    let (have, need) =
+                        profile::shortfall_with(p, &extras(p.name, mode), c).unwrap_or_default();
                     Err(Refusal {
                         profile: p.name,
-                        have: format!("{} of memory", profile::gib(c.memory_bytes)),
-                        need: format!(
-                            "at least {} with its background workers (--indexing on)",
-                            profile::gib(floor_bytes(p, mode)),
-                        ),
+                        have,
+                        need: format!("{need} with its background workers (--indexing on)"),
                     })
                 }
             }
@@ -407,14 +421,25 @@ pub fn resolve(
 }
 
 fn too_small(p: &Profile, mode: Mode, capacity: Option<Capacity>) -> String {
-    format!(
-        "the {} profile with its background workers needs {}, the machine has {}",
-        p.name,
-        profile::gib(floor_bytes(p, mode)),
-        capacity
-            .map(|c| profile::gib(c.memory_bytes))
-            .unwrap_or_else(|| "an unknown amount".into())
-    )
+    match capacity.and_then(|c| profile::shortfall_with(p, &extras(p.name, mode), c)) {
+        // Memory alone: the short form the floor gives.
+        Some((have, _)) if have.ends_with(" of memory") && !have.contains(" and ") => format!(
+            "the {} profile with its background workers needs {}, the machine has {}",
+            p.name,
+            profile::gib(floor_bytes(p, mode)),
+            have.trim_end_matches(" of memory")
+        ),
+        Some((have, need)) => format!(
+            "the {} profile with its background workers needs {need}, the machine has {have}",
+            p.name
+        ),
+        None => format!(
+            "the {} profile with its background workers needs {}, the machine has an unknown \
+             amount",
+            p.name,
+            profile::gib(floor_bytes(p, mode))
+        ),
+    }
 }
 
 /// What `small` can do, said plainly in `plan` when it doesn't index.
@@ -433,10 +458,7 @@ mod tests {
     const GIB: u64 = 1024 * 1024 * 1024;
 
     fn cap(gib: f64) -> Option<Capacity> {
-        Some(Capacity {
-            memory_bytes: (gib * GIB as f64) as u64,
-            cpus: 8,
-        })
+        Some(Capacity::machine((gib * GIB as f64) as u64, 8))
     }
 
     #[test]
@@ -547,5 +569,63 @@ mod tests {
         );
         assert!(resolve(s, cap(7.6), Some(Switch::On), None, false).is_err());
         assert!(small_note().contains("9.0 GiB"), "{}", small_note());
+    }
+
+    #[test]
+    fn large_on_its_six_cpus_counts_the_nodes_own_requests() {
+        // 5500m of stack requests with the dedicated model server + 950m of the node's own pods
+        // is more than 6 CPUs: the scheduler would leave the workers Pending. So on 6 CPUs large
+        // indexes through the shared model server (4500m + 950m), and dedicated needs 7.
+        let l = &profile::LARGE;
+        assert_eq!(profile::NODE_PODS_CPU_M, 950);
+        let ded = profile::ask(l, &extras(l.name, Mode::Dedicated));
+        assert_eq!(ded.cpu_m, 5500);
+        assert!(ded.cpu_m + profile::NODE_PODS_CPU_M as u64 > 6000);
+        let machine = |cpus| Some(Capacity::machine(64 * GIB, cpus));
+        let mode = |cpus| resolve(l, machine(cpus), None, None, false).unwrap();
+        assert_eq!(mode(6).indexing.mode, Mode::Shared);
+        assert_eq!(mode(7).indexing.mode, Mode::Dedicated);
+        // Whatever is chosen fits: its requests and the node's within the CPUs.
+        for cpus in [6, 7, 8] {
+            let m = mode(cpus).indexing.mode;
+            let a = profile::ask(l, &extras(l.name, m));
+            assert!(a.cpu_m + profile::NODE_PODS_CPU_M as u64 <= cpus as u64 * 1000);
+        }
+        // The dedicated server asked for by the kept choice on 6 CPUs is not refused but said.
+        let on = resolve(l, machine(6), Some(Switch::On), None, false).unwrap();
+        assert_eq!(on.indexing.mode, Mode::Shared);
+        // Small with its workers on a 2-CPU machine: 825m + 950m fits.
+        let s = &profile::SMALL;
+        let r = resolve(
+            s,
+            Some(Capacity::machine(9 * GIB, 2)),
+            Some(Switch::On),
+            None,
+            false,
+        );
+        assert_eq!(r.unwrap().indexing.mode, Mode::Shared);
+    }
+
+    #[test]
+    fn a_given_cluster_is_sized_by_its_room_and_its_roomiest_node() {
+        let l = &profile::LARGE;
+        let room = |cpu_m, mem_gib, node_cpu_m, node_gib| {
+            Some(Capacity {
+                memory_bytes: mem_gib * GIB,
+                cpus: (cpu_m / 1000) as u32,
+                room: Some(profile::Room {
+                    cpu_m,
+                    memory_bytes: mem_gib * GIB,
+                    node_cpu_m,
+                    node_memory_bytes: node_gib * GIB,
+                }),
+            })
+        };
+        // The node's own pods are already taken off a given cluster's room: 5500m is enough.
+        let r = resolve(l, room(5500, 22, 5500, 22), None, None, false).unwrap();
+        assert_eq!(r.indexing.mode, Mode::Dedicated);
+        // Enough in sum, but no node holds Vespa's 8000 MiB request: refused, saying so.
+        let r = resolve(l, room(9000, 40, 4000, 7), Some(Switch::On), None, false).unwrap_err();
+        assert!(r.have.contains("free on one node"), "{}", r.have);
     }
 }

@@ -305,10 +305,101 @@ const LARGE_SIZES: &[ServiceSize] = &[
     },
 ];
 
-/// What the machine needs beyond the stack's requests: kind's control plane (API server, etcd,
-/// controller manager, scheduler, CoreDNS, kindnet), the kubelet and containerd. Not a figure from
-/// any source: an estimate (README says so).
-pub const CLUSTER_RESERVE_MIB: u32 = 1024;
+/// A pod the node runs before the stack arrives, and what it asks of the scheduler. On onyx's own
+/// node (kind v0.32.0's default image `kindest/node:v1.36.1`, `pkg/apis/config/defaults/image.go`)
+/// these requests are taken from the node's allocatable before any of the stack's, so every fit
+/// check counts them (`up`'s profile choice, `plan`, indexing's own check), and the simulator's
+/// node carries the same pods (crates/k8s-sim `controllers/seed.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NodePod {
+    pub name: &'static str,
+    pub replicas: u32,
+    pub cpu_request_m: u32,
+    pub memory_request_mib: u32,
+}
+
+/// The node's own pods. Sources (read from kubernetes/kubernetes through the search index; the
+/// v1.36.1 tag itself could not be fetched here — the repository is over the size limit — so each
+/// is cited at the stored commit, and these lines have not changed in years):
+/// - `cmd/kubeadm/app/phases/controlplane/manifests.go` (`GetStaticPodSpecs`):
+///   `staticpodutil.ComponentResources("250m")` for kube-apiserver, `"200m"` for
+///   kube-controller-manager, `"100m"` for kube-scheduler; `ComponentResources` sets a CPU
+///   request only (no memory).
+/// - `cmd/kubeadm/app/phases/etcd/local.go` (`GetEtcdPodSpec`, commit 0009808f): requests cpu 100m,
+///   memory 100Mi.
+/// - `cmd/kubeadm/app/phases/addons/dns/manifests.go` (`CoreDNSDeployment`, commit 008b3652):
+///   requests cpu 100m, memory 70Mi; 2 replicas (kubeadm's `CoreDNSReplicas`).
+/// - kind v0.32.0 `pkg/build/nodeimage/const_cni.go` (kindnetd DaemonSet): requests cpu 100m,
+///   memory 50Mi.
+/// - kind v0.32.0 `pkg/build/nodeimage/const_storage.go` (local-path-provisioner): no requests.
+/// - kube-proxy (kubeadm's `addons/proxy` DaemonSet): no requests.
+pub const NODE_PODS: &[NodePod] = &[
+    NodePod {
+        name: "kube-apiserver",
+        replicas: 1,
+        cpu_request_m: 250,
+        memory_request_mib: 0,
+    },
+    NodePod {
+        name: "kube-controller-manager",
+        replicas: 1,
+        cpu_request_m: 200,
+        memory_request_mib: 0,
+    },
+    NodePod {
+        name: "kube-scheduler",
+        replicas: 1,
+        cpu_request_m: 100,
+        memory_request_mib: 0,
+    },
+    NodePod {
+        name: "etcd",
+        replicas: 1,
+        cpu_request_m: 100,
+        memory_request_mib: 100,
+    },
+    NodePod {
+        name: "coredns",
+        replicas: 2,
+        cpu_request_m: 100,
+        memory_request_mib: 70,
+    },
+    NodePod {
+        name: "kindnet",
+        replicas: 1,
+        cpu_request_m: 100,
+        memory_request_mib: 50,
+    },
+];
+
+const fn node_pods_sum(cpu: bool) -> u32 {
+    let mut sum = 0;
+    let mut i = 0;
+    while i < NODE_PODS.len() {
+        let p = &NODE_PODS[i];
+        sum += p.replicas
+            * if cpu {
+                p.cpu_request_m
+            } else {
+                p.memory_request_mib
+            };
+        i += 1;
+    }
+    sum
+}
+
+/// CPU the node's own pods request (950m).
+pub const NODE_PODS_CPU_M: u32 = node_pods_sum(true);
+/// Memory the node's own pods request (290 MiB).
+pub const NODE_PODS_MEMORY_MIB: u32 = node_pods_sum(false);
+
+/// Memory the machine needs beyond any pod's request: the kubelet, containerd and the node's
+/// pods beyond their requests. Not a figure from any source: an estimate (README says so).
+pub const NODE_OVERHEAD_MIB: u32 = 734;
+
+/// What the machine needs beyond the stack's requests: the node's own pods' requests
+/// ([`NODE_PODS`]) and the estimate for the rest ([`NODE_OVERHEAD_MIB`]).
+pub const CLUSTER_RESERVE_MIB: u32 = NODE_PODS_MEMORY_MIB + NODE_OVERHEAD_MIB;
 
 /// The memory a profile asks of the machine: its requests plus [`CLUSTER_RESERVE_MIB`], rounded
 /// up to half a GiB.
@@ -359,6 +450,155 @@ pub static CLUSTER: Profile = Profile {
 pub struct Capacity {
     pub memory_bytes: u64,
     pub cpus: u32,
+    /// Set for a cluster onyx was given (`--context`): what its nodes can still schedule, its own
+    /// pods and whatever else runs there already taken off. `None`: a machine onyx makes its own
+    /// node on, from which the node's own pods ([`NODE_PODS`]) and the reserve are still to come.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub room: Option<Room>,
+}
+
+impl Capacity {
+    /// A machine onyx makes its own node on.
+    pub fn machine(memory_bytes: u64, cpus: u32) -> Capacity {
+        Capacity {
+            memory_bytes,
+            cpus,
+            room: None,
+        }
+    }
+}
+
+/// What a given cluster can still schedule: per node, its allocatable minus the requests of the
+/// pods that run there (as the scheduler's `NodeResourcesFit` counts them), summed; and the most
+/// one node has, which the biggest pod needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Room {
+    pub cpu_m: u64,
+    pub memory_bytes: u64,
+    pub node_cpu_m: u64,
+    pub node_memory_bytes: u64,
+}
+
+/// What a stack asks of the scheduler: the sum of its pods' requests (one replica each, as
+/// [`totals`]) and its biggest pod's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Ask {
+    pub cpu_m: u64,
+    pub memory_mib: u64,
+    pub pod_cpu_m: u64,
+    pub pod_memory_mib: u64,
+}
+
+/// What `p` with the `extra` services (indexing's) asks of the scheduler.
+pub fn ask(p: &Profile, extra: &[&ServiceSize]) -> Ask {
+    p.sizes
+        .iter()
+        .chain(extra.iter().copied())
+        .map(|s| s.resources)
+        .fold(
+            Ask {
+                cpu_m: 0,
+                memory_mib: 0,
+                pod_cpu_m: 0,
+                pod_memory_mib: 0,
+            },
+            |a, r| {
+                // A pod's effective request: the larger of its container's and its init's.
+                let cpu = r.cpu_request_m.max(INIT_CONTAINER.cpu_request_m) as u64;
+                let mem = r.memory_request_mib.max(INIT_CONTAINER.memory_request_mib) as u64;
+                Ask {
+                    cpu_m: a.cpu_m + cpu,
+                    memory_mib: a.memory_mib + mem,
+                    pod_cpu_m: a.pod_cpu_m.max(cpu),
+                    pod_memory_mib: a.pod_memory_mib.max(mem),
+                }
+            },
+        )
+}
+
+/// The memory a machine needs for `memory_mib` of requests: plus [`CLUSTER_RESERVE_MIB`],
+/// rounded up to half a GiB (as [`floor_bytes`]).
+pub fn machine_floor_bytes(memory_mib: u64) -> u64 {
+    (memory_mib + CLUSTER_RESERVE_MIB as u64).div_ceil(512) * 512 * MIB
+}
+
+/// Does `p` with the `extra` services fit `c`? The one fit check every choice makes (profile,
+/// indexing, `plan`): on a machine, the memory floor, the profile's CPUs, and the CPU requests
+/// with the node's own pods' ([`NODE_PODS_CPU_M`]) within the machine's CPUs (the scheduler
+/// leaves a pod Pending past that); on a given cluster, its free room and its roomiest node.
+pub fn fits_with(p: &Profile, extra: &[&ServiceSize], c: Capacity) -> bool {
+    shortfall_with(p, extra, c).is_none()
+}
+
+/// What `c` lacks for `p` with the `extra` services, as (have, need) for a refusal; `None` when
+/// it fits.
+pub fn shortfall_with(
+    p: &Profile,
+    extra: &[&ServiceSize],
+    c: Capacity,
+) -> Option<(String, String)> {
+    let a = ask(p, extra);
+    let mut have = Vec::new();
+    let mut need = Vec::new();
+    match c.room {
+        None => {
+            let floor = machine_floor_bytes(a.memory_mib);
+            if c.memory_bytes < floor {
+                have.push(format!("{} of memory", gib(c.memory_bytes)));
+                need.push(format!(
+                    "{} ({} requested by its services + {} for Kubernetes itself)",
+                    gib(floor),
+                    gib(a.memory_mib * MIB),
+                    gib(mib_to_bytes(CLUSTER_RESERVE_MIB))
+                ));
+            }
+            let cpu_need = a.cpu_m + NODE_PODS_CPU_M as u64;
+            if c.cpus < p.min_cpus {
+                have.push(crate::ui::plural(c.cpus, "CPU", "CPUs"));
+                need.push(crate::ui::plural(p.min_cpus, "CPU", "CPUs"));
+            } else if cpu_need > c.cpus as u64 * 1000 {
+                have.push(crate::ui::plural(c.cpus, "CPU", "CPUs"));
+                need.push(format!(
+                    "{} ({}m of CPU requested by its services + {}m by Kubernetes' own pods)",
+                    crate::ui::plural(cpu_need.div_ceil(1000) as u32, "CPU", "CPUs"),
+                    a.cpu_m,
+                    NODE_PODS_CPU_M
+                ));
+            }
+        }
+        Some(r) => {
+            let mem = a.memory_mib * MIB;
+            if mem > r.memory_bytes || a.cpu_m > r.cpu_m {
+                have.push(format!(
+                    "{} of memory and {}m of CPU free to schedule",
+                    gib(r.memory_bytes),
+                    r.cpu_m
+                ));
+                need.push(format!(
+                    "{} and {}m of CPU (its services' requests)",
+                    gib(mem),
+                    a.cpu_m
+                ));
+            } else if a.pod_memory_mib * MIB > r.node_memory_bytes || a.pod_cpu_m > r.node_cpu_m {
+                have.push(format!(
+                    "at most {} of memory and {}m of CPU free on one node",
+                    gib(r.node_memory_bytes),
+                    r.node_cpu_m
+                ));
+                need.push(format!(
+                    "{} and {}m of CPU on one node for its biggest pod",
+                    gib(a.pod_memory_mib * MIB),
+                    a.pod_cpu_m
+                ));
+            }
+        }
+    }
+    (!have.is_empty()).then(|| {
+        (
+            have.join(" and "),
+            format!("at least {}", need.join(" and ")),
+        )
+    })
 }
 
 /// The outcome of choosing a profile.
@@ -386,29 +626,15 @@ pub fn gib(bytes: u64) -> String {
 }
 
 fn fits(p: &Profile, c: Capacity) -> bool {
-    c.memory_bytes >= p.min_memory_bytes && c.cpus >= p.min_cpus
+    fits_with(p, &[], c)
 }
 
 fn shortfall(p: &Profile, c: Capacity, hint: String) -> Refusal {
-    let mut have = Vec::new();
-    let mut need = Vec::new();
-    if c.memory_bytes < p.min_memory_bytes {
-        have.push(format!("{} of memory", gib(c.memory_bytes)));
-        need.push(format!(
-            "{} ({} requested by its services + {} for Kubernetes itself)",
-            gib(p.min_memory_bytes),
-            gib(mib_to_bytes(totals(p).memory_request_mib)),
-            gib(mib_to_bytes(CLUSTER_RESERVE_MIB))
-        ));
-    }
-    if c.cpus < p.min_cpus {
-        have.push(crate::ui::plural(c.cpus, "CPU", "CPUs"));
-        need.push(crate::ui::plural(p.min_cpus, "CPU", "CPUs"));
-    }
+    let (have, need) = shortfall_with(p, &[], c).unwrap_or_default();
     Refusal {
         profile: p.name,
-        have: have.join(" and "),
-        need: format!("at least {}", need.join(" and ")),
+        have,
+        need,
         hint,
     }
 }
@@ -559,10 +785,7 @@ mod tests {
     use super::*;
 
     fn cap(gib_: f64, cpus: u32) -> Capacity {
-        Capacity {
-            memory_bytes: (gib_ * GIB as f64) as u64,
-            cpus,
-        }
+        Capacity::machine((gib_ * GIB as f64) as u64, cpus)
     }
 
     #[test]

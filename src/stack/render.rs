@@ -128,6 +128,8 @@ pub fn render(opts: &RenderOptions) -> Vec<Rendered> {
                 data.insert("mode".into(), opts.indexing.mode.as_str().into());
                 let requested = opts.indexing.requested.map(|s| s.as_str()).unwrap_or("");
                 data.insert("requested".into(), requested.into());
+                // The profile the install runs: a plain re-run keeps it (deploy/apply.rs).
+                data.insert("profile".into(), opts.profile.name.as_str().into());
             }
             Object::ConfigMap(cm) if cm.metadata.name.as_deref() == Some("onyx-nginx") => {
                 let data = cm.data.get_or_insert_with(BTreeMap::new);

@@ -72,18 +72,29 @@ impl Credentials {
     /// Take every value from existing Secrets; each stack Secret and key must be there, except a
     /// Secret [`ADDED_LATER`] missing whole (it gets fresh values).
     pub fn from_secrets(secrets: &[Secret], origin: &str) -> Result<Credentials> {
+        Self::from_secrets_noting(secrets, origin).map(|(c, _)| c)
+    }
+
+    /// [`Credentials::from_secrets`], also naming the Secrets [`ADDED_LATER`] that were missing
+    /// and so got fresh values (each render of such a file makes new ones: the caller says so).
+    pub fn from_secrets_noting(
+        secrets: &[Secret],
+        origin: &str,
+    ) -> Result<(Credentials, Vec<&'static str>)> {
+        let mut fresh = Vec::new();
         let mut all = Credentials::generate().0;
         for (name, keys) in SECRETS {
             let found = secrets
                 .iter()
                 .find(|s| s.metadata.name.as_deref() == Some(name));
             if found.is_none() && ADDED_LATER.contains(name) {
+                fresh.push(*name);
                 continue;
             }
             let secret = found.ok_or_else(|| {
                 Error::input(
                     format!("{origin} has no Secret named {name}"),
-                    "pass a file holding the onyx-postgresql, onyx-redis and onyx-minio \
+                    "pass a file holding the onyx-postgresql, onyx-redis, onyx-minio and onyx-app \
                          Secrets (an earlier `onyx render`, or `kubectl get secret ... -o yaml`)",
                 )
             })?;
@@ -99,7 +110,7 @@ impl Credentials {
             }
             all.insert(name.to_string(), values);
         }
-        Ok(Credentials(all))
+        Ok((Credentials(all), fresh))
     }
 
     /// The values of one stack Secret found in a cluster, when it holds every key onyx uses
@@ -113,7 +124,7 @@ impl Credentials {
             .ok_or_else(|| {
                 Error::input(
                     format!("{name} is not a stack Secret"),
-                    "only onyx-postgresql, onyx-redis and onyx-minio are read",
+                    "only onyx-postgresql, onyx-redis, onyx-minio and onyx-app are read",
                 )
             })?;
         let mut values = BTreeMap::new();
@@ -131,6 +142,11 @@ impl Credentials {
 
     /// Read Secrets from a YAML (one or more documents, or a `List`) or JSON file.
     pub fn from_file(path: &Path) -> Result<Credentials> {
+        Self::from_file_noting(path).map(|(c, _)| c)
+    }
+
+    /// [`Credentials::from_file`], also naming the Secrets [`ADDED_LATER`] the file lacked.
+    pub fn from_file_noting(path: &Path) -> Result<(Credentials, Vec<&'static str>)> {
         let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::input(
@@ -150,7 +166,7 @@ impl Credentials {
         for doc in docs {
             collect_secrets(doc, &mut secrets);
         }
-        Self::from_secrets(&secrets, &origin)
+        Self::from_secrets_noting(&secrets, &origin)
     }
 
     pub fn get(&self, secret: &str, key: &str) -> &str {

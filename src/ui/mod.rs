@@ -369,7 +369,9 @@ impl crate::cluster::StepReporter for StepProgress {
 /// lines `service: phase (elapsed)` otherwise (none with --quiet).
 pub struct RolloutProgress {
     multi: indicatif::MultiProgress,
-    bars: std::sync::Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
+    /// In screen order (top to bottom): ended and dropped in that order, so that indicatif
+    /// never redraws the block around a line that left it.
+    bars: std::sync::Mutex<Vec<(String, indicatif::ProgressBar)>>,
     printer: Printer,
     drawn: bool,
 }
@@ -384,16 +386,22 @@ impl RolloutProgress {
             indicatif::ProgressDrawTarget::hidden()
         };
         let multi = indicatif::MultiProgress::with_draw_target(target);
-        let mut bars = std::collections::HashMap::new();
+        let mut bars = Vec::new();
         for s in services {
-            let bar = multi.add(indicatif::ProgressBar::new_spinner());
+            // A bar dropped unfinished (Ctrl-C drops the wait) keeps its last state on screen:
+            // indicatif's default clears its line, which wiped the unfinished services and,
+            // the lines below moving up, drew a finished one twice.
+            let bar = multi.add(
+                indicatif::ProgressBar::new_spinner()
+                    .with_finish(indicatif::ProgressFinish::Abandon),
+            );
             bar.set_style(style("{spinner} {prefix:24!} {msg} ({elapsed})"));
             bar.set_prefix(s.to_string());
             bar.set_message("applied");
             if drawn {
                 bar.enable_steady_tick(std::time::Duration::from_millis(120));
             }
-            bars.insert(s.to_string(), bar);
+            bars.push((s.to_string(), bar));
         }
         RolloutProgress {
             multi,
@@ -412,7 +420,7 @@ impl crate::kube::rollout::Reporter for RolloutProgress {
         elapsed: std::time::Duration,
     ) {
         let bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(bar) = bars.get(service) {
+        if let Some((_, bar)) = bars.iter().find(|(name, _)| name == service) {
             if *phase == crate::kube::rollout::Phase::Ready {
                 bar.set_style(style("  {prefix:24!} {msg}"));
                 bar.finish_with_message(format!("ready in {:.1}s", elapsed.as_secs_f32()));
@@ -429,15 +437,46 @@ impl crate::kube::rollout::Reporter for RolloutProgress {
     }
 
     fn finish(&self) {
+        self.end_bars();
+        // The finished lines stay on screen; what follows starts below them.
+        if self.drawn && !self.multi.is_hidden() {
+            let _ = self.multi.println("");
+        }
+    }
+}
+
+impl RolloutProgress {
+    /// Every line keeps its last state (ready, or the phase it was in), top to bottom.
+    fn end_bars(&self) {
         let bars = self.bars.lock().unwrap_or_else(|e| e.into_inner());
-        for bar in bars.values() {
+        for (_, bar) in bars.iter() {
             if !bar.is_finished() {
                 bar.abandon();
             }
         }
-        // The finished lines stay on screen; what follows starts below them.
-        if self.drawn && !self.multi.is_hidden() {
-            let _ = self.multi.println("");
+    }
+}
+
+/// Ctrl-C drops the wait without [`Reporter::finish`](crate::kube::rollout::Reporter::finish).
+/// The screen already shows every line's last state, so nothing is drawn again: the terminal's
+/// own `^C` echo has moved the cursor where indicatif can't know (a full-width last line wraps),
+/// and a redraw from there wiped the unfinished lines and drew the top one twice. Drawing stops,
+/// what follows starts on a line of its own, and the bars are let go top to bottom.
+impl Drop for RolloutProgress {
+    fn drop(&mut self) {
+        let bars = std::mem::take(self.bars.get_mut().unwrap_or_else(|e| e.into_inner()));
+        if bars.iter().any(|(_, b)| !b.is_finished()) {
+            self.multi
+                .set_draw_target(indicatif::ProgressDrawTarget::hidden());
+            for (_, bar) in &bars {
+                bar.abandon();
+            }
+            if self.drawn {
+                stderr_line("");
+            }
+        }
+        for (_, bar) in bars {
+            drop(bar);
         }
     }
 }

@@ -196,3 +196,28 @@ async fn backup_and_restore_round_trip_through_real_postgres() {
     assert!(err.contains("no ready PostgreSQL pod"), "{err}");
     assert!(!other.exists());
 }
+
+/// Where `-o` can't be written is said first, with the path, as a usage error (exit 2): before
+/// the cluster is asked for anything, so no dump runs for nothing (the kubeconfig here points at a
+/// server that isn't there: reaching for it would be exit 3).
+#[test]
+fn backup_checks_the_output_path_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(&kubeconfig, k8s_sim::kubeconfig_yaml("http://127.0.0.1:9")).unwrap();
+    let missing = dir.path().join("no/such/dir/f");
+    let (code, err) = onyx(&kubeconfig, &["backup", "-o", missing.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot write the backup to {}: the directory {} does not exist",
+            missing.display(),
+            missing.parent().unwrap().display()
+        )) && err.contains("mkdir -p"),
+        "{err}"
+    );
+    let (code, err) = onyx(&kubeconfig, &["backup", "-o", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("it is a directory"), "{err}");
+    assert!(!err.contains("does not answer"), "{err}");
+}

@@ -487,6 +487,89 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
         assert_eq!(out.stdout_text(), format!("row of {claim}\n"), "{path}");
     }
 
+    // 4b. `onyx cluster delete` (the data kept) and a new node: the stack's Secrets went with
+    //     the node's etcd (the simulator's store is inside the node, as etcd's is), the data did
+    //     not; the credentials the data was initialised with come back with it, every one.
+    let secrets = stack_secrets(&client).await;
+    let saved = data.join("data").join(".onyx").join("default");
+    let file = saved.join("credentials.json");
+    let delete = onyx(&kubeconfig, &data, &["cluster", "delete"]);
+    assert_eq!(delete.code, 0, "{}\n{}", delete.stdout, delete.stderr);
+    assert!(kind::inspect(&docker, &node).await.unwrap().is_none());
+    make_node(&docker, &image, ui_port, &data, &kubeconfig).await;
+    let up = onyx(
+        &kubeconfig,
+        &data,
+        &["up", "--no-browser", "--timeout", "180s"],
+    );
+    assert_eq!(
+        up.code, 0,
+        "up after cluster delete:\n{}\n{}",
+        up.stdout, up.stderr
+    );
+    assert!(
+        up.stderr.contains(
+            "the cluster lacked the stack's Secrets onyx-app, onyx-minio, onyx-postgresql, \
+             onyx-redis: their values kept with the data are used"
+        ),
+        "{}",
+        up.stderr
+    );
+    let client = self::client(&kubeconfig).await;
+    assert_eq!(
+        stack_secrets(&client).await,
+        secrets,
+        "the stack's credentials changed across `cluster delete` and `up`"
+    );
+    // Kept in the data mount, root's alone, beside the claims' directories (no pod mounts it).
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&file), 0o600, "{}", file.display());
+        assert_eq!(mode(&saved), 0o700, "{}", saved.display());
+    }
+    for (claim, path) in &claims {
+        let out = kind::exec(
+            &docker,
+            &node,
+            &["cat", &format!("{path}/PG_VERSION")],
+            None,
+        )
+        .await
+        .unwrap();
+        assert_eq!(out.stdout_text(), format!("row of {claim}\n"), "{path}");
+    }
+
+    // 4c. `onyx cluster delete --purge`: the data and its credentials go; the next `up` makes
+    //     fresh ones, none equal to a value before.
+    let purge = onyx(&kubeconfig, &data, &["cluster", "delete", "--purge"]);
+    assert_eq!(purge.code, 0, "{}\n{}", purge.stdout, purge.stderr);
+    assert!(!file.exists(), "the credentials outlived --purge");
+    make_node(&docker, &image, ui_port, &data, &kubeconfig).await;
+    let up = onyx(
+        &kubeconfig,
+        &data,
+        &["up", "--no-browser", "--timeout", "180s"],
+    );
+    assert_eq!(
+        up.code, 0,
+        "up after --purge:\n{}\n{}",
+        up.stdout, up.stderr
+    );
+    let client = self::client(&kubeconfig).await;
+    let fresh = stack_secrets(&client).await;
+    assert_eq!(fresh.len(), secrets.len());
+    for ((name, old), (_, new)) in secrets.iter().zip(&fresh) {
+        for (key, value) in old {
+            assert_ne!(new.get(key), Some(value), "{name}/{key} survived --purge");
+        }
+    }
+    // `destroy --data`: the claims and the Secrets go, and the copy beside them too.
+    assert!(file.is_file(), "up kept no copy of the fresh credentials");
+    let destroy = onyx(&kubeconfig, &data, &["destroy", "--data", "--yes"]);
+    assert_eq!(destroy.code, 0, "{}\n{}", destroy.stdout, destroy.stderr);
+    assert!(!file.exists(), "the credentials outlived destroy --data");
+
     // 5. Offline: the images saved to one bundle, the registry gone, the images removed from the
     //    engine; `onyx up --bundle` loads them from the file (the node, which has them, is only
     //    asked).
@@ -545,6 +628,61 @@ async fn up_serves_on_the_mapped_port_and_down_then_up_brings_the_same_data_back
     assert_eq!(get(ui_port, "/nginx-health").await, (200, "ok\n".into()));
     drop(guard);
     drop(registry);
+}
+
+/// Every stack Secret in namespace `default`: name → key → value.
+async fn stack_secrets(
+    client: &kube::Client,
+) -> std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>> {
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), "default");
+    let mut out = std::collections::BTreeMap::new();
+    for (name, keys) in onyx::stack::secrets::SECRETS {
+        let s = secrets.get(name).await.unwrap();
+        let data = s.data.unwrap();
+        let values = keys
+            .iter()
+            .map(|k| {
+                (
+                    k.to_string(),
+                    String::from_utf8(data[*k].0.clone()).unwrap(),
+                )
+            })
+            .collect();
+        out.insert(name.to_string(), values);
+    }
+    out
+}
+
+/// The stand-in node as `onyx up` would make it (cluster `onyx`, the UI port, the data
+/// directory), privilege fields aside, merged into the kubeconfig; `up` then reuses it.
+async fn make_node(docker: &Docker, image: &str, ui_port: u16, data: &Path, kubeconfig: &Path) {
+    let host = onyx::cluster::host::gather(docker).await.unwrap();
+    std::fs::create_dir_all(data.join("data")).unwrap();
+    let spec = fake_node::runnable_here(node_spec(&NodeOptions {
+        cluster: cluster::CLUSTER_NAME.into(),
+        image: image.to_string(),
+        api_server_port: kind::free_port().unwrap(),
+        ui_port,
+        data: node::DataMount::HostDir(data.join("data")),
+        host: host.clone(),
+    }));
+    kind::create(
+        docker,
+        &CreateOptions {
+            cluster: cluster::CLUSTER_NAME.into(),
+            spec,
+            kubeconfig: kubeconfig.to_path_buf(),
+            retain: false,
+            timeouts: Timeouts {
+                systemd: Duration::from_secs(20),
+                ready: Duration::from_secs(20),
+            },
+            host,
+        },
+        &Quiet,
+    )
+    .await
+    .expect("the stand-in node boots");
 }
 
 /// A kubeconfig without onyx's context (none exists before the node is made).

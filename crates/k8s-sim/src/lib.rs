@@ -48,6 +48,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
+pub use controllers::NODE_PODS;
 pub use faults::{ExecRule, Fault, ForwardRule, ReadyDelay, RequestFilter, Target};
 use store::Store;
 
@@ -73,6 +74,13 @@ pub struct SimConfig {
     /// does on the node (`mkdir -m 0777 -p`): only where the simulator runs as a node's API
     /// server (the stand-in kind node), never in-process in a test.
     pub make_volume_dirs: bool,
+    /// The node's allocatable CPU (millicores) and memory (bytes): what the scheduler places
+    /// pods' requests against, the node's own pods' first ([`controllers::NODE_PODS`]).
+    pub node_cpu_m: u64,
+    pub node_memory_bytes: u64,
+    /// Pods already on the node besides its own (namespace, name, CPU millicores, memory
+    /// bytes of requests): what a cluster onyx is given already runs.
+    pub extra_pods: Vec<(String, String, u64, u64)>,
 }
 
 impl Default for SimConfig {
@@ -85,6 +93,9 @@ impl Default for SimConfig {
             watch_history: store::DEFAULT_HISTORY,
             cluster_domain: "cluster.local".into(),
             make_volume_dirs: false,
+            node_cpu_m: 8000,
+            node_memory_bytes: 32 << 30,
+            extra_pods: Vec::new(),
         }
     }
 }
@@ -213,7 +224,7 @@ impl Sim {
         let addr = listener.local_addr()?;
         let store = kept.unwrap_or_else(|| {
             let mut store = Store::with_history(config.watch_history);
-            controllers::seed(&mut store);
+            controllers::seed(&mut store, &config);
             store
         });
         let shared = Arc::new(Shared {

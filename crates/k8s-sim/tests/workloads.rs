@@ -622,3 +622,79 @@ async fn a_pods_own_ready_delay_starts_once_its_dependencies_are_ready() {
         "{at:?}"
     );
 }
+
+#[tokio::test]
+async fn the_scheduler_counts_the_nodes_own_pods_and_what_already_runs() {
+    // A 6-CPU node: its own pods request 950m (kubeadm's and kind's manifests), another tenant
+    // 1000m; 4000m more fits, 4100m stays Pending with the scheduler's reason.
+    let (_sim, client) = common::start_with(k8s_sim::SimConfig {
+        node_cpu_m: 6000,
+        node_memory_bytes: 8 << 30,
+        extra_pods: vec![("tenant".into(), "busy".into(), 1000, 1 << 30)],
+        ..Default::default()
+    })
+    .await;
+    let own: u64 = k8s_sim::NODE_PODS
+        .iter()
+        .map(|&(_, n, cpu, _)| n as u64 * cpu)
+        .sum();
+    assert_eq!(own, 950);
+    let all: Api<Pod> = Api::all(client.clone());
+    let system = all.list(&ListParams::default()).await.unwrap();
+    assert_eq!(
+        system
+            .items
+            .iter()
+            .filter(|p| p.metadata.namespace.as_deref() == Some("kube-system"))
+            .count(),
+        7
+    );
+    let deploys: Api<Deployment> = Api::default_namespaced(client.clone());
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let sized = |name: &str, cpu: &str| {
+        let mut body = deployment(name, 1, "onyx/api:1");
+        body["spec"]["template"]["spec"]["containers"][0]["resources"] =
+            json!({"requests": {"cpu": cpu, "memory": "1Gi"}});
+        body
+    };
+    for (name, cpu) in [("fits", "4000m"), ("too-big", "100m")] {
+        deploys
+            .patch(
+                name,
+                &PatchParams::apply("t"),
+                &Patch::Apply(sized(name, cpu)),
+            )
+            .await
+            .unwrap();
+        within(
+            15,
+            "rollout",
+            await_condition(deploys.clone(), name, |d: Option<&Deployment>| {
+                d.and_then(|d| d.status.as_ref())
+                    .is_some_and(|s| s.ready_replicas == Some(1))
+                    || name == "too-big"
+            }),
+        )
+        .await
+        .unwrap();
+    }
+    // 950 + 1000 + 4000 + 100 = 6050m > 6000m: the last one never gets the node.
+    let msg = eventually(5, "unschedulable", || async {
+        let p = pods
+            .list(&ListParams::default().labels("app=too-big"))
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .next()?;
+        let c = p
+            .status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
+        c.message
+    })
+    .await;
+    assert!(msg.contains("1 Insufficient cpu"), "{msg}");
+    assert!(!msg.contains("memory"), "{msg}");
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bollard::{API_DEFAULT_VERSION, Docker};
 
-use super::hints::{start_hint, unname_hint, with_causes};
+use super::hints::{start_hint, unname_hint};
 use super::{Candidate, DOCKER_HOST, Endpoint, Engine, EngineEnv, candidates, named};
 use crate::docker::DockerError;
 
@@ -57,7 +57,8 @@ async fn try_candidate(candidate: &Candidate) -> Result<Engine, String> {
     };
     match tokio::time::timeout(PING_TIMEOUT, attempt).await {
         Err(_) => Err(format!("no answer within {}s", PING_TIMEOUT.as_secs())),
-        Ok(Err(e)) => Err(with_causes(&e)),
+        // In onyx's words ("connection refused"), not hyper's layers.
+        Ok(Err(e)) => Err(crate::text::plain_error(&e)),
         Ok(Ok(docker)) => {
             let v = docker.client_version();
             Ok(Engine {

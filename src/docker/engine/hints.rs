@@ -18,34 +18,46 @@ pub fn with_causes(e: &dyn std::error::Error) -> String {
     text
 }
 
-/// How to start an engine on this OS.
-pub fn start_hint(os: &str) -> String {
+/// The commands that start an engine on this OS (nothing about DOCKER_HOST).
+fn start_steps(os: &str) -> &'static str {
     match os {
         "linux" => {
             "start Docker: `sudo systemctl start docker` (rootless: `systemctl --user start \
-                    docker`; or run `dockerd`), or set DOCKER_HOST to the engine's address"
-                .into()
+             docker`; or run `dockerd`)"
         }
-        "macos" => "start Docker Desktop (`open -a Docker`), colima (`colima start`), OrbStack or \
-                    Rancher Desktop, or set DOCKER_HOST to the engine's address"
-            .into(),
-        "windows" => "start Docker Desktop, or set DOCKER_HOST to the engine's address".into(),
-        _ => "start a Docker engine, or set DOCKER_HOST to its address".into(),
+        "macos" => {
+            "start Docker Desktop (`open -a Docker`), colima (`colima start`), OrbStack or \
+             Rancher Desktop"
+        }
+        "windows" => "start Docker Desktop",
+        _ => "start a Docker engine",
     }
 }
 
-/// How to stop naming an engine, per where it was named.
+/// How to start an engine on this OS.
+pub fn start_hint(os: &str) -> String {
+    format!(
+        "{}, or set DOCKER_HOST to the engine's address",
+        start_steps(os)
+    )
+}
+
+/// How to stop naming an engine, per where it was named. Unnaming leads to this machine's
+/// default engine, so the way to start that one follows (without "set DOCKER_HOST", which would
+/// contradict "unset DOCKER_HOST").
 pub(super) fn unname_hint(source: &str, os: &str) -> String {
-    let start = start_hint(os);
+    let steps = start_steps(os);
     if source == DOCKER_HOST {
         format!(
-            "start the engine at that address, or unset {DOCKER_HOST} to use the default one              ({start})"
+            "start the engine at that address, or unset {DOCKER_HOST} to use this machine's \
+             default engine (to {steps})"
         )
     } else if source.starts_with("context") || source.contains("context") {
         format!(
-            "start that context's engine, or switch context: `docker context use default` (or              unset {DOCKER_CONTEXT}); otherwise {start}"
+            "start that context's engine, or switch to the default one: `docker context use \
+             default` (or unset {DOCKER_CONTEXT}); to {steps}"
         )
     } else {
-        start
+        start_hint(os)
     }
 }

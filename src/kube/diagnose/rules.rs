@@ -131,8 +131,9 @@ pub(super) fn image_pull(f: &Facts) -> Option<Diagnosis> {
                 "the cluster cannot get image {image}: it is not in the bundle that was loaded"
             ),
             format!(
-                "make the bundle on a machine with registry access (`onyx images save`) so that it \
-                 holds {image}, load it with --bundle, then run `onyx up` again"
+                "make the bundle again on a machine with registry access (`onyx images pull`, \
+                 then `onyx images save -o onyx-images.tar`) so that it holds {image}, then run \
+                 `onyx up --bundle onyx-images.tar` again"
             ),
         )
     } else {

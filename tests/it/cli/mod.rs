@@ -236,6 +236,51 @@ fn bad_flags_are_usage_errors() {
     }
 }
 
+/// A `--reuse-secrets` file from before the `onyx-app` Secret: rendered, with a warning that
+/// its values are new on every render (they would restart the API on every GitOps apply).
+#[test]
+fn a_reuse_file_without_the_app_secret_is_warned_about() {
+    let first = onyx(&["render", "--profile", "small", "-o", "json"]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    let list: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
+    let old: Vec<&serde_json::Value> = list["items"]
+        .as_array()
+        .expect("a List of objects")
+        .iter()
+        .filter(|o| o["kind"] == "Secret" && o["metadata"]["name"] != "onyx-app")
+        .collect();
+    assert_eq!(old.len(), 3);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("old.json");
+    std::fs::write(
+        &file,
+        serde_json::json!({"apiVersion": "v1", "kind": "List", "items": old}).to_string(),
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let args = ["render", "--profile", "small", "--reuse-secrets", path];
+    let (a, b) = (onyx(&args), onyx(&args));
+    assert_eq!(a.code, 0, "{}", a.stderr);
+    assert!(
+        a.stderr.contains("has no Secret onyx-app") && a.stderr.contains("every render"),
+        "{}",
+        a.stderr
+    );
+    // The three it holds are kept; onyx-app's values differ between the two renders.
+    let pg = |out: &str| {
+        out.contains(old[0]["data"].as_object().map_or("", |d| {
+            d.values().next().and_then(|v| v.as_str()).unwrap_or("")
+        }))
+    };
+    assert!(pg(&a.stdout) && pg(&b.stdout));
+    assert_ne!(a.stdout, b.stdout);
+    // A full earlier render is taken whole, with no warning.
+    std::fs::write(&file, &first.stdout).unwrap();
+    let c = onyx(&args);
+    assert_eq!(c.code, 0, "{}", c.stderr);
+    assert!(!c.stderr.contains("has no Secret"), "{}", c.stderr);
+}
+
 #[test]
 fn bad_config_files_name_file_line_and_key() {
     let home = tempfile::tempdir().unwrap();
@@ -360,22 +405,46 @@ fn open_prints_the_url_and_hands_it_to_browser() {
     // a second checkout's up_own_cluster or the cold-up bench, still fails this test.)
     let _own = crate::support::own_cluster_lock_blocking();
     let home = tempfile::tempdir().unwrap();
-    // --print: the URL only, on stdout, from --port or ONYX_PORT.
-    let r = onyx_in(home.path(), &["open", "--print", "--port", "4321"], &[]);
-    assert_eq!(
-        (r.code, r.stdout.as_str()),
-        (0, "http://localhost:4321\n"),
+    // Nothing serves the port: no URL on stdout, exit 3, the URL and what to run on stderr.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let r = onyx_in(home.path(), &["open", "--print", "--port", &free], &[]);
+    assert_eq!((r.code, r.stdout.as_str()), (3, ""), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "nothing serves the Onyx UI at http://localhost:{free}"
+        )) && r
+            .stderr
+            .contains("`onyx status` shows whether the stack runs"),
         "{}",
         r.stderr
     );
-    let r = onyx_in(home.path(), &["open", "--print"], &[("ONYX_PORT", "5555")]);
-    assert_eq!(r.stdout, "http://localhost:5555\n");
-
-    // Headless (no DISPLAY, no BROWSER in the cleared environment): printed, not opened.
-    let r = onyx_in(home.path(), &["open"], &[]);
+    // A gateway answering nginx's health check on the port (as the own node's mapped port or a
+    // port-forward gives it).
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let nginx = rt.block_on(crate::support::stand_in_nginx::StandIn::nginx());
+    let port = nginx.addr.port().to_string();
+    let url = format!("http://localhost:{port}\n");
+    // --print: the URL only, on stdout, from --port or ONYX_PORT.
+    let r = onyx_in(home.path(), &["open", "--print", "--port", &port], &[]);
     assert_eq!(
         (r.code, r.stdout.as_str()),
-        (0, "http://localhost:3000\n"),
+        (0, url.as_str()),
+        "{}",
+        r.stderr
+    );
+    let r = onyx_in(home.path(), &["open", "--print"], &[("ONYX_PORT", &port)]);
+    assert_eq!(r.stdout, url);
+
+    // Headless (no DISPLAY, no BROWSER in the cleared environment): printed, not opened.
+    let r = onyx_in(home.path(), &["open"], &[("ONYX_PORT", &port)]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, url.as_str()),
         "{}",
         r.stderr
     );
@@ -395,7 +464,7 @@ fn open_prints_the_url_and_hands_it_to_browser() {
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let r = onyx_in(
         home.path(),
-        &["open", "--port", "4000"],
+        &["open", "--port", &port],
         &[
             ("BROWSER", script.to_str().unwrap()),
             ("SSH_TTY", "/dev/pts/9"),
@@ -403,7 +472,7 @@ fn open_prints_the_url_and_hands_it_to_browser() {
     );
     assert_eq!(
         (r.code, r.stdout.as_str()),
-        (0, "http://localhost:4000\n"),
+        (0, url.as_str()),
         "{}",
         r.stderr
     );
@@ -415,12 +484,9 @@ fn open_prints_the_url_and_hands_it_to_browser() {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert_eq!(
-        std::fs::read_to_string(&got).unwrap(),
-        "http://localhost:4000"
-    );
+    assert_eq!(std::fs::read_to_string(&got).unwrap(), url.trim_end());
     assert!(
-        r.stderr.contains("opened http://localhost:4000"),
+        r.stderr.contains(&format!("opened {}", url.trim_end())),
         "{}",
         r.stderr
     );
@@ -518,4 +584,131 @@ fn purge_removes_the_onyx_data_folder() {
     let r = onyx_in(home.path(), &all, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(!data.exists() && root.join("notes.txt").exists());
+}
+
+/// README (Profiles): `render` and `plan` never refuse a profile for the size of the machine they
+/// run on, and warn instead "with the same numbers". A profile this machine can't hold (`large`
+/// needs 6 CPUs; a machine with more gets the check the other way round) is warned about by
+/// both, with the same have/need; one it holds by neither.
+#[test]
+fn render_warns_as_plan_does_for_a_named_profile() {
+    let needs = |stderr: &str| -> Option<String> {
+        stderr
+            .lines()
+            .find(|l| l.starts_with("warning:") && l.contains("`onyx up` would refuse it here"))
+            .map(|l| {
+                let have = l.split(" has ").nth(1).unwrap().split(';').next().unwrap();
+                let need = l
+                    .split(" needs ")
+                    .nth(1)
+                    .unwrap()
+                    .split(':')
+                    .next()
+                    .unwrap();
+                format!("{have} / {need}")
+            })
+    };
+    for profile in ["small", "large"] {
+        let plan = onyx(&["plan", "--profile", profile]);
+        assert_eq!(plan.code, 0, "{}", plan.stderr);
+        let render = onyx(&["render", "--profile", profile, "--skip-secrets"]);
+        assert_eq!(render.code, 0, "{}", render.stderr);
+        assert!(!render.stdout.is_empty());
+        assert_eq!(
+            needs(&render.stderr),
+            needs(&plan.stderr),
+            "{profile}: render {:?} vs plan {:?}",
+            render.stderr,
+            plan.stderr
+        );
+    }
+}
+
+/// Where the own cluster's data lives is said the same way by `cluster --help`, `up --help` and
+/// README: the Docker volume `onyx-data`, not a host directory.
+#[test]
+fn cluster_help_names_the_data_volume_as_readme_does() {
+    let readme = include_str!("../../../README.md");
+    assert!(readme.contains("`onyx-data`"));
+    for args in [["cluster", "--help"], ["up", "--help"]] {
+        let r = onyx(&args);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+        assert!(r.stdout.contains("`onyx-data`"), "{args:?}: {}", r.stdout);
+        assert!(!r.stdout.contains("live in a host directory"), "{args:?}");
+    }
+}
+
+/// Failures to reach the Docker engine, the cluster's API or a kubeconfig are said in onyx's own
+/// words (issue #21): no HTTP-library layers (`ServiceError`, `client error (Connect)`, `hyper`,
+/// `os error`), no doubly quoted paths, no run of spaces inside a hint, and an engine named by
+/// DOCKER_HOST that is not there is what `status` blames (exit 3), not the kubeconfig.
+#[test]
+fn connection_failures_are_said_in_plain_words() {
+    let home = tempfile::tempdir().unwrap();
+    let h = home.path().display().to_string();
+    let jargon = |stderr: &str| {
+        for bad in [
+            "ServiceError",
+            "client error",
+            "hyper",
+            "os error",
+            "'\"",
+            "  ",
+        ] {
+            assert!(!stderr.contains(bad), "{bad:?} in {stderr}");
+        }
+    };
+    // Docker named by DOCKER_HOST and not there: the engine is blamed, with a hint that does not
+    // contradict itself.
+    let sock = format!("unix://{h}/nope.sock");
+    let r = onyx_in(home.path(), &["status"], &[("DOCKER_HOST", &sock)]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    jargon(&r.stderr);
+    assert!(!r.stderr.contains("kubeconfig"), "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("set DOCKER_HOST to the engine"),
+        "{}",
+        r.stderr
+    );
+    snapshot!("status_docker_host_gone", r.stderr.replace(&h, "[HOME]"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let tcp = format!("tcp://127.0.0.1:{port}");
+    let r = onyx_in(home.path(), &["images", "pull"], &[("DOCKER_HOST", &tcp)]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    jargon(&r.stderr);
+    assert!(
+        r.stderr.contains(&format!(
+            "DOCKER_HOST ({tcp}) does not answer: connection refused"
+        )),
+        "{}",
+        r.stderr
+    );
+    // A kubeconfig that isn't there: named once, in words.
+    let missing = home.path().join("no-kubeconfig");
+    let r = onyx_in(
+        home.path(),
+        &["status", "--kubeconfig", missing.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    jargon(&r.stderr);
+    snapshot!("status_kubeconfig_missing", r.stderr.replace(&h, "[HOME]"));
+    // A cluster API that refuses connections.
+    let kubeconfig = dead_kubeconfig(home.path());
+    let r = onyx_in(
+        home.path(),
+        &["status", "--kubeconfig", kubeconfig.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    jargon(&r.stderr);
+    assert!(
+        r.stderr.contains("does not answer: connection refused"),
+        "{}",
+        r.stderr
+    );
 }

@@ -249,6 +249,8 @@ fn readme_settings_table_matches_the_binary() {
             "profile" => "\"small\"",
             "namespace" => "\"onyx\"",
             "port" => "4000",
+            "context" => "\"kind-onyx\"",
+            "kubeconfig" => "\"/nonexistent/kubeconfig\"",
             other => panic!("README lists config key {other}; give it a sample here"),
         };
         for k in &keys {

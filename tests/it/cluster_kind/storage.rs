@@ -22,6 +22,7 @@ fn rendered(ns: &str, name: ProfileName) -> Vec<render::Rendered> {
         credentials: Some(&creds),
         gateway_node_port: None,
         indexing: onyx::stack::indexing::Indexing::default_for(name),
+        app: Default::default(),
     })
 }
 

@@ -94,6 +94,7 @@ fn not_baseline(pod: &PodSpec, c: &Container) -> Option<String> {
 /// names; and `render --help` and README say so (and no longer promise OpenShift's default).
 #[test]
 fn the_stack_needs_pod_security_baseline_and_says_so() {
+    let mut restricted = true;
     for s in every_stack() {
         let mut not_restricted_by: Vec<String> = Vec::new();
         for (service, pod) in s.pods() {
@@ -120,9 +121,22 @@ fn the_stack_needs_pod_security_baseline_and_says_so() {
         if indexing {
             expected.insert(0, "background/background: runAsNonRoot is not true".into());
         }
+        restricted &= not_restricted_by.is_empty();
         not_restricted_by.sort();
         expected.sort();
         assert_eq!(not_restricted_by, expected, "{}", s.label);
+    }
+    // The level computed above (every pod baseline, not every one restricted) is the one the
+    // namespace `up` creates is labelled with.
+    let level = if restricted { "restricted" } else { "baseline" };
+    assert_eq!(onyx::kube::POD_SECURITY_LEVEL, level);
+    let labels = onyx::kube::pod_security_labels();
+    for mode in ["enforce", "warn", "audit"] {
+        assert_eq!(
+            labels.get(&format!("pod-security.kubernetes.io/{mode}")),
+            Some(&level.to_string()),
+            "{labels:?}"
+        );
     }
 
     let home = tempfile::tempdir().unwrap();

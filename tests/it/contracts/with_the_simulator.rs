@@ -22,6 +22,10 @@ async fn sim_target(cluster_domain: &str) -> (Sim, tempfile::TempDir, Target) {
         kubeconfig,
     } = crate::support::sim::SimEnv::start(SimConfig {
         cluster_domain: cluster_domain.into(),
+        // The scheduler counts requests: the cluster profile (two of each stateless tier, with
+        // a rolling update's surge) needs a node this big besides the node's own pods.
+        node_cpu_m: 16000,
+        node_memory_bytes: 64 << 30,
         ..crate::support::sim::timing(100, Some(100))
     })
     .await;

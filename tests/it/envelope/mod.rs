@@ -93,6 +93,7 @@ fn render_profile(p: ProfileName, indexing: Indexing, creds: &Credentials) -> Ve
         credentials: Some(creds),
         gateway_node_port: None,
         indexing,
+        app: Default::default(),
     })
 }
 

@@ -345,6 +345,48 @@ fn the_image_caches_copy_leaves_uid_1001_a_readable_cache() {
     assert!(out.logs.contains("\"version\""), "{}", out.logs);
 }
 
+/// A restarted pod keeps its emptyDir and runs its init containers again, after the API (uid
+/// 1001) has written into the cache (another model's tokenizer, downloaded online): the second
+/// copy must still exit 0, in the same envelope (no CAP_FOWNER for a chmod of 1001's files).
+#[test]
+fn the_image_caches_copy_runs_again_on_a_cache_the_api_has_written_to() {
+    let commands = backend_commands();
+    let Some(b) = bench("envelope-caches-again", &commands) else {
+        return;
+    };
+    let c = commands
+        .iter()
+        .find(|c| c.container == "image-caches")
+        .expect("image-caches");
+    // Each run is its own `sh -c` (the script through the environment): inside an `&&` list
+    // the script's `set -e` would be ignored and a failing chmod would pass unseen.
+    let mut c2 = c.clone();
+    c2.envelope
+        .env
+        .insert("IMAGE_CACHES".into(), c.argv.last().unwrap().clone());
+    c2.envelope.cap_add = vec!["SETUID".into(), "SETGID".into()];
+    c2.envelope.no_new_privileges = false;
+    let argv: Vec<String> = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "/bin/sh -c \"$IMAGE_CACHES\" && setpriv --reuid=1001 --regid=1001 --clear-groups /bin/sh -c \
+         'mkdir -p /onyx-cache/huggingface/hub/models--intfloat--e5-base-v2 && \
+          echo downloaded > /onyx-cache/huggingface/hub/models--intfloat--e5-base-v2/tokenizer.json' \
+         && /bin/sh -c \"$IMAGE_CACHES\" && echo second-run-ok"
+            .into(),
+    ];
+    let out = run_in_envelope(
+        &b.images.backend,
+        &b.peers.network,
+        &format!("{}-caches-again", b.unique),
+        &c2,
+        &argv,
+        Duration::from_secs(60),
+    );
+    assert_eq!(out.exit, Some(0), "{}", out.logs);
+    assert!(out.logs.contains("second-run-ok"), "{}", out.logs);
+}
+
 #[test]
 fn the_workers_wait_holds_while_the_database_is_behind_the_release() {
     let commands = backend_commands();

@@ -36,6 +36,16 @@ async fn down_then_up_keeps_claims_and_secrets() {
             && restart.stderr.contains(&runnable(&e, "up")),
         "{restart:?}"
     );
+    // A backup of a stopped stack is the cluster's state (exit 3), not a usage error.
+    let out = e.home().join("stopped.backup");
+    let backup = onyx(&e, &["backup", "-o", out.to_str().unwrap()]).await;
+    assert_eq!(backup.code, Some(3), "{backup:?}");
+    assert!(
+        backup.stderr.contains("stack is stopped or not ready")
+            && backup.stderr.contains(&runnable(&e, "up")),
+        "{backup:?}"
+    );
+    assert!(!out.exists());
     let status = onyx(&e, &["status", "-o", "json"]).await;
     assert_eq!(status.code, Some(1), "{status:?}");
     let json: Value = serde_json::from_str(&status.stdout).unwrap();
@@ -175,12 +185,14 @@ async fn status_json_schema_and_exit_codes() {
                 "missing",
                 "name",
                 "ready",
+                "reason",
                 "restarts",
                 "state"
             ],
             "{s}"
         );
         assert_eq!(s["state"], "ready", "{s}");
+        assert_eq!(s["reason"], Value::Null, "{s}");
         assert!(s["age_seconds"].as_i64().is_some_and(|a| a < 60), "{s}");
         assert_eq!(s["ready"], 1, "{s}");
         assert_eq!(s["desired"], 1, "{s}");
@@ -206,19 +218,33 @@ async fn status_json_schema_and_exit_codes() {
         "{text:?}"
     );
 
-    // A crash-looping service makes it unhealthy.
+    // A crash-looping service makes it unhealthy, with kubectl's reason and the advice that
+    // reads its crash.
     e.sim.inject(svc("redis"), Fault::crash_loop(1, &["boom"]));
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let r = onyx(&e, &["status", "-o", "json"]).await;
-        if r.code == Some(1) {
-            let json: Value = serde_json::from_str(&r.stdout).unwrap();
+        let json: Value = serde_json::from_str(&r.stdout).unwrap_or_default();
+        if r.code == Some(1) && json["services"][1]["reason"] == "CrashLoopBackOff" {
             assert_eq!(json["healthy"], false);
             let redis = &json["services"][1];
             assert_eq!(
                 (redis["name"].as_str(), redis["state"].as_str()),
                 (Some("redis"), Some("not ready")),
                 "{json}"
+            );
+            let text = onyx(&e, &["status"]).await;
+            assert_eq!(text.code, Some(1), "{text:?}");
+            assert!(
+                text.stdout.contains(" REASON ")
+                    && text.stdout.lines().any(|l| l.starts_with("redis ")
+                        && l.contains(" not ready ")
+                        && l.contains(" CrashLoopBackOff "))
+                    && text.stdout.contains(&format!(
+                        "not healthy: redis is failing (CrashLoopBackOff): {} shows its last run",
+                        runnable(&e, "logs redis --previous")
+                    )),
+                "{text:?}"
             );
             break;
         }
@@ -320,4 +346,68 @@ async fn logs_follow_prints_new_lines_as_they_come_and_ends_with_ctrl_c() {
     );
     let done = finish(child, started, 30).await;
     assert_eq!(done.code, Some(0), "{done:?}");
+}
+
+/// Before the API's main container starts, its init containers hold the pod (`migrate` runs the
+/// first start's migrations for minutes; here `wait-for-dependencies` waits, as Vespa never gets
+/// ready): `onyx logs api-server` shows that container and says so on
+/// stderr; `-c` picks any container, init containers included; an unknown one lists them.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_reads_init_containers() {
+    let mut config = support::sim::timing(150, Some(100));
+    config.ready_delays.push(k8s_sim::ReadyDelay {
+        target: svc("api-server"),
+        ms: 100,
+        after: vec!["app.kubernetes.io/name=vespa".into()],
+    });
+    let e = Env::start(config).await;
+    e.sim
+        .inject(svc("vespa"), Fault::NotReady { message: None });
+    let failed = up(&e, "3s").await;
+    assert_eq!(failed.code, Some(1), "{failed:?}");
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client(&e), NS);
+    let pod = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=api-server"))
+        .await
+        .unwrap()
+        .items
+        .remove(0);
+    let name = pod.metadata.name.clone().unwrap();
+    assert!(e.sim.append_log(
+        NS,
+        &name,
+        "wait-for-dependencies",
+        "waiting for Vespa at vespa-0.vespa-service:19071"
+    ));
+
+    let logs = onyx(&e, &["logs", "api-server"]).await;
+    assert_eq!(logs.code, Some(0), "{logs:?}");
+    assert!(
+        logs.stdout
+            .contains("waiting for Vespa at vespa-0.vespa-service:19071"),
+        "{logs:?}"
+    );
+    assert!(
+        logs.stderr.contains(&format!(
+            "api-server has not started yet: its init container wait-for-dependencies is running \
+             (pod {name}); showing its logs ({} for the main container's)",
+            runnable(&e, "logs api-server -c api-server")
+        )),
+        "{logs:?}"
+    );
+
+    let init = onyx(&e, &["logs", "api-server", "-c", "wait-for-dependencies"]).await;
+    assert_eq!(init.code, Some(0), "{init:?}");
+    assert!(init.stdout.contains("waiting for Vespa"), "{init:?}");
+    assert!(!init.stderr.contains("has not started yet"), "{init:?}");
+
+    let bad = onyx(&e, &["logs", "api-server", "-c", "nope"]).await;
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+    assert!(
+        bad.stderr.contains(&format!(
+            "api-server has no container \"nope\" (pod {name} has: api-server, \
+             wait-for-dependencies (init), image-caches (init), migrate (init))"
+        )),
+        "{bad:?}"
+    );
 }

@@ -25,6 +25,8 @@ use crate::support::{self, stand_in_nginx};
 mod day2;
 mod faults;
 mod forward;
+mod screen;
+mod sizing;
 
 const NS: &str = "onyx-test";
 
@@ -306,6 +308,58 @@ async fn up_from_nothing_to_ready_then_an_idempotent_rerun() {
         assert!(phases[0].starts_with("ready"), "{s}: {again:?}");
     }
     eprintln!("re-run took {:?}", again.took);
+}
+
+/// The namespace `up` creates is labelled with the stack's Pod Security level (enforce, warn,
+/// audit); one that exists already is the user's and is never relabelled.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_namespace_onyx_creates_gets_the_pod_security_level_a_users_keeps_its_labels() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let e = env().await;
+    let labels = |name: &'static str| {
+        let api: Api<Namespace> = Api::all(client(&e));
+        async move {
+            api.get(name)
+                .await
+                .unwrap()
+                .metadata
+                .labels
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, _)| k.starts_with("pod-security.kubernetes.io/"))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        }
+    };
+    let connect = |ns: &str| onyx::kube::ConnectOptions {
+        kubeconfig: Some(e.kubeconfig.clone()),
+        context: Some("sim".into()),
+        namespace: Some(ns.into()),
+    };
+    let made = onyx::kube::connect(&connect("made-by-onyx"), true)
+        .await
+        .unwrap();
+    assert!(made.created_namespace);
+    assert_eq!(
+        labels("made-by-onyx").await,
+        onyx::kube::pod_security_labels()
+    );
+    let api: Api<Namespace> = Api::all(client(&e));
+    let mine = Namespace {
+        metadata: kube::api::ObjectMeta {
+            name: Some("the-users".into()),
+            labels: Some([("team".to_string(), "a".to_string())].into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    api.create(&Default::default(), &mine).await.unwrap();
+    let found = onyx::kube::connect(&connect("the-users"), true)
+        .await
+        .unwrap();
+    assert!(!found.created_namespace);
+    assert!(labels("the-users").await.is_empty());
+    let got = api.get("the-users").await.unwrap().metadata.labels.unwrap();
+    assert_eq!(got.get("team").map(String::as_str), Some("a"), "{got:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -48,7 +48,7 @@ pub use defaults::defaults;
 pub(crate) use endpoints::target_port;
 pub use gc::orphan_dependents;
 use pods::PodRt;
-pub use seed::seed;
+pub use seed::{NODE_PODS, seed};
 
 pub const NODE: &str = "sim-node";
 pub const DEFAULT_STORAGE_CLASS: &str = "standard";

@@ -181,9 +181,83 @@ fn unschedulable(store: &Store, faults: &[(u64, Target, Fault)], pod: &Value) ->
                 .clone()
                 .unwrap_or_else(|| "0/1 nodes are available: 1 Insufficient memory. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.".into()),
         ),
-        _ => unbound.map(|c| {
-            format!("0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims ({c}). preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.")
-        }),
+        _ => unbound
+            .map(|c| {
+                format!("0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims ({c}). preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.")
+            })
+            .or_else(|| insufficient(store, pod)),
+    }
+}
+
+/// The scheduler's `NodeResourcesFit`: the pod's requests against the node's allocatable less
+/// the requests of every pod already bound to it (the node's own included, [`super::NODE_PODS`]);
+/// the message names what is short, as kube-scheduler's does.
+fn insufficient(store: &Store, pod: &Value) -> Option<String> {
+    let node = store.get(res("", "nodes"), "", NODE)?;
+    let alloc = &node["status"]["allocatable"];
+    let (cpu, mem) = (
+        cpu_m(&alloc["cpu"])?,
+        crate::images::memory_bytes(&alloc["memory"])?,
+    );
+    let (used_cpu, used_mem) = store
+        .list(res("", "pods"), None)
+        .iter()
+        .filter(|p| p["spec"]["nodeName"] == NODE)
+        .filter(|p| !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
+        .map(requests)
+        .fold((0, 0), |(c, m), (pc, pm)| (c + pc, m + pm));
+    let (want_cpu, want_mem) = requests(pod);
+    let mut short = Vec::new();
+    if want_cpu + used_cpu > cpu {
+        short.push("1 Insufficient cpu");
+    }
+    if want_mem + used_mem > mem {
+        short.push("1 Insufficient memory");
+    }
+    (!short.is_empty()).then(|| {
+        format!(
+            "0/1 nodes are available: {}. preemption: 0/1 nodes are available: 1 No preemption \
+             victims found for incoming pod.",
+            short.join(", ")
+        )
+    })
+}
+
+/// A pod's effective requests (CPU millicores, memory bytes): the larger of its containers' sum
+/// and its biggest init container's, as the scheduler computes them.
+pub(super) fn requests(pod: &Value) -> (u64, u64) {
+    let of = |key: &str| -> Vec<(u64, u64)> {
+        pod["spec"][key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                let r = &c["resources"]["requests"];
+                (
+                    cpu_m(&r["cpu"]).unwrap_or(0),
+                    crate::images::memory_bytes(&r["memory"]).unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    let main = of("containers")
+        .into_iter()
+        .fold((0, 0), |(c, m), (a, b)| (c + a, m + b));
+    let init = of("initContainers")
+        .into_iter()
+        .fold((0, 0), |(c, m), (a, b)| (c.max(a), m.max(b)));
+    (main.0.max(init.0), main.1.max(init.1))
+}
+
+/// A CPU quantity in millicores (`250m`, `2`, `1.5`).
+fn cpu_m(q: &Value) -> Option<u64> {
+    let s = q
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| q.as_f64().map(|n| n.to_string()))?;
+    match s.strip_suffix('m') {
+        Some(m) => m.parse().ok(),
+        None => s.parse::<f64>().ok().map(|c| (c * 1000.0).round() as u64),
     }
 }
 

@@ -1,14 +1,52 @@
 //! Step 1 of the tick, and the cluster before it: the objects a fresh cluster has (namespaces, the
-//! node, the default StorageClass, the `kubernetes` Service), and the ServiceAccount `default`
-//! every namespace gets.
+//! node, the node's own pods with their requests, the default StorageClass, the `kubernetes`
+//! Service), and the ServiceAccount `default` every namespace gets.
 
 use serde_json::json;
 
 use super::{DEFAULT_STORAGE_CLASS, NODE};
+use crate::SimConfig;
 use crate::store::{Store, meta_str, now_rfc3339, res};
 
+/// The pods a kind node (kind v0.32.0, `kindest/node:v1.36.1`) runs before anything is applied,
+/// with their requests: (name, replicas, CPU millicores, memory MiB). The scheduler counts them
+/// against the node's allocatable, as the real one does. Sources: kubeadm
+/// `cmd/kubeadm/app/phases/controlplane/manifests.go` (`ComponentResources("250m"/"200m"/
+/// "100m")`, CPU only), `phases/etcd/local.go` (100m, 100Mi), `phases/addons/dns/manifests.go`
+/// (CoreDNS 100m, 70Mi, 2 replicas); kind v0.32.0 `pkg/build/nodeimage/const_cni.go` (kindnet
+/// 100m, 50Mi). onyx's own copy is `src/stack/profile.rs` `NODE_PODS`; a contract test holds the
+/// two equal.
+pub const NODE_PODS: &[(&str, u32, u64, u64)] = &[
+    ("kube-apiserver", 1, 250, 0),
+    ("kube-controller-manager", 1, 200, 0),
+    ("kube-scheduler", 1, 100, 0),
+    ("etcd", 1, 100, 100),
+    ("coredns", 2, 100, 70),
+    ("kindnet", 1, 100, 50),
+];
+
+/// A pod bound to the node, running, with one container requesting `cpu_m` and `memory`.
+fn running_pod(ns: &str, name: &str, cpu_m: u64, memory: u64) -> serde_json::Value {
+    let mut requests = serde_json::Map::new();
+    if cpu_m > 0 {
+        requests.insert("cpu".into(), json!(format!("{cpu_m}m")));
+    }
+    if memory > 0 {
+        requests.insert("memory".into(), json!(memory.to_string()));
+    }
+    json!({
+        "metadata": {"name": name, "namespace": ns, "labels": {"tier": "node"}},
+        "spec": {
+            "nodeName": NODE,
+            "containers": [{"name": name, "image": format!("registry.k8s.io/{name}:sim"),
+                            "resources": {"requests": requests}}]
+        },
+        "status": {"phase": "Running", "qosClass": "Burstable"}
+    })
+}
+
 /// The objects a fresh cluster has.
-pub fn seed(store: &mut Store) {
+pub fn seed(store: &mut Store, config: &SimConfig) {
     let ns = res("", "namespaces");
     for n in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let _ = store.create(ns, json!({"metadata": {"name": n, "labels": {"kubernetes.io/metadata.name": n}}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}));
@@ -21,8 +59,8 @@ pub fn seed(store: &mut Store) {
                 "node-role.kubernetes.io/control-plane": ""}},
             "spec": {"podCIDR": "10.244.0.0/24"},
             "status": {
-                "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"},
-                "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110", "ephemeral-storage": "100Gi"},
+                "capacity": {"cpu": format!("{}m", config.node_cpu_m), "memory": config.node_memory_bytes.to_string(), "pods": "110", "ephemeral-storage": "100Gi"},
+                "allocatable": {"cpu": format!("{}m", config.node_cpu_m), "memory": config.node_memory_bytes.to_string(), "pods": "110", "ephemeral-storage": "100Gi"},
                 "conditions": [
                     {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "message": "kubelet has sufficient memory available", "lastHeartbeatTime": now_rfc3339(), "lastTransitionTime": now_rfc3339()},
                     {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure", "message": "kubelet has no disk pressure", "lastHeartbeatTime": now_rfc3339(), "lastTransitionTime": now_rfc3339()},
@@ -34,6 +72,26 @@ pub fn seed(store: &mut Store) {
             }
         }),
     );
+    let pods = res("", "pods");
+    for &(name, replicas, cpu_m, mib) in NODE_PODS {
+        for i in 0..replicas {
+            let pod = if replicas > 1 {
+                format!("{name}-{i}")
+            } else {
+                format!("{name}-{NODE}")
+            };
+            let _ = store.create(pods, running_pod("kube-system", &pod, cpu_m, mib << 20));
+        }
+    }
+    for (ns, name, cpu_m, memory) in &config.extra_pods {
+        if store.get(res("", "namespaces"), "", ns).is_none() {
+            let _ = store.create(
+                res("", "namespaces"),
+                json!({"metadata": {"name": ns}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}}),
+            );
+        }
+        let _ = store.create(pods, running_pod(ns, name, *cpu_m, *memory));
+    }
     let _ = store.create(
         res("storage.k8s.io", "storageclasses"),
         json!({
