@@ -27,6 +27,7 @@ const TABLE: &[ImageBinaries] = &[
             "cp",
             "mkdir",
             "chmod",
+            "touch",
             "awk",
             "curl",
             "psql",
