@@ -8,6 +8,7 @@
 //! through [`Invocation::complete`], so an onyx command a hint names repeats the
 //! `--context`/`--kubeconfig`/`-n` the user gave and can be run as printed.
 
+mod echo;
 pub mod hints;
 pub mod pipeline;
 
@@ -374,6 +375,8 @@ pub struct RolloutProgress {
     bars: std::sync::Mutex<Vec<(String, indicatif::ProgressBar)>>,
     printer: Printer,
     drawn: bool,
+    /// While the lines are live, Ctrl-C must not make the terminal print `^C` under them.
+    _echo: Option<echo::EchoCtlOff>,
 }
 
 impl RolloutProgress {
@@ -408,6 +411,7 @@ impl RolloutProgress {
             bars: std::sync::Mutex::new(bars),
             printer: printer.clone(),
             drawn,
+            _echo: drawn.then(echo::EchoCtlOff::new),
         }
     }
 }
