@@ -79,6 +79,9 @@ pub async fn render_stack(
             hub_offline: opts.bundle.is_some(),
         },
     });
+    for k in kube_apply::keep_claim_sizes(target, &mut objects).await? {
+        printer.warn(&claim_kept_message(&k, &target.namespace));
+    }
     // Another cluster pulls through the mirror by name; onyx's own node has the images under
     // their usual names already (and reaches the mirror through containerd's config).
     if let Some(mirror) = &opts.registry_mirror
@@ -87,6 +90,24 @@ pub async fn render_stack(
         through_mirror(&mut objects, mirror);
     }
     Ok((objects, indexing, choice))
+}
+
+/// What `up` says about a claim that keeps its size: why, and how to grow it by hand (a claim
+/// never shrinks: the API server refuses a smaller request).
+pub fn claim_kept_message(k: &kube_apply::KeptClaim, namespace: &str) -> String {
+    let grows = sizing::bytes(&k.rendered) > sizing::bytes(&k.kept);
+    let how = match k.what.strip_prefix("PersistentVolumeClaim ") {
+        Some(name) if grows => format!(
+            r#"to grow it, where its StorageClass has allowVolumeExpansion: kubectl -n {namespace} patch pvc {name} -p '{{"spec":{{"resources":{{"requests":{{"storage":"{}"}}}}}}}}'"#,
+            k.rendered
+        ),
+        None if grows => "a StatefulSet's claim templates can't change; grow each of its claims with kubectl patch pvc, where its StorageClass has allowVolumeExpansion".to_string(),
+        _ => "a claim can't shrink".to_string(),
+    };
+    format!(
+        "{} stays at {} (this version asks {} for new installs; an existing claim's size can't change by re-applying it): {how}",
+        k.what, k.kept, k.rendered
+    )
 }
 
 /// The profile to render: the one named (`--profile`, or the config file's), else the one the
