@@ -73,11 +73,7 @@ pub async fn render_stack(
         // The own node maps the UI's host port to this node port.
         gateway_node_port: own.then_some(crate::cluster::node::UI_NODE_PORT),
         indexing,
-        app: render::AppOptions {
-            telemetry: opts.telemetry,
-            // Images from a bundle: an offline install.
-            hub_offline: opts.bundle.is_some(),
-        },
+        app: keep_app(opts, crate::kube::workers::kept_app(target).await?),
     });
     for k in kube_apply::keep_claim_sizes(target, &mut objects).await? {
         printer.warn(&claim_kept_message(&k, &target.namespace));
@@ -90,6 +86,20 @@ pub async fn render_stack(
         through_mirror(&mut objects, mirror);
     }
     Ok((objects, indexing, choice))
+}
+
+/// What the deployed Onyx may reach out to: each flag given, else (images from a bundle: an
+/// offline install) `--bundle` for HF_HUB_OFFLINE, else what the install was made with (a plain
+/// re-run changes nothing, review #20 finding 4), else off.
+pub fn keep_app(opts: &UpOptions, kept: crate::kube::workers::KeptApp) -> render::AppOptions {
+    render::AppOptions {
+        telemetry: opts.telemetry.or(kept.telemetry).unwrap_or(false),
+        hub_offline: opts
+            .hub_offline
+            .or(opts.bundle.is_some().then_some(true))
+            .or(kept.hub_offline)
+            .unwrap_or(false),
+    }
 }
 
 /// What `up` says about a claim that keeps its size: why, and how to grow it by hand (a claim
