@@ -73,7 +73,11 @@ pub async fn render_stack(
         // The own node maps the UI's host port to this node port.
         gateway_node_port: own.then_some(crate::cluster::node::UI_NODE_PORT),
         indexing,
-        app: keep_app(opts, crate::kube::workers::kept_app(target).await?),
+        app: keep_app(
+            (opts.telemetry, opts.hub_offline),
+            opts.bundle.is_some(),
+            crate::kube::workers::kept_app(target).await?,
+        ),
     });
     for k in kube_apply::keep_claim_sizes(target, &mut objects).await? {
         printer.warn(&claim_kept_message(&k, &target.namespace));
@@ -91,12 +95,17 @@ pub async fn render_stack(
 /// What the deployed Onyx may reach out to: each flag given, else (images from a bundle: an
 /// offline install) `--bundle` for HF_HUB_OFFLINE, else what the install was made with (a plain
 /// re-run changes nothing, review #20 finding 4), else off.
-pub fn keep_app(opts: &UpOptions, kept: crate::kube::workers::KeptApp) -> render::AppOptions {
+/// `flags`: `--onyx-telemetry` and `--hub-offline` as given.
+pub fn keep_app(
+    flags: (Option<bool>, Option<bool>),
+    bundle: bool,
+    kept: crate::kube::workers::KeptApp,
+) -> render::AppOptions {
     render::AppOptions {
-        telemetry: opts.telemetry.or(kept.telemetry).unwrap_or(false),
-        hub_offline: opts
-            .hub_offline
-            .or(opts.bundle.is_some().then_some(true))
+        telemetry: flags.0.or(kept.telemetry).unwrap_or(false),
+        hub_offline: flags
+            .1
+            .or(bundle.then_some(true))
             .or(kept.hub_offline)
             .unwrap_or(false),
     }
@@ -340,6 +349,34 @@ mod tests {
         assert_eq!(
             shrinks((Cluster, Dedicated), (Large, Dedicated), false),
             ["fewer replicas of the stateless services"]
+        );
+    }
+
+    /// Review #20 finding 4: what the install was made with holds on a plain re-run; a flag
+    /// changes it; `--bundle` means offline unless `--hub-offline off` says otherwise.
+    #[test]
+    fn a_plain_rerun_keeps_telemetry_and_offline() {
+        use crate::kube::workers::KeptApp;
+        let app = |t, h| render::AppOptions {
+            telemetry: t,
+            hub_offline: h,
+        };
+        let none = KeptApp::default();
+        let both_on = KeptApp {
+            telemetry: Some(true),
+            hub_offline: Some(true),
+        };
+        assert_eq!(keep_app((None, None), false, none), app(false, false));
+        assert_eq!(keep_app((None, None), true, none), app(false, true));
+        assert_eq!(keep_app((None, None), false, both_on), app(true, true));
+        assert_eq!(
+            keep_app((Some(false), Some(false)), false, both_on),
+            app(false, false)
+        );
+        assert_eq!(keep_app((None, Some(false)), true, none), app(false, false));
+        assert_eq!(
+            keep_app((Some(true), Some(true)), false, none),
+            app(true, true)
         );
     }
 }
