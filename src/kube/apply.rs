@@ -104,13 +104,16 @@ pub async fn keep_claim_sizes(
         match &mut r.object {
             Object::PersistentVolumeClaim(pvc) => {
                 let name = pvc.metadata.name.clone().unwrap_or_default();
-                let Some(old) = retry(TRIES, || claims.get_opt(&name))
-                    .await
-                    .map_err(|e| target.classify(&format!("read PersistentVolumeClaim {name}"), e))?
+                let Some(old) = retry(TRIES, || claims.get_opt(&name)).await.map_err(|e| {
+                    target.classify(&format!("read PersistentVolumeClaim {name}"), e)
+                })?
                 else {
                     continue;
                 };
-                let old_q = old.spec.as_ref().and_then(|s| storage_of(s.resources.as_ref()));
+                let old_q = old
+                    .spec
+                    .as_ref()
+                    .and_then(|s| storage_of(s.resources.as_ref()));
                 let spec = pvc.spec.get_or_insert_with(Default::default);
                 let new_q = storage_of(spec.resources.as_ref());
                 if let Some(old_q) = old_q

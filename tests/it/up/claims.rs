@@ -33,8 +33,15 @@ async fn an_upgrade_keeps_an_existing_claims_size() {
     .unwrap();
 
     let size = || async {
-        api.get("minio-data").await.unwrap().spec.unwrap().resources.unwrap().requests.unwrap()
-            ["storage"]
+        api.get("minio-data")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .resources
+            .unwrap()
+            .requests
+            .unwrap()["storage"]
             .0
             .clone()
     };
@@ -87,10 +94,7 @@ async fn a_plain_rerun_keeps_offline_and_telemetry() {
             .await
             .unwrap();
         let c = &d.spec.unwrap().template.spec.unwrap().containers[0];
-        c.env
-            .iter()
-            .flatten()
-            .any(|v| v.name == "HF_HUB_OFFLINE")
+        c.env.iter().flatten().any(|v| v.name == "HF_HUB_OFFLINE")
     };
     let telemetry_disabled = || async {
         Api::<ConfigMap>::namespaced(client(&e), NS)
@@ -101,7 +105,11 @@ async fn a_plain_rerun_keeps_offline_and_telemetry() {
             .unwrap()["DISABLE_TELEMETRY"]
             .clone()
     };
-    let r = onyx(&e, &small(&["--hub-offline", "on", "--onyx-telemetry", "on"])).await;
+    let r = onyx(
+        &e,
+        &small(&["--hub-offline", "on", "--onyx-telemetry", "on"]),
+    )
+    .await;
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(offline().await);
     assert_eq!(telemetry_disabled().await, "false");
@@ -110,10 +118,18 @@ async fn a_plain_rerun_keeps_offline_and_telemetry() {
     let r = onyx(&e, &small(&[])).await;
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(offline().await, "a plain re-run stays offline");
-    assert_eq!(telemetry_disabled().await, "false", "and keeps telemetry on");
+    assert_eq!(
+        telemetry_disabled().await,
+        "false",
+        "and keeps telemetry on"
+    );
     assert_eq!(workloads(&e).await, before, "no pod template changed");
 
-    let r = onyx(&e, &small(&["--hub-offline", "off", "--onyx-telemetry", "off"])).await;
+    let r = onyx(
+        &e,
+        &small(&["--hub-offline", "off", "--onyx-telemetry", "off"]),
+    )
+    .await;
     assert_eq!(r.code, Some(0), "{r:?}");
     assert!(!offline().await);
     assert_eq!(telemetry_disabled().await, "true");
