@@ -279,6 +279,10 @@ pub struct UpArgs {
     #[arg(long, value_name = "FILE")]
     pub bundle: Option<PathBuf>,
 
+    /// HF_HUB_OFFLINE on the deployed Onyx (on with --bundle); kept on re-runs until changed
+    #[arg(long, value_enum, value_name = "on|off")]
+    pub hub_offline: Option<crate::stack::indexing::Switch>,
+
     /// Pull Docker Hub images through this registry mirror (HOST[:PORT][/PATH])
     ///
     /// The cluster's nodes pull `HOST/library/nginx:1.23.4-alpine` for `nginx:1.23.4-alpine`.

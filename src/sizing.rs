@@ -195,7 +195,7 @@ fn cpu_m(q: &str) -> i64 {
 }
 
 /// A memory quantity in bytes ("4Gi", "512Mi", "1G", "1073741824"); 0 when absent or unreadable.
-fn bytes(q: &str) -> i64 {
+pub fn bytes(q: &str) -> i64 {
     const UNITS: [(&str, f64); 8] = [
         ("Ki", 1024.0),
         ("Mi", 1048576.0),

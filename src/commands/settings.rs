@@ -53,7 +53,8 @@ impl UpSettings {
                 profile: global.profile(args.stack.profile),
                 force: args.stack.force,
                 indexing: args.stack.indexing,
-                telemetry: args.stack.onyx_telemetry == Some(Switch::On),
+                telemetry: args.stack.onyx_telemetry.map(|s| s == Switch::On),
+                hub_offline: args.hub_offline.map(|s| s == Switch::On),
                 port: global.port(args.stack.port)?,
                 // The flags, else the config file's; never the remembered one: where `up`
                 // deploys is always said, not guessed from an earlier run.

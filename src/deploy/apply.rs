@@ -78,12 +78,15 @@ pub async fn render_stack(
         // The own node maps the UI's host port to this node port.
         gateway_node_port: own.then_some(crate::cluster::node::UI_NODE_PORT),
         indexing,
-        app: render::AppOptions {
-            telemetry: opts.telemetry,
-            // Images from a bundle: an offline install.
-            hub_offline: opts.bundle.is_some(),
-        },
+        app: keep_app(
+            (opts.telemetry, opts.hub_offline),
+            opts.bundle.is_some(),
+            crate::kube::workers::kept_app(target).await?,
+        ),
     });
+    for k in kube_apply::keep_claim_sizes(target, &mut objects).await? {
+        printer.warn(&claim_kept_message(&k, &target.namespace));
+    }
     // Another cluster pulls through the mirror by name; onyx's own node has the images under
     // their usual names already (and reaches the mirror through containerd's config).
     if let Some(mirror) = &opts.registry_mirror
@@ -92,6 +95,43 @@ pub async fn render_stack(
         through_mirror(&mut objects, mirror);
     }
     Ok((objects, indexing, choice))
+}
+
+/// What the deployed Onyx may reach out to: each flag given, else (images from a bundle: an
+/// offline install) `--bundle` for HF_HUB_OFFLINE, else what the install was made with (a plain
+/// re-run changes nothing, review #20 finding 4), else off.
+/// `flags`: `--onyx-telemetry` and `--hub-offline` as given.
+pub fn keep_app(
+    flags: (Option<bool>, Option<bool>),
+    bundle: bool,
+    kept: crate::kube::workers::KeptApp,
+) -> render::AppOptions {
+    render::AppOptions {
+        telemetry: flags.0.or(kept.telemetry).unwrap_or(false),
+        hub_offline: flags
+            .1
+            .or(bundle.then_some(true))
+            .or(kept.hub_offline)
+            .unwrap_or(false),
+    }
+}
+
+/// What `up` says about a claim that keeps its size: why, and how to grow it by hand (a claim
+/// never shrinks: the API server refuses a smaller request).
+pub fn claim_kept_message(k: &kube_apply::KeptClaim, namespace: &str) -> String {
+    let grows = sizing::bytes(&k.rendered) > sizing::bytes(&k.kept);
+    let how = match k.what.strip_prefix("PersistentVolumeClaim ") {
+        Some(name) if grows => format!(
+            r#"to grow it, where its StorageClass has allowVolumeExpansion: kubectl -n {namespace} patch pvc {name} -p '{{"spec":{{"resources":{{"requests":{{"storage":"{}"}}}}}}}}'"#,
+            k.rendered
+        ),
+        None if grows => "a StatefulSet's claim templates can't change; grow each of its claims with kubectl patch pvc, where its StorageClass has allowVolumeExpansion".to_string(),
+        _ => "a claim can't shrink".to_string(),
+    };
+    format!(
+        "{} stays at {} (this version asks {} for new installs; an existing claim's size can't change by re-applying it): {how}",
+        k.what, k.kept, k.rendered
+    )
 }
 
 /// The profile to render: the one named (`--profile`, or the config file's), else the one the
@@ -349,6 +389,34 @@ mod tests {
         assert_eq!(
             shrinks((Cluster, Dedicated), (Large, Dedicated), false),
             ["fewer replicas of the stateless services"]
+        );
+    }
+
+    /// Review #20 finding 4: what the install was made with holds on a plain re-run; a flag
+    /// changes it; `--bundle` means offline unless `--hub-offline off` says otherwise.
+    #[test]
+    fn a_plain_rerun_keeps_telemetry_and_offline() {
+        use crate::kube::workers::KeptApp;
+        let app = |t, h| render::AppOptions {
+            telemetry: t,
+            hub_offline: h,
+        };
+        let none = KeptApp::default();
+        let both_on = KeptApp {
+            telemetry: Some(true),
+            hub_offline: Some(true),
+        };
+        assert_eq!(keep_app((None, None), false, none), app(false, false));
+        assert_eq!(keep_app((None, None), true, none), app(false, true));
+        assert_eq!(keep_app((None, None), false, both_on), app(true, true));
+        assert_eq!(
+            keep_app((Some(false), Some(false)), false, both_on),
+            app(false, false)
+        );
+        assert_eq!(keep_app((None, Some(false)), true, none), app(false, false));
+        assert_eq!(
+            keep_app((Some(true), Some(true)), false, none),
+            app(true, true)
         );
     }
 }

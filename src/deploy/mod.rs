@@ -47,8 +47,11 @@ pub struct UpOptions {
     pub force: bool,
     /// `--indexing`, if given.
     pub indexing: Option<Switch>,
-    /// The deployed Onyx's own telemetry (`--onyx-telemetry on`; default off).
-    pub telemetry: bool,
+    /// The deployed Onyx's own telemetry (`--onyx-telemetry`), if given; else the install's
+    /// (recorded in ConfigMap `onyx-indexing`), else off.
+    pub telemetry: Option<bool>,
+    /// `--hub-offline`, if given; else on with `--bundle`, else the install's, else off.
+    pub hub_offline: Option<bool>,
     /// The UI's host port on 127.0.0.1.
     pub port: u16,
     /// The cluster given (no context and no kubeconfig: onyx's own).

@@ -4,16 +4,25 @@
 //!    the same passwords (data volumes keep the passwords they were initialised with); skipped in
 //!    a namespace this run created. On onyx's own cluster a copy kept with the data fills in
 //!    what the cluster lacks ([`crate::cluster::credentials`]).
-//! 2. [`apply_all`]: apply every object (field manager `onyx`, force) in layer order; the objects
+//! 2. [`keep_claim_sizes`]: a claim that exists keeps its size. The API server refuses any
+//!    spec change to an unbound claim and growing a bound one whose StorageClass lacks
+//!    `allowVolumeExpansion` (kind's `standard` has none), and never shrinks one; a StatefulSet's
+//!    claim templates can't change at all (see crates/k8s-sim/src/api/immutable.rs for the
+//!    rules and their sources). So a size this version renders differently (MinIO's 5Gi → 30Gi)
+//!    is for new installs only, and the re-apply carries the size already there.
+//! 3. [`apply_all`]: apply every object (field manager `onyx`, force) in layer order; the objects
 //!    of one layer go in parallel. Transient API errors (5xx, 429, dropped connections) are
 //!    retried with backoff; anything else stops the apply with the object named.
 
 use futures_util::future::join_all;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 
 use super::{KubeError, Target, retry};
+use crate::stack::object::Object;
 use crate::stack::render::Rendered;
 use crate::stack::secrets::{Credentials, SECRETS};
 
@@ -60,6 +69,119 @@ pub async fn credentials_in_cluster(target: &Target) -> Result<Credentials, Kube
         }
     }
     Ok(credentials)
+}
+
+/// A claim whose size stays as it is in the cluster, not as rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptClaim {
+    /// The PersistentVolumeClaim, or `<template> of StatefulSet <name>`.
+    pub what: String,
+    pub kept: String,
+    pub rendered: String,
+}
+
+fn storage_of(
+    r: Option<&k8s_openapi::api::core::v1::VolumeResourceRequirements>,
+) -> Option<&Quantity> {
+    r?.requests.as_ref()?.get("storage")
+}
+
+fn set_storage(
+    r: &mut Option<k8s_openapi::api::core::v1::VolumeResourceRequirements>,
+    q: Quantity,
+) {
+    r.get_or_insert_with(Default::default)
+        .requests
+        .get_or_insert_with(Default::default)
+        .insert("storage".into(), q);
+}
+
+/// Give every rendered claim (PersistentVolumeClaims, StatefulSet claim templates) that already
+/// exists the size it has in the cluster, so the apply changes no claim spec; returns those whose
+/// rendered size differed. Nothing to read in a namespace this run created.
+pub async fn keep_claim_sizes(
+    target: &Target,
+    objects: &mut [Rendered],
+) -> Result<Vec<KeptClaim>, KubeError> {
+    let mut kept = Vec::new();
+    if target.created_namespace {
+        return Ok(kept);
+    }
+    let claims: Api<PersistentVolumeClaim> =
+        Api::namespaced(target.client.clone(), &target.namespace);
+    let sets: Api<StatefulSet> = Api::namespaced(target.client.clone(), &target.namespace);
+    for r in objects.iter_mut() {
+        match &mut r.object {
+            Object::PersistentVolumeClaim(pvc) => {
+                let name = pvc.metadata.name.clone().unwrap_or_default();
+                let Some(old) = retry(TRIES, || claims.get_opt(&name)).await.map_err(|e| {
+                    target.classify(&format!("read PersistentVolumeClaim {name}"), e)
+                })?
+                else {
+                    continue;
+                };
+                let old_q = old
+                    .spec
+                    .as_ref()
+                    .and_then(|s| storage_of(s.resources.as_ref()));
+                let spec = pvc.spec.get_or_insert_with(Default::default);
+                let new_q = storage_of(spec.resources.as_ref());
+                if let Some(old_q) = old_q
+                    && Some(old_q) != new_q
+                {
+                    kept.push(KeptClaim {
+                        what: format!("PersistentVolumeClaim {name}"),
+                        kept: old_q.0.clone(),
+                        rendered: new_q.map(|q| q.0.clone()).unwrap_or_default(),
+                    });
+                    set_storage(&mut spec.resources, old_q.clone());
+                }
+            }
+            Object::StatefulSet(sts) => {
+                let name = sts.metadata.name.clone().unwrap_or_default();
+                let Some(old) = retry(TRIES, || sets.get_opt(&name))
+                    .await
+                    .map_err(|e| target.classify(&format!("read StatefulSet {name}"), e))?
+                else {
+                    continue;
+                };
+                let old_templates = old
+                    .spec
+                    .and_then(|s| s.volume_claim_templates)
+                    .unwrap_or_default();
+                let Some(templates) = sts
+                    .spec
+                    .as_mut()
+                    .and_then(|s| s.volume_claim_templates.as_mut())
+                else {
+                    continue;
+                };
+                for t in templates.iter_mut() {
+                    let tname = t.metadata.name.clone().unwrap_or_default();
+                    let Some(old_q) = old_templates
+                        .iter()
+                        .find(|o| o.metadata.name.as_deref() == Some(tname.as_str()))
+                        .and_then(|o| o.spec.as_ref())
+                        .and_then(|s| storage_of(s.resources.as_ref()))
+                    else {
+                        continue;
+                    };
+                    let spec = t.spec.get_or_insert_with(Default::default);
+                    let new_q = storage_of(spec.resources.as_ref());
+                    if Some(old_q) != new_q {
+                        kept.push(KeptClaim {
+                            what: format!("claim template {tname} of StatefulSet {name}"),
+                            kept: old_q.0.clone(),
+                            rendered: new_q.map(|q| q.0.clone()).unwrap_or_default(),
+                        });
+                        set_storage(&mut spec.resources, old_q.clone());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(kept)
 }
 
 /// Apply `objects` (already in layer order) into the target's namespace.

@@ -54,6 +54,29 @@ pub async fn kept_profile(
         .and_then(|v| crate::stack::profile::ProfileName::from_str(&v, false).ok()))
 }
 
+/// What the install's Onyx was deployed with (`None`: not recorded — an install from before the
+/// record, or a new namespace).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeptApp {
+    pub telemetry: Option<bool>,
+    pub hub_offline: Option<bool>,
+}
+
+/// The record's `telemetry` and `hub-offline` (on | off).
+pub async fn kept_app(target: &Target) -> Result<KeptApp, KubeError> {
+    let cm = record(target).await?;
+    let switch = |key: &str| {
+        cm.as_ref()
+            .and_then(|cm| field(cm, key))
+            .and_then(|v| Switch::parse(&v))
+            .map(|s| s == Switch::On)
+    };
+    Ok(KeptApp {
+        telemetry: switch("telemetry"),
+        hub_offline: switch("hub-offline"),
+    })
+}
+
 /// How the installed stack indexes: the record's mode, else (a stack from before the record, or
 /// the record removed by hand) read from which workloads exist.
 pub async fn installed_mode(target: &Target) -> Result<Mode, KubeError> {

@@ -162,6 +162,10 @@ fn render_unsized(opts: &RenderOptions) -> Vec<Rendered> {
                 data.insert("requested".into(), requested.into());
                 // The profile the install runs: a plain re-run keeps it (deploy/apply.rs).
                 data.insert("profile".into(), opts.profile.name.as_str().into());
+                // What the deployed Onyx may reach out to: a plain re-run keeps it too.
+                let switch = |on: bool| if on { "on" } else { "off" };
+                data.insert("telemetry".into(), switch(opts.app.telemetry).into());
+                data.insert("hub-offline".into(), switch(opts.app.hub_offline).into());
             }
             Object::ConfigMap(cm) if cm.metadata.name.as_deref() == Some("onyx-nginx") => {
                 let data = cm.data.get_or_insert_with(BTreeMap::new);

@@ -85,6 +85,17 @@ impl ApiError {
         )
     }
 
+    /// An admission plugin's refusal (apiserver `admission.NewForbidden`).
+    pub fn forbidden(res: &ResourceDef, name: &str, why: &str) -> Self {
+        Self::with(
+            403,
+            "Forbidden",
+            format!("{} \"{name}\" is forbidden: {why}", qualified(res)),
+            Some(res),
+            name,
+        )
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::with(400, "BadRequest", message.into(), None, "")
     }

@@ -22,6 +22,7 @@ use serde_json::Value;
 use crate::support::cmd::{Run, isolate};
 use crate::support::{self, stand_in_nginx};
 
+mod claims;
 mod day2;
 mod faults;
 mod forward;

@@ -16,6 +16,7 @@
 
 mod admin;
 mod bodies;
+mod immutable;
 mod paths;
 mod verbs;
 

@@ -9,6 +9,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use super::bodies::{check_body, check_shape, parse_body};
+use super::immutable::check_update;
 use super::{Query, Target, json_response, q, q_bool};
 use crate::apply::{
     field_set, merge_patch, record_update, server_side_apply, strategic_merge_patch,
@@ -199,6 +200,9 @@ pub(super) fn replace(
     let mut new = scope_write(t, &old, body);
     new["metadata"]["managedFields"] = old["metadata"]["managedFields"].clone();
     controllers::defaults(t.res, &mut new, &w.store);
+    if t.sub.is_none() {
+        check_update(t.res, &old, &new, &w.store)?;
+    }
     let fields = field_set(&new);
     record_update(
         t.res,
@@ -269,6 +273,9 @@ pub(super) fn patch(
     }
     let mut new = scope_write(t, &old, patched);
     controllers::defaults(t.res, &mut new, &w.store);
+    if t.sub.is_none() {
+        check_update(t.res, &old, &new, &w.store)?;
+    }
     record_update(
         t.res,
         &mut new,
@@ -324,6 +331,10 @@ pub(super) fn apply_patch(
     }
     let mut new = server_side_apply(t.res, existing.as_ref(), &config, fm, force)?;
     controllers::defaults(t.res, &mut new, &w.store);
+    if let Some(old) = existing.as_ref().filter(|_| t.sub.is_none()) {
+        // The check sees the stored status (the phase), as an update does.
+        check_update(t.res, old, &scope_write(t, old, new.clone()), &w.store)?;
+    }
     if q(query, "dryRun").is_some() {
         return Ok(json_response(
             if existing.is_some() { 200 } else { 201 },
