@@ -93,6 +93,8 @@ pub struct WaitOptions {
 /// that a cluster that went away is named while the user still watches, not after the
 /// 20-minute overall timeout.
 pub const API_GRACE: Duration = Duration::from_secs(15);
+/// How long the API may take to answer `GET /version` when the grace is up.
+const API_PROBE: Duration = Duration::from_secs(5);
 
 impl Default for WaitOptions {
     fn default() -> Self {
@@ -547,7 +549,20 @@ pub async fn wait(
             _ = tick.tick() => {}
         }
         // Any answer from the API (an event of any watch) ends the outage; a quiet healthy watch
-        // sends nothing, so only the ticks check how long the API has been away.
+        // sends nothing, so only the ticks check how long the API has been away. A watch that
+        // resumes after an outage sends nothing either (kube-runtime 5.0.0 `watcher.rs`: from
+        // `InitListed` to `Watching` without an event; bookmarks are not passed on), so before
+        // giving up the API is asked directly: if it answers, the outage is over and the
+        // watchers carry on by themselves.
+        if let Some((since, _)) = &lost
+            && since.elapsed() >= opts.api_grace
+            && tokio::time::timeout(API_PROBE, c.apiserver_version())
+                .await
+                .is_ok_and(|r| r.is_ok())
+        {
+            tracing::debug!("the API answers again after {:?}", since.elapsed());
+            lost = None;
+        }
         if let Some((since, why)) = &lost
             && since.elapsed() >= opts.api_grace
         {

@@ -328,3 +328,104 @@ async fn api_gone_mid_wait_is_named_and_exits_3() {
         "gave up after {took:?}: {run:?}"
     );
 }
+
+/// A TCP relay in front of the simulator that can go away and come back on the same port, as an
+/// API server restart or a network blip looks to a client (connections dropped, reconnects
+/// refused, then accepted again).
+struct Relay {
+    port: u16,
+    accept: tokio::task::JoinHandle<()>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Relay {
+    async fn start(port: u16, upstream: std::net::SocketAddr) -> Relay {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("the relay binds");
+        let port = listener.local_addr().unwrap().port();
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let held = conns.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut down, _)) = listener.accept().await {
+                let t = tokio::spawn(async move {
+                    if let Ok(mut up) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                    }
+                });
+                held.lock().unwrap().push(t);
+            }
+        });
+        Relay {
+            port,
+            accept,
+            conns,
+        }
+    }
+
+    /// Stop accepting (new connections are refused) and drop every connection it carries.
+    fn stop(self) {
+        self.accept.abort();
+        for t in self.conns.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+}
+
+/// The API away for 3 s and back, the namespace quiet afterwards (Vespa still starting): the
+/// watches resume without an event, and `up` must not call the API lost once it answers again
+/// (review of issue #21 item 5: it gave up 15 s after the blip, exit 3).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_short_api_outage_is_ridden_out() {
+    let mut config = support::sim::timing(150, Some(100));
+    config.ready_delays.push(k8s_sim::ReadyDelay {
+        target: svc("vespa"),
+        ms: 30_000,
+        after: Vec::new(),
+    });
+    let e = Env::start(config).await;
+    let relay = Relay::start(0, e.sim.addr()).await;
+    let port = relay.port;
+    std::fs::write(
+        &e.kubeconfig,
+        e.sim
+            .kubeconfig_yaml_for(&format!("http://127.0.0.1:{port}")),
+    )
+    .unwrap();
+    let child = command(
+        &e,
+        &[
+            "up",
+            "--profile",
+            "small",
+            "--force",
+            "--no-browser",
+            "--timeout",
+            "10m",
+        ],
+    )
+    .spawn()
+    .unwrap();
+    let started = Instant::now();
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client(&e), NS);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let list = pods
+            .list(&ListParams::default().labels("app.kubernetes.io/name=vespa"))
+            .await
+            .unwrap();
+        if !list.items.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no vespa pod");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    relay.stop();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let relay = Relay::start(port, e.sim.addr()).await;
+    let run = finish(child, started, 120).await;
+    relay.stop();
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(!run.stderr.contains("stopped answering"), "{run:?}");
+}
