@@ -85,7 +85,12 @@ pub async fn render_stack(
         ),
     });
     for k in kube_apply::keep_claim_sizes(target, &mut objects).await? {
-        printer.warn(&claim_kept_message(&k, &target.namespace));
+        // On onyx's own cluster the size is no limit: local-path v0.0.34 ignores a claim's
+        // capacity (its README: "the capacity limit will be ignored"; a directory on the node)
+        // and can't expand one, so the advice can't apply.
+        if !own {
+            printer.warn(&claim_kept_message(&k, &target.namespace));
+        }
     }
     // Another cluster pulls through the mirror by name; onyx's own node has the images under
     // their usual names already (and reaches the mirror through containerd's config).
