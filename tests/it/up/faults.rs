@@ -270,43 +270,8 @@ async fn every_failing_service_gets_its_own_diagnosis() {
 /// with the advice to re-run; not the silent 20-minute wait it was.
 #[tokio::test(flavor = "multi_thread")]
 async fn api_gone_mid_wait_is_named_and_exits_3() {
-    let mut config = support::sim::timing(150, Some(100));
-    config.ready_delays.push(k8s_sim::ReadyDelay {
-        target: svc("vespa"),
-        ms: 600_000,
-        after: Vec::new(),
-    });
-    let e = Env::start(config).await;
-    let child = command(
-        &e,
-        &[
-            "up",
-            "--profile",
-            "small",
-            "--force",
-            "--no-browser",
-            "--timeout",
-            "10m",
-        ],
-    )
-    .spawn()
-    .unwrap();
-    let started = Instant::now();
-    // Wait until the stack is applied and the wait has begun (the Vespa pod exists).
-    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client(&e), NS);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let list = pods
-            .list(&ListParams::default().labels("app.kubernetes.io/name=vespa"))
-            .await
-            .unwrap();
-        if !list.items.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no vespa pod");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let e = Env::start(vespa_late(600_000)).await;
+    let (child, started) = up_until_vespa_starts(&e).await;
     let again = format!("run {} again to resume", runnable(&e, "up"));
     let Env { sim, dir: _dir, .. } = e;
     let stopped = Instant::now();
@@ -377,13 +342,8 @@ impl Relay {
 /// (review of issue #21 item 5: it gave up 15 s after the blip, exit 3).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_short_api_outage_is_ridden_out() {
-    let mut config = support::sim::timing(150, Some(100));
-    config.ready_delays.push(k8s_sim::ReadyDelay {
-        target: svc("vespa"),
-        ms: 30_000,
-        after: Vec::new(),
-    });
-    let e = Env::start(config).await;
+    let e = Env::start(vespa_late(30_000)).await;
+    // The relay goes in front of the simulator before `up` starts: its kubeconfig names it.
     let relay = Relay::start(0, e.sim.addr()).await;
     let port = relay.port;
     std::fs::write(
@@ -392,8 +352,32 @@ async fn a_short_api_outage_is_ridden_out() {
             .kubeconfig_yaml_for(&format!("http://127.0.0.1:{port}")),
     )
     .unwrap();
+    let (child, started) = up_until_vespa_starts(&e).await;
+    relay.stop();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let relay = Relay::start(port, e.sim.addr()).await;
+    let run = finish(child, started, 120).await;
+    relay.stop();
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(!run.stderr.contains("stopped answering"), "{run:?}");
+}
+
+/// The simulator with Vespa ready only `ms` after its pod starts, everything else at once.
+fn vespa_late(ms: u64) -> k8s_sim::SimConfig {
+    let mut config = support::sim::timing(150, Some(100));
+    config.ready_delays.push(k8s_sim::ReadyDelay {
+        target: svc("vespa"),
+        ms,
+        after: Vec::new(),
+    });
+    config
+}
+
+/// `up` started, returned once the stack is applied and the wait has begun (the Vespa pod
+/// exists, a second ago).
+async fn up_until_vespa_starts(e: &Env) -> (tokio::process::Child, Instant) {
     let child = command(
-        &e,
+        e,
         &[
             "up",
             "--profile",
@@ -407,7 +391,7 @@ async fn a_short_api_outage_is_ridden_out() {
     .spawn()
     .unwrap();
     let started = Instant::now();
-    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client(&e), NS);
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client(e), NS);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let list = pods
@@ -421,11 +405,5 @@ async fn a_short_api_outage_is_ridden_out() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
-    relay.stop();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let relay = Relay::start(port, e.sim.addr()).await;
-    let run = finish(child, started, 120).await;
-    relay.stop();
-    assert_eq!(run.code, Some(0), "{run:?}");
-    assert!(!run.stderr.contains("stopped answering"), "{run:?}");
+    (child, started)
 }
