@@ -3,18 +3,21 @@
 //! images contain"): `binaries` only checks a command's program names, and the simulator answers
 //! every exec with a canned reply, so a flag the image's program lacks would pass everywhere else.
 //!
-//! - redis:7.4-alpine: docker-library/redis 7.4-rc/alpine/Dockerfile (c828d8c6, the 7.4 line)
-//!   builds Redis and `make install`s redis-server and redis-cli into /usr/local/bin (the build
-//!   then runs `redis-cli --version`), `WORKDIR /data`; its sh is alpine's busybox. Stand-in: the
+//! - redis:7.4-alpine: docker-library/redis 7.4-rc/alpine/Dockerfile (c828d8c6, the 7.4 line;
+//!   `FROM alpine:3.20`) runs `make -C /usr/src/redis install`, which puts redis-server and
+//!   redis-cli in /usr/local/bin (it then md5sums /usr/local/bin/redis-server and runs
+//!   `redis-cli --version`), and sets `WORKDIR /data`; `command:` replaces its ENTRYPOINT, so
+//!   redis-server runs as the pod's uid directly; its sh is alpine's busybox. Stand-in: the
 //!   bookworm rootfs plus Debian's redis-server and redis-cli (redis-tools 7.0.15, bookworm's,
 //!   copied from this machine with the shared libraries the rootfs lacks). Known differences: Redis
 //!   7.0 rather than 7.4 (PING, EVAL, LLEN, REDISCLI_AUTH and `--no-auth-warning` are older than
 //!   both), and dash rather than busybox ash as `sh`.
 //! - nginx:1.23.4-alpine: nginxinc/docker-nginx 1.23.4 mainline/alpine-slim/Dockerfile is `FROM
-//!   alpine:3.17`, whose only `wget`, `sh` and `awk` are busybox's (alpine 3.17 ships busybox
-//!   1.35.0). Stand-in: an image holding only /bin/busybox and its links, from Debian's
-//!   busybox-static 1.35.0 — the same busybox version, Debian's applet configuration rather than
-//!   alpine's (both enable wget with -q, -O and -S). doctor's wget asks 127.0.0.1:8080, nginx's
+//!   alpine:3.17`, whose only `wget`, `sh` and `awk` are busybox's (alpine 3.17's busybox is the
+//!   1.35 line; its aports 3.17-stable APKBUILD and busyboxconfig were not read here). Stand-in:
+//!   an image holding only /bin/busybox and its links, from Debian's busybox-static 1.35.0 —
+//!   Debian's applet configuration rather than alpine's, so an applet option either config
+//!   drops could differ. doctor's wget asks 127.0.0.1:8080, nginx's
 //!   listener; a busybox httpd in the pod's network namespace stands in for it.
 
 use std::collections::BTreeSet;
@@ -108,8 +111,11 @@ fn redis_image() -> Option<String> {
     };
     let server = Path::new("/usr/bin/redis-server");
     let cli = Path::new("/usr/bin/redis-cli");
-    if !server.exists() || !cli.exists() {
-        support::skip_or_fail("Debian's redis-server and redis-tools on this machine");
+    // Copied into the bookworm rootfs, so they must be bookworm's (their glibc, their libraries).
+    let bookworm = std::fs::read_to_string("/etc/os-release")
+        .is_ok_and(|r| r.lines().any(|l| l == "VERSION_CODENAME=bookworm"));
+    if !server.exists() || !cli.exists() || !bookworm {
+        support::skip_or_fail("Debian bookworm's redis-server and redis-tools on this machine");
         return None;
     }
     let base = standin::images(&rootfs).base;
