@@ -574,3 +574,37 @@ fn postgres_probes_answer_in_their_envelope_next_to_a_real_postgresql() {
         assert_eq!(out.exit, Some(0), "{}: {}", c.label(), out.logs);
     }
 }
+
+#[test]
+fn doctors_api_exec_answers_in_the_api_servers_envelope() {
+    // doctor's `python3 -c PY_STATUS http://127.0.0.1:8080/health` runs in the api-server
+    // container; here on the backend stand-in in the peers' network namespace, whose 8080
+    // answers 200 as the API does once up. Judged as doctor judges it.
+    let commands = backend_commands();
+    let api = commands
+        .iter()
+        .find(|c| c.container == "api-server" && c.kind == super::Kind::Main)
+        .expect("the api-server container");
+    let probe = onyx::doctor::SERVICE_PROBES
+        .iter()
+        .find(|p| p.container == "api-server")
+        .expect("doctor asks the API");
+    let Some(b) = bench("envelope-api", &commands) else {
+        return;
+    };
+    let argv: Vec<String> = probe.command.iter().map(|s| s.to_string()).collect();
+    let out = run_in_envelope(
+        &b.images.backend,
+        &format!("container:{}", b.peers.container),
+        &format!("{}-api", b.unique),
+        api,
+        &argv,
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        (probe.judge)(out.exit == Some(0), &out.logs),
+        Ok("HTTP 200".to_string()),
+        "{}",
+        out.logs
+    );
+}
