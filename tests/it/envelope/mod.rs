@@ -13,8 +13,11 @@
 //! 4. `run`: each backend command runs in that stand-in inside its envelope (uid/gid/fsGroup,
 //!    every capability dropped, read-only root with the emptyDirs as tmpfs, the memory limit, the
 //!    rendered env plus the service links); what can't run here (Onyx's own programs) is named
-//!    with the reason, and a command that is neither fails the test.
+//!    with the reason, and a command that is neither fails the test;
+//! 5. `alpine`: the redis pod's commands and doctor's execs in redis and nginx, run on stand-ins
+//!    for those alpine images (Debian's redis binaries; a busybox-only image).
 
+mod alpine;
 mod binaries;
 mod run;
 mod standin;

@@ -44,25 +44,16 @@ fn runs_onyx(c: &PodCommand) -> bool {
 }
 
 /// The outcome of one container run.
-struct Outcome {
-    exit: Option<i64>,
-    oom: bool,
-    logs: String,
+pub(super) struct Outcome {
+    pub(super) exit: Option<i64>,
+    pub(super) oom: bool,
+    pub(super) logs: String,
 }
 
-/// `docker run` one command in its envelope, on `network`; `None` exit: still running at
-/// `bound` (then removed).
-fn run_in_envelope(
-    image: &str,
-    network: &str,
-    name: &str,
-    c: &PodCommand,
-    argv: &[String],
-    bound: Duration,
-) -> Outcome {
+/// The `docker run` arguments that give one container its envelope, up to the image.
+fn envelope_args(network: &str, name: &str, c: &PodCommand) -> Vec<String> {
     let e = &c.envelope;
     let mut args: Vec<String> = vec![
-        "run".into(),
         "--name".into(),
         name.into(),
         "--network".into(),
@@ -100,6 +91,38 @@ fn run_in_envelope(
     for (k, v) in &e.env {
         args.extend(["-e".into(), format!("{k}={v}")]);
     }
+    args
+}
+
+/// Start one command in its envelope, detached (a pod's long-running main container, whose
+/// network namespace its probes then join as `container:NAME`).
+pub(super) fn start_in_envelope(
+    image: &str,
+    network: &str,
+    name: &str,
+    c: &PodCommand,
+    argv: &[String],
+) {
+    let mut args: Vec<String> = vec!["run".into(), "-d".into()];
+    args.extend(envelope_args(network, name, c));
+    args.push(image.into());
+    args.extend(argv.iter().cloned());
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    docker_ok(&refs);
+}
+
+/// `docker run` one command in its envelope, on `network`; `None` exit: still running at
+/// `bound` (then removed).
+pub(super) fn run_in_envelope(
+    image: &str,
+    network: &str,
+    name: &str,
+    c: &PodCommand,
+    argv: &[String],
+    bound: Duration,
+) -> Outcome {
+    let mut args: Vec<String> = vec!["run".into()];
+    args.extend(envelope_args(network, name, c));
     args.push(image.into());
     args.extend(argv.iter().cloned());
     let mut child = Command::new("docker")
@@ -473,6 +496,10 @@ fn onyx_programs_get_a_writable_log_directory_and_the_memory_their_import_takes(
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// Images every command of which runs on a stand-in in `alpine` (each test there fails when one
+/// of the image's rendered commands did not run).
+const RUN_ON_STANDINS: &[&str] = &["redis:7.4-alpine"];
+
 /// Images whose commands don't run here, and why: their images can't be pulled and no stand-in
 /// carries their programs. Their commands are held to the image's binaries (`binaries`).
 const NOT_RUN_HERE: &[(&str, &str)] = &[
@@ -481,12 +508,9 @@ const NOT_RUN_HERE: &[(&str, &str)] = &[
         "pg_isready probes: the postgres image's client, not built here",
     ),
     (
-        "redis:7.4-alpine",
-        "redis-cli probes: the redis image's build, not built here",
-    ),
-    (
         "nginx:1.23.4-alpine",
-        "nginx's own command: exercised by tests/it/nginx_gateway",
+        "nginx's own command: exercised by tests/it/nginx_gateway (doctor's busybox wget runs in \
+         `alpine`)",
     ),
     (
         "onyxdotapp/onyx-web-server:v2.3.0",
@@ -506,8 +530,8 @@ const NOT_RUN_HERE: &[(&str, &str)] = &[
 fn every_command_is_run_here_or_named_with_the_reason_it_is_not() {
     let mut unaccounted = BTreeSet::new();
     for c in every_command() {
-        let accounted = if c.image == BACKEND {
-            true // run on the stand-in, or (Onyx's programs) checked for its envelope above
+        let accounted = if c.image == BACKEND || RUN_ON_STANDINS.contains(&c.image.as_str()) {
+            true // run on a stand-in, or (Onyx's programs) checked for its envelope above
         } else {
             NOT_RUN_HERE.iter().any(|(image, _)| *image == c.image)
         };
@@ -549,4 +573,38 @@ fn postgres_probes_answer_in_their_envelope_next_to_a_real_postgresql() {
         );
         assert_eq!(out.exit, Some(0), "{}: {}", c.label(), out.logs);
     }
+}
+
+#[test]
+fn doctors_api_exec_answers_in_the_api_servers_envelope() {
+    // doctor's `python3 -c PY_STATUS http://127.0.0.1:8080/health` runs in the api-server
+    // container; here on the backend stand-in in the peers' network namespace, whose 8080
+    // answers 200 as the API does once up. Judged as doctor judges it.
+    let commands = backend_commands();
+    let api = commands
+        .iter()
+        .find(|c| c.container == "api-server" && c.kind == super::Kind::Main)
+        .expect("the api-server container");
+    let probe = onyx::doctor::SERVICE_PROBES
+        .iter()
+        .find(|p| p.container == "api-server")
+        .expect("doctor asks the API");
+    let Some(b) = bench("envelope-api", &commands) else {
+        return;
+    };
+    let argv: Vec<String> = probe.command.iter().map(|s| s.to_string()).collect();
+    let out = run_in_envelope(
+        &b.images.backend,
+        &format!("container:{}", b.peers.container),
+        &format!("{}-api", b.unique),
+        api,
+        &argv,
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        (probe.judge)(out.exit == Some(0), &out.logs),
+        Ok("HTTP 200".to_string()),
+        "{}",
+        out.logs
+    );
 }
