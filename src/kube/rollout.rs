@@ -420,6 +420,17 @@ pub fn service_reason(view: &View, s: &Service, all: &[&Service]) -> Option<Stri
     }
     let mut pods: Vec<&Pod> = view.pods_of(s.name).collect();
     pods.sort_by_key(|p| p.metadata.name.clone());
+    // A pod that ended (an Evicted or Failed one of an old ReplicaSet, kept until the pod GC
+    // takes it) says nothing about the service while a live one exists: kubectl lists it apart.
+    let terminal = |p: &&Pod| {
+        matches!(
+            p.status.as_ref().and_then(|st| st.phase.as_deref()),
+            Some("Failed" | "Succeeded")
+        )
+    };
+    if pods.iter().any(|p| !terminal(p)) {
+        pods.retain(|p| !terminal(p));
+    }
     for pod in &pods {
         let reason = pod_reason(pod);
         if in_progress(&reason) {
@@ -815,5 +826,22 @@ mod tests {
             service_reason(&view, web, &all).as_deref(),
             Some("CrashLoopBackOff (last run OOMKilled)")
         );
+        // An evicted pod of an old ReplicaSet beside a live one starting: not "Evicted".
+        let evicted = pod(serde_json::json!({"phase": "Failed", "reason": "Evicted"}));
+        let starting = pod(serde_json::json!({"phase": "Running",
+            "containerStatuses": [{"name": "main", "image": "i", "imageID": "", "ready": false,
+                "restartCount": 0, "state": {"running": {}}}]}));
+        view.pods.clear();
+        view.pods.insert("a".into(), evicted.clone());
+        view.pods.insert("b".into(), starting);
+        let reason = service_reason(&view, web, &all);
+        assert!(
+            reason.as_deref().is_some_and(|r| !r.contains("Evicted")),
+            "{reason:?}"
+        );
+        // Alone, the evicted pod is the reason.
+        view.pods.clear();
+        view.pods.insert("a".into(), evicted);
+        assert_eq!(service_reason(&view, web, &all).as_deref(), Some("Evicted"));
     }
 }
