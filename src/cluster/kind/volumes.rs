@@ -67,18 +67,7 @@ pub async fn remove(docker: &Docker, name: &str) -> Result<(), DockerError> {
 /// The names of the volumes kind's podman provider ties to a node: label key `<node>` (kind
 /// v0.32.0 podman/util.go getVolumes, `--filter label=<node>`).
 pub async fn of_node(docker: &Docker, node: &str) -> Result<Vec<String>, DockerError> {
-    let options = ListVolumesOptionsBuilder::new()
-        .filters(&HashMap::from([("label", vec![node])]))
-        .build();
-    let list = docker.list_volumes(Some(options)).await?;
-    let mut names: Vec<String> = list
-        .volumes
-        .unwrap_or_default()
-        .into_iter()
-        .map(|v| v.name)
-        .collect();
-    names.sort();
-    Ok(names)
+    labelled(docker, &[node]).await
 }
 
 /// The names of a cluster's volumes that hold `what` (`data` or `var`).
@@ -89,11 +78,13 @@ pub async fn of_cluster(
 ) -> Result<Vec<String>, DockerError> {
     let cluster_label = format!("{}={cluster}", crate::cluster::node::LABEL_CLUSTER);
     let what_label = format!("{LABEL_VOLUME}={what}");
+    labelled(docker, &[cluster_label.as_str(), what_label.as_str()]).await
+}
+
+/// The names of the volumes carrying every one of `labels` (`key` or `key=value`), sorted.
+async fn labelled(docker: &Docker, labels: &[&str]) -> Result<Vec<String>, DockerError> {
     let options = ListVolumesOptionsBuilder::new()
-        .filters(&HashMap::from([(
-            "label",
-            vec![cluster_label.as_str(), what_label.as_str()],
-        )]))
+        .filters(&HashMap::from([("label", labels.to_vec())]))
         .build();
     let list = docker.list_volumes(Some(options)).await?;
     let mut names: Vec<String> = list
